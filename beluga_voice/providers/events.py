@@ -1,0 +1,159 @@
+"""Events a streaming S2S session yields.
+
+A session is an async iterator of these.  They are deliberately provider-neutral: each
+provider's protocol core maps its own server messages onto them, and the S2S processor
+maps them onto pipeline frames.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import S2SError
+
+__all__ = [
+    "AudioChunk",
+    "Interrupted",
+    "ResponseDone",
+    "ResponseStarted",
+    "SessionClosed",
+    "SessionError",
+    "SessionEvent",
+    "SessionReady",
+    "SpeechStarted",
+    "SpeechStopped",
+    "ToolCall",
+    "ToolCallCancelled",
+    "Transcript",
+    "Usage",
+]
+
+
+@dataclass(slots=True)
+class SessionReady:
+    """The provider accepted the session configuration (``session.updated``, ``setupComplete``)."""
+
+    session_id: str | None = None
+
+
+@dataclass(slots=True)
+class AudioChunk:
+    """A piece of the assistant's spoken reply, PCM16 at ``sample_rate``.
+
+    ``is_final`` marks the last chunk of a response (its ``audio`` may be empty).  A chunk
+    whose ``error`` is set carries no audio: the stream failed at this point.
+    """
+
+    audio: bytes
+    sample_rate: int = 24000
+    channels: int = 1
+    is_final: bool = False
+    response_id: str | None = None
+    timestamp: float = field(default_factory=time.monotonic)
+    error: S2SError | None = None
+
+
+@dataclass(slots=True)
+class Transcript:
+    """What the user said or what the assistant is saying; ``final=False`` is interim."""
+
+    role: Literal["user", "assistant"]
+    text: str
+    final: bool = False
+    item_id: str | None = None
+
+
+@dataclass(slots=True)
+class SpeechStarted:
+    """The provider's voice detector heard the user start (a barge-in if the bot speaks)."""
+
+    audio_start_ms: float | None = None
+
+
+@dataclass(slots=True)
+class SpeechStopped:
+    audio_end_ms: float | None = None
+
+
+@dataclass(slots=True)
+class Interrupted:
+    """The provider cut its own reply short: drop queued playback now."""
+
+    response_id: str | None = None
+
+
+@dataclass(slots=True)
+class ResponseStarted:
+    response_id: str | None = None
+
+
+@dataclass(slots=True)
+class ResponseDone:
+    """A response ended.  ``status`` is completed, cancelled, failed or incomplete."""
+
+    response_id: str | None = None
+    status: Literal["completed", "cancelled", "failed", "incomplete"] = "completed"
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """The model wants a tool run.  Answer with ``session.send_tool_result(call_id, output)``."""
+
+    call_id: str
+    name: str
+    arguments: str
+    """JSON text of the arguments, as the model produced it."""
+
+    def parsed_arguments(self) -> Any:
+        import json
+
+        return json.loads(self.arguments or "{}")
+
+
+@dataclass(slots=True)
+class ToolCallCancelled:
+    call_ids: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SessionError:
+    """A provider error.  ``fatal`` errors end the session; others are informational."""
+
+    error: S2SError
+    fatal: bool = False
+
+
+@dataclass(slots=True)
+class SessionClosed:
+    """The last event of every session."""
+
+    reason: str = ""
+    error: S2SError | None = None
+
+
+SessionEvent = (
+    SessionReady
+    | AudioChunk
+    | Transcript
+    | SpeechStarted
+    | SpeechStopped
+    | Interrupted
+    | ResponseStarted
+    | ResponseDone
+    | ToolCall
+    | ToolCallCancelled
+    | Usage
+    | SessionError
+    | SessionClosed
+)
