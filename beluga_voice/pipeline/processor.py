@@ -1,0 +1,257 @@
+"""The frame processor: one coroutine reading one inbox.
+
+Subclass :class:`FrameProcessor` and implement :meth:`~FrameProcessor.process_frame`; call
+:meth:`~FrameProcessor.push_frame` to send frames on.  A transformer is five lines::
+
+    class Upper(FrameProcessor):
+        async def process_frame(self, frame, direction):
+            if isinstance(frame, TextFrame):
+                frame = TextFrame(frame.text.upper())
+            await self.push_frame(frame, direction)
+
+The base class keeps the hot path small: reading the inbox is a ``receive_nowait`` per
+frame while anything is queued (no suspension, so a burst drains in one scheduling slot),
+and pushing is a ``send_nowait`` into the next processor's inbox.  Nothing is allocated
+per frame except the tuple of an upstream or system frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+
+from ..frames import (
+    CancelFrame,
+    Direction,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    InterruptionFrame,
+    StartFrame,
+)
+from .inbox import WAKE, Inbox
+
+if TYPE_CHECKING:
+    from .observer import FrameObserver
+
+__all__ = ["FrameProcessor", "Node"]
+
+log = logging.getLogger("beluga_voice.pipeline")
+
+_DOWN: Final = Direction.DOWNSTREAM
+_UP: Final = Direction.UPSTREAM
+_ids = itertools.count(1)
+
+
+class Node:
+    """Anything that can stand in a pipeline: a processor or a composition of them.
+
+    A node says which leaf processor's inbox receives a frame pushed *into* it from above
+    (``_down_inbox``) or from below (``_up_inbox``), and links itself between neighbours.
+    """
+
+    name: str
+
+    def _leaves(self) -> Iterator[FrameProcessor]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _down_inbox(self) -> Inbox:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _up_inbox(self) -> Inbox:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _link(self, prev: Node | None, next_: Node | None) -> None:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def processors(self) -> list[FrameProcessor]:
+        """Every leaf processor in this node, in pipeline order."""
+        return list(self._leaves())
+
+
+class FrameProcessor(Node):
+    """Base class of every processor.  See the module docstring.
+
+    Lifecycle hooks: :meth:`on_start` runs when the StartFrame arrives (before it is
+    passed on), :meth:`on_stop` when an EndFrame or CancelFrame arrives (before it is
+    passed on), so a processor can flush what it holds ahead of the end of the stream.
+    """
+
+    def __init__(self, *, name: str | None = None, inbox_capacity: int | None = None) -> None:
+        self.name = name or f"{type(self).__name__}#{next(_ids)}"
+        self._capacity = inbox_capacity
+        self._inbox: Inbox | None = None
+        self._down: Inbox | None = None
+        self._up: Inbox | None = None
+        self._observers: tuple[FrameObserver, ...] = ()
+        self._report_error: Callable[[ErrorFrame], None] | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._scopes: set[anyio.CancelScope] = set()
+        self.current_frame: Frame | None = None
+        """The frame being handled right now (the runner names a processor stuck on it)."""
+        self.stopped = False
+        self.frames_dropped = 0
+        """Frames this processor's inbox dropped on interruptions."""
+
+    # -- the API for subclasses --------------------------------------------------------------
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        """Handle one frame.  The default passes every frame on unchanged."""
+        await self.push_frame(frame, direction)
+
+    async def push_frame(self, frame: Frame, direction: Direction = _DOWN) -> None:
+        """Send ``frame`` to the next processor (downstream) or the previous (upstream)."""
+        if self._observers:
+            for observer in self._observers:
+                try:
+                    observer.on_push(self, frame, direction)
+                except Exception:  # an observer must never break the pipeline
+                    log.exception("observer %r failed", observer)
+        target = self._down if direction is _DOWN else self._up
+        if target is not None:
+            await target.put(frame, direction)
+
+    async def push_error(
+        self,
+        message: str,
+        *,
+        code: str = "internal_error",
+        fatal: bool = False,
+        cause: BaseException | None = None,
+    ) -> None:
+        """Report a problem upstream as an :class:`ErrorFrame` from this processor."""
+        await self.push_frame(
+            ErrorFrame(message, code=code, fatal=fatal, source=self.name, cause=cause), _UP
+        )
+
+    async def on_start(self, frame: StartFrame) -> None:
+        """Called with the StartFrame before it is passed on."""
+
+    async def on_stop(self) -> None:
+        """Called on EndFrame or CancelFrame before it is passed on (at most once)."""
+
+    async def on_interruption(self) -> None:
+        """Called on an InterruptionFrame, after the inbox was flushed."""
+
+    def create_task(self, func: Callable[..., Awaitable[Any]], *args: Any, name: str = "") -> None:
+        """Run ``func(*args)`` beside this processor, owned by the pipeline's task group.
+
+        The task is cancelled when the processor stops; an exception in it becomes an
+        ErrorFrame like one from :meth:`process_frame`.
+        """
+        if self._task_group is None:
+            raise RuntimeError(f"{self.name}: create_task needs a running pipeline")
+        self._task_group.start_soon(self._guarded, func, args, name=name or self.name)
+
+    # -- engine internals -----------------------------------------------------------------
+
+    def _leaves(self) -> Iterator[FrameProcessor]:
+        yield self
+
+    def _down_inbox(self) -> Inbox:
+        return self._ensure_inbox()
+
+    def _up_inbox(self) -> Inbox:
+        return self._ensure_inbox()
+
+    def _link(self, prev: Node | None, next_: Node | None) -> None:
+        self._up = prev._up_inbox() if prev is not None else None
+        self._down = next_._down_inbox() if next_ is not None else None
+
+    def _ensure_inbox(self, default_capacity: int = 64) -> Inbox:
+        if self._inbox is None:
+            self._inbox = Inbox(self._capacity or default_capacity)
+        return self._inbox
+
+    @property
+    def queue_depth(self) -> int:
+        return self._inbox.depth if self._inbox is not None else 0
+
+    async def _guarded(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                await func(*args)
+            except Exception as exc:
+                await self._fail(exc, None)
+            finally:
+                self._scopes.discard(scope)
+
+    async def _fail(self, exc: Exception, frame: Frame | None, *, fatal: bool = False) -> None:
+        code = str(getattr(exc, "code", "internal_error"))
+        what = f" handling {type(frame).__name__}" if frame is not None else ""
+        err = ErrorFrame(
+            f"{self.name} raised {type(exc).__name__}{what}: {exc}",
+            code=code,
+            fatal=fatal,
+            source=self.name,
+            cause=exc,
+        )
+        log.warning("%s", err.message, exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+        if self._report_error is not None:  # the runner learns at once, even mid-shutdown
+            self._report_error(err)
+        if self._up is not None:
+            await self._up.put(err, _UP)
+
+    async def _stop_once(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        try:
+            await self.on_stop()
+        finally:
+            for scope in list(self._scopes):
+                scope.cancel()
+
+    async def _handle(self, frame: Frame, direction: Direction) -> None:
+        self.current_frame = frame
+        try:
+            if isinstance(frame, StartFrame) and direction is _DOWN:
+                try:
+                    await self.on_start(frame)
+                except Exception as exc:
+                    await self._fail(exc, frame, fatal=True)
+                    return
+            elif isinstance(frame, (EndFrame, CancelFrame)) and direction is _DOWN:
+                try:
+                    await self._stop_once()
+                except Exception as exc:
+                    await self._fail(exc, frame)
+            elif isinstance(frame, InterruptionFrame):
+                await self.on_interruption()
+            await self.process_frame(frame, direction)
+        except Exception as exc:
+            await self._fail(exc, frame)
+        finally:
+            self.current_frame = None
+
+    async def _run(self, task_group: anyio.abc.TaskGroup) -> None:
+        """The processor's loop: priority lane first, then spared frames, then data."""
+        self._task_group = task_group
+        inbox = self._ensure_inbox()
+        prio = inbox._prio_recv
+        data = inbox._data_recv
+        spared = inbox.spared
+        handle = self._handle
+        while True:
+            try:
+                frame, direction = prio.receive_nowait()
+            except anyio.WouldBlock:
+                if spared:
+                    await handle(spared.popleft(), _DOWN)
+                    continue
+                try:
+                    item = data.receive_nowait()
+                except anyio.WouldBlock:
+                    item = await data.receive()
+                if item is WAKE:
+                    continue
+                await handle(item, _DOWN)  # type: ignore[arg-type]
+                continue
+            if isinstance(frame, InterruptionFrame):
+                self.frames_dropped += inbox.flush()
+            await handle(frame, direction)

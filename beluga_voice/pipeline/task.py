@@ -1,0 +1,220 @@
+"""The runner: runs a pipeline to completion inside one anyio task group.
+
+:class:`PipelineTask` wraps the user's pipeline between a head (where frames are queued
+from outside, and where upstream frames such as errors end) and a tail (where downstream
+frames leave, and where the end of the stream is detected).  Every processor runs as a
+task of one task group, so nothing outlives :meth:`PipelineTask.run`.
+
+Stopping has a hard deadline: after :meth:`stop_when_done` (graceful, EndFrame) or
+:meth:`cancel` (CancelFrame), the run ends within ``stop_timeout`` seconds even if a
+processor is stuck in an ``await``; the stuck processors are named in
+:attr:`PipelineTask.stuck` and in a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import anyio
+
+from ..frames import (
+    CancelFrame,
+    Direction,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    StartFrame,
+)
+from .compose import Pipeline
+from .observer import FrameObserver
+from .processor import FrameProcessor, Node
+
+__all__ = ["PipelineTask"]
+
+log = logging.getLogger("beluga_voice.pipeline")
+
+FrameCallback = Callable[[Frame], Awaitable[None]]
+
+
+class _Head(FrameProcessor):
+    """First processor: frames queued from outside enter here; upstream frames end here."""
+
+    def __init__(self, task: PipelineTask) -> None:
+        super().__init__(name="PipelineTask.head")
+        self.task = task
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if direction is Direction.DOWNSTREAM:
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, ErrorFrame):
+            self.task._record_error(frame)
+        if self.task.on_upstream is not None:
+            await self.task.on_upstream(frame)
+
+
+class _Tail(FrameProcessor):
+    """Last processor: downstream frames leave here; End / Cancel arriving ends the run."""
+
+    def __init__(self, task: PipelineTask) -> None:
+        super().__init__(name="PipelineTask.tail")
+        self.task = task
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if direction is Direction.UPSTREAM:
+            await self.push_frame(frame, direction)
+            return
+        if self.task.on_output is not None:
+            await self.task.on_output(frame)
+        if isinstance(frame, (EndFrame, CancelFrame)):
+            self.task._finished.set()
+
+
+class PipelineTask:
+    """Runs ``pipeline``; see the module docstring.
+
+    ``on_output`` receives every frame that leaves the end of the pipeline, ``on_upstream``
+    every frame that leaves its start going upstream.  ``inbox_capacity`` bounds each
+    processor's data lane (processors may set their own).
+    """
+
+    def __init__(
+        self,
+        pipeline: Node | Sequence[Node],
+        *,
+        start_frame: StartFrame | None = None,
+        stop_timeout: float = 2.0,
+        inbox_capacity: int = 64,
+        observers: Iterable[FrameObserver] = (),
+        on_output: FrameCallback | None = None,
+        on_upstream: FrameCallback | None = None,
+        on_error: Callable[[ErrorFrame], Awaitable[None]] | None = None,
+    ) -> None:
+        self.pipeline = pipeline if isinstance(pipeline, Node) else Pipeline(list(pipeline))
+        self.start_frame = start_frame or StartFrame()
+        self.stop_timeout = stop_timeout
+        self.on_output = on_output
+        self.on_upstream = on_upstream
+        self._on_error_cb = on_error
+        self._head = _Head(self)
+        self._tail = _Tail(self)
+        self._root = Pipeline([self._head, self.pipeline, self._tail], name="PipelineTask")
+        self.processors = self._root.processors()
+        observers = tuple(observers)
+        for proc in self.processors:
+            proc._ensure_inbox(inbox_capacity)
+            proc._observers = observers
+            proc._report_error = self._record_error
+        self.errors: list[ErrorFrame] = []
+        self.stuck: list[str] = []
+        """Processors that missed the stop deadline, as ``"name (handling Frame)"``."""
+        self._recorded: set[int] = set()
+        self._finished = anyio.Event()
+        self._stopping = False
+        self._started = False
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    # -- control --------------------------------------------------------------------------
+
+    async def queue_frame(self, frame: Frame, direction: Direction = Direction.DOWNSTREAM) -> None:
+        """Queue a frame at the start of the pipeline (or at its end, going upstream)."""
+        if direction is Direction.DOWNSTREAM:
+            await self._head._ensure_inbox().put(frame, direction)
+        else:
+            await self._tail._ensure_inbox().put(frame, direction)
+
+    async def queue_frames(self, frames: Iterable[Frame]) -> None:
+        for frame in frames:
+            await self.queue_frame(frame)
+
+    async def stop_when_done(self) -> None:
+        """Queue an EndFrame: stop once everything queued before it has been processed."""
+        await self.queue_frame(EndFrame())
+        self._arm_deadline()
+
+    async def cancel(self) -> None:
+        """Stop now: a CancelFrame overtakes queued data; hard deadline as for End."""
+        await self.queue_frame(CancelFrame())
+        self._arm_deadline()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    # -- running --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until an End or Cancel has crossed the whole pipeline (or the deadline)."""
+        if self._started:
+            raise RuntimeError("a PipelineTask runs once; build a new one")
+        self._started = True
+        async with anyio.create_task_group() as tg:
+            self._task_group = tg
+            for proc in self.processors:
+                tg.start_soon(proc._run, tg, name=proc.name)
+            await self.queue_frame(self.start_frame)
+            if self._stopping:  # stop was asked before the run began
+                tg.start_soon(self._watchdog, name="PipelineTask.watchdog")
+            await self._finished.wait()
+            tg.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await self._drain_head()
+        for proc in self.processors:
+            if proc._inbox is not None:
+                proc._inbox.close()
+
+    async def _drain_head(self) -> None:
+        """Deliver upstream frames (errors) still queued at the head when the run ends."""
+        inbox = self._head._ensure_inbox()
+        while True:
+            try:
+                frame, direction = inbox._prio_recv.receive_nowait()
+            except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.EndOfStream):
+                return
+            if direction is Direction.UPSTREAM:
+                with anyio.move_on_after(self.stop_timeout):
+                    await self._head.process_frame(frame, direction)
+
+    def _arm_deadline(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._task_group is not None:
+            self._task_group.start_soon(self._watchdog, name="PipelineTask.watchdog")
+
+    async def _watchdog(self) -> None:
+        with anyio.move_on_after(self.stop_timeout):
+            await self._finished.wait()
+            return
+        self.stuck = [
+            f"{p.name} (handling {type(p.current_frame).__name__})"
+            for p in self.processors
+            if p.current_frame is not None
+        ] or [p.name for p in self.processors if not p.stopped]
+        log.warning(
+            "pipeline did not stop within %.3g s; cancelling. Stuck: %s",
+            self.stop_timeout,
+            ", ".join(self.stuck) or "none",
+        )
+        self._finished.set()
+
+    def _record_error(self, frame: ErrorFrame) -> None:
+        """Note an error once (processors report directly and the frame also goes upstream)."""
+        if id(frame) in self._recorded:
+            return
+        self._recorded.add(id(frame))
+        self.errors.append(frame)
+        log.log(
+            logging.ERROR if frame.fatal else logging.WARNING,
+            "pipeline error from %s: %s",
+            frame.source,
+            frame.message,
+        )
+        tg = self._task_group
+        if tg is None:
+            return
+        if self._on_error_cb is not None:
+            tg.start_soon(self._on_error_cb, frame, name="PipelineTask.on_error")
+        if frame.fatal and not self._stopping:
+            tg.start_soon(self.cancel, name="PipelineTask.cancel")
