@@ -42,6 +42,7 @@ __all__ = [
     "OutputAudioFrame",
     "ResponseEndFrame",
     "ResponseStartFrame",
+    "SpeakFrame",
     "StartFrame",
     "SystemFrame",
     "TextFrame",
@@ -223,6 +224,17 @@ class OutputAudioFrame(AudioFrame):
 
 @dataclass(slots=True)
 class TextFrame(DataFrame):
+    text: str
+
+
+@dataclass(slots=True)
+class SpeakFrame(DataFrame):
+    """Text the bot must say verbatim (``VoiceSession.say``, external reasoning replies).
+
+    A TextFrame reaching an S2S processor is the *user's* typed message; a SpeakFrame is
+    the *bot's* line, voiced by the provider or by a TTS.
+    """
+
     text: str
 
 
