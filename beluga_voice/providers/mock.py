@@ -304,6 +304,8 @@ class MockSession(StreamingSession):
         if text is None and p.user_transcripts:
             said = p.user_transcripts[(p.turns - 1) % len(p.user_transcripts)]
             out.append(Transcript("user", said, final=True))
+        if p.config.reasoning_mode == "external":
+            return out  # an external agent answers, through speak()
         if p.turns in p.tool_calls:
             name, args = p.tool_calls[p.turns]
             self._waiting_tool = f"call_{p.turns}"

@@ -1,0 +1,275 @@
+"""The S2S provider processor: a live provider session inside a pipeline.
+
+Input audio frames go to the provider session (down-mixed and resampled to a rate the
+provider takes); session events come back as frames: reply audio (resampled to the
+pipeline's output rate), transcripts, barge-in interruptions, tool calls and errors.
+
+Barge-in takes two steps, because only the output transport knows what was heard: an
+InterruptionFrame makes the processor cancel the reply at once (``interrupt(None)``), and
+the interrupted BotStoppedSpeakingFrame the transport then sends upstream carries the
+milliseconds actually played, which the processor passes on (``interrupt(played_ms)``) so
+the provider truncates its memory of the reply to what the user heard.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+import numpy as np
+import soxr
+
+from ..agents.base import Agent
+from ..agents.tools import ToolRegistry
+from ..frames import (
+    BotStoppedSpeakingFrame,
+    Direction,
+    ErrorFrame,
+    Frame,
+    InputAudioFrame,
+    InterruptionFrame,
+    MetricsFrame,
+    OutputAudioFrame,
+    ResponseEndFrame,
+    ResponseStartFrame,
+    SpeakFrame,
+    StartFrame,
+    TextFrame,
+    ToolCallFrame,
+    ToolResultFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UserTurnEndedFrame,
+)
+from ..pipeline.processor import FrameProcessor
+from ..providers.base import StreamingS2SProvider, StreamingSession
+from ..providers.config import LATENCY_BUDGETS
+from ..providers.errors import ErrorCode, S2SError
+from ..providers.events import (
+    AudioChunk,
+    Interrupted,
+    ResponseDone,
+    ResponseStarted,
+    SessionClosed,
+    SessionError,
+    SessionEvent,
+    SpeechStarted,
+    SpeechStopped,
+    ToolCall,
+    Transcript,
+    Usage,
+)
+from ..providers.types import ConversationContext, new_conversation_context
+from .turns import TurnLatency
+
+__all__ = ["S2SProcessor"]
+
+log = logging.getLogger("beluga_voice.s2s")
+_DOWN = Direction.DOWNSTREAM
+_UP = Direction.UPSTREAM
+
+
+class _Converter:
+    """PCM16 rate / channel conversion with state kept across chunks (soxr stream)."""
+
+    def __init__(self, in_rate: int, out_rate: int, channels: int = 1) -> None:
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self.channels = channels
+        self._stream = (
+            soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ")
+            if in_rate != out_rate
+            else None
+        )
+
+    def __call__(self, pcm: bytes, last: bool = False) -> bytes:
+        samples = np.frombuffer(pcm, dtype="<i2")
+        if self.channels > 1:
+            samples = samples.reshape(-1, self.channels).mean(axis=1).round().astype("<i2")
+        if self._stream is None:
+            return samples.tobytes()
+        return self._stream.resample_chunk(samples, last=last).tobytes()
+
+
+class S2SProcessor(FrameProcessor):
+    """Runs one provider session for the life of the pipeline.
+
+    ``reasoning_mode="external"`` sends final user transcripts to ``agent`` and has the
+    provider voice the agent's reply (the provider must then not answer by itself; every
+    built-in provider honours ``config.reasoning_mode``).  Tool calls are answered from
+    ``tools``.  ``forward_input_audio`` passes user audio on downstream (an output transport
+    that records the conversation needs it).
+    """
+
+    def __init__(
+        self,
+        provider: StreamingS2SProvider,
+        *,
+        context: ConversationContext | None = None,
+        tools: ToolRegistry | None = None,
+        agent: Agent | None = None,
+        reasoning_mode: Literal["built-in", "external"] | None = None,
+        forward_input_audio: bool = True,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name or f"S2S[{provider.name}]")
+        self.provider = provider
+        self.context = context or new_conversation_context()
+        self.tools = tools or ToolRegistry()
+        self.agent = agent
+        self.reasoning_mode = reasoning_mode or provider.config.reasoning_mode
+        if self.reasoning_mode == "external" and agent is None:
+            raise S2SError(
+                "S2SProcessor", ErrorCode.INVALID_CONFIG, "external reasoning needs an agent"
+            )
+        self.forward_input_audio = forward_input_audio
+        self.session: StreamingSession | None = None
+        self.latency = TurnLatency(LATENCY_BUDGETS[provider.config.latency_target])
+        self._in: _Converter | None = None
+        self._out: _Converter | None = None
+        self._output_rate = 24000
+        self._responding = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def on_start(self, frame: StartFrame) -> None:
+        self._output_rate = frame.output_sample_rate
+        self.session = await self.provider.start_streaming(self.context)
+        self.create_task(self._read_events, name=f"{self.name}.events")
+
+    async def on_stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    # -- frames in --------------------------------------------------------------------------
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        session = self.session
+        if isinstance(frame, InputAudioFrame) and direction is _DOWN:
+            if session is not None and not session.closed:
+                await session.send_audio(self._to_provider(frame))
+            if self.forward_input_audio:
+                await self.push_frame(frame, direction)
+            return
+        if session is not None and not session.closed:
+            if isinstance(frame, InterruptionFrame):
+                self._responding = False
+                await session.interrupt(None)
+            elif isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
+                await session.interrupt(frame.played_ms)
+            elif (
+                isinstance(frame, UserTurnEndedFrame) and not self.provider.capabilities.server_vad
+            ):
+                self.latency.user_stopped()
+                await session.end_turn()
+            elif isinstance(frame, UserStoppedSpeakingFrame):
+                self.latency.user_stopped()
+            elif isinstance(frame, SpeakFrame) and direction is _DOWN:
+                await session.speak(frame.text)
+                return
+            elif isinstance(frame, TextFrame) and direction is _DOWN:
+                self.context.add_turn("user", frame.text)
+                self.latency.user_stopped()
+                await session.send_text(frame.text)
+                return
+        await self.push_frame(frame, direction)
+
+    def _to_provider(self, frame: InputAudioFrame) -> bytes:
+        conv = self._in
+        if conv is None or conv.in_rate != frame.sample_rate or conv.channels != frame.channels:
+            rates = self.provider.capabilities.input_sample_rates
+            target = frame.sample_rate if frame.sample_rate in rates else rates[0]
+            conv = self._in = _Converter(frame.sample_rate, target, frame.channels)
+        return conv(frame.audio)
+
+    # -- events out -------------------------------------------------------------------------
+
+    async def _read_events(self) -> None:
+        assert self.session is not None
+        async for event in self.session:
+            await self._on_event(event)
+            if isinstance(event, SessionClosed):
+                return
+
+    async def _on_event(self, event: SessionEvent) -> None:
+        if isinstance(event, AudioChunk):
+            await self._on_audio(event)
+        elif isinstance(event, Transcript):
+            await self._on_transcript(event)
+        elif isinstance(event, SpeechStarted):
+            await self.push_frame(UserStartedSpeakingFrame())
+            if self.provider.capabilities.server_vad:
+                await self.push_frame(InterruptionFrame())
+        elif isinstance(event, SpeechStopped):
+            self.latency.user_stopped()
+            await self.push_frame(UserStoppedSpeakingFrame())
+        elif isinstance(event, Interrupted):
+            self._responding = False
+            await self.push_frame(InterruptionFrame())
+        elif isinstance(event, ResponseStarted):
+            self._responding = True
+            await self.push_frame(ResponseStartFrame())
+        elif isinstance(event, ResponseDone):
+            self._responding = False
+            await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
+        elif isinstance(event, ToolCall):
+            await self._on_tool_call(event)
+        elif isinstance(event, Usage):
+            await self.push_frame(
+                MetricsFrame(
+                    {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens},
+                    source=self.name,
+                )
+            )
+        elif isinstance(event, SessionError):
+            await self._report(event.error, fatal=event.fatal)
+        elif isinstance(event, SessionClosed) and event.error is not None:
+            await self._report(event.error, fatal=True)
+
+    async def _on_audio(self, chunk: AudioChunk) -> None:
+        if chunk.error is not None:
+            return  # reported by the SessionError that accompanies it
+        if not chunk.audio:
+            return
+        conv = self._out
+        if conv is None or conv.in_rate != chunk.sample_rate or conv.channels != chunk.channels:
+            conv = self._out = _Converter(chunk.sample_rate, self._output_rate, chunk.channels)
+        pcm = conv(chunk.audio)
+        if pcm:
+            self.latency.first_audio()
+            await self.push_frame(OutputAudioFrame(pcm, self._output_rate))
+
+    async def _on_transcript(self, event: Transcript) -> None:
+        await self.push_frame(TranscriptionFrame(event.text, final=event.final, role=event.role))
+        if not event.final:
+            return
+        self.context.add_turn(event.role, event.text)
+        if event.role == "user" and self.reasoning_mode == "external" and self.agent is not None:
+            self.create_task(self._ask_agent, event.text, name=f"{self.name}.agent")
+
+    async def _ask_agent(self, text: str) -> None:
+        assert self.agent is not None and self.session is not None
+        pieces = [piece async for piece in self.agent.respond(text, self.context)]
+        reply = "".join(pieces).strip()
+        if reply and not self.session.closed:
+            await self.session.speak(reply)
+
+    async def _on_tool_call(self, call: ToolCall) -> None:
+        assert self.session is not None
+        await self.push_frame(ToolCallFrame(call.call_id, call.name, call.arguments))
+        started = time.monotonic()
+        output = await self.tools.call(call.name, call.arguments)
+        log.debug("tool %s answered in %.1f ms", call.name, 1000 * (time.monotonic() - started))
+        await self.push_frame(ToolResultFrame(call.call_id, output))
+        if not self.session.closed:
+            await self.session.send_tool_result(call.call_id, output)
+
+    async def _report(self, error: S2SError, *, fatal: bool) -> None:
+        await self.push_frame(
+            ErrorFrame(
+                str(error), code=error.code.value, fatal=fatal, source=self.name, cause=error
+            ),
+            _UP,
+        )
