@@ -34,6 +34,8 @@ ENTRY_POINT_GROUP = "beluga_voice.providers"
 # name -> module that registers it when imported.
 _BUILTIN_MODULES: dict[str, str] = {
     "mock": "beluga_voice.providers.mock",
+    "openai_realtime": "beluga_voice.providers.openai_realtime",
+    "grok": "beluga_voice.providers.openai_realtime",
 }
 
 ProviderFactory = Callable[[S2SConfig, Any], S2SProvider]

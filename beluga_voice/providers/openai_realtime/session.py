@@ -1,0 +1,269 @@
+"""The I/O shell: a :class:`StreamingSession` over a ``websockets`` connection.
+
+The shell only moves bytes and keeps time; every protocol decision is the core's.  It
+adds what only the I/O layer can do:
+
+- **reconnect**: when the socket drops (or the reply stalls for ``response_timeout``),
+  connect again, let the core re-seed the conversation and replay unacknowledged audio,
+  up to ``max_reconnects`` times with exponential back-off;
+- **rotation**: services end a session after about an hour, so once a connection is
+  ``max_session_seconds`` old, at the next idle moment (or at the latest
+  ``session_rotation_grace`` seconds later) a new connection is opened, configured and
+  seeded *before* the old one is closed, so the user notices nothing.
+
+Like every session it is pull driven: reading happens in whichever task iterates it,
+so it owns no background task.  Sends are serialized by a lock so that the core's
+outbox reaches the wire in order even when several tasks send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import anyio
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from ..base import StreamingSession
+from ..errors import ErrorCode, S2SError, code_from_ws_close
+from ..events import ResponseDone, SessionClosed, SessionError, SessionEvent
+from ..types import ConversationContext
+from .connection import open_websocket
+from .core import Outbound, RealtimeProtocol
+
+if TYPE_CHECKING:
+    from .provider import RealtimeProvider
+
+__all__ = ["RealtimeSession"]
+
+log = logging.getLogger(__name__)
+
+
+class RealtimeSession(StreamingSession):
+    """A live conversation with an OpenAI-Realtime-compatible service."""
+
+    def __init__(self, provider: RealtimeProvider, ctx: ConversationContext) -> None:
+        super().__init__(provider.name, ctx)
+        self._provider = provider
+        self.settings = provider.settings
+        self.core = RealtimeProtocol(
+            provider.dialect,
+            provider.settings,
+            ctx.history,
+            auto_respond=provider.config.reasoning_mode != "external",
+        )
+        self._ws: ClientConnection | None = None
+        self._send_lock = anyio.Lock()
+        self._connected_at = time.monotonic()
+        self._last_message = time.monotonic()
+        self.reconnects = 0
+        self.rotations = 0
+
+    def __repr__(self) -> str:
+        return f"<RealtimeSession {self.provider_name} {self.context.session_id}>"
+
+    # -- connection management ------------------------------------------------------------------
+
+    async def _connect(self) -> ClientConnection:
+        """A configured connection: handshake, ``session.update``, seed, ``session.updated``."""
+        p = self._provider
+        key = p.config.secret() or ""
+        timeout = self.settings.open_timeout
+        ws = await open_websocket(p.url, key, timeout=timeout, provider=p.name)
+        try:
+            self.core.ready = False
+            self.core.open()
+            await self._send_all(ws, self.core.take_outbound())
+            with anyio.fail_after(timeout):
+                while not self.core.ready:
+                    for event in self.core.receive(await ws.recv()):
+                        if self.core.fatal is not None:
+                            error, self.core.fatal = self.core.fatal, None
+                            raise error
+                        self._emit(event)
+        except TimeoutError:
+            await ws.close()
+            raise S2SError(
+                "connect", ErrorCode.TIMEOUT, f"{p.name}: no session.updated in {timeout:g} s"
+            ) from None
+        except ConnectionClosed as exc:
+            raise _closed_error("connect", p.name, exc) from None
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await ws.close()
+            raise
+        self._connected_at = self._last_message = time.monotonic()
+        return ws
+
+    async def start(self) -> None:
+        self._ws = await self._connect()
+
+    async def _reconnect(self, error: S2SError) -> list[SessionEvent]:
+        """Replace a dropped connection; a fatal error after ``max_reconnects`` failures."""
+        events: list[SessionEvent] = [SessionError(error, fatal=False)]
+        if self.core.response_id is not None:
+            events.append(ResponseDone(self.core.response_id, "failed", "disconnected"))
+        old, self._ws = self._ws, None
+        if old is not None:
+            with anyio.CancelScope(shield=True):
+                await old.close()
+        last = error
+        for attempt in range(self.settings.max_reconnects):
+            await anyio.sleep(self.settings.reconnect_delay * (2**attempt))
+            try:
+                self._ws = await self._connect()
+            except S2SError as exc:
+                last = exc
+                if not exc.is_retryable:
+                    break
+                continue
+            self.reconnects += 1
+            log.info("%s: reconnected after %s", self.provider_name, error.code.value)
+            return events
+        return [*events, SessionError(last, fatal=True), SessionClosed(str(last), error=last)]
+
+    async def _rotate(self) -> None:
+        """Move to a fresh connection before the service's session limit ends this one."""
+        new = await self._connect()
+        async with self._send_lock:
+            old, self._ws = self._ws, new
+        self.rotations += 1
+        if old is not None:
+            with anyio.CancelScope(shield=True):
+                await old.close()
+
+    def _rotation_due(self, now: float) -> float:
+        """Seconds until rotation should be considered (<= 0: now)."""
+        return self._connected_at + self.settings.max_session_seconds - now
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def _send_all(self, ws: ClientConnection, messages: list[Outbound]) -> None:
+        for message in messages:
+            await ws.send(message if isinstance(message, bytes) else json.dumps(message))
+
+    async def _flush(self) -> None:
+        async with self._send_lock:
+            messages = self.core.take_outbound()
+            if not messages or self._ws is None:
+                self.core.requeue(messages)  # kept for the next connection
+                return
+            # On a drop the reading side notices and reconnects; appends are replayed.
+            with contextlib.suppress(ConnectionClosed):
+                await self._send_all(self._ws, messages)
+
+    def _check_open(self, op: str) -> None:
+        if self._finished or self._closing:
+            raise S2SError(op, ErrorCode.STREAM_CLOSED, f"{self.provider_name}: session closed")
+
+    async def send_audio(self, audio: bytes) -> None:
+        self._check_open("send_audio")
+        self.core.audio(audio)
+        await self._flush()
+
+    async def send_text(self, text: str) -> None:
+        self._check_open("send_text")
+        self.core.text(text)
+        await self._flush()
+
+    async def speak(self, text: str) -> None:
+        self._check_open("speak")
+        self.core.speak(text)
+        await self._flush()
+
+    async def send_tool_result(self, call_id: str, output: str) -> None:
+        self._check_open("send_tool_result")
+        self.core.tool_result(call_id, output)
+        await self._flush()
+
+    async def end_turn(self) -> None:
+        self._check_open("end_turn")
+        self.core.commit()
+        await self._flush()
+
+    async def interrupt(self, played_ms: float | None = None) -> None:
+        self._check_open("interrupt")
+        for event in self.core.interrupt(played_ms):
+            self._emit(event)
+        await self._flush()
+
+    async def _close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close()
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def _receive(self) -> Iterable[SessionEvent]:
+        while True:
+            if self._ws is None:
+                if self._closing:
+                    return [SessionClosed("closed by client")]
+                return await self._reconnect(
+                    S2SError("receive", ErrorCode.NETWORK_ERROR, "not connected")
+                )
+            now = time.monotonic()
+            due = self._rotation_due(now)
+            if due <= 0 and (self.core.idle or due <= -self.settings.session_rotation_grace):
+                try:
+                    await self._rotate()
+                except S2SError as exc:
+                    return await self._reconnect(exc)
+                continue
+            wait = due if due > 0 else 0.05
+            stall_in: float | None = None
+            if self.core.response_live:
+                stall_in = self._last_message + self.settings.response_timeout - now
+                wait = min(wait, max(stall_in, 0.0))
+            ws = self._ws
+            message: str | bytes | None = None
+            try:
+                with anyio.move_on_after(wait):
+                    message = await ws.recv()
+            except ConnectionClosed as exc:
+                if self._closing or ws is not self._ws:
+                    if self._closing:
+                        return [SessionClosed("closed by client")]
+                    continue
+                return await self._reconnect(_closed_error("receive", self.provider_name, exc))
+            if message is None:
+                if stall_in is not None and time.monotonic() - self._last_message >= (
+                    self.settings.response_timeout
+                ):
+                    err = S2SError(
+                        "receive",
+                        ErrorCode.STREAM_TIMEOUT,
+                        f"{self.provider_name}: reply stalled for "
+                        f"{self.settings.response_timeout:g} s",
+                    )
+                    return await self._reconnect(err)
+                continue
+            self._last_message = time.monotonic()
+            events = self.core.receive(message)
+            await self._flush()
+            if self.core.fatal is not None:
+                error, self.core.fatal = self.core.fatal, None
+                await self._close()
+                return [*events, SessionClosed(str(error), error=error)]
+            if self.core.expired:
+                self.core.expired = False
+                try:
+                    await self._rotate()
+                except S2SError as exc:
+                    return [*events, *await self._reconnect(exc)]
+            if events:
+                return events
+
+
+def _closed_error(op: str, provider: str, exc: ConnectionClosed) -> S2SError:
+    code = exc.rcvd.code if exc.rcvd is not None else None
+    reason = exc.rcvd.reason if exc.rcvd is not None else ""
+    text = f"{provider}: connection closed ({code if code is not None else 'no close frame'})"
+    if reason:
+        text += f": {reason}"
+    return S2SError(op, code_from_ws_close(code), text, details={"close_code": code})
