@@ -155,8 +155,8 @@ class _FanNode(Node):
         return self._fan_in._ensure_inbox()
 
     def _link(self, prev: Node | None, next_: Node | None) -> None:
-        self._fan_out._up = prev._up_inbox() if prev is not None else None
-        self._fan_in._down = next_._down_inbox() if next_ is not None else None
+        self._fan_out._fp_up = prev._up_inbox() if prev is not None else None
+        self._fan_in._fp_down = next_._down_inbox() if next_ is not None else None
 
 
 class Parallel(_FanNode):

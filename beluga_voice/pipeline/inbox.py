@@ -6,13 +6,14 @@
   read before the data lane, which is how a system frame overtakes queued data.
 
 The consumer only ever sleeps on the data lane.  A producer that puts something on the
-priority lane while the consumer sleeps also drops a :data:`WAKE` token on the data lane,
-so one ``await`` serves both lanes without a select.  The token is only sent when a
-receiver is actually waiting, so the data lane never fills with tokens.
+priority lane while the consumer sleeps (or is about to: ``receive()`` yields once before it
+registers as a waiter) also drops one :data:`WAKE` token on the data lane, so one ``await``
+serves both lanes without a select.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from typing import Final
 
@@ -43,17 +44,20 @@ WAKE: Final = _Wake()
 class Inbox:
     """The two lanes of one processor, plus the frames an interruption spared."""
 
-    __slots__ = ("_data_recv", "_data_send", "_prio_recv", "_prio_send", "capacity", "spared")
+    __slots__ = (
+        "_data_recv",
+        "_data_send",
+        "_prio_recv",
+        "_prio_send",
+        "capacity",
+        "sleeping",
+        "spared",
+    )
 
     def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"inbox capacity must be at least 1, got {capacity}")
-        self.capacity = capacity
         self._data_send: MemoryObjectSendStream[Frame | _Wake]
         self._data_recv: MemoryObjectReceiveStream[Frame | _Wake]
-        self._data_send, self._data_recv = anyio.create_memory_object_stream[Frame | _Wake](
-            capacity
-        )
+        self.resize(capacity)
         self._prio_send: MemoryObjectSendStream[tuple[Frame, Direction]]
         self._prio_recv: MemoryObjectReceiveStream[tuple[Frame, Direction]]
         self._prio_send, self._prio_recv = anyio.create_memory_object_stream[
@@ -61,6 +65,17 @@ class Inbox:
         ](PRIORITY_CAPACITY)
         self.spared: deque[Frame] = deque()
         """Uninterruptible frames taken out of the data lane by a flush, read first."""
+        self.sleeping = False
+        """Set by the consumer around its wait on the data lane."""
+
+    def resize(self, capacity: int) -> None:
+        """Set the data lane's bound.  Only before use: queued frames would be lost."""
+        if capacity < 1:
+            raise ValueError(f"inbox capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self._data_send, self._data_recv = anyio.create_memory_object_stream[Frame | _Wake](
+            capacity
+        )
 
     async def put(self, frame: Frame, direction: Direction) -> None:
         """Queue ``frame``; waits only when the data lane is full (backpressure)."""
@@ -75,17 +90,21 @@ class Inbox:
             self._prio_send.send_nowait(item)
         except anyio.WouldBlock:
             await self._prio_send.send(item)
-        if self._data_send.statistics().tasks_waiting_receive:
-            self._data_send.send_nowait(WAKE)
+        if self.sleeping:
+            self.sleeping = False  # one token wakes it; more would only take up room
+            # If the lane is full the consumer is not asleep: nothing to wake.
+            with contextlib.suppress(anyio.WouldBlock):
+                self._data_send.send_nowait(WAKE)
 
-    def flush(self) -> int:
+    def flush(self, everything: bool = False) -> int:
         """Drop queued interruptible data frames; keep uninterruptible ones in order.
 
-        Returns how many frames were dropped.
+        ``everything=True`` (a cancel) drops uninterruptible frames too.  Returns how many
+        frames were dropped.
         """
         dropped = 0
         spared = self.spared
-        kept = [f for f in spared if f.uninterruptible]
+        kept = [] if everything else [f for f in spared if f.uninterruptible]
         dropped += len(spared) - len(kept)
         spared.clear()
         spared.extend(kept)
@@ -97,7 +116,7 @@ class Inbox:
             if frame is WAKE:
                 continue
             assert isinstance(frame, Frame)
-            if frame.uninterruptible:
+            if frame.uninterruptible and not everything:
                 spared.append(frame)
             else:
                 dropped += 1

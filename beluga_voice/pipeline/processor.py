@@ -84,9 +84,9 @@ class FrameProcessor(Node):
     def __init__(self, *, name: str | None = None, inbox_capacity: int | None = None) -> None:
         self.name = name or f"{type(self).__name__}#{next(_ids)}"
         self._capacity = inbox_capacity
-        self._inbox: Inbox | None = None
-        self._down: Inbox | None = None
-        self._up: Inbox | None = None
+        self._fp_inbox: Inbox | None = None
+        self._fp_down: Inbox | None = None
+        self._fp_up: Inbox | None = None
         self._observers: tuple[FrameObserver, ...] = ()
         self._report_error: Callable[[ErrorFrame], None] | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -94,6 +94,7 @@ class FrameProcessor(Node):
         self.current_frame: Frame | None = None
         """The frame being handled right now (the runner names a processor stuck on it)."""
         self.stopped = False
+        self.cancelled = False
         self.frames_dropped = 0
         """Frames this processor's inbox dropped on interruptions."""
 
@@ -111,7 +112,7 @@ class FrameProcessor(Node):
                     observer.on_push(self, frame, direction)
                 except Exception:  # an observer must never break the pipeline
                     log.exception("observer %r failed", observer)
-        target = self._down if direction is _DOWN else self._up
+        target = self._fp_down if direction is _DOWN else self._fp_up
         if target is not None:
             await target.put(frame, direction)
 
@@ -145,7 +146,7 @@ class FrameProcessor(Node):
         """
         if self._task_group is None:
             raise RuntimeError(f"{self.name}: create_task needs a running pipeline")
-        self._task_group.start_soon(self._guarded, func, args, name=name or self.name)
+        self._task_group.start_soon(self._fp_guarded, func, args, name=name or self.name)
 
     # -- engine internals -----------------------------------------------------------------
 
@@ -159,29 +160,29 @@ class FrameProcessor(Node):
         return self._ensure_inbox()
 
     def _link(self, prev: Node | None, next_: Node | None) -> None:
-        self._up = prev._up_inbox() if prev is not None else None
-        self._down = next_._down_inbox() if next_ is not None else None
+        self._fp_up = prev._up_inbox() if prev is not None else None
+        self._fp_down = next_._down_inbox() if next_ is not None else None
 
     def _ensure_inbox(self, default_capacity: int = 64) -> Inbox:
-        if self._inbox is None:
-            self._inbox = Inbox(self._capacity or default_capacity)
-        return self._inbox
+        if self._fp_inbox is None:
+            self._fp_inbox = Inbox(self._capacity or default_capacity)
+        return self._fp_inbox
 
     @property
     def queue_depth(self) -> int:
-        return self._inbox.depth if self._inbox is not None else 0
+        return self._fp_inbox.depth if self._fp_inbox is not None else 0
 
-    async def _guarded(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+    async def _fp_guarded(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
         with anyio.CancelScope() as scope:
             self._scopes.add(scope)
             try:
                 await func(*args)
             except Exception as exc:
-                await self._fail(exc, None)
+                await self._fp_fail(exc, None)
             finally:
                 self._scopes.discard(scope)
 
-    async def _fail(self, exc: Exception, frame: Frame | None, *, fatal: bool = False) -> None:
+    async def _fp_fail(self, exc: Exception, frame: Frame | None, *, fatal: bool = False) -> None:
         code = str(getattr(exc, "code", "internal_error"))
         what = f" handling {type(frame).__name__}" if frame is not None else ""
         err = ErrorFrame(
@@ -194,10 +195,10 @@ class FrameProcessor(Node):
         log.warning("%s", err.message, exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
         if self._report_error is not None:  # the runner learns at once, even mid-shutdown
             self._report_error(err)
-        if self._up is not None:
-            await self._up.put(err, _UP)
+        if self._fp_up is not None:
+            await self._fp_up.put(err, _UP)
 
-    async def _stop_once(self) -> None:
+    async def _fp_stop_once(self) -> None:
         if self.stopped:
             return
         self.stopped = True
@@ -207,36 +208,36 @@ class FrameProcessor(Node):
             for scope in list(self._scopes):
                 scope.cancel()
 
-    async def _handle(self, frame: Frame, direction: Direction) -> None:
+    async def _fp_handle(self, frame: Frame, direction: Direction) -> None:
         self.current_frame = frame
         try:
             if isinstance(frame, StartFrame) and direction is _DOWN:
                 try:
                     await self.on_start(frame)
                 except Exception as exc:
-                    await self._fail(exc, frame, fatal=True)
+                    await self._fp_fail(exc, frame, fatal=True)
                     return
             elif isinstance(frame, (EndFrame, CancelFrame)) and direction is _DOWN:
                 try:
-                    await self._stop_once()
+                    await self._fp_stop_once()
                 except Exception as exc:
-                    await self._fail(exc, frame)
+                    await self._fp_fail(exc, frame)
             elif isinstance(frame, InterruptionFrame):
                 await self.on_interruption()
             await self.process_frame(frame, direction)
         except Exception as exc:
-            await self._fail(exc, frame)
+            await self._fp_fail(exc, frame)
         finally:
             self.current_frame = None
 
-    async def _run(self, task_group: anyio.abc.TaskGroup) -> None:
+    async def _fp_run(self, task_group: anyio.abc.TaskGroup) -> None:
         """The processor's loop: priority lane first, then spared frames, then data."""
         self._task_group = task_group
         inbox = self._ensure_inbox()
         prio = inbox._prio_recv
         data = inbox._data_recv
         spared = inbox.spared
-        handle = self._handle
+        handle = self._fp_handle
         while True:
             try:
                 frame, direction = prio.receive_nowait()
@@ -247,11 +248,21 @@ class FrameProcessor(Node):
                 try:
                     item = data.receive_nowait()
                 except anyio.WouldBlock:
-                    item = await data.receive()
+                    inbox.sleeping = True
+                    try:
+                        item = await data.receive()
+                    finally:
+                        inbox.sleeping = False
                 if item is WAKE:
+                    continue
+                if self.cancelled:  # after a cancel nothing more flows down
+                    self.frames_dropped += 1
                     continue
                 await handle(item, _DOWN)  # type: ignore[arg-type]
                 continue
             if isinstance(frame, InterruptionFrame):
                 self.frames_dropped += inbox.flush()
+            elif isinstance(frame, CancelFrame):
+                self.cancelled = True
+                self.frames_dropped += inbox.flush(everything=True)
             await handle(frame, direction)

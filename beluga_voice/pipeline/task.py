@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import anyio
+import anyio.lowlevel
 
 from ..frames import (
     CancelFrame,
@@ -103,7 +104,9 @@ class PipelineTask:
         self.processors = self._root.processors()
         observers = tuple(observers)
         for proc in self.processors:
-            proc._ensure_inbox(inbox_capacity)
+            inbox = proc._ensure_inbox(inbox_capacity)
+            if proc._capacity is None and inbox.capacity != inbox_capacity:
+                inbox.resize(inbox_capacity)
             proc._observers = observers
             proc._report_error = self._record_error
         self.errors: list[ErrorFrame] = []
@@ -152,17 +155,34 @@ class PipelineTask:
         async with anyio.create_task_group() as tg:
             self._task_group = tg
             for proc in self.processors:
-                tg.start_soon(proc._run, tg, name=proc.name)
+                tg.start_soon(proc._fp_run, tg, name=proc.name)
             await self.queue_frame(self.start_frame)
             if self._stopping:  # stop was asked before the run began
                 tg.start_soon(self._watchdog, name="PipelineTask.watchdog")
             await self._finished.wait()
+            await self._quiesce()
             tg.cancel_scope.cancel()
             with anyio.CancelScope(shield=True):
                 await self._drain_head()
         for proc in self.processors:
-            if proc._inbox is not None:
-                proc._inbox.close()
+            if proc._fp_inbox is not None:
+                proc._fp_inbox.close()
+
+    async def _quiesce(self) -> None:
+        """Let upstream frames already on their way (errors, reports) reach the head.
+
+        When the end of the stream reaches the tail, a processor may have pushed frames
+        upstream just before passing the end on; give them the time to arrive, bounded
+        by the stop deadline, so that nothing said on the way out is lost.
+        """
+        with anyio.move_on_after(self.stop_timeout):
+            while any(
+                p.current_frame is not None
+                or (p._fp_inbox is not None and p._fp_inbox.priority_depth)
+                for p in self.processors
+                if p is not self._tail
+            ):
+                await anyio.lowlevel.checkpoint()
 
     async def _drain_head(self) -> None:
         """Deliver upstream frames (errors) still queued at the head when the run ends."""
