@@ -1,0 +1,484 @@
+"""The sans-I/O core of a Gemini Live session: server messages in, events and JSON out.
+
+:class:`GeminiLiveProtocol` never touches a socket.  The I/O shell hands it every frame it
+reads (:meth:`~GeminiLiveProtocol.receive` returns session events) and writes whatever text
+the operations return, in order.  Keeping the state here makes the tricky parts testable
+without a network:
+
+* **Turns.**  Gemini has no response ids; a response is everything between the first model
+  output of a turn and ``turnComplete`` (or ``interrupted``).  The core numbers responses
+  and turns Gemini's incremental transcriptions into interim and final transcripts.
+* **Manual activity detection.**  The first audio of a user turn is preceded by
+  ``activityStart``; :meth:`end_turn` sends ``activityEnd``.
+* **Transparent reconnect.**  Every message sent since the last resumption handle that
+  covers it is kept.  After a ``goAway`` the shell reconnects with the newest handle, and
+  :meth:`take_ready` returns those messages for replay followed by anything the caller sent
+  while the connection was down, so no user audio is lost across the switch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ErrorCode, S2SError
+from ..events import (
+    AudioChunk,
+    Interrupted,
+    ResponseDone,
+    ResponseStarted,
+    SessionEvent,
+    SessionReady,
+    SpeechStarted,
+    SpeechStopped,
+    ToolCall,
+    ToolCallCancelled,
+    Transcript,
+    Usage,
+)
+from . import wire
+from .settings import GeminiSettings, build_setup
+
+__all__ = ["SPEAK_PREFIX", "CloseVerdict", "GeminiLiveProtocol", "Phase"]
+
+log = logging.getLogger("beluga_voice.providers.gemini")
+
+SPEAK_PREFIX = "Say exactly this, word for word, and nothing else:\n"
+_INPUT_BYTES_PER_S = 16000 * 2
+
+
+class Phase:
+    """Connection phases: waiting for ``setupComplete``, open, or finished."""
+
+    SETUP = "setup"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class CloseVerdict:
+    """What to do about a closed connection (see :meth:`GeminiLiveProtocol.connection_lost`)."""
+
+    reconnect: bool = False
+    reason: str = ""
+    error: S2SError | None = None
+
+
+@dataclass(slots=True)
+class _Sent:
+    index: int
+    at: float
+    text: str
+    audio_bytes: int
+
+
+class GeminiLiveProtocol:
+    """State of one logical Gemini Live session, across however many connections it takes."""
+
+    def __init__(
+        self,
+        settings: GeminiSettings,
+        *,
+        external_reasoning: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.external_reasoning = external_reasoning
+        self.clock = clock
+        self.phase = Phase.SETUP
+        self.connections = 0
+        self.resume_handle: str | None = None
+        self.go_away = False
+        self.session_id: str | None = None
+        self.dropped_audio_bytes = 0
+        """Audio that fell out of the replay buffer (``max_replay_s``) before a handle
+        covered it: it would be lost by a reconnect."""
+        self._ready_sent = False
+        self._index = 0
+        self._log: deque[_Sent] = deque()
+        self._log_audio = 0
+        self._held: list[tuple[str, int]] = []
+        self._in_activity = False
+        self._expecting_reply = False
+        self._tool_names: dict[str, str] = {}
+        self._turns = 0
+        self._response: str | None = None
+        self._suppress = False
+        self._suppress_rest = False
+        self._solicited = 0
+        self._user_text: list[str] = []
+        self._bot_text: list[str] = []
+
+    # -- connection lifecycle ---------------------------------------------------------------
+
+    @property
+    def manual(self) -> bool:
+        return self.settings.activity_detection == "manual"
+
+    def start_connection(self) -> str:
+        """The setup message for a new connection (resuming with the newest handle).
+
+        Messages of the previous connection that no handle covered move to the front of
+        the hold queue: they go out again, in order, once the new connection is ready.
+        """
+        self.connections += 1
+        self.phase = Phase.SETUP
+        self.go_away = False
+        carried = [(s.text, s.audio_bytes) for s in self._log]
+        self._log.clear()
+        self._log_audio = 0
+        self._held[:0] = carried
+        self._index = 1  # the setup message is message 0 of every connection
+        setup = build_setup(
+            self.settings,
+            language=self.settings.speech_language,
+            external_reasoning=self.external_reasoning,
+            resume_handle=self.resume_handle,
+        )
+        return wire.dumps(setup)
+
+    def take_ready(self) -> list[str]:
+        """Messages to write now that the connection is open (replay, then held)."""
+        if self.phase != Phase.OPEN:
+            return []
+        held, self._held = self._held, []
+        return [self._release(text, audio) for text, audio in held]
+
+    @property
+    def reconnect_wanted(self) -> bool:
+        """True when the shell should move to a new connection now.
+
+        After ``goAway`` the switch waits for the reply in progress to finish, since a
+        reply cut at the switch would be lost with the old connection.
+        """
+        return (
+            self.go_away
+            and self.phase == Phase.OPEN
+            and self.resume_handle is not None
+            and self._response is None
+        )
+
+    def can_resume(self, attempts: int) -> bool:
+        return self.resume_handle is not None and attempts < self.settings.max_reconnects
+
+    def connection_lost(self, code: int | None, reason: str, *, attempts: int) -> CloseVerdict:
+        """The socket closed under us: resume on a new connection, end, or fail.
+
+        A close after ``goAway``, or an abnormal drop (no close frame, 1006), is resumed
+        when a handle exists; a normal close ends the session; any other close is the
+        server's verdict on the session and becomes an error.
+        """
+        if (self.go_away or code in (None, 1006, 1012, 1014)) and self.can_resume(attempts):
+            return CloseVerdict(reconnect=True)
+        self.phase = Phase.CLOSED
+        text = _close_text(code, reason)
+        if code in (1000, 1001) and not self.go_away:
+            return CloseVerdict(reason=text)
+        error = S2SError(
+            "receive",
+            wire.code_from_gemini_close(code, reason),
+            text,
+            details={"close_code": code},
+        )
+        return CloseVerdict(reason=text, error=error)
+
+    def interrupted_by_reconnect(self) -> list[SessionEvent]:
+        """Events for a reply cut short by a connection that went away."""
+        if self._response is None:
+            return []
+        return self._end_response("incomplete", "connection lost")
+
+    @property
+    def awaiting_server(self) -> bool:
+        """True while silence from the server would mean a stall (setup, or a reply due)."""
+        return self.phase == Phase.SETUP or self._response is not None or self._expecting_reply
+
+    # -- client operations ----------------------------------------------------------------
+
+    def send_audio(self, pcm: bytes) -> list[str]:
+        """``realtimeInput`` audio (PCM16 mono 16 kHz); manual mode opens the turn first."""
+        if len(pcm) % 2:
+            raise S2SError("send_audio", ErrorCode.INVALID_AUDIO_FORMAT, "odd byte count for PCM16")
+        if not pcm:
+            return []
+        out = []
+        if self.manual and not self._in_activity:
+            self._in_activity = True
+            out += self._send({"realtimeInput": {"activityStart": {}}})
+        return out + self._send(wire.audio_message(pcm), audio=len(pcm))
+
+    def end_turn(self) -> list[str]:
+        """Manual mode: ``activityEnd``.  Automatic: ``audioStreamEnd`` flushes the VAD."""
+        if self.manual:
+            if not self._in_activity:
+                return []
+            self._in_activity = False
+            self._expecting_reply = not self.external_reasoning
+            return self._send({"realtimeInput": {"activityEnd": {}}})
+        return self._send({"realtimeInput": {"audioStreamEnd": True}})
+
+    def send_text(self, text: str) -> list[str]:
+        if not text.strip():
+            raise S2SError("send_text", ErrorCode.INVALID_INPUT, "empty text")
+        self._expecting_reply = not self.external_reasoning
+        return self._send(wire.text_turn_message(text))
+
+    def speak(self, text: str) -> list[str]:
+        """Have the model voice ``text`` verbatim (external reasoning)."""
+        if not text.strip():
+            raise S2SError("speak", ErrorCode.INVALID_INPUT, "empty text")
+        self._solicited += 1
+        self._expecting_reply = True
+        return self._send(wire.text_turn_message(SPEAK_PREFIX + text))
+
+    def send_tool_result(self, call_id: str, output: str) -> list[str]:
+        name = self._tool_names.pop(call_id, None)
+        if name is None:
+            raise S2SError(
+                "send_tool_result", ErrorCode.INVALID_INPUT, f"no pending tool call {call_id!r}"
+            )
+        self._expecting_reply = True
+        return self._send(wire.tool_response_message(call_id, name, output))
+
+    def interrupt(self, played_ms: float | None = None) -> tuple[list[str], list[SessionEvent]]:
+        """Client barge-in: drop the rest of the reply.
+
+        Gemini keeps no client-side transcript to truncate: the server cuts its own memory
+        of the reply when it is interrupted, so ``played_ms`` is only logged.  In manual
+        mode the barge-in is also an ``activityStart``, which makes the server stop.
+        """
+        if self._response is None:
+            return [], []
+        log.debug("gemini: interrupt after %s ms played", played_ms)
+        events = self._end_response("cancelled", "client interrupt")
+        self._suppress_rest = True
+        out: list[str] = []
+        if self.manual and not self._in_activity:
+            self._in_activity = True
+            out = self._send({"realtimeInput": {"activityStart": {}}})
+        return out, events
+
+    # -- server messages ------------------------------------------------------------------
+
+    def receive(self, data: str | bytes) -> list[SessionEvent]:
+        """Map one server frame to session events (raises S2SError on a bad message)."""
+        message = wire.parse_server_message(data)
+        events: list[SessionEvent] = []
+        error = wire.obj(message, "error")
+        if error is not None:
+            raise wire.error_from_message(error)
+        setup = wire.obj(message, "setupComplete")
+        if setup is not None:
+            events += self._on_setup_complete(setup)
+        elif self.phase == Phase.SETUP and not self._ignorable_before_setup(message):
+            raise S2SError(
+                "receive", ErrorCode.INVALID_RESPONSE, "gemini: server spoke before setupComplete"
+            )
+        content = wire.obj(message, "serverContent")
+        if content is not None:
+            events += self._on_content(content)
+        call = wire.obj(message, "toolCall")
+        if call is not None:
+            events += self._on_tool_call(call)
+        cancel = wire.obj(message, "toolCallCancellation")
+        if cancel is not None:
+            ids = tuple(str(i) for i in wire.array(cancel, "ids"))
+            for call_id in ids:
+                self._tool_names.pop(call_id, None)
+            events.append(ToolCallCancelled(ids))
+        if wire.obj(message, "goAway") is not None:
+            self.go_away = True
+            log.info("gemini: goAway, time left %s", message["goAway"].get("timeLeft"))
+        update = wire.obj(message, "sessionResumptionUpdate")
+        if update is not None:
+            self._on_resumption(update)
+        usage = wire.obj(message, "usageMetadata")
+        if usage is not None:
+            events.append(_usage(usage))
+        activity = wire.obj(message, "voiceActivity")
+        if activity is not None:
+            kind = wire.string(activity, "voiceActivityType")
+            if kind == "ACTIVITY_START":
+                events.append(SpeechStarted())
+            elif kind == "ACTIVITY_END":
+                events.append(SpeechStopped())
+        return events
+
+    def _ignorable_before_setup(self, message: dict[str, Any]) -> bool:
+        return not (message.keys() & {"serverContent", "toolCall", "toolCallCancellation"})
+
+    def _on_setup_complete(self, setup: dict[str, Any]) -> list[SessionEvent]:
+        self.phase = Phase.OPEN
+        self.session_id = wire.string(setup, "sessionId") or self.session_id
+        if self._ready_sent:
+            return []
+        self._ready_sent = True
+        return [SessionReady(session_id=self.session_id)]
+
+    def _on_content(self, content: dict[str, Any]) -> list[SessionEvent]:
+        events: list[SessionEvent] = []
+        said = wire.obj(content, "inputTranscription")
+        if said is not None:
+            events += self._on_user_text(said)
+        turn = wire.obj(content, "modelTurn")
+        heard = wire.obj(content, "outputTranscription")
+        chunks: list[bytes] = []
+        rate = 24000
+        for part in wire.array(turn, "parts") if turn is not None else []:
+            if not isinstance(part, dict):
+                raise wire._bad("modelTurn.parts[] must be objects")
+            inline = wire.obj(part, "inlineData")
+            if inline is not None:
+                rate = wire.audio_rate(wire.string(inline, "mimeType"))
+                chunks.append(wire.b64decode(wire.string(inline, "data"), "inlineData.data"))
+        text = wire.string(heard, "text") if heard is not None else ""
+        if (chunks or text) and self._response is None and not self._suppress_rest:
+            events += self._start_response()
+        if self._response is not None and not self._suppress:
+            events += [AudioChunk(c, rate, response_id=self._response) for c in chunks if c]
+            if text:
+                self._bot_text.append(text)
+                events.append(Transcript("assistant", text, final=False, item_id=self._response))
+        if wire.flag(content, "interrupted"):
+            self._expecting_reply = False
+            if self._response is not None:
+                rid = self._response
+                events += [Interrupted(rid), *self._end_response("cancelled", "interrupted")]
+        if wire.flag(content, "turnComplete"):
+            self._expecting_reply = False
+            self._suppress_rest = False
+            events += self._flush_user()
+            if self._response is not None:
+                rid = self._response
+                if not self._suppress:
+                    events.append(AudioChunk(b"", 24000, is_final=True, response_id=rid))
+                events += self._end_response("completed", None)
+        return events
+
+    def _on_user_text(self, said: dict[str, Any]) -> list[SessionEvent]:
+        text = wire.string(said, "text")
+        events: list[SessionEvent] = []
+        if text:
+            self._user_text.append(text)
+            events.append(Transcript("user", text, final=False))
+        if wire.flag(said, "finished"):
+            events += self._flush_user()
+        return events
+
+    def _flush_user(self) -> list[SessionEvent]:
+        if not self._user_text:
+            return []
+        text = "".join(self._user_text).strip()
+        self._user_text.clear()
+        return [Transcript("user", text, final=True)] if text else []
+
+    def _start_response(self) -> list[SessionEvent]:
+        self._turns += 1
+        self._response = f"gemini-turn-{self._turns}"
+        self._expecting_reply = False
+        events = self._flush_user()
+        self._suppress = self.external_reasoning and self._solicited == 0
+        if self._suppress:
+            log.debug("gemini: dropping an unsolicited reply (external reasoning)")
+            return events
+        if self.external_reasoning:
+            self._solicited -= 1
+        return [*events, ResponseStarted(self._response)]
+
+    def _end_response(self, status: Any, reason: str | None) -> list[SessionEvent]:
+        rid, self._response = self._response, None
+        text = "".join(self._bot_text).strip()
+        self._bot_text.clear()
+        if self._suppress:
+            self._suppress = False
+            return []
+        events: list[SessionEvent] = []
+        if text:
+            events.append(Transcript("assistant", text, final=True, item_id=rid))
+        events.append(ResponseDone(rid, status, reason))
+        return events
+
+    def _on_tool_call(self, call: dict[str, Any]) -> list[SessionEvent]:
+        events = self._flush_user()
+        self._expecting_reply = False
+        for fc in wire.array(call, "functionCalls"):
+            if not isinstance(fc, dict):
+                raise wire._bad("toolCall.functionCalls[] must be objects")
+            call_id = wire.string(fc, "id")
+            name = wire.string(fc, "name")
+            if not call_id or not name:
+                raise wire._bad("toolCall.functionCalls[] needs an id and a name")
+            args = fc.get("args") or {}
+            if not isinstance(args, dict):
+                raise wire._bad("functionCalls[].args must be an object")
+            self._tool_names[call_id] = name
+            events.append(ToolCall(call_id, name, json.dumps(args)))
+        return events
+
+    def _on_resumption(self, update: dict[str, Any]) -> None:
+        handle = wire.string(update, "newHandle")
+        if not (wire.flag(update, "resumable") and handle):
+            return
+        self.resume_handle = handle
+        if "lastConsumedClientMessageIndex" in update:
+            last = wire.integer(update, "lastConsumedClientMessageIndex")
+            self._forget(lambda s: s.index <= last)
+        else:
+            horizon = self.clock() - self.settings.replay_margin_s
+            self._forget(lambda s: s.at < horizon)
+
+    # -- the replay log ---------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any], audio: int = 0) -> list[str]:
+        text = wire.dumps(message)
+        if self.phase != Phase.OPEN or self._held:
+            self._held.append((text, audio))
+            self._trim()
+            return []
+        return [self._release(text, audio)]
+
+    def _release(self, text: str, audio: int) -> str:
+        if self.settings.session_resumption:
+            self._log.append(_Sent(self._index, self.clock(), text, audio))
+            self._log_audio += audio
+            self._trim()
+        self._index += 1
+        return text
+
+    def _forget(self, covered: Callable[[_Sent], bool]) -> None:
+        while self._log and covered(self._log[0]):
+            self._log_audio -= self._log.popleft().audio_bytes
+
+    def _trim(self) -> None:
+        """Keep at most ``max_replay_s`` of audio for replay, dropping the oldest."""
+        cap = int(self.settings.max_replay_s * _INPUT_BYTES_PER_S)
+        held_audio = sum(a for _, a in self._held)
+        while self._log and self._log_audio + held_audio > cap:
+            dropped = self._log.popleft()
+            self._log_audio -= dropped.audio_bytes
+            self.dropped_audio_bytes += dropped.audio_bytes
+        while held_audio > cap:
+            i = next(i for i, (_, a) in enumerate(self._held) if a)
+            held_audio -= self._held[i][1]
+            self.dropped_audio_bytes += self._held.pop(i)[1]
+
+    @property
+    def replay_bytes(self) -> int:
+        """Audio bytes currently kept for a possible replay."""
+        return self._log_audio + sum(a for _, a in self._held)
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    prompt = wire.integer(usage, "promptTokenCount")
+    response = wire.integer(usage, "responseTokenCount")
+    total = wire.integer(usage, "totalTokenCount") or prompt + response
+    return Usage(prompt, response, total, details=dict(usage))
+
+
+def _close_text(code: int | None, reason: str) -> str:
+    return f"gemini closed the connection ({code}{': ' + reason[:200] if reason else ''})"

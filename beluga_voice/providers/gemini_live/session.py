@@ -1,0 +1,226 @@
+"""The I/O shell of a Gemini Live session: one ``websockets`` connection at a time.
+
+All protocol decisions live in :class:`~.protocol.GeminiLiveProtocol`; this class only
+moves text between it and the socket.  Two tasks use a session (the one iterating it and
+the one sending audio), so every "ask the core, then write" step happens under one lock:
+the order in which the core numbers messages is the order they reach the wire, which the
+replay after a reconnect depends on.
+
+A reconnect runs inside the iterating task (the session stays pull driven).  While it is
+under way ``send_audio`` does not block: the core holds the audio and releases it, after
+the replayed messages, once the new connection has answered ``setupComplete``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import anyio
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from ..base import StreamingSession
+from ..errors import ErrorCode, S2SError
+from ..events import SessionClosed, SessionEvent
+from ..types import ConversationContext
+from .connection import auth_headers, open_websocket
+from .protocol import GeminiLiveProtocol, Phase
+from .settings import endpoint_url
+
+if TYPE_CHECKING:
+    from .provider import GeminiLiveProvider
+
+__all__ = ["GeminiLiveSession"]
+
+log = logging.getLogger("beluga_voice.providers.gemini")
+
+
+def _close_info(exc: ConnectionClosed) -> tuple[int | None, str]:
+    if exc.rcvd is not None:
+        return exc.rcvd.code, exc.rcvd.reason
+    return None, ""
+
+
+class GeminiLiveSession(StreamingSession):
+    """A live Gemini session; see the module docstring for how it is driven."""
+
+    def __init__(self, provider: GeminiLiveProvider, ctx: ConversationContext) -> None:
+        super().__init__(provider.name, ctx)
+        self._provider = provider
+        self.settings = provider.settings
+        self.core = GeminiLiveProtocol(
+            provider.settings, external_reasoning=provider.config.reasoning_mode == "external"
+        )
+        self._ws: ClientConnection | None = None
+        self._lock = anyio.Lock()
+        self._attempts = 0
+        self.reconnections = 0
+        """How many times the session moved to a new connection (goAway, drops)."""
+
+    def __repr__(self) -> str:
+        return f"<GeminiLiveSession {self.context.session_id} phase={self.core.phase}>"
+
+    # -- connecting -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the first connection and wait for ``setupComplete``."""
+        try:
+            await self._connect()
+        except BaseException:
+            await self._drop_socket()
+            raise
+
+    async def _connect(self) -> None:
+        config = self._provider.config
+        secret = config.secret() or ""
+        ws = await open_websocket(
+            endpoint_url(self.settings),
+            auth_headers(secret, vertexai=self.settings.vertexai),
+            timeout=config.timeout,
+            ssl_context=self._provider.ssl_context,
+        )
+        async with self._lock:
+            self._ws = ws
+            await self._write(ws, [self.core.start_connection()])
+        try:
+            with anyio.fail_after(min(config.timeout, self.settings.stall_timeout_s)):
+                while self.core.phase == Phase.SETUP:
+                    raw = await ws.recv()
+                    for event in self.core.receive(raw):
+                        self._emit(event)
+        except TimeoutError:
+            raise S2SError("connect", ErrorCode.TIMEOUT, "gemini: no setupComplete") from None
+        except ConnectionClosed as exc:
+            code, reason = _close_info(exc)
+            verdict = self.core.connection_lost(code, reason, attempts=self.settings.max_reconnects)
+            raise verdict.error or S2SError(
+                "connect", ErrorCode.STREAM_CLOSED, verdict.reason
+            ) from None
+        async with self._lock:
+            await self._write(ws, self.core.take_ready())
+
+    async def _reconnect(self) -> None:
+        await self._drop_socket()
+        while True:
+            self._attempts += 1
+            try:
+                await self._connect()
+            except S2SError as exc:
+                await self._drop_socket()
+                if not exc.is_retryable or self._attempts >= self.settings.max_reconnects:
+                    raise
+                log.info("gemini: reconnect attempt %d failed: %s", self._attempts, exc)
+                # A back-off before the next attempt, not a synchronisation point.
+                await anyio.sleep(min(2.0, 0.2 * 2**self._attempts))
+                continue
+            break
+        self._attempts = 0
+        self.reconnections += 1
+        log.info("gemini: resumed on a new connection (%d so far)", self.reconnections)
+
+    async def _drop_socket(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with anyio.move_on_after(2.0, shield=True):
+                await ws.close()
+
+    async def _write(self, ws: ClientConnection | None, messages: list[str]) -> None:
+        """Write in order (caller holds the lock).  A message lost to a dying socket is
+        still in the core's replay log, so it is only an error when no resume is possible."""
+        if ws is None:
+            return
+        for text in messages:
+            try:
+                await ws.send(text)
+            except ConnectionClosed as exc:
+                if self.core.can_resume(self._attempts):
+                    return  # the receiving side reconnects and replays
+                code, reason = _close_info(exc)
+                raise S2SError(
+                    "send", ErrorCode.STREAM_CLOSED, f"gemini: connection closed ({code} {reason})"
+                ) from None
+
+    # -- operations -----------------------------------------------------------------------
+
+    def _check_open(self, op: str) -> None:
+        if self.closed or self._closing:
+            raise S2SError(op, ErrorCode.STREAM_CLOSED, "gemini: session closed")
+
+    async def send_audio(self, audio: bytes) -> None:
+        """PCM16 mono at 16 kHz; buffered (never blocked) while reconnecting."""
+        self._check_open("send_audio")
+        async with self._lock:
+            await self._write(self._ws, self.core.send_audio(bytes(audio)))
+
+    async def send_text(self, text: str) -> None:
+        self._check_open("send_text")
+        async with self._lock:
+            await self._write(self._ws, self.core.send_text(text))
+
+    async def speak(self, text: str) -> None:
+        self._check_open("speak")
+        async with self._lock:
+            await self._write(self._ws, self.core.speak(text))
+
+    async def send_tool_result(self, call_id: str, output: str) -> None:
+        self._check_open("send_tool_result")
+        async with self._lock:
+            await self._write(self._ws, self.core.send_tool_result(call_id, output))
+
+    async def end_turn(self) -> None:
+        self._check_open("end_turn")
+        async with self._lock:
+            await self._write(self._ws, self.core.end_turn())
+
+    async def interrupt(self, played_ms: float | None = None) -> None:
+        if self.closed or self._closing:
+            return
+        async with self._lock:
+            messages, events = self.core.interrupt(played_ms)
+            for event in events:
+                self._emit(event)
+            await self._write(self._ws, messages)
+
+    async def _close(self) -> None:
+        self.core.phase = Phase.CLOSED
+        await self._drop_socket()
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def _receive(self) -> Iterable[SessionEvent]:
+        if self._closing:
+            return [SessionClosed(reason="closed by client")]
+        if self.core.reconnect_wanted:
+            await self._reconnect()
+            return []
+        ws = self._ws
+        if ws is None:
+            await self._reconnect()
+            return []
+        try:
+            if self.core.awaiting_server:
+                with anyio.fail_after(self.settings.stall_timeout_s):
+                    raw = await ws.recv()
+            else:
+                raw = await ws.recv()
+        except TimeoutError:
+            raise S2SError(
+                "receive",
+                ErrorCode.STREAM_TIMEOUT,
+                f"gemini: nothing from the server for {self.settings.stall_timeout_s:g} s",
+            ) from None
+        except ConnectionClosed as exc:
+            if self._closing:
+                return [SessionClosed(reason="closed by client")]
+            code, reason = _close_info(exc)
+            verdict = self.core.connection_lost(code, reason, attempts=self._attempts)
+            if verdict.reconnect:
+                events = self.core.interrupted_by_reconnect()
+                await self._reconnect()
+                return events
+            if verdict.error is not None:
+                raise verdict.error from None
+            return [SessionClosed(reason=verdict.reason)]
+        return self.core.receive(raw)

@@ -1,0 +1,202 @@
+"""``provider_specific`` settings of the ``gemini`` provider, and the setup message they make.
+
+The setup message is the only place where configuration meets the wire, so it is built
+here from validated settings, in the camelCase JSON the service reads.  The shape follows
+what the official ``google-genai`` SDK sends (its ``_live_converters`` module): notably
+``realtimeInputConfig`` sits directly under ``setup``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "EXTERNAL_REASONING_INSTRUCTION",
+    "GeminiSettings",
+    "ToolDeclaration",
+    "build_setup",
+    "endpoint_url",
+]
+
+DEFAULT_MODEL = "models/gemini-2.5-flash-native-audio-preview-09-2025"
+GEMINI_HOST = "wss://generativelanguage.googleapis.com"
+_GEMINI_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+_VERTEX_PATH = "/ws/google.cloud.aiplatform.{version}.LlmBidiService/BidiGenerateContent"
+
+EXTERNAL_REASONING_INSTRUCTION = (
+    "You are only the voice of this assistant; someone else decides what to say. "
+    "Never answer the user by yourself. When a message begins with 'Say exactly this', "
+    "speak the text that follows exactly as written, adding nothing and leaving nothing out."
+)
+"""Why an instruction: Gemini Live has no "listen but do not answer" switch, so in external
+reasoning mode the model is told to stay a voice; the session also drops any reply it did
+not ask for through ``speak()``."""
+
+Sensitivity = Literal["high", "low"]
+
+
+class ToolDeclaration(BaseModel):
+    """One function the model may call: a name, a description and a JSON schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+    """JSON Schema of the arguments (sent as ``parametersJsonSchema``)."""
+
+
+class GeminiSettings(BaseModel):
+    """What the ``gemini`` provider lets you tune; unknown keys are rejected.
+
+    ``activity_detection="automatic"`` lets Google's server VAD find turns (and barge-ins);
+    ``"manual"`` turns it off, and the session then marks turns itself: the first audio of
+    a turn sends ``activityStart`` and :meth:`end_turn` sends ``activityEnd``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = DEFAULT_MODEL
+    voice: str | None = "Puck"
+    speech_language: str | None = None
+    """BCP 47 code for ``speechConfig.languageCode``; native audio models pick it themselves."""
+    system_instruction: str | None = None
+    activity_detection: Literal["automatic", "manual"] = "automatic"
+    start_sensitivity: Sensitivity | None = None
+    end_sensitivity: Sensitivity | None = None
+    prefix_padding_ms: int | None = Field(None, ge=0, le=10_000)
+    silence_duration_ms: int | None = Field(None, ge=0, le=10_000)
+    barge_in: bool = True
+    """``False`` sends ``activityHandling: NO_INTERRUPTION``: user speech does not cut replies."""
+    tools: list[ToolDeclaration] = Field(default_factory=list)
+    input_transcription: bool = True
+    output_transcription: bool = True
+    context_window_compression: bool = True
+    """A sliding window lets a session outlive the model's context (and its 15 min cap)."""
+    compression_trigger_tokens: int | None = Field(None, gt=0)
+    session_resumption: bool = True
+    """Ask for resumption handles, which the transparent reconnect after goAway needs."""
+    transparent_resumption: bool = False
+    """Vertex AI only: the server then says which client message it consumed last, so a
+    reconnect replays exactly the audio it has not covered."""
+    replay_margin_s: float = Field(1.0, ge=0.0, le=30.0)
+    """Without transparent resumption, audio sent this long before a handle arrived is
+    replayed as well, since it may still have been in flight (duplicates over loss)."""
+    max_replay_s: float = Field(30.0, gt=0.0, le=600.0)
+    max_reconnects: int = Field(3, ge=0, le=20)
+    stall_timeout_s: float = Field(15.0, gt=0.0, le=600.0)
+    """A reply (or setup) that produces nothing for this long fails with stream_timeout."""
+    base_url: str | None = None
+    """``wss://host[:port]`` to talk to instead of Google (a proxy, or a fake server)."""
+    api_version: str = Field("v1beta", pattern=r"^v\d+(alpha|beta)?\d*$")
+    vertexai: bool = False
+    project: str | None = None
+    location: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> GeminiSettings:
+        if self.vertexai and not (self.project and self.location):
+            raise ValueError("vertexai needs project and location")
+        if self.transparent_resumption and not self.vertexai:
+            raise ValueError("transparent_resumption is only offered by Vertex AI")
+        if self.base_url is not None and not self.base_url.startswith(("ws://", "wss://")):
+            raise ValueError("base_url must start with ws:// or wss://")
+        return self
+
+    @property
+    def wire_model(self) -> str:
+        """The model name as the endpoint wants it (Vertex needs the full resource name)."""
+        name = self.model
+        if not self.vertexai:
+            return name if name.startswith(("models/", "tunedModels/")) else f"models/{name}"
+        if name.startswith("projects/"):
+            return name
+        short = name.removeprefix("models/").removeprefix("publishers/google/models/")
+        return f"projects/{self.project}/locations/{self.location}/publishers/google/models/{short}"
+
+
+def endpoint_url(settings: GeminiSettings) -> str:
+    """The WebSocket URL of BidiGenerateContent for these settings."""
+    if settings.vertexai:
+        host = settings.base_url or f"wss://{settings.location}-aiplatform.googleapis.com"
+        path = _VERTEX_PATH
+    else:
+        host = settings.base_url or GEMINI_HOST
+        path = _GEMINI_PATH
+    return host.rstrip("/") + path.format(version=settings.api_version)
+
+
+def _sensitivity(kind: str, value: Sensitivity | None) -> dict[str, str]:
+    if value is None:
+        return {}
+    key = "startOfSpeechSensitivity" if kind == "START" else "endOfSpeechSensitivity"
+    return {key: f"{kind}_SENSITIVITY_{value.upper()}"}
+
+
+def build_setup(
+    settings: GeminiSettings,
+    *,
+    language: str | None = None,
+    external_reasoning: bool = False,
+    resume_handle: str | None = None,
+) -> dict[str, Any]:
+    """The first client message: ``{"setup": {...}}`` for these settings."""
+    speech: dict[str, Any] = {}
+    if settings.voice:
+        speech["voiceConfig"] = {"prebuiltVoiceConfig": {"voiceName": settings.voice}}
+    if language:
+        speech["languageCode"] = language
+    generation: dict[str, Any] = {"responseModalities": ["AUDIO"]}
+    if speech:
+        generation["speechConfig"] = speech
+    setup: dict[str, Any] = {"model": settings.wire_model, "generationConfig": generation}
+
+    instructions = [t for t in (settings.system_instruction,) if t]
+    if external_reasoning:
+        instructions.append(EXTERNAL_REASONING_INSTRUCTION)
+    if instructions:
+        setup["systemInstruction"] = {"parts": [{"text": "\n\n".join(instructions)}]}
+
+    if settings.tools:
+        declarations = []
+        for tool in settings.tools:
+            decl: dict[str, Any] = {"name": tool.name, "description": tool.description}
+            if tool.parameters is not None:
+                decl["parametersJsonSchema"] = tool.parameters
+            declarations.append(decl)
+        setup["tools"] = [{"functionDeclarations": declarations}]
+
+    detection: dict[str, Any] = {"disabled": settings.activity_detection == "manual"}
+    detection |= _sensitivity("START", settings.start_sensitivity)
+    detection |= _sensitivity("END", settings.end_sensitivity)
+    if settings.prefix_padding_ms is not None:
+        detection["prefixPaddingMs"] = settings.prefix_padding_ms
+    if settings.silence_duration_ms is not None:
+        detection["silenceDurationMs"] = settings.silence_duration_ms
+    setup["realtimeInputConfig"] = {
+        "automaticActivityDetection": detection,
+        "activityHandling": (
+            "START_OF_ACTIVITY_INTERRUPTS" if settings.barge_in else "NO_INTERRUPTION"
+        ),
+    }
+
+    if settings.input_transcription:
+        setup["inputAudioTranscription"] = {}
+    if settings.output_transcription:
+        setup["outputAudioTranscription"] = {}
+    if settings.session_resumption:
+        resumption: dict[str, Any] = {}
+        if resume_handle:
+            resumption["handle"] = resume_handle
+        if settings.transparent_resumption:
+            resumption["transparent"] = True
+        setup["sessionResumption"] = resumption
+    if settings.context_window_compression:
+        compression: dict[str, Any] = {"slidingWindow": {}}
+        if settings.compression_trigger_tokens is not None:
+            compression["triggerTokens"] = settings.compression_trigger_tokens
+        setup["contextWindowCompression"] = compression
+    return {"setup": setup}
