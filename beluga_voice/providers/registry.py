@@ -36,6 +36,7 @@ _BUILTIN_MODULES: dict[str, str] = {
     "mock": "beluga_voice.providers.mock",
     "openai_realtime": "beluga_voice.providers.openai_realtime",
     "grok": "beluga_voice.providers.openai_realtime",
+    "gemini": "beluga_voice.providers.gemini_live",
 }
 
 ProviderFactory = Callable[[S2SConfig, Any], S2SProvider]
