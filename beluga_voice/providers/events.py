@@ -16,12 +16,14 @@ from .errors import S2SError
 __all__ = [
     "AudioChunk",
     "Interrupted",
+    "ProviderSwitched",
     "ResponseDone",
     "ResponseStarted",
     "SessionClosed",
     "SessionError",
     "SessionEvent",
     "SessionReady",
+    "SessionReconnected",
     "SpeechStarted",
     "SpeechStopped",
     "ToolCall",
@@ -142,6 +144,35 @@ class SessionClosed:
     error: S2SError | None = None
 
 
+@dataclass(slots=True)
+class SessionReconnected:
+    """A resilience wrapper reopened a dropped session with the same provider.
+
+    ``error`` is the failure that caused it; ``replayed_bytes`` how much unanswered user
+    audio was sent again, so that nothing the user said is lost.
+    """
+
+    provider: str
+    attempt: int
+    error: S2SError | None = None
+    replayed_bytes: int = 0
+
+
+@dataclass(slots=True)
+class ProviderSwitched:
+    """A fallback wrapper moved the conversation to another provider mid-session.
+
+    ``reason`` is ``error``, ``latency``, ``stall`` or ``recovered`` (back to a preferred
+    provider); ``error`` is set when a failure caused the switch.
+    """
+
+    from_provider: str
+    to_provider: str
+    reason: str
+    error: S2SError | None = None
+    replayed_bytes: int = 0
+
+
 SessionEvent = (
     SessionReady
     | AudioChunk
@@ -156,4 +187,6 @@ SessionEvent = (
     | Usage
     | SessionError
     | SessionClosed
+    | SessionReconnected
+    | ProviderSwitched
 )
