@@ -1,0 +1,209 @@
+"""Streaming resampling: a plain :class:`StreamResampler` and a pipeline processor.
+
+Resampling a live stream chunk by chunk is not the same as resampling each chunk on its
+own: a polyphase filter needs the samples on both sides of a chunk boundary, or every
+boundary clicks and the output length drifts by a sample here and there (an hour of
+drift is audible as a lag).  ``soxr.ResampleStream`` keeps that filter state between
+calls; :class:`StreamResampler` wraps it for PCM16 frames, counts samples in and out, and
+handles a change of the input rate mid-stream (a client switching microphones, a provider
+switching formats) by draining the old filter before building a new one, so no sample
+is lost and none is repeated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Final
+
+import numpy as np
+import soxr
+
+from ..audio.pcm import check_rate, pcm16_view
+from ..frames import (
+    AudioFrame,
+    CancelFrame,
+    Direction,
+    EndFrame,
+    Frame,
+    InputAudioFrame,
+    InterruptionFrame,
+    OutputAudioFrame,
+    StartFrame,
+)
+from ..pipeline import FrameProcessor
+
+__all__ = ["ResampleProcessor", "StreamResampler"]
+
+_QUALITIES: Final = ("QQ", "LQ", "MQ", "HQ", "VHQ")
+
+
+class StreamResampler:
+    """Stateful PCM16 resampler for one stream.
+
+    ``process`` takes PCM16 bytes (interleaved if ``channels`` > 1) and returns what the
+    filter can give now; the filter holds back a few milliseconds (its delay), which
+    ``flush`` returns at the end of the stream.  Over any chunking the total output is
+    ``round(samples_in * out_rate / in_rate)`` per input-rate segment.
+
+    When ``in_rate == out_rate`` the audio passes through untouched at no cost.
+    """
+
+    def __init__(
+        self, in_rate: int, out_rate: int, channels: int = 1, *, quality: str = "HQ"
+    ) -> None:
+        if quality not in _QUALITIES:
+            raise ValueError(f"unknown soxr quality {quality!r}; use one of {_QUALITIES}")
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels must be a positive integer, got {channels!r}")
+        self.out_rate = check_rate(out_rate, "output sample rate")
+        self.channels = channels
+        self.quality = quality
+        self.samples_in = 0
+        """Sample frames fed so far (all segments)."""
+        self.samples_out = 0
+        """Sample frames returned so far."""
+        self.in_rate = check_rate(in_rate, "input sample rate")
+        self._stream = self._new_stream()
+
+    def _new_stream(self) -> soxr.ResampleStream | None:
+        if self.in_rate == self.out_rate:
+            return None
+        return soxr.ResampleStream(
+            self.in_rate, self.out_rate, self.channels, dtype="int16", quality=self.quality
+        )
+
+    def _run(self, samples: np.ndarray, last: bool) -> bytes:
+        if self._stream is None:
+            out = samples
+        else:
+            if self.channels > 1:
+                samples = samples.reshape(-1, self.channels)
+            out = self._stream.resample_chunk(samples, last=last)
+        self.samples_out += len(out) if out.ndim > 1 else out.size // self.channels
+        return out.astype("<i2", copy=False).tobytes()
+
+    def process(self, pcm: bytes | bytearray | memoryview) -> bytes:
+        """Resample one chunk of PCM16; any size works, including zero bytes."""
+        samples = pcm16_view(pcm, self.channels)
+        self.samples_in += samples.size // self.channels
+        if not samples.size:
+            return b""
+        return self._run(samples, last=False)
+
+    def flush(self) -> bytes:
+        """Return the filter's held-back tail and reset, ready for a new stream."""
+        if self._stream is None:
+            return b""
+        tail = self._run(np.zeros(0, dtype=np.int16), last=True)
+        self._stream = self._new_stream()
+        return tail
+
+    def set_input_rate(self, in_rate: int) -> bytes:
+        """Switch the input rate; returns the old filter's tail (resampled at the old rate).
+
+        Send the returned bytes before the output of the next :meth:`process` call.
+        """
+        rate = check_rate(in_rate, "input sample rate")
+        if rate == self.in_rate:
+            return b""
+        tail = self.flush()
+        self.in_rate = rate
+        self._stream = self._new_stream()
+        return tail
+
+    def reset(self) -> None:
+        """Drop the filter state without output (after an interruption flushed the audio)."""
+        if self._stream is not None:
+            self._stream.clear()
+
+    def __repr__(self) -> str:
+        return f"StreamResampler({self.in_rate} -> {self.out_rate} Hz, {self.channels} ch)"
+
+
+class ResampleProcessor(FrameProcessor):
+    """Resamples one type of audio frame to a fixed rate, keeping filter state per stream.
+
+    By default it converts :class:`~beluga_voice.frames.InputAudioFrame` going downstream
+    to ``StartFrame.input_sample_rate``, which is where it stands in a pipeline: right
+    after the input transport.  ``frame_type=OutputAudioFrame`` converts bot audio to
+    ``StartFrame.output_sample_rate`` instead (e.g. in front of an output device).  Pass
+    ``sample_rate`` to override the rate taken from the StartFrame.
+
+    Other frames pass through.  On an EndFrame the filter tail is pushed first, so the
+    last few milliseconds are not lost; an InterruptionFrame drops the filter state when
+    resampling bot output (that audio was flushed anyway).  Frames whose rate or channel
+    count changes mid-stream get a new filter after the old one is drained.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int | None = None,
+        *,
+        frame_type: type[AudioFrame] = InputAudioFrame,
+        quality: str = "HQ",
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        if sample_rate is not None:
+            check_rate(sample_rate, "target sample rate")
+        if quality not in _QUALITIES:
+            raise ValueError(f"unknown soxr quality {quality!r}; use one of {_QUALITIES}")
+        self._configured_rate = sample_rate
+        self.frame_type = frame_type
+        self.quality = quality
+        self.sample_rate: int | None = sample_rate
+        self._resampler: StreamResampler | None = None
+        self._template: AudioFrame | None = None
+
+    async def on_start(self, frame: StartFrame) -> None:
+        if self._configured_rate is None:
+            output = issubclass(self.frame_type, OutputAudioFrame)
+            rate = frame.output_sample_rate if output else frame.input_sample_rate
+            self.sample_rate = check_rate(rate, "pipeline sample rate")
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, self.frame_type) and self.sample_rate is not None:
+            await self._resample(frame, direction)  # type: ignore[arg-type]
+            return
+        if isinstance(frame, (EndFrame, CancelFrame)):
+            if isinstance(frame, EndFrame):
+                await self._flush(direction)
+            self._resampler = None
+        elif isinstance(frame, InterruptionFrame) and self._drops_on_interruption:
+            assert self._resampler is not None
+            self._resampler.reset()
+        await self.push_frame(frame, direction)
+
+    @property
+    def _drops_on_interruption(self) -> bool:
+        return self._resampler is not None and issubclass(self.frame_type, OutputAudioFrame)
+
+    async def _resample(self, frame: AudioFrame, direction: Direction) -> None:
+        target = self.sample_rate
+        assert target is not None
+        rs = self._resampler
+        if rs is None or rs.channels != frame.channels:
+            if rs is not None:
+                await self._flush(direction)
+            rs = self._resampler = StreamResampler(
+                frame.sample_rate, target, frame.channels, quality=self.quality
+            )
+        elif rs.in_rate != frame.sample_rate:
+            tail = rs.set_input_rate(frame.sample_rate)
+            await self._emit(tail, frame, direction)
+        if rs.in_rate == target:
+            self._template = frame
+            await self.push_frame(frame, direction)
+            return
+        await self._emit(rs.process(frame.audio), frame, direction)
+
+    async def _emit(self, pcm: bytes, like: AudioFrame, direction: Direction) -> None:
+        self._template = like
+        if pcm:
+            assert self.sample_rate is not None
+            out = replace(like, audio=pcm, sample_rate=self.sample_rate)
+            await self.push_frame(out, direction)
+
+    async def _flush(self, direction: Direction) -> None:
+        if self._resampler is not None and self._template is not None:
+            await self._emit(self._resampler.flush(), self._template, direction)

@@ -1,0 +1,33 @@
+"""Voice activity detection: pluggable analysers, a state machine and a processor.
+
+Layers, each usable on its own:
+
+* analysers (:mod:`.analyzers`): one frame in, speech confidence out;
+* :class:`VoiceActivityTracker` (:mod:`.state`): confidences in, started / stopped /
+  interrupt events out, with hysteresis;
+* :class:`VADStream` / :func:`detect_speech` (:mod:`.stream`): any PCM16 stream in;
+* :class:`VADProcessor` (:mod:`.processor`): the same in a pipeline, emitting frames.
+"""
+
+from .analyzers import Analyzer, EnergyAnalyzer, TenVADAnalyzer, WebRTCAnalyzer, as_pcm16_frame
+from .processor import VADProcessor
+from .state import VADEvent, VADEventKind, VADParams, VADState, VoiceActivityTracker, volume
+from .stream import SpeechSegment, VADStream, detect_speech
+
+__all__ = [
+    "Analyzer",
+    "EnergyAnalyzer",
+    "SpeechSegment",
+    "TenVADAnalyzer",
+    "VADEvent",
+    "VADEventKind",
+    "VADParams",
+    "VADProcessor",
+    "VADState",
+    "VADStream",
+    "VoiceActivityTracker",
+    "WebRTCAnalyzer",
+    "as_pcm16_frame",
+    "detect_speech",
+    "volume",
+]
