@@ -1,0 +1,411 @@
+"""Sans-I/O core of one Nova Sonic stream: what to send, and what received events mean.
+
+:class:`NovaProtocol` builds the client's event JSON (``{"event": {name: {...}}}``) in the
+order Bedrock expects -- ``sessionStart``, ``promptStart``, the system prompt as a TEXT
+content block, optional history blocks, one interactive AUDIO block fed by ``audioInput``
+events, and the closing ``contentEnd`` / ``promptEnd`` / ``sessionEnd`` -- and maps the
+server's events to provider-neutral session events.  It never touches a socket, so every
+mapping is testable with plain dictionaries; the session shell does the signing and I/O.
+
+One instance serves one Bedrock stream.  Conversation history lives in the shared
+:class:`~beluga_voice.providers.types.ConversationContext`, so that a continuation stream
+can be seeded with what was said on the previous one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ErrorCode, S2SError
+from ..events import (
+    AudioChunk,
+    Interrupted,
+    ResponseDone,
+    ResponseStarted,
+    SessionEvent,
+    ToolCall,
+    Transcript,
+    Usage,
+)
+from ..types import ConversationContext, Turn
+from .settings import NovaSettings
+
+__all__ = ["INPUT_SAMPLE_RATE", "NovaProtocol", "exception_error", "history_for_handover"]
+
+INPUT_SAMPLE_RATE = 16000
+
+_EXCEPTION_CODES: dict[str, ErrorCode] = {
+    "validationException": ErrorCode.INVALID_REQUEST,
+    "throttlingException": ErrorCode.RATE_LIMIT,
+    "modelTimeoutException": ErrorCode.TIMEOUT,
+    "internalServerException": ErrorCode.INTERNAL_ERROR,
+    "serviceUnavailableException": ErrorCode.MODEL_NOT_AVAILABLE,
+    "modelStreamErrorException": ErrorCode.STREAM_ERROR,
+    "accessDeniedException": ErrorCode.AUTHORIZATION_ERROR,
+    "resourceNotFoundException": ErrorCode.NOT_FOUND,
+    "invalidSignatureException": ErrorCode.AUTHENTICATION_ERROR,
+    "unrecognizedClientException": ErrorCode.AUTHENTICATION_ERROR,
+    "expiredTokenException": ErrorCode.AUTHENTICATION_ERROR,
+}
+
+
+def exception_error(exception_type: str, payload: bytes) -> S2SError:
+    """Map an ``:message-type=exception`` message to an :class:`S2SError`."""
+    try:
+        message = str(json.loads(payload).get("message", ""))
+    except (ValueError, AttributeError):
+        message = payload[:200].decode("utf-8", "replace")
+    key = exception_type[:1].lower() + exception_type[1:]
+    code = _EXCEPTION_CODES.get(key, ErrorCode.STREAM_ERROR)
+    return S2SError(
+        "receive",
+        code,
+        f"{exception_type}: {message}" if message else exception_type,
+        details={"exception_type": exception_type},
+    )
+
+
+def history_for_handover(history: Sequence[Turn], max_chars: int) -> list[Turn]:
+    """The newest user/assistant turns whose text fits in ``max_chars``, oldest first."""
+    kept: list[Turn] = []
+    used = 0
+    for turn in reversed(history):
+        if turn.role not in ("user", "assistant") or not turn.text:
+            continue
+        if used + len(turn.text) > max_chars:
+            break
+        kept.append(turn)
+        used += len(turn.text)
+    kept.reverse()
+    # Bedrock wants the history to open with a user turn.
+    while kept and kept[0].role != "user":
+        kept.pop(0)
+    return kept
+
+
+@dataclass(slots=True)
+class _Block:
+    kind: str  # TEXT | AUDIO | TOOL
+    role: str  # USER | ASSISTANT | TOOL | SYSTEM
+    stage: str  # FINAL | SPECULATIVE
+
+
+def _event(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"event": {name: body}}
+
+
+class NovaProtocol:
+    """Event builder and interpreter for one stream (see the module docstring)."""
+
+    def __init__(self, settings: NovaSettings, context: ConversationContext) -> None:
+        self.settings = settings
+        self.context = context
+        self.prompt_name = str(uuid.uuid4())
+        self.audio_content_name = str(uuid.uuid4())
+        self.audio_open = False
+        self._blocks: dict[str, _Block] = {}
+        self.responding = False
+        self.response_id: str | None = None
+        self.completion_id: str | None = None
+        self.response_audio_bytes = 0
+        self.audio_input_bytes = 0
+
+    # -- client events -----------------------------------------------------------------------
+
+    def _text_block(self, role: str, text: str, *, interactive: bool) -> list[dict[str, Any]]:
+        name = str(uuid.uuid4())
+        p = self.prompt_name
+        return [
+            _event(
+                "contentStart",
+                {
+                    "promptName": p,
+                    "contentName": name,
+                    "type": "TEXT",
+                    "interactive": interactive,
+                    "role": role,
+                    "textInputConfiguration": {"mediaType": "text/plain"},
+                },
+            ),
+            _event("textInput", {"promptName": p, "contentName": name, "content": text}),
+            _event("contentEnd", {"promptName": p, "contentName": name}),
+        ]
+
+    def opening_events(self, history: Sequence[Turn] = ()) -> list[dict[str, Any]]:
+        """Everything up to and including the interactive audio ``contentStart``."""
+        s = self.settings
+        session: dict[str, Any] = {
+            "inferenceConfiguration": {
+                "maxTokens": s.max_tokens,
+                "topP": s.top_p,
+                "temperature": s.temperature,
+            }
+        }
+        if s.endpointing_sensitivity is not None:
+            session["turnDetectionConfiguration"] = {
+                "endpointingSensitivity": s.endpointing_sensitivity
+            }
+        prompt: dict[str, Any] = {
+            "promptName": self.prompt_name,
+            "textOutputConfiguration": {"mediaType": "text/plain"},
+            "audioOutputConfiguration": {
+                "mediaType": "audio/lpcm",
+                "sampleRateHertz": s.output_sample_rate,
+                "sampleSizeBits": 16,
+                "channelCount": 1,
+                "voiceId": s.voice_id,
+                "encoding": "base64",
+                "audioType": "SPEECH",
+            },
+            "toolUseOutputConfiguration": {"mediaType": "application/json"},
+        }
+        if s.tools:
+            prompt["toolConfiguration"] = {
+                "tools": [
+                    {
+                        "toolSpec": {
+                            "name": t.name,
+                            "description": t.description,
+                            "inputSchema": {"json": json.dumps(t.input_schema)},
+                        }
+                    }
+                    for t in s.tools
+                ]
+            }
+        events = [_event("sessionStart", session), _event("promptStart", prompt)]
+        events += self._text_block("SYSTEM", s.system_prompt, interactive=False)
+        for turn in history:
+            events += self._text_block(turn.role.upper(), turn.text, interactive=False)
+        events.append(
+            _event(
+                "contentStart",
+                {
+                    "promptName": self.prompt_name,
+                    "contentName": self.audio_content_name,
+                    "type": "AUDIO",
+                    "interactive": True,
+                    "role": "USER",
+                    "audioInputConfiguration": {
+                        "mediaType": "audio/lpcm",
+                        "sampleRateHertz": INPUT_SAMPLE_RATE,
+                        "sampleSizeBits": 16,
+                        "channelCount": 1,
+                        "audioType": "SPEECH",
+                        "encoding": "base64",
+                    },
+                },
+            )
+        )
+        self.audio_open = True
+        return events
+
+    def audio_event(self, pcm: bytes) -> dict[str, Any]:
+        self.audio_input_bytes += len(pcm)
+        return _event(
+            "audioInput",
+            {
+                "promptName": self.prompt_name,
+                "contentName": self.audio_content_name,
+                "content": base64.b64encode(pcm).decode("ascii"),
+            },
+        )
+
+    def text_events(self, text: str) -> list[dict[str, Any]]:
+        """A typed user message (Nova 2 Sonic's cross-modal input)."""
+        return self._text_block("USER", text, interactive=True)
+
+    def tool_result_events(self, tool_use_id: str, output: str) -> list[dict[str, Any]]:
+        name = str(uuid.uuid4())
+        p = self.prompt_name
+        return [
+            _event(
+                "contentStart",
+                {
+                    "promptName": p,
+                    "contentName": name,
+                    "interactive": False,
+                    "type": "TOOL",
+                    "role": "TOOL",
+                    "toolResultInputConfiguration": {
+                        "toolUseId": tool_use_id,
+                        "type": "TEXT",
+                        "textInputConfiguration": {"mediaType": "text/plain"},
+                    },
+                },
+            ),
+            _event("toolResult", {"promptName": p, "contentName": name, "content": output}),
+            _event("contentEnd", {"promptName": p, "contentName": name}),
+        ]
+
+    def closing_events(self) -> list[dict[str, Any]]:
+        events = []
+        if self.audio_open:
+            events.append(
+                _event(
+                    "contentEnd",
+                    {"promptName": self.prompt_name, "contentName": self.audio_content_name},
+                )
+            )
+            self.audio_open = False
+        events.append(_event("promptEnd", {"promptName": self.prompt_name}))
+        events.append(_event("sessionEnd", {}))
+        return events
+
+    # -- server events -----------------------------------------------------------------------
+
+    def on_event(self, message: dict[str, Any]) -> list[SessionEvent]:
+        """Map one server event JSON to session events (unknown events map to nothing)."""
+        body = message.get("event")
+        if not isinstance(body, dict) or len(body) != 1:
+            raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "event without one name")
+        ((name, data),) = body.items()
+        if not isinstance(data, dict):
+            raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, f"{name}: body not an object")
+        handler = getattr(self, f"_on_{name}", None)
+        return handler(data) if handler is not None else []
+
+    def _on_completionStart(self, data: dict[str, Any]) -> list[SessionEvent]:
+        self.completion_id = data.get("completionId")
+        return []
+
+    def _on_contentStart(self, data: dict[str, Any]) -> list[SessionEvent]:
+        stage = "FINAL"
+        extra = data.get("additionalModelFields")
+        if isinstance(extra, str) and extra:
+            try:
+                stage = str(json.loads(extra).get("generationStage", "FINAL"))
+            except (ValueError, AttributeError):
+                stage = "FINAL"
+        block = _Block(str(data.get("type", "")), str(data.get("role", "")), stage)
+        self._blocks[str(data.get("contentId", ""))] = block
+        if block.role == "ASSISTANT" and not self.responding:
+            self.responding = True
+            self.response_audio_bytes = 0
+            self.response_id = f"resp-{uuid.uuid4().hex[:12]}"
+            return [ResponseStarted(self.response_id)]
+        return []
+
+    def _block(self, data: dict[str, Any]) -> _Block:
+        block = self._blocks.get(str(data.get("contentId", "")))
+        if block is None:
+            role = str(data.get("role", "ASSISTANT"))
+            block = _Block("TEXT", role, "FINAL")
+        return block
+
+    def _on_textOutput(self, data: dict[str, Any]) -> list[SessionEvent]:
+        text = str(data.get("content", ""))
+        if text.lstrip().startswith("{"):
+            try:
+                if json.loads(text).get("interrupted") is True:
+                    return self._interrupted()
+            except (ValueError, AttributeError):
+                pass
+        block = self._block(data)
+        final = block.stage != "SPECULATIVE"
+        if block.role == "USER":
+            if final:
+                self.context.add_turn("user", text)
+            return [Transcript("user", text, final=final)]
+        if final:
+            self.context.add_turn("assistant", text)
+        return [Transcript("assistant", text, final=final, item_id=self.response_id)]
+
+    def _on_audioOutput(self, data: dict[str, Any]) -> list[SessionEvent]:
+        try:
+            audio = base64.b64decode(str(data.get("content", "")), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise S2SError(
+                "receive", ErrorCode.MALFORMED_RESPONSE, "audioOutput is not base64", cause=exc
+            ) from exc
+        self.response_audio_bytes += len(audio)
+        return [
+            AudioChunk(
+                audio, sample_rate=self.settings.output_sample_rate, response_id=self.response_id
+            )
+        ]
+
+    def _on_toolUse(self, data: dict[str, Any]) -> list[SessionEvent]:
+        call_id = str(data.get("toolUseId", ""))
+        name = str(data.get("toolName", ""))
+        if not call_id or not name:
+            raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "toolUse without id or name")
+        content = data.get("content", "{}")
+        arguments = content if isinstance(content, str) else json.dumps(content)
+        self.context.add_turn("tool", f"{name}({arguments})")
+        return [ToolCall(call_id=call_id, name=name, arguments=arguments)]
+
+    def _on_contentEnd(self, data: dict[str, Any]) -> list[SessionEvent]:
+        block = self._blocks.pop(str(data.get("contentId", "")), None)
+        reason = str(data.get("stopReason", ""))
+        if reason == "INTERRUPTED":
+            return self._interrupted()
+        if (
+            reason == "END_TURN"
+            and self.responding
+            and block is not None
+            and block.role == "ASSISTANT"
+            and block.kind == "TEXT"
+            and block.stage == "FINAL"
+        ):
+            self.responding = False
+            return [
+                AudioChunk(
+                    b"",
+                    sample_rate=self.settings.output_sample_rate,
+                    is_final=True,
+                    response_id=self.response_id,
+                ),
+                ResponseDone(self.response_id, "completed"),
+            ]
+        return []
+
+    def _interrupted(self) -> list[SessionEvent]:
+        if not self.responding:
+            return []
+        self.responding = False
+        return [
+            Interrupted(self.response_id),
+            ResponseDone(self.response_id, "cancelled", reason="interrupted"),
+        ]
+
+    def _on_usageEvent(self, data: dict[str, Any]) -> list[SessionEvent]:
+        def number(key: str) -> int:
+            value = data.get(key, 0)
+            return int(value) if isinstance(value, int | float) else 0
+
+        return [
+            Usage(
+                input_tokens=number("totalInputTokens"),
+                output_tokens=number("totalOutputTokens"),
+                total_tokens=number("totalTokens"),
+                details=dict(data.get("details") or {}),
+            )
+        ]
+
+    # -- barge-in bookkeeping ----------------------------------------------------------------
+
+    def truncate_heard(self, played_ms: float | None) -> None:
+        """Cut the last assistant turn in the history to the share of its audio that was heard.
+
+        Nova keeps its own memory of what it said and offers no truncate call; this keeps
+        *our* history honest, which is what a continuation stream is seeded with.
+        """
+        if played_ms is None or not self.response_audio_bytes:
+            return
+        history = self.context.history
+        if not history or history[-1].role != "assistant":
+            return
+        total_ms = 1000.0 * self.response_audio_bytes / (2 * self.settings.output_sample_rate)
+        share = max(0.0, min(1.0, played_ms / total_ms))
+        if share >= 1.0:
+            return
+        turn = history[-1]
+        cut = turn.text[: int(len(turn.text) * share)]
+        turn.text = cut.rsplit(" ", 1)[0] if " " in cut else cut
+        turn.metadata["truncated_at_ms"] = played_ms

@@ -1,0 +1,359 @@
+"""The I/O shell of a Nova Sonic conversation: signed events over HTTP/2, and continuation.
+
+A :class:`NovaSession` owns one HTTP/2 connection and, on it, one or two Bedrock streams
+("legs").  Each leg has its own protocol core, chunk signer and event-stream decoder.
+
+Session continuation: Bedrock ends a stream after about eight minutes.  When the active leg
+is ``continue_after_seconds`` old (or the server ends it unexpectedly) the session opens the
+next leg on the same connection, seeds it with the conversation history as TEXT blocks, and
+holds the user's audio in a buffer meanwhile.  Once the next leg is accepted (HTTP 200) the
+buffer is flushed into it, the old leg is closed gracefully and keeps being read until the
+server finishes it, so the tail of a reply that was playing is not cut.
+
+Everything is pull driven: the caller's iteration reads the connection; ``send_*`` write
+from the caller's task under one lock, which also keeps the chunk signatures in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from botocore.credentials import ReadOnlyCredentials
+
+from ..base import StreamingSession
+from ..errors import ErrorCode, S2SError
+from ..events import SessionClosed, SessionEvent, SessionReady
+from ..types import ConversationContext
+from .eventstream import EventStreamDecoder, EventStreamError, encode_message
+from .protocol import INPUT_SAMPLE_RATE, NovaProtocol, exception_error, history_for_handover
+from .signing import ChunkSigner, sign_request
+from .transport import H2Connection, H2Stream, status_error
+
+if TYPE_CHECKING:
+    from .provider import AmazonNovaSonicProvider
+
+__all__ = ["NovaSession"]
+
+
+@dataclass(slots=True)
+class _Leg:
+    """One Bedrock stream of the session."""
+
+    number: int
+    stream: H2Stream
+    protocol: NovaProtocol
+    signer: ChunkSigner
+    decoder: EventStreamDecoder = field(default_factory=EventStreamDecoder)
+    opened_at: float = field(default_factory=time.monotonic)
+    accepted: bool = False
+    closing: bool = False
+    error_body: bytearray = field(default_factory=bytearray)
+
+
+def _inner_message(event: dict[str, Any]) -> bytes:
+    payload = json.dumps({"bytes": base64.b64encode(json.dumps(event).encode()).decode()})
+    return encode_message(
+        {
+            ":message-type": "event",
+            ":event-type": "chunk",
+            ":content-type": "application/json",
+        },
+        payload.encode(),
+    )
+
+
+class NovaSession(StreamingSession):
+    """A live conversation with Nova Sonic (see the module docstring)."""
+
+    def __init__(
+        self,
+        provider: AmazonNovaSonicProvider,
+        context: ConversationContext,
+        conn: H2Connection,
+    ) -> None:
+        super().__init__(provider.name, context)
+        self._provider = provider
+        self._settings = provider.settings
+        self._conn = conn
+        self._lock = anyio.Lock()
+        self._legs: list[_Leg] = []  # oldest first; the last accepted one is active
+        self._active: _Leg | None = None
+        self._next: _Leg | None = None
+        self._buffer: list[bytes] = []
+        self._buffered_bytes = 0
+        self._leg_count = 0
+        self.continuations = 0
+
+    # -- legs -------------------------------------------------------------------------------
+
+    async def _open_leg(self, *, handover: bool) -> _Leg:
+        """Open a stream and send its opening events (caller holds ``_lock``)."""
+        provider = self._provider
+        credentials: ReadOnlyCredentials = await provider.credentials.get()
+        signed = sign_request(credentials, self._settings.region, provider.url)
+        stream = await self._conn.open_stream(provider.path, signed.headers)
+        self._leg_count += 1
+        leg = _Leg(
+            number=self._leg_count,
+            stream=stream,
+            protocol=NovaProtocol(self._settings, self.context),
+            signer=ChunkSigner(credentials, self._settings.region, signed.signature),
+        )
+        self._legs.append(leg)
+        history = (
+            history_for_handover(self.context.history, self._settings.max_history_chars)
+            if handover
+            else []
+        )
+        for event in leg.protocol.opening_events(history):
+            await self._send_event(leg, event)
+        return leg
+
+    async def _send_event(self, leg: _Leg, event: dict[str, Any]) -> None:
+        envelope = leg.signer.sign(_inner_message(event))
+        await self._conn.send_data(leg.stream, envelope)
+
+    async def _close_leg(self, leg: _Leg) -> None:
+        """Graceful end of our side: closing events, a signed empty envelope, END_STREAM."""
+        if leg.closing:
+            return
+        leg.closing = True
+        if leg.stream.finished or leg.stream.local_closed:
+            await self._conn.end_stream(leg.stream)
+            return
+        try:
+            for event in leg.protocol.closing_events():
+                await self._send_event(leg, event)
+            await self._conn.send_data(leg.stream, leg.signer.sign(b""))
+        except S2SError:
+            pass  # the stream died under us: nothing left to close politely
+        await self._conn.end_stream(leg.stream)
+
+    async def start(self) -> None:
+        """Open the first leg and wait until Bedrock accepts it."""
+        async with self._lock:
+            leg = await self._open_leg(handover=bool(self.context.history))
+            self._active = leg
+        timeout = self._settings.connect_timeout
+        with anyio.move_on_after(timeout) as scope:
+            await self._conn.wait_for(lambda: leg.stream.status is not None or leg.stream.finished)
+        if scope.cancelled_caught:
+            raise S2SError(
+                "connect", ErrorCode.TIMEOUT, f"no response from Bedrock in {timeout:g} s"
+            )
+        if leg.stream.status != 200:
+            await self._conn.wait_for(lambda: leg.stream.finished)
+            raise self._rejected(leg, "connect")
+        leg.accepted = True
+        self._emit(SessionReady(session_id=self.context.session_id))
+
+    def _rejected(self, leg: _Leg, op: str) -> S2SError:
+        stream = leg.stream
+        body = b"".join(stream.chunks)
+        stream.chunks.clear()
+        try:
+            message = str(json.loads(body).get("message", "")) if body else ""
+        except (ValueError, AttributeError):
+            message = body[:200].decode("utf-8", "replace")
+        if stream.status is None:
+            return S2SError(op, ErrorCode.STREAM_CLOSED, f"stream reset ({stream.reset_code})")
+        error_type = stream.headers.get("x-amzn-errortype", "")
+        return status_error(op, stream.status, error_type, message)
+
+    async def _begin_continuation(self) -> None:
+        """Open the next leg; audio is buffered until it is accepted (holds ``_lock``)."""
+        if self._next is not None or self._closing:
+            return
+        self._next = await self._open_leg(handover=True)
+
+    async def _promote(self) -> None:
+        """Switch to the accepted next leg: flush buffered audio, close the old leg."""
+        async with self._lock:
+            new = self._next
+            if new is None or not new.accepted:
+                return
+            old, self._active, self._next = self._active, new, None
+            self.continuations += 1
+            buffered, self._buffer, self._buffered_bytes = self._buffer, [], 0
+            for pcm in buffered:
+                await self._send_event(new, new.protocol.audio_event(pcm))
+            if old is not None:
+                await self._close_leg(old)
+
+    def _due(self, leg: _Leg) -> bool:
+        return time.monotonic() - leg.opened_at >= self._settings.continue_after_seconds
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _check_open(self, op: str) -> None:
+        if self._closing or self.closed:
+            raise S2SError(op, ErrorCode.STREAM_CLOSED, "amazon_nova: session closed")
+
+    async def send_audio(self, audio: bytes) -> None:
+        """Send PCM16 mono 16 kHz; buffered while a continuation stream opens."""
+        self._check_open("send_audio")
+        if len(audio) % 2:
+            raise S2SError("send_audio", ErrorCode.INVALID_AUDIO_FORMAT, "odd byte count for PCM16")
+        if not audio:
+            return
+        async with self._lock:
+            leg = self._active
+            if leg is None:
+                raise S2SError("send_audio", ErrorCode.STREAM_CLOSED, "amazon_nova: no stream")
+            if self._next is None and (self._due(leg) or leg.stream.finished):
+                await self._begin_continuation()
+            if self._next is not None:
+                limit = self._settings.max_buffered_seconds * INPUT_SAMPLE_RATE * 2
+                if self._buffered_bytes + len(audio) > limit:
+                    raise S2SError(
+                        "send_audio",
+                        ErrorCode.STREAM_ERROR,
+                        "amazon_nova: continuation stream not accepted in time",
+                    )
+                self._buffer.append(bytes(audio))
+                self._buffered_bytes += len(audio)
+                return
+            await self._send_event(leg, leg.protocol.audio_event(audio))
+
+    async def _send_events(self, op: str, make: Any) -> None:
+        self._check_open(op)
+        async with self._lock:
+            leg = self._next or self._active
+            if leg is None:
+                raise S2SError(op, ErrorCode.STREAM_CLOSED, "amazon_nova: no stream")
+            for event in make(leg.protocol):
+                await self._send_event(leg, event)
+
+    async def send_text(self, text: str) -> None:
+        """A typed user message (Nova 2 Sonic only)."""
+        if self._settings.model_id != "amazon.nova-2-sonic-v1:0":
+            raise S2SError(
+                "send_text", ErrorCode.UNSUPPORTED_OPERATION, "text input needs Nova 2 Sonic"
+            )
+        await self._send_events("send_text", lambda p: p.text_events(text))
+
+    async def send_tool_result(self, call_id: str, output: str) -> None:
+        """Answer a ToolCall with a TOOL content block."""
+        await self._send_events("send_tool_result", lambda p: p.tool_result_events(call_id, output))
+
+    async def end_turn(self) -> None:
+        """Nova detects turns itself; trailing silence lets its detector close the turn."""
+        ms = self._settings.end_turn_silence_ms
+        chunk = b"\x00\x00" * (INPUT_SAMPLE_RATE // 50)
+        for _ in range(ms // 20):
+            await self.send_audio(chunk)
+
+    async def interrupt(self, played_ms: float | None = None) -> None:
+        """Barge-in is detected by Nova; we only trim our history to what was heard."""
+        if self._active is not None:
+            self._active.protocol.truncate_heard(played_ms)
+
+    async def _close(self) -> None:
+        try:
+            with anyio.CancelScope(shield=True):
+                async with self._lock:
+                    for leg in self._legs:
+                        await self._close_leg(leg)
+                # Give the server a moment to finish its side, so it sees a clean end.
+                with anyio.move_on_after(1.0):
+                    await self._conn.wait_for(lambda: all(g.stream.finished for g in self._legs))
+        except S2SError:
+            pass
+        finally:
+            await self._conn.aclose()
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _has_news(self) -> bool:
+        for leg in self._legs:
+            stream = leg.stream
+            if stream.chunks or stream.finished:
+                return True
+            if leg is self._next and stream.status is not None and not leg.accepted:
+                return True
+        return False
+
+    async def _receive(self) -> Iterable[SessionEvent]:
+        while True:
+            events = await self._collect()
+            if events:
+                return events
+            if not self._legs:
+                return [SessionClosed(reason="server ended the session")]
+            await self._conn.wait_for(self._has_news)
+
+    async def _collect(self) -> list[SessionEvent]:
+        out: list[SessionEvent] = []
+        for leg in list(self._legs):
+            stream = leg.stream
+            if leg is self._next and not leg.accepted and stream.status is not None:
+                if stream.status != 200:
+                    await self._conn.wait_for(lambda s=stream: s.finished)  # type: ignore[misc]
+                    raise self._rejected(leg, "continue")
+                leg.accepted = True
+                await self._promote()
+            while stream.chunks:
+                out += self._decode(leg, stream.chunks.popleft())
+            if stream.finished:
+                out += await self._leg_finished(leg)
+        return out
+
+    def _decode(self, leg: _Leg, data: bytes) -> list[SessionEvent]:
+        try:
+            messages = leg.decoder.feed(data)
+        except EventStreamError as exc:
+            raise S2SError(
+                "receive", ErrorCode.MALFORMED_RESPONSE, f"event stream: {exc}", cause=exc
+            ) from exc
+        out: list[SessionEvent] = []
+        for message in messages:
+            kind = message.headers.get(":message-type")
+            if kind == "exception":
+                raise exception_error(
+                    str(message.headers.get(":exception-type", "")), message.payload
+                )
+            if kind == "error":
+                raise exception_error(
+                    str(message.headers.get(":error-code", "error")),
+                    json.dumps({"message": message.headers.get(":error-message", "")}).encode(),
+                )
+            if kind != "event":
+                continue
+            try:
+                wrapper = json.loads(message.payload)
+                event = json.loads(base64.b64decode(wrapper["bytes"], validate=True))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise S2SError(
+                    "receive", ErrorCode.MALFORMED_RESPONSE, "undecodable event payload", cause=exc
+                ) from exc
+            if not isinstance(event, dict):
+                raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "event is not an object")
+            out += leg.protocol.on_event(event)
+        return out
+
+    async def _leg_finished(self, leg: _Leg) -> list[SessionEvent]:
+        """A stream ended: drop it, and continue if it was the active one and not ours to end."""
+        self._legs.remove(leg)
+        self._conn.forget(leg.stream)
+        if leg.decoder.buffered:
+            raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "stream ended mid-message")
+        if leg is self._next:
+            raise self._rejected(leg, "continue")
+        if leg is not self._active or leg.closing or self._closing:
+            if leg is self._active:
+                return [SessionClosed(reason="closed by client")]
+            return []
+        # The server ended the active stream on its own: the stream time limit, or a reset.
+        async with self._lock:
+            if not leg.stream.local_closed:
+                await self._conn.end_stream(leg.stream)
+            leg.closing = True
+            self._active = leg
+            await self._begin_continuation()
+        return []

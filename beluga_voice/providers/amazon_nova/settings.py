@@ -1,0 +1,70 @@
+"""``provider_specific`` settings of the ``amazon_nova`` provider."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+__all__ = ["MODEL_IDS", "NovaSettings", "NovaTool"]
+
+MODEL_IDS = ("amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0")
+
+
+class NovaTool(BaseModel):
+    """A tool the model may call: ``input_schema`` is a JSON Schema object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class NovaSettings(BaseModel):
+    """Everything specific to Bedrock and Nova Sonic.
+
+    Credentials are normally found by the AWS chain (environment, ``profile``, SSO, role);
+    explicit keys are for programs that manage credentials themselves.  ``endpoint_url``
+    points the client at another endpoint, such as the fake server in
+    :mod:`beluga_voice.testing.fake_bedrock` (``http://`` means cleartext HTTP/2).
+    ``continue_after_seconds`` is when a stream is handed over to the next one: Bedrock ends
+    a stream after about eight minutes.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    model_id: Literal["amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0"] = MODEL_IDS[0]
+    voice_id: str = Field("matthew", min_length=1, max_length=32)
+    endpointing_sensitivity: Literal["HIGH", "MEDIUM", "LOW"] | None = None
+    system_prompt: str = (
+        "You are a friendly voice assistant. Answer briefly, in a conversational tone."
+    )
+    tools: list[NovaTool] = Field(default_factory=list)
+    endpoint_url: str | None = None
+    ca_bundle: str | None = None
+    """PEM file of extra trusted CAs (for a TLS endpoint with a private certificate)."""
+    output_sample_rate: Literal[8000, 16000, 24000] = 24000
+    max_tokens: int = Field(1024, ge=1, le=10000)
+    temperature: float = Field(0.7, ge=0.0, le=1.0)
+    top_p: float = Field(0.9, ge=0.0, le=1.0)
+    profile: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    continue_after_seconds: float = Field(450.0, gt=0.0, le=480.0)
+    max_history_chars: int = Field(40_000, ge=0)
+    """History handed over to a continuation stream, newest turns kept first."""
+    max_buffered_seconds: float = Field(30.0, gt=0.0)
+    """User audio held while a continuation stream opens; more is a stream_error."""
+    end_turn_silence_ms: int = Field(800, ge=0, le=5000)
+    """Silence sent by ``end_turn``: Nova detects turns itself, silence lets it close one."""
+    connect_timeout: float = Field(10.0, gt=0.0)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("endpoint_url must start with http:// or https://")
+        return value
