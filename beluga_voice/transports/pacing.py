@@ -1,0 +1,158 @@
+"""Real-time pacing of bot audio: absolute deadlines, a playback buffer, played-time accounting.
+
+A speaker (or a browser at the far end of a socket) plays audio at its own fixed rate.  If we
+hand it audio faster than it plays, the excess sits in a buffer we no longer control, and a
+barge-in cannot take it back; if we hand it too slowly, it stutters.  So the output half of a
+transport releases audio in fixed chunks (20 ms by default) exactly when the previous chunk
+has finished playing.
+
+The schedule uses **absolute deadlines**: chunk ``n`` is due at ``t0 + sum(durations before
+n)``, never at ``previous wake-up + 20 ms``.  A late wake-up (the event loop was busy) then
+makes one chunk late, not every chunk after it, so the drift does not accumulate.
+
+Barge-in needs to know how much of the current response the listener actually heard, because
+providers truncate their memory of the reply to that (see ``StreamingSession.interrupt``).
+:class:`Pacer` knows when each released chunk started playing, so ``played`` is the released
+time minus what is still in flight, not merely what was sent.
+
+Nothing here sleeps on its own clock: the :class:`Clock` is injected, so tests drive pacing on
+a virtual clock with deterministic jitter in no wall-clock time.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import anyio
+
+__all__ = ["AnyioClock", "Clock", "Pacer", "PlaybackBuffer"]
+
+
+class Clock(Protocol):
+    """Where pacing reads the time and sleeps.  Seconds, monotonic."""
+
+    def now(self) -> float:
+        """The current time."""
+        ...
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Return at (or after) ``deadline``."""
+        ...
+
+
+class AnyioClock:
+    """The event loop's monotonic clock (the default)."""
+
+    def now(self) -> float:
+        return anyio.current_time()
+
+    async def sleep_until(self, deadline: float) -> None:
+        await anyio.sleep_until(deadline)
+
+
+class Pacer:
+    """Absolute-deadline schedule of released audio, with played-time accounting.
+
+    Call :meth:`begin` when a response starts playing, :meth:`wait_turn` before releasing
+    each chunk and :meth:`released` after it.  :meth:`played` says how much of the response
+    has been heard at a given moment.
+    """
+
+    __slots__ = ("_clock", "_next", "_released", "late_max")
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or AnyioClock()
+        self._next = 0.0  # when the audio released so far will have finished playing
+        self._released = 0.0  # seconds of audio released in the current response
+        self.late_max = 0.0
+        """The worst lateness of a release, in seconds (a health metric)."""
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def begin(self) -> None:
+        """Start a response: the first chunk plays now."""
+        self._next = self._clock.now()
+        self._released = 0.0
+
+    async def wait_turn(self) -> None:
+        """Sleep until the audio already released has finished playing."""
+        await self._clock.sleep_until(self._next)
+        late = self._clock.now() - self._next
+        if late > self.late_max:
+            self.late_max = late
+
+    def released(self, seconds: float) -> None:
+        """Record that a chunk of ``seconds`` was handed over at its deadline."""
+        self._next += seconds
+        self._released += seconds
+
+    def resync(self) -> None:
+        """After an underrun: the buffer ran dry and audio came back after its deadline.
+
+        The gap was silence, not audio we owe, so the schedule continues from now.  A late
+        *wake-up* must not call this, or lateness would accumulate into drift.
+        """
+        now = self._clock.now()
+        if now > self._next:
+            self._next = now
+
+    def played(self, now: float | None = None) -> float:
+        """Seconds of the current response heard by ``now``: released minus still in flight."""
+        if now is None:
+            now = self._clock.now()
+        in_flight = max(0.0, self._next - now)
+        return max(0.0, self._released - in_flight)
+
+    @property
+    def released_seconds(self) -> float:
+        return self._released
+
+    @property
+    def drained_at(self) -> float:
+        """When everything released so far will have finished playing."""
+        return self._next
+
+
+class PlaybackBuffer:
+    """Bot audio waiting to be played, cut into chunks of a fixed byte size.
+
+    Only whole sample frames are ever cut, so a chunk never splits a sample.  ``clear``
+    (barge-in) drops everything and says how much was dropped.
+    """
+
+    __slots__ = ("_buf", "chunk_bytes", "frame_bytes")
+
+    def __init__(self, chunk_bytes: int, frame_bytes: int = 2) -> None:
+        if frame_bytes < 1 or chunk_bytes < frame_bytes or chunk_bytes % frame_bytes:
+            raise ValueError(
+                f"chunk size {chunk_bytes} must be a positive multiple of the sample frame "
+                f"size {frame_bytes}"
+            )
+        self._buf = bytearray()
+        self.chunk_bytes = chunk_bytes
+        self.frame_bytes = frame_bytes
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+    def push(self, audio: bytes) -> None:
+        if len(audio) % self.frame_bytes:
+            raise ValueError(
+                f"{len(audio)} bytes is not a whole number of {self.frame_bytes}-byte frames"
+            )
+        self._buf += audio
+
+    def take(self) -> bytes:
+        """Up to one chunk (less only when less is buffered); empty when nothing is."""
+        n = min(self.chunk_bytes, len(self._buf))
+        chunk = bytes(self._buf[:n])
+        del self._buf[:n]
+        return chunk
+
+    def clear(self) -> int:
+        """Drop everything buffered; returns the number of bytes dropped."""
+        n = len(self._buf)
+        self._buf.clear()
+        return n

@@ -1,0 +1,269 @@
+"""A WebSocket server hosting one pipeline per connection.
+
+The user gives a factory that builds the pipeline of one session around its transport::
+
+    def build(transport: WebSocketTransport):
+        return [transport.input(), S2SProcessor(provider), transport.output()]
+
+    async with WebSocketServer(build, ServerConfig(port=8765, token="...")) as server:
+        await server.serve_forever()
+
+Each connection runs its own :class:`~beluga_voice.pipeline.PipelineTask`; a session that
+fails is closed (1011) and logged, and the server and the other sessions carry on.
+
+Security and limits (:class:`ServerConfig`): a bearer token (required on any non-loopback
+address: ``Authorization: Bearer <token>``, or ``?access_token=`` for browsers, which cannot
+set headers), allowed ``Origin`` values (403 otherwise), a maximum message size (close
+1009), a maximum number of concurrent sessions (close 1013 "try again later" beyond it),
+an idle timeout (close 4408) and TLS through an :class:`ssl.SSLContext`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import inspect
+import ipaddress
+import itertools
+import logging
+import secrets
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+from pydantic import SecretStr
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ...frames import ErrorFrame, StartFrame
+from ...pipeline import Node, PipelineTask
+from ...providers.errors import redact, register_secret
+from .protocol import DefaultSerializer, Serializer
+from .transport import WebSocketTransport
+
+__all__ = ["CLOSE_TRY_AGAIN", "PipelineFactory", "ServerConfig", "WebSocketServer"]
+
+log = logging.getLogger("beluga_voice.transports.websocket")
+
+CLOSE_TRY_AGAIN: Final = 1013
+CLOSE_INTERNAL: Final = 1011
+
+PipelineFactory = Callable[
+    [WebSocketTransport], Node | Sequence[Node] | Awaitable[Node | Sequence[Node]]
+]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """Where to listen and what to allow.  See the module docstring."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    token: SecretStr | None = field(default=None, repr=False)
+    allowed_origins: Sequence[str] | None = None
+    max_message_bytes: int = 256 * 1024
+    max_sessions: int = 100
+    idle_timeout: float | None = 60.0
+    ssl: ssl.SSLContext | None = None
+    input_sample_rate: int = 16000
+    output_sample_rate: int = 24000
+    chunk_ms: float = 20.0
+    realtime: bool = True
+    """Pace output at playback speed (False: send as fast as produced, for tests and files)."""
+    stop_timeout: float = 2.0
+    max_protocol_errors: int = 20
+
+    def __post_init__(self) -> None:
+        if isinstance(self.token, str):
+            self.token = SecretStr(self.token)
+        if self.token is not None:
+            register_secret(self.token.get_secret_value())
+        if self.token is None and not _is_loopback(self.host):
+            raise ValueError(
+                f"a token is required to listen on the non-loopback address {self.host!r}"
+            )
+        if self.max_sessions < 1 or self.max_message_bytes < 1:
+            raise ValueError("max_sessions and max_message_bytes must be positive")
+
+
+class WebSocketServer:
+    """Hosts one pipeline per connection; use as ``async with`` (see the module docstring).
+
+    ``serializer_factory`` makes the wire format of each connection (default:
+    :class:`~.protocol.DefaultSerializer`; :class:`~.twilio.TwilioSerializer` for Twilio).
+    """
+
+    def __init__(
+        self,
+        factory: PipelineFactory,
+        config: ServerConfig | None = None,
+        *,
+        serializer_factory: Callable[[], Serializer] = DefaultSerializer,
+    ) -> None:
+        self.factory = factory
+        self.config = config or ServerConfig()
+        self.serializer_factory = serializer_factory
+        self.active_sessions = 0
+        self.sessions_served = 0
+        self.sessions_failed = 0
+        self.sessions_rejected = 0
+        self._server: Server | None = None
+        self._ids = itertools.count(1)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> WebSocketServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        cfg = self.config
+        self._server = await serve(
+            self._handle,
+            cfg.host,
+            cfg.port,
+            ssl=cfg.ssl,
+            origins=list(cfg.allowed_origins) if cfg.allowed_origins is not None else None,
+            max_size=cfg.max_message_bytes,
+            process_request=self._authorize,
+            compression=None,  # audio does not compress; deflate would only cost CPU
+        )
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not started")
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if self.config.ssl is not None else "ws"
+        host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
+        return f"{scheme}://{host}:{self.port}/"
+
+    # -- handshake --------------------------------------------------------------------------
+
+    def _authorize(self, connection: ServerConnection, request: Request) -> Response | None:
+        token = self.config.token
+        if token is None:
+            return None
+        offered = _offered_token(request.path, request.headers)
+        if offered is not None and hmac.compare_digest(
+            offered.encode(), token.get_secret_value().encode()
+        ):
+            return None
+        response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or invalid token\n")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        cfg = self.config
+        if self.active_sessions >= cfg.max_sessions:
+            self.sessions_rejected += 1
+            await ws.close(CLOSE_TRY_AGAIN, "server busy: too many sessions")
+            return
+        self.active_sessions += 1
+        session_id = f"s{next(self._ids)}-{secrets.token_hex(4)}"
+        try:
+            await self._run_session(ws, session_id)
+            self.sessions_served += 1
+        except Exception as exc:
+            self.sessions_failed += 1
+            log.error("session %s failed: %s", session_id, redact(repr(exc)))
+            await ws.close(CLOSE_INTERNAL, "internal error")
+        finally:
+            self.active_sessions -= 1
+
+    async def _run_session(self, ws: ServerConnection, session_id: str) -> None:
+        cfg = self.config
+        serializer = self.serializer_factory()
+        transport = WebSocketTransport(
+            ws,
+            serializer,
+            session_id=session_id,
+            chunk_ms=cfg.chunk_ms,
+            realtime=cfg.realtime,
+            idle_timeout=cfg.idle_timeout,
+            max_protocol_errors=cfg.max_protocol_errors,
+        )
+        built: Any = self.factory(transport)
+        if inspect.isawaitable(built):
+            built = await built
+        start = StartFrame(
+            input_sample_rate=serializer.input_sample_rate or cfg.input_sample_rate,
+            output_sample_rate=serializer.output_sample_rate or cfg.output_sample_rate,
+            channels=serializer.channels,
+            metadata={"session_id": session_id},
+        )
+
+        async def report(frame: ErrorFrame) -> None:
+            await transport.send_error(frame.code, redact(frame.message), fatal=frame.fatal)
+
+        task = PipelineTask(
+            built, start_frame=start, stop_timeout=cfg.stop_timeout, on_error=report
+        )
+        for message in serializer.greeting(start, session_id):
+            await transport.send(message)
+
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                await task.run()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(run)
+            await transport.closing.wait()
+            if transport.close_reason == "end":
+                await task.stop_when_done()
+            else:
+                await task.cancel()
+
+        if transport.close_reason in (None, "end"):
+            reason = "pipeline_ended" if transport.close_reason is None else "client_end"
+            for message in serializer.farewell(reason):
+                await transport.send(message)
+        with contextlib.suppress(ConnectionClosed):  # the peer may have gone first
+            await ws.close(1000, "session ended")
+
+
+def _offered_token(path: str, headers: Headers) -> str | None:
+    auth = headers.get("Authorization")
+    if auth is not None:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value:
+            return value.strip()
+        return None
+    values = parse_qs(urlsplit(path).query).get("access_token")
+    return values[0] if values else None

@@ -1,0 +1,172 @@
+"""One WebSocket connection as a pipeline transport (the server side of a session).
+
+:class:`WebSocketTransport` wraps an open ``websockets`` connection and a
+:class:`~.protocol.Serializer`.  Its input half reads messages, turns them into frames and
+pushes them; its output half paces bot audio to the peer and forwards transcripts, speaking
+events and interruptions.  The server (see :mod:`.server`) watches :attr:`closing` to end
+the pipeline when the peer asks to end or goes away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Final, Literal
+
+import anyio
+from websockets.asyncio.connection import Connection
+from websockets.exceptions import ConnectionClosed
+
+from ...frames import Frame, InputAudioFrame
+from ..base import InputTransport, OutputTransport, Transport
+from .protocol import CLOSE_POLICY, EndRequest, Message, ProtocolError, Serializer
+
+__all__ = ["CLOSE_IDLE", "WebSocketInput", "WebSocketOutput", "WebSocketTransport"]
+
+log = logging.getLogger("beluga_voice.transports.websocket")
+
+CLOSE_IDLE: Final = 4408
+"""Close code for a connection that sent nothing for ``idle_timeout`` seconds."""
+
+CloseReason = Literal["end", "disconnected", "idle", "protocol"]
+
+
+class WebSocketTransport(Transport):
+    """Transport over one open connection.  Build a pipeline with :meth:`input`/:meth:`output`.
+
+    ``idle_timeout`` closes the connection (code 4408) when the peer sends nothing for that
+    long; ``max_protocol_errors`` closes it (1008) after that many bad messages, each of
+    which has been answered with an ``error`` event.
+    """
+
+    def __init__(
+        self,
+        ws: Connection,
+        serializer: Serializer,
+        *,
+        session_id: str,
+        chunk_ms: float = 20.0,
+        realtime: bool = True,
+        idle_timeout: float | None = None,
+        max_protocol_errors: int = 20,
+    ) -> None:
+        self.ws = ws
+        self.serializer = serializer
+        self.session_id = session_id
+        self.idle_timeout = idle_timeout
+        self.max_protocol_errors = max_protocol_errors
+        self.protocol_errors = 0
+        self.closing = anyio.Event()
+        """Set when the session should end; :attr:`close_reason` says why."""
+        self.close_reason: CloseReason | None = None
+        self._input = WebSocketInput(self)
+        self._output = WebSocketOutput(self, chunk_ms=chunk_ms, realtime=realtime)
+
+    def input(self) -> WebSocketInput:
+        return self._input
+
+    def output(self) -> WebSocketOutput:
+        return self._output
+
+    def _close_with(self, reason: CloseReason) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        self.closing.set()
+
+    async def send(self, message: Message | None) -> bool:
+        """Send one message; False (quietly) when the peer is gone."""
+        if message is None:
+            return True
+        try:
+            await self.ws.send(message)
+        except ConnectionClosed:
+            self._close_with("disconnected")
+            return False
+        return True
+
+    async def send_error(self, code: str, message: str, *, fatal: bool = False) -> None:
+        await self.send(self.serializer.error(code, message, fatal=fatal))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        with contextlib.suppress(ConnectionClosed):  # already closed: nothing to do
+            await self.ws.close(code, reason)
+
+
+class WebSocketInput(InputTransport):
+    """Reads the peer's messages and pushes the frames they carry."""
+
+    def __init__(self, transport: WebSocketTransport) -> None:
+        super().__init__(name=f"ws-in:{transport.session_id}")
+        self.transport = transport
+
+    async def read(self) -> None:
+        t = self.transport
+        remote: Any = getattr(t.ws, "remote_address", None)
+        address = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else None
+        await self.peer_joined(t.session_id, address)
+        with contextlib.suppress(ConnectionClosed):
+            await self._read_messages()
+        t._close_with("disconnected")
+        await self.peer_left(t.session_id, t.close_reason or "disconnected")
+
+    async def _read_messages(self) -> None:
+        t = self.transport
+        ws = t.ws
+        while True:
+            # recv() is safe to cancel in websockets: no message is lost by a timeout.
+            with anyio.move_on_after(t.idle_timeout if t.idle_timeout else float("inf")) as scope:
+                message = await ws.recv()
+            if scope.cancelled_caught:
+                t._close_with("idle")
+                await t.send_error("idle_timeout", f"no message for {t.idle_timeout:g} s")
+                await t.close(CLOSE_IDLE, "idle timeout")
+                return
+            await self._handle(message)
+
+    async def _handle(self, message: Message) -> None:
+        t = self.transport
+        try:
+            items = t.serializer.deserialize(message)
+        except ProtocolError as exc:
+            await self._protocol_error(exc)
+            return
+        for item in items:
+            if isinstance(item, EndRequest):
+                t._close_with("end")
+            elif isinstance(item, InputAudioFrame):
+                await self.push_audio(item.audio, item.sample_rate, item.channels)
+            else:
+                await self.push_frame(item)
+
+    async def _protocol_error(self, exc: ProtocolError) -> None:
+        t = self.transport
+        t.protocol_errors += 1
+        log.info("session %s: %s: %s", t.session_id, exc.code, exc.message)
+        await t.send_error(exc.code, exc.message)
+        close = exc.close_code
+        if close is None and t.protocol_errors >= t.max_protocol_errors:
+            close = CLOSE_POLICY
+        if close is not None:
+            t._close_with("protocol")
+            await t.close(close, "too many protocol errors")
+
+
+class WebSocketOutput(OutputTransport):
+    """Paces bot audio to the peer and forwards the events it should hear about."""
+
+    def __init__(self, transport: WebSocketTransport, *, chunk_ms: float, realtime: bool) -> None:
+        super().__init__(
+            chunk_ms=chunk_ms,
+            realtime=realtime,
+            channels=transport.serializer.channels,
+            name=f"ws-out:{transport.session_id}",
+        )
+        self.transport = transport
+
+    async def write_audio(self, chunk: bytes) -> None:
+        t = self.transport
+        await t.send(t.serializer.serialize_audio(chunk))
+
+    async def write_frame(self, frame: Frame) -> None:
+        t = self.transport
+        await t.send(t.serializer.serialize(frame))
