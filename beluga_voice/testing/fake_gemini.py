@@ -1,0 +1,481 @@
+"""A fake Gemini Live (BidiGenerateContent) server for offline tests and development.
+
+It is written from the protocol notes and the official SDK's schemas, not from beluga's
+client, so that it cannot share the client's mistakes.  It listens on 127.0.0.1 (port 0)
+and behaves like the real service where tests need it to:
+
+* setup then ``setupComplete``; ``x-goog-api-key`` (or a Vertex bearer token) checked;
+* every client message validated against ``google.genai.types.LiveClientMessage`` and
+  every message it sends against ``LiveServerMessage``; problems land in ``violations``;
+* turns found by an energy VAD (automatic activity detection) or by
+  ``activityStart``/``activityEnd`` (manual), or by a text turn; each turn is answered with
+  the next :class:`ScriptedTurn`: input transcription, audio chunks with output
+  transcription, ``generationComplete``, ``turnComplete``, usage;
+* barge-in: user speech (or ``activityStart``) during a reply sends ``interrupted``;
+* tool calls before a reply, and ``toolCallCancellation`` when the user barges in on one;
+* ``sessionResumptionUpdate`` handles that snapshot what the server consumed, ``goAway``
+  followed by a close, and resumption from a handle (what arrived after the handle is
+  forgotten, as on a real server, so a client must replay it);
+* faults (:class:`Faults`): handshake rejection, error closes, stalls, malformed frames.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .fake_gemini_schema import (
+    ClientMessageError,
+    check_client_message,
+    check_server_message,
+    decode_audio,
+)
+from .speech import EnergyTurnDetector, TurnEvent, tone
+
+__all__ = ["FakeGeminiServer", "FakeSessionState", "Faults", "ScriptedTurn"]
+
+GEMINI_PATH = "/ws/google.ai.generativelanguage.{v}.GenerativeService.BidiGenerateContent"
+VERTEX_PATH = "/ws/google.cloud.aiplatform.{v}.LlmBidiService/BidiGenerateContent"
+_VERSIONS = ("v1alpha", "v1beta", "v1", "v1beta1")
+_PATHS = {p.format(v=v) for p in (GEMINI_PATH, VERTEX_PATH) for v in _VERSIONS}
+OUTPUT_MIME = "audio/pcm;rate=24000"
+
+
+@dataclass
+class ScriptedTurn:
+    """One answer: ``audio`` is PCM16 mono 24 kHz; ``tool_call`` is asked for first."""
+
+    audio: bytes = field(default_factory=lambda: tone(0.4))
+    transcript: str = "Hello from the fake Gemini."
+    user_transcript: str = ""
+    tool_call: tuple[str, dict[str, Any]] | None = None
+
+
+@dataclass
+class Faults:
+    """Ways to misbehave; each applies to the first connection only unless noted."""
+
+    reject_status: int | None = None
+    """Refuse every handshake with this HTTP status."""
+    close_on_setup: tuple[int, str] | None = None
+    close_after_chunks: tuple[int, int, str] | None = None
+    """``(n, code, reason)``: close after sending n reply chunks."""
+    stall_after_chunks: int | None = None
+    stall_before_setup_complete: bool = False
+    malformed_after_chunks: int | None = None
+    malformed_payload: str = "{this is not json"
+
+
+@dataclass
+class FakeSessionState:
+    """What the server remembers of one logical session (what a handle resumes)."""
+
+    audio: bytearray = field(default_factory=bytearray)
+    turns: int = 0
+    connections: int = 0
+
+
+@dataclass
+class _Conn:
+    ws: ServerConnection
+    number: int
+    state: FakeSessionState = field(default_factory=FakeSessionState)
+    setup: dict[str, Any] | None = None
+    index: int = -1
+    vad: EnergyTurnDetector | None = None
+    replying: anyio.CancelScope | None = None
+    waiting_tool: str | None = None
+    pending_turn: ScriptedTurn | None = None
+    in_activity: bool = False
+    audio_messages: int = 0
+    went_away: bool = False
+    send_lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+    @property
+    def manual(self) -> bool:
+        aad = ((self.setup or {}).get("realtimeInputConfig") or {}).get(
+            "automaticActivityDetection"
+        ) or {}
+        return bool(aad.get("disabled"))
+
+    @property
+    def transparent(self) -> bool:
+        return bool(((self.setup or {}).get("sessionResumption") or {}).get("transparent"))
+
+
+class FakeGeminiServer:
+    """See the module docstring.  Use as ``async with FakeGeminiServer(...) as server``."""
+
+    def __init__(
+        self,
+        turns: Sequence[ScriptedTurn] = (),
+        *,
+        api_key: str = "test-key",
+        chunk_ms: int = 40,
+        pace: float = 0.0,
+        silence_ms: float = 300.0,
+        speech_rms: float = 500.0,
+        resumption_every: int = 5,
+        go_away_after_audio: int | None = None,
+        go_away_grace_s: float = 5.0,
+        binary_frames: bool = False,
+        faults: Faults | None = None,
+        ssl_context: Any = None,
+    ) -> None:
+        self.turns = list(turns) or [ScriptedTurn()]
+        self.api_key = api_key
+        self.chunk_ms = chunk_ms
+        self.pace = pace
+        self.silence_ms = silence_ms
+        self.speech_rms = speech_rms
+        self.resumption_every = resumption_every
+        self.go_away_after_audio = go_away_after_audio
+        self.go_away_grace_s = go_away_grace_s
+        self.binary_frames = binary_frames
+        self.faults = faults or Faults()
+        self.ssl_context = ssl_context
+        # Records.
+        self.violations: list[str] = []
+        self.received: list[tuple[int, dict[str, Any]]] = []
+        self.sent: list[tuple[int, dict[str, Any]]] = []
+        self.setups: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.texts: list[str] = []
+        self.tool_responses: list[dict[str, Any]] = []
+        self.states: list[FakeSessionState] = []
+        self.interruptions = 0
+        self._handles: dict[str, tuple[FakeSessionState, int, int]] = {}
+        self._connections = 0
+        self._server: Server | None = None
+        self.port = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeGeminiServer:
+        self._server = await serve(
+            self._handler,
+            "127.0.0.1",
+            0,
+            process_request=self._process_request,
+            ssl=self.ssl_context,
+            max_size=None,
+            compression=None,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        with anyio.move_on_after(5):
+            await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        """``ws(s)://127.0.0.1:PORT``: the base URL for beluga's ``base_url`` setting."""
+        return f"{'wss' if self.ssl_context else 'ws'}://127.0.0.1:{self.port}"
+
+    @property
+    def http_base_url(self) -> str:
+        """``http(s)://...``: what ``google-genai``'s ``HttpOptions.base_url`` takes."""
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}"
+
+    def _violation(self, conn: int, text: str) -> None:
+        self.violations.append(f"connection {conn}: {text}")
+
+    # -- handshake ------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        self.headers.append({k.lower(): v for k, v in request.headers.raw_items()})
+        if self.faults.reject_status is not None:
+            return connection.respond(self.faults.reject_status, "rejected by the fake\n")
+        if request.path.split("?")[0] not in _PATHS:
+            return connection.respond(404, "no such method\n")
+        return None
+
+    def _authorised(self) -> bool:
+        headers = self.headers[-1]
+        key = headers.get("x-goog-api-key") or headers.get("authorization", "").removeprefix(
+            "Bearer "
+        )
+        return key == self.api_key
+
+    # -- one connection -------------------------------------------------------------------
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        self._connections += 1
+        conn = _Conn(ws, self._connections)
+        authorised = self._authorised()
+        try:
+            async with anyio.create_task_group() as tg:
+                async for raw in ws:
+                    if not await self._on_message(conn, raw, tg, authorised):
+                        break
+                tg.cancel_scope.cancel()
+        except* ConnectionClosed:
+            pass  # the client went away: nothing left to do for this connection
+
+    async def _close(self, conn: _Conn, code: int, reason: str) -> bool:
+        await conn.ws.close(code, reason)
+        return False
+
+    async def _on_message(
+        self, conn: _Conn, raw: str | bytes, tg: anyio.abc.TaskGroup, authorised: bool
+    ) -> bool:
+        conn.index += 1
+        try:
+            kind, body = check_client_message(raw)
+        except ClientMessageError as exc:
+            self._violation(conn.number, str(exc))
+            return await self._close(conn, 1007, f"Invalid JSON payload received. {exc}"[:120])
+        self.received.append((conn.number, {kind: body}))
+        if conn.setup is None:
+            if kind != "setup":
+                self._violation(conn.number, f"first message was {kind}, not setup")
+                return await self._close(conn, 1007, "Invalid argument: setup must come first")
+            return await self._on_setup(conn, body, tg, authorised)
+        if kind == "setup":
+            self._violation(conn.number, "a second setup")
+            return await self._close(conn, 1007, "Invalid argument: setup sent twice")
+        if kind == "realtimeInput":
+            await self._on_realtime(conn, body, tg)
+        elif kind == "clientContent":
+            texts = [
+                p.get("text", "") for t in body.get("turns") or [] for p in t.get("parts") or []
+            ]
+            self.texts.append("".join(texts))
+            if body.get("turnComplete"):
+                await self._barge_in(conn)
+                self._start_turn(conn, tg)
+        elif kind == "toolResponse":
+            await self._on_tool_response(conn, body, tg)
+        await self._maybe_resumption_update(conn)
+        return True
+
+    async def _on_setup(
+        self, conn: _Conn, setup: dict[str, Any], tg: anyio.abc.TaskGroup, authorised: bool
+    ) -> bool:
+        conn.setup = setup
+        self.setups.append(setup)
+        if not authorised:
+            return await self._close(conn, 1008, "API key not valid. Please pass a valid API key.")
+        if self.faults.close_on_setup and conn.number == 1:
+            return await self._close(conn, *self.faults.close_on_setup)
+        handle = (setup.get("sessionResumption") or {}).get("handle")
+        if handle:
+            if handle not in self._handles:
+                return await self._close(conn, 1008, "Invalid session resumption handle")
+            state, audio_len, turns = self._handles[handle]
+            del state.audio[audio_len:]  # what came after the handle is not in it
+            state.turns = turns
+            conn.state = state
+        else:
+            self.states.append(conn.state)
+        conn.state.connections += 1
+        if not conn.manual:
+            conn.vad = EnergyTurnDetector(
+                16000, threshold_rms=self.speech_rms, silence_ms=self.silence_ms
+            )
+        if self.faults.stall_before_setup_complete and conn.number == 1:
+            return True
+        await self._send(conn, {"setupComplete": {}})
+        return True
+
+    async def _on_realtime(
+        self, conn: _Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup
+    ) -> None:
+        if "audio" in body:
+            pcm, rate = decode_audio(body)
+            conn.state.audio += pcm
+            conn.audio_messages += 1
+            if conn.vad is not None:
+                if conn.vad.sample_rate != rate:
+                    conn.vad = EnergyTurnDetector(
+                        rate, threshold_rms=self.speech_rms, silence_ms=self.silence_ms
+                    )
+                for event in conn.vad.feed(pcm):
+                    if event is TurnEvent.SPEECH_STARTED:
+                        await self._barge_in(conn)
+                    else:
+                        self._start_turn(conn, tg)
+            if (
+                self.go_away_after_audio is not None
+                and conn.number == 1
+                and conn.audio_messages == self.go_away_after_audio
+            ):
+                await self._go_away(conn, tg)
+        elif "activityStart" in body or "activityEnd" in body:
+            if not conn.manual:
+                self._violation(conn.number, "activity signal with automatic detection on")
+                return
+            if "activityStart" in body:
+                if conn.in_activity:
+                    self._violation(conn.number, "activityStart twice")
+                conn.in_activity = True
+                await self._barge_in(conn)
+            else:
+                if not conn.in_activity:
+                    self._violation(conn.number, "activityEnd without activityStart")
+                conn.in_activity = False
+                self._start_turn(conn, tg)
+        elif body.get("audioStreamEnd"):
+            if conn.vad is not None and conn.vad.speaking:
+                conn.vad.speaking = False
+                self._start_turn(conn, tg)
+        elif "text" in body:
+            self.texts.append(body["text"])
+            await self._barge_in(conn)
+            self._start_turn(conn, tg)
+
+    async def _on_tool_response(
+        self, conn: _Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup
+    ) -> None:
+        for response in body.get("functionResponses") or []:
+            self.tool_responses.append(response)
+            if response.get("id") == conn.waiting_tool and conn.pending_turn is not None:
+                conn.waiting_tool = None
+                turn, conn.pending_turn = conn.pending_turn, None
+                tg.start_soon(self._reply, conn, turn, False)
+
+    # -- turns ----------------------------------------------------------------------------
+
+    def _start_turn(self, conn: _Conn, tg: anyio.abc.TaskGroup) -> None:
+        turn = self.turns[conn.state.turns % len(self.turns)]
+        conn.state.turns += 1
+        tg.start_soon(self._reply, conn, turn, True)
+
+    async def _barge_in(self, conn: _Conn) -> None:
+        if conn.replying is not None:
+            conn.replying.cancel()
+            conn.replying = None
+            self.interruptions += 1
+            await self._send(conn, {"serverContent": {"interrupted": True}})
+            await self._send(conn, {"serverContent": {"turnComplete": True}})
+        if conn.waiting_tool is not None:
+            ids, conn.waiting_tool, conn.pending_turn = [conn.waiting_tool], None, None
+            await self._send(conn, {"toolCallCancellation": {"ids": ids}})
+
+    async def _reply(self, conn: _Conn, turn: ScriptedTurn, first_step: bool) -> None:
+        with anyio.CancelScope() as scope:
+            conn.replying = scope
+            try:
+                await self._reply_steps(conn, turn, first_step)
+            except ConnectionClosed:
+                pass
+            finally:
+                if conn.replying is scope:
+                    conn.replying = None
+
+    async def _reply_steps(self, conn: _Conn, turn: ScriptedTurn, first_step: bool) -> None:
+        faults = self.faults
+        if first_step:
+            if turn.user_transcript:
+                words = turn.user_transcript.split(" ")
+                half = max(1, len(words) // 2)
+                for piece in (" ".join(words[:half]), " " + " ".join(words[half:])):
+                    if piece.strip():
+                        await self._content(conn, {"inputTranscription": {"text": piece}})
+            if turn.tool_call is not None:
+                name, args = turn.tool_call
+                call_id = f"call-{conn.state.turns}"
+                conn.waiting_tool, conn.pending_turn = call_id, turn
+                await self._send(
+                    conn,
+                    {"toolCall": {"functionCalls": [{"id": call_id, "name": name, "args": args}]}},
+                )
+                return
+        step = 24000 * self.chunk_ms // 1000 * 2
+        chunks = [turn.audio[i : i + step] for i in range(0, len(turn.audio), step)]
+        words = turn.transcript.split(" ") if turn.transcript else []
+        per_chunk = math.ceil(len(words) / max(1, len(chunks))) if words else 0
+        first = conn.number == 1
+        for n, chunk in enumerate(chunks):
+            if faults.stall_after_chunks is not None and n == faults.stall_after_chunks and first:
+                await anyio.sleep_forever()
+            if faults.malformed_after_chunks == n and first:
+                await conn.ws.send(faults.malformed_payload)
+            if faults.close_after_chunks and faults.close_after_chunks[0] == n and first:
+                await conn.ws.close(*faults.close_after_chunks[1:])
+                return
+            content: dict[str, Any] = {
+                "modelTurn": {
+                    "parts": [
+                        {
+                            "inlineData": {
+                                "mimeType": OUTPUT_MIME,
+                                "data": base64.b64encode(chunk).decode(),
+                            }
+                        }
+                    ]
+                }
+            }
+            said = words[n * per_chunk : (n + 1) * per_chunk]
+            if said:
+                await self._content(conn, {"outputTranscription": {"text": " ".join(said) + " "}})
+            await self._content(conn, content)
+            if self.pace:
+                # Playback pacing of the simulated model, not a synchronisation point.
+                await anyio.sleep(self.pace * self.chunk_ms / 1000)
+        await self._content(conn, {"generationComplete": True})
+        conn.replying = None
+        await self._content(conn, {"turnComplete": True})
+        await self._send(
+            conn,
+            {
+                "usageMetadata": {
+                    "promptTokenCount": 10,
+                    "responseTokenCount": 20,
+                    "totalTokenCount": 30,
+                }
+            },
+        )
+
+    async def _content(self, conn: _Conn, content: dict[str, Any]) -> None:
+        await self._send(conn, {"serverContent": content})
+
+    # -- resumption and goAway ------------------------------------------------------------
+
+    async def _maybe_resumption_update(self, conn: _Conn, force: bool = False) -> None:
+        setup = conn.setup or {}
+        if "sessionResumption" not in setup:
+            return
+        if not force and (conn.replying is not None or conn.index % self.resumption_every):
+            return
+        handle = f"handle-{len(self._handles) + 1}"
+        self._handles[handle] = (conn.state, len(conn.state.audio), conn.state.turns)
+        update: dict[str, Any] = {"newHandle": handle, "resumable": True}
+        if conn.transparent:
+            update["lastConsumedClientMessageIndex"] = str(conn.index)
+        await self._send(conn, {"sessionResumptionUpdate": update})
+
+    async def _go_away(self, conn: _Conn, tg: anyio.abc.TaskGroup) -> None:
+        conn.went_away = True
+        await self._maybe_resumption_update(conn, force=True)
+        await self._send(conn, {"goAway": {"timeLeft": f"{self.go_away_grace_s:g}s"}})
+
+        async def close_later() -> None:
+            await anyio.sleep(self.go_away_grace_s)  # the service's deadline, simulated
+            with anyio.move_on_after(2):
+                await conn.ws.close(1000, "session moved")
+
+        tg.start_soon(close_later)
+
+    # -- sending --------------------------------------------------------------------------
+
+    async def _send(self, conn: _Conn, message: dict[str, Any]) -> None:
+        text = json.dumps(message)
+        problem = check_server_message(text)
+        if problem is not None:
+            self._violation(conn.number, f"fake sent an invalid server message: {problem}")
+        self.sent.append((conn.number, message))
+        async with conn.send_lock:
+            await conn.ws.send(text.encode() if self.binary_frames else text)
