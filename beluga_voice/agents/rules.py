@@ -17,6 +17,20 @@ from .arith import ArithmeticParseError, evaluate, find_expression, format_numbe
 
 __all__ = ["RuleAgent"]
 
+_NUMBER_WORDS = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    "hundred", "thousand",
+]  # fmt: skip
+_OPERATOR_WORDS = ("plus", "minus", "times", "divided by", "multiplied by")
+_FIXED_PHRASES = (
+    "hello", "hi", "hey", "hello there", "good morning", "good afternoon", "good evening",
+    "what time is it", "what is the time", "tell me the time", "what is the date",
+    "what is the date today", "what day is it", "what day is it today", "help",
+    "what can you do", "goodbye", "bye", "thank you", "thanks", "what is your name",
+)  # fmt: skip
+
 HELP_TEXT = (
     "I can greet you, tell you the time or the date, and do simple arithmetic. "
     "Try asking: what is twelve times three?"
@@ -37,6 +51,23 @@ class RuleAgent:
 
     async def respond(self, text: str, ctx: ConversationContext) -> AsyncIterator[str]:
         yield self.reply(text)
+
+    def phrases(self) -> list[str]:
+        """Examples of what this agent understands, for a domain speech model
+        (:class:`~beluga_voice.stt.PocketSphinxSTT` ``phrases``).
+
+        The mix matters more than the size: every number and operator appears in a few
+        sums, and the fixed phrases are repeated so that "what is" (which starts every
+        sum) does not swamp the greetings in the n-gram counts.
+        """
+        out = list(_FIXED_PHRASES) * 3
+        out.append(f"my name is {self.name.lower()}")
+        n = len(_NUMBER_WORDS)
+        for i, a in enumerate(_NUMBER_WORDS):
+            for j, op in enumerate(_OPERATOR_WORDS):
+                b = _NUMBER_WORDS[(i * 7 + j * 3 + 1) % n]
+                out += [f"what is {a} {op} {b}", f"{a} {op} {b}"]
+        return out
 
     def reply(self, text: str) -> str:
         """The whole answer to ``text`` (the rules are instant, so there is one piece)."""

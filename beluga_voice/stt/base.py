@@ -1,0 +1,65 @@
+"""The streaming speech-to-text interface.
+
+An :class:`STTEngine` is a factory of :class:`STTStream` objects, one per conversation:
+recognisers keep per-utterance state (feature normalisation, a search lattice), so two
+conversations must never share a stream.  A stream is fed PCM16 mono audio at the
+engine's ``sample_rate`` and answers with interim results while the user speaks; the
+caller (turn detection) decides when the utterance is over and calls :meth:`finish` for
+the final transcript.
+
+Streams are deliberately *synchronous*: recognition is CPU work, and the one correct way
+to run CPU work beside an event loop is a worker thread.  The async callers
+(:class:`~beluga_voice.processors.stt.STTProcessor`, the local provider) wrap each call
+in ``anyio.to_thread.run_sync``; a stream is only ever used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+__all__ = ["STTEngine", "STTResult", "STTStream"]
+
+
+@dataclass(frozen=True, slots=True)
+class STTResult:
+    """A transcript.  ``final=False`` marks an interim guess that later audio may revise."""
+
+    text: str
+    final: bool
+    audio_ms: float = 0.0
+    """How much audio the utterance held when this result was made."""
+
+
+class STTStream(ABC):
+    """One recogniser instance.  Not thread-safe: use it from one thread at a time."""
+
+    sample_rate: int
+
+    @abstractmethod
+    def feed(self, pcm: bytes) -> STTResult | None:
+        """Add audio to the current utterance; return an interim result when the
+        hypothesis changed, else ``None``."""
+
+    @abstractmethod
+    def finish(self) -> STTResult:
+        """End the current utterance and return its final transcript (maybe empty).
+
+        The stream is then ready for the next utterance."""
+
+    def reset(self) -> None:  # noqa: B027
+        """Drop the current utterance without a result (the user was interrupted)."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release the recogniser."""
+
+
+class STTEngine(ABC):
+    """A speech recogniser: makes independent streams sharing read-only model data."""
+
+    name: str = ""
+    sample_rate: int = 16000
+
+    @abstractmethod
+    def open_stream(self) -> STTStream:
+        """A new stream for one conversation (may be slow: call it in a worker thread)."""
