@@ -67,7 +67,7 @@ class RealtimeProtocol:
     ) -> None:
         self.dialect = dialect
         self.settings = settings
-        self.history = history
+        self.history = list(history)  # our own copy: the S2S processor owns ctx.history
         self.auto_respond = auto_respond
         self.rate = dialect.sample_rate(settings)
         self.binary = dialect.binary_audio(settings)
@@ -97,6 +97,7 @@ class RealtimeProtocol:
         self._since_commit = 0
         self._commit_pending = False
         self._speak_pending: str | None = None
+        self._cancel_sent = False
         self._handlers: dict[str, Callable[[dict[str, Any]], list[SessionEvent]]] = {
             "session.created": self._on_session_created,
             "session.updated": self._on_session_updated,
@@ -208,6 +209,7 @@ class RealtimeProtocol:
         self._outbox.append({"type": "response.create", "response": response})
         self.response_requested = True
         self._speak_pending = text
+        self._cancel_sent = False
 
     def tool_result(self, call_id: str, output: str) -> None:
         item = {"type": "function_call_output", "call_id": call_id, "output": output}
@@ -224,10 +226,11 @@ class RealtimeProtocol:
     def interrupt(self, played_ms: float | None) -> list[SessionEvent]:
         """Barge-in: cancel a live reply and make the server forget what was not heard."""
         events: list[SessionEvent] = []
-        if self.response_live:
+        if self.response_live and not self._cancel_sent:
             self._outbox.append({"type": "response.cancel"})
             events.append(Interrupted(self.response_id))
             self.response_requested = False
+            self._cancel_sent = True
         if played_ms is not None and not self._reply_oob:
             for cut in self._reply.truncations(played_ms):
                 self._outbox.append(
@@ -328,6 +331,7 @@ class RealtimeProtocol:
         rid = _opt_str(event["response"].get("id"))
         self.response_id = rid or "response"
         self.response_requested = False
+        self._cancel_sent = False
         self._reply = ReplyAudio(self.rate)
         self._reply_oob = self._speak_pending is not None
         if self._speak_pending is not None:
@@ -441,6 +445,7 @@ class RealtimeProtocol:
     def _request_response(self) -> None:
         self._outbox.append({"type": "response.create"})
         self.response_requested = True
+        self._cancel_sent = False
 
     def _append_message(self, pcm: bytes) -> Outbound:
         if self.binary:

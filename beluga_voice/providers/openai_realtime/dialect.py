@@ -147,7 +147,8 @@ class Dialect:
         session["audio"] = {"input": audio_in, "output": audio_out}
         if settings.tools:
             session["tools"] = [tool.wire() for tool in settings.tools]
-            session["tool_choice"] = settings.tool_choice
+            if self.nested_session:  # Grok documents no tool_choice
+                session["tool_choice"] = settings.tool_choice
         return session
 
 

@@ -1,0 +1,454 @@
+"""One connection of the fake realtime server: a small server-side state machine.
+
+Written from the protocol documentation and the SDK's event types, independently of
+the beluga-voice client: it imports nothing from ``beluga_voice.providers``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from ..speech import EnergyTurnDetector, TurnEvent
+from .schema import check_client_event, check_server_event
+from .script import FunctionCall, Reply
+
+if TYPE_CHECKING:
+    from .server import FakeRealtimeServer
+
+__all__ = ["FakeConversation"]
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+class FakeConversation:
+    def __init__(self, server: FakeRealtimeServer, ws: ServerConnection) -> None:
+        self.server = server
+        self.ws = ws
+        self.grok = server.flavour == "grok"
+        self.session: dict[str, Any] = {"type": "realtime"} if not self.grok else {}
+        self.rate = 24000
+        self.binary_in = self.binary_out = False
+        self.turn: dict[str, Any] | None = {"type": "server_vad"}
+        self.vad = EnergyTurnDetector(self.rate, threshold_rms=server.speech_rms)
+        self.user_item = _id("item")
+        self.buffered = 0
+        self.response_scope: anyio.CancelScope | None = None
+        self.response_id: str | None = None
+        self.audio_ms: dict[str, float] = {}
+        self.pending_call: str | None = None
+        self.user_turns = 0
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send(self, event: dict[str, Any]) -> None:
+        event = {"event_id": _id("event"), **event}
+        problem = check_server_event(event, self.server.flavour)
+        if problem:
+            self.server.records.server_violations.append(problem)
+        await self.ws.send(json.dumps(event))
+
+    async def send_error(self, code: str | None, message: str, kind: str) -> None:
+        await self.send(
+            {"type": "error", "error": {"type": kind, "code": code, "message": message}}
+        )
+
+    def abort(self) -> None:
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    # -- main loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if self.grok:
+            await self.send({"type": "conversation.created", "conversation": {"id": _id("conv")}})
+        await self.send({"type": "session.created", "session": {**self.session, "id": _id("sess")}})
+        with contextlib.suppress(ConnectionClosed):
+            async with anyio.create_task_group() as tg:
+                self.tg = tg
+                async for frame in self.ws:
+                    await self.on_frame(frame)
+                tg.cancel_scope.cancel()
+
+    async def on_frame(self, frame: str | bytes) -> None:
+        rec = self.server.records
+        if isinstance(frame, bytes):
+            rec.binary_frames += 1
+            if not self.binary_in:
+                rec.violations.append("binary frame without audio.input.transport=binary")
+                return
+            await self.hear(frame)
+            return
+        try:
+            event = json.loads(frame)
+        except ValueError:
+            rec.violations.append("client frame is not JSON")
+            await self.send_error("invalid_json", "could not parse JSON", "invalid_request_error")
+            return
+        problem = check_client_event(event, self.server.flavour)
+        if problem:
+            rec.violations.append(problem)
+        if not isinstance(event, dict):
+            return
+        rec.events.append(event)
+        handler = getattr(self, "on_" + str(event.get("type", "")).replace(".", "_"), None)
+        if handler is None:
+            await self.send_error("unknown_event", f"unknown event {event.get('type')!r}", "x")
+            return
+        await handler(event)
+
+    # -- client events ------------------------------------------------------------------------
+
+    async def on_session_update(self, event: dict[str, Any]) -> None:
+        new = event.get("session") or {}
+        self.server.records.sessions.append(new)
+        self.session.update(new)
+        audio = new.get("audio") or {}
+        fmt = (audio.get("input") or {}).get("format") or {}
+        self.rate = int(fmt.get("rate") or 24000)
+        if self.grok:
+            self.turn = new.get("turn_detection", self.turn)
+            self.binary_in = (audio.get("input") or {}).get("transport") == "binary"
+            self.binary_out = (audio.get("output") or {}).get("transport") == "binary"
+        else:
+            self.turn = (audio.get("input") or {}).get("turn_detection", self.turn)
+        self.vad = EnergyTurnDetector(self.rate, threshold_rms=self.server.speech_rms)
+        await self.send({"type": "session.updated", "session": self.session})
+        faults = self.server.faults
+        for err in faults.errors_after_update:
+            await self.send({"type": "error", "error": err})
+        faults.errors_after_update = []
+        for raw in faults.malformed_after_update:
+            await self.ws.send(raw)
+        faults.malformed_after_update = []
+
+    async def on_input_audio_buffer_append(self, event: dict[str, Any]) -> None:
+        try:
+            pcm = base64.b64decode(event.get("audio", ""), validate=True)
+        except (binascii.Error, TypeError):
+            await self.send_error("invalid_value", "audio is not base64", "invalid_request_error")
+            return
+        await self.hear(pcm)
+
+    async def hear(self, pcm: bytes) -> None:
+        self.server.records.audio_bytes += len(pcm)
+        self.buffered += len(pcm)
+        if self.turn is None or len(pcm) % 2:
+            return
+        for change in self.vad.feed(pcm):
+            if change is TurnEvent.SPEECH_STARTED:
+                start = int(self.vad.speech_start_ms or 0)
+                await self.send(
+                    {
+                        "type": "input_audio_buffer.speech_started",
+                        "audio_start_ms": start,
+                        "item_id": self.user_item,
+                    }
+                )
+                if self.response_scope is not None and self.turn.get("interrupt_response", True):
+                    await self.cancel_response("turn_detected")
+            else:
+                end = int(self.vad.position_ms)
+                await self.send(
+                    {
+                        "type": "input_audio_buffer.speech_stopped",
+                        "audio_end_ms": end,
+                        "item_id": self.user_item,
+                    }
+                )
+                await self.commit()
+                if self.turn.get("create_response", True):
+                    self.start_response({})
+
+    async def on_input_audio_buffer_commit(self, event: dict[str, Any]) -> None:
+        if self.buffered == 0:
+            await self.send_error(
+                "input_audio_buffer_commit_empty", "buffer is empty", "invalid_request_error"
+            )
+            return
+        await self.commit()
+
+    async def on_input_audio_buffer_clear(self, event: dict[str, Any]) -> None:
+        self.buffered = 0
+        await self.send({"type": "input_audio_buffer.cleared"})
+
+    async def commit(self) -> None:
+        rec = self.server.records
+        rec.commits += 1
+        item_id, self.user_item = self.user_item, _id("item")
+        self.buffered = 0
+        await self.send({"type": "input_audio_buffer.committed", "item_id": item_id})
+        item = {
+            "id": item_id,
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        await self.send({"type": "conversation.item.added", "item": item})
+        said = self.server.user_transcript(self.user_turns)
+        self.user_turns += 1
+        half = len(said) // 2
+        base = {"item_id": item_id, "content_index": 0}
+        if self.grok:
+            await self.send(
+                {
+                    "type": "conversation.item.input_audio_transcription.updated",
+                    **base,
+                    "transcript": said[:half],
+                }
+            )
+        else:
+            delta = {"type": "conversation.item.input_audio_transcription.delta", **base}
+            await self.send({**delta, "delta": said[:half]})
+            await self.send({**delta, "delta": said[half:]})
+        await self.send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                **base,
+                "transcript": said,
+                "usage": {"type": "duration", "seconds": 1.0},
+            }
+        )
+
+    async def on_conversation_item_create(self, event: dict[str, Any]) -> None:
+        item = dict(event.get("item") or {})
+        rec = self.server.records
+        rec.items.append(item)
+        if item.get("type") == "function_call_output":
+            rec.tool_outputs.append((str(item.get("call_id")), str(item.get("output"))))
+            if item.get("call_id") == self.pending_call:
+                self.pending_call = None
+        item.setdefault("id", _id("item"))
+        item["status"] = "completed"
+        await self.send({"type": "conversation.item.added", "item": item})
+        await self.send({"type": "conversation.item.done", "item": item})
+
+    async def on_conversation_item_truncate(self, event: dict[str, Any]) -> None:
+        item_id = str(event.get("item_id"))
+        end = event.get("audio_end_ms")
+        index = event.get("content_index", 0)
+        known = self.audio_ms.get(item_id)
+        if known is None or not isinstance(end, int) or end < 0 or end > known + 1:
+            await self.send_error(
+                "invalid_value",
+                f"cannot truncate {item_id} at {end} ms (has {known} ms)",
+                "invalid_request_error",
+            )
+            return
+        self.server.records.truncations.append((item_id, int(index), end))
+        await self.send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item_id,
+                "content_index": index,
+                "audio_end_ms": end,
+            }
+        )
+
+    async def on_response_create(self, event: dict[str, Any]) -> None:
+        params = event.get("response") or {}
+        self.server.records.responses.append(params)
+        if self.response_scope is not None:
+            await self.send_error(
+                "conversation_already_has_active_response",
+                "Conversation already has an active response in progress",
+                "invalid_request_error",
+            )
+            return
+        self.start_response(params)
+
+    async def on_response_cancel(self, event: dict[str, Any]) -> None:
+        self.server.records.cancels += 1
+        if self.response_scope is None:
+            if self.grok:
+                await self.send_error(None, "Cancellation failed: no active response found", "x")
+            else:
+                await self.send_error(
+                    "response_cancel_not_active",
+                    "Cancellation failed: no active response found",
+                    "invalid_request_error",
+                )
+            return
+        await self.cancel_response("client_cancelled")
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def start_response(self, params: dict[str, Any]) -> None:
+        if self.response_scope is not None:
+            return
+        self.response_id = _id("resp")
+        self.response_scope = anyio.CancelScope()
+        self.tg.start_soon(self.respond, self.response_id, self.response_scope, params)
+
+    async def cancel_response(self, reason: str) -> None:
+        scope, rid = self.response_scope, self.response_id
+        if scope is None:
+            return
+        scope.cancel()
+        self.response_scope = None
+        await self.send(self.response_done(rid, "cancelled", reason))
+
+    def response_done(
+        self, rid: str | None, status: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        response: dict[str, Any] = {"id": rid, "object": "realtime.response", "status": status}
+        if reason:
+            response["status_details"] = {"type": status, "reason": reason}
+        response["usage"] = {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
+        return {"type": "response.done", "response": response}
+
+    async def respond(self, rid: str, scope: anyio.CancelScope, params: dict[str, Any]) -> None:
+        with scope:
+            if params.get("conversation") == "none":  # out of band: voice the instructions
+                said = str(params.get("instructions", ""))
+                entry: Reply | FunctionCall = Reply(self.server.speak_audio, said)
+            else:
+                entry = self.server.next_entry()
+            await self.send(
+                {
+                    "type": "response.created",
+                    "response": {"id": rid, "object": "realtime.response", "status": "in_progress"},
+                }
+            )
+            if isinstance(entry, FunctionCall):
+                await self.call_function(rid, entry)
+            else:
+                await self.speak(rid, entry)
+            self.response_scope = None
+            await self.send(self.response_done(rid, "completed"))
+
+    async def call_function(self, rid: str, call: FunctionCall) -> None:
+        item_id, call_id = _id("item"), _id("call")
+        self.pending_call = call_id
+        item = {
+            "id": item_id,
+            "type": "function_call",
+            "call_id": call_id,
+            "name": call.name,
+            "arguments": "",
+        }
+        base = {"response_id": rid, "item_id": item_id, "output_index": 0}
+        await self.send(
+            {
+                "type": "response.output_item.added",
+                **{"response_id": rid},
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.function_call_arguments.delta",
+                **base,
+                "call_id": call_id,
+                "delta": call.arguments,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.function_call_arguments.done",
+                **base,
+                "call_id": call_id,
+                "name": call.name,
+                "arguments": call.arguments,
+            }
+        )
+        done = {**item, "arguments": call.arguments, "status": "completed"}
+        await self.send(
+            {
+                "type": "response.output_item.done",
+                "response_id": rid,
+                "output_index": 0,
+                "item": done,
+            }
+        )
+
+    async def speak(self, rid: str, reply: Reply) -> None:
+        server, faults = self.server, self.server.faults
+        item_id = _id("item")
+        self.audio_ms[item_id] = 0.0
+        item = {
+            "id": item_id,
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [{"type": "output_audio", "transcript": ""}],
+        }
+        base = {"response_id": rid, "item_id": item_id, "output_index": 0, "content_index": 0}
+        await self.send(
+            {
+                "type": "response.output_item.added",
+                "response_id": rid,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.content_part.added",
+                **base,
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
+        step = max(2, self.rate * server.chunk_ms // 1000 * 2)
+        words = reply.transcript.split(" ")
+        chunks = [reply.audio[i : i + step] for i in range(0, len(reply.audio), step)]
+        for n, chunk in enumerate(chunks):
+            if faults.drop_after_chunks_once is not None and n >= faults.drop_after_chunks_once:
+                faults.drop_after_chunks_once = None
+                self.abort()
+                await anyio.sleep_forever()
+            if faults.stall_after_chunks_once is not None and n >= faults.stall_after_chunks_once:
+                faults.stall_after_chunks_once = None
+                await anyio.sleep_forever()
+            if self.binary_out:
+                await self.ws.send(chunk)
+            else:
+                delta = base64.b64encode(chunk).decode()
+                await self.send({"type": "response.output_audio.delta", **base, "delta": delta})
+            self.audio_ms[item_id] += 1000.0 * (len(chunk) // 2) / self.rate
+            if n < len(words) and reply.transcript:
+                text = words[n] if n == 0 else " " + words[n]
+                await self.send(
+                    {"type": "response.output_audio_transcript.delta", **base, "delta": text}
+                )
+            if server.pace > 0:
+                await anyio.sleep(server.pace * server.chunk_ms / 1000)
+        rest = " ".join(words[len(chunks) :])
+        if rest and reply.transcript:
+            await self.send(
+                {"type": "response.output_audio_transcript.delta", **base, "delta": " " + rest}
+            )
+        await self.send({"type": "response.output_audio.done", **base})
+        await self.send(
+            {
+                "type": "response.output_audio_transcript.done",
+                **base,
+                "transcript": reply.transcript,
+            }
+        )
+        done = {
+            **item,
+            "status": "completed",
+            "content": [{"type": "output_audio", "transcript": reply.transcript}],
+        }
+        await self.send(
+            {
+                "type": "response.output_item.done",
+                "response_id": rid,
+                "output_index": 0,
+                "item": done,
+            }
+        )
