@@ -81,3 +81,19 @@ def delivered(captured: list[bytes], *providers: AdvancedMockS2SProvider) -> int
         else:
             seen.update(p.received_audio)
     return sum(1 for c in captured if c in seen)
+
+
+class DeadProvider(AdvancedMockS2SProvider):
+    """Refuses every connection (counting the attempts) until ``alive`` is set."""
+
+    def __init__(self, *args: object, code: ErrorCode = ErrorCode.NETWORK_ERROR, **kw: object):
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.code = code
+        self.alive = False
+        self.attempts = 0
+
+    async def _open_session(self, ctx: ConversationContext) -> MockSession:
+        self.attempts += 1
+        if not self.alive:
+            raise S2SError("connect", self.code, f"{self.name}: refused")
+        return await super()._open_session(ctx)  # type: ignore[return-value]
