@@ -41,7 +41,6 @@ from .events import (
     SpeechStarted,
     SpeechStopped,
     ToolCall,
-    Transcript,
 )
 from .types import ConversationContext
 
@@ -417,8 +416,6 @@ class ResilientSession(StreamingSession):
             self._reply_offset = None
         elif isinstance(event, ToolCall):
             self._answered()  # replaying would run the tool twice
-        elif isinstance(event, Transcript) and event.final and event.text:
-            self.context.add_turn(event.role, event.text)
 
     @property
     def awaiting_first_audio(self) -> bool:

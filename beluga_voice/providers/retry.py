@@ -7,7 +7,8 @@ with exponential backoff and full jitter (``config.max_retries``, ``config.retry
 (:attr:`S2SError.is_retryable`): a wrong API key fails at once.
 
 A dropped live session is reopened with the same :class:`ConversationContext` (whose
-history the wrapper keeps up to date from final transcripts), the user audio the provider
+history the session's owner, e.g. the S2S processor, keeps up to date), so the new
+connection is seeded with what was said; the user audio the provider
 had not yet answered is replayed (see :mod:`.replay`), and the conversation continues:
 the user hears at most a pause.  Each reconnect is reported as a
 :class:`~beluga_voice.providers.events.SessionReconnected` event, which the S2S processor
