@@ -73,9 +73,9 @@ def _common_rates(providers: Sequence[S2SProvider]) -> tuple[int, ...]:
 class FallbackProvider(StreamingS2SProvider):
     """Ordered providers behind one provider interface.  See the module docstring.
 
-    The wrapper presents the primary's name and capabilities, with input sample rates
-    narrowed to those every provider accepts (if there are none, audio is resampled for
-    the providers that need it).
+    The wrapper presents the primary's name and capabilities, with one input sample rate:
+    the first that every provider accepts (if there is none, the primary's, and audio is
+    resampled for the providers that need another).
     """
 
     def __init__(
@@ -99,8 +99,10 @@ class FallbackProvider(StreamingS2SProvider):
         primary = self.providers[0]
         self.name = primary.name
         rates = _common_rates(self.providers)
-        self.capabilities = dataclasses.replace(primary.capabilities, input_sample_rates=rates)
         self.input_sample_rate = input_sample_rate or rates[0]
+        self.capabilities = dataclasses.replace(
+            primary.capabilities, input_sample_rates=(self.input_sample_rate,)
+        )
         self.switches = 0
 
     def __repr__(self) -> str:

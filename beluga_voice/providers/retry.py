@@ -18,6 +18,7 @@ fatal ``SessionError`` naming the provider, the attempts and the last cause.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -144,8 +145,12 @@ class RetryingProvider(StreamingS2SProvider):
         super().__init__(config)
         self.inner = inner
         self.name = inner.name
-        self.capabilities = inner.capabilities
         self.input_sample_rate = input_sample_rate or inner.capabilities.input_sample_rates[0]
+        # One declared input rate: replay offsets are computed at this rate, so callers
+        # (the S2S processor) must send exactly it.
+        self.capabilities = dataclasses.replace(
+            inner.capabilities, input_sample_rates=(self.input_sample_rate,)
+        )
         self.replay_seconds = replay_seconds
         self.replay_started_turns = replay_started_turns
         self.stall_timeout = stall_timeout
