@@ -1,0 +1,258 @@
+"""The sans-I/O Nova core: event sequence out, event mapping in, no sockets."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from beluga_voice.providers.amazon_nova.protocol import (
+    NovaProtocol,
+    exception_error,
+    history_for_handover,
+)
+from beluga_voice.providers.amazon_nova.settings import NovaSettings, NovaTool
+from beluga_voice.providers.errors import ErrorCode, S2SError
+from beluga_voice.providers.events import (
+    AudioChunk,
+    Interrupted,
+    ResponseDone,
+    ResponseStarted,
+    ToolCall,
+    Transcript,
+    Usage,
+)
+from beluga_voice.providers.types import Turn, new_conversation_context
+
+
+def _core(**settings: Any) -> NovaProtocol:
+    return NovaProtocol(NovaSettings(**settings), new_conversation_context())
+
+
+def _names(events: list[dict[str, Any]]) -> list[str]:
+    return [next(iter(e["event"])) for e in events]
+
+
+def _body(event: dict[str, Any]) -> dict[str, Any]:
+    return next(iter(event["event"].values()))
+
+
+def _server(name: str, **body: Any) -> dict[str, Any]:
+    return {"event": {name: body}}
+
+
+def _start(core: NovaProtocol, cid: str, kind: str, role: str, stage: str | None = None) -> list:
+    body: dict[str, Any] = {"contentId": cid, "type": kind, "role": role}
+    if stage:
+        body["additionalModelFields"] = json.dumps({"generationStage": stage})
+    return core.on_event(_server("contentStart", **body))
+
+
+def test_opening_sequence_order_and_fields() -> None:
+    core = _core(
+        voice_id="tiffany",
+        endpointing_sensitivity="HIGH",
+        system_prompt="Be brief.",
+        tools=[NovaTool(name="weather", description="d", input_schema={"type": "object"})],
+        output_sample_rate=16000,
+    )
+    events = core.opening_events([Turn("user", "hi"), Turn("assistant", "hello")])
+    assert _names(events) == [
+        "sessionStart",
+        "promptStart",
+        *("contentStart", "textInput", "contentEnd") * 3,
+        "contentStart",
+    ]
+    session = _body(events[0])
+    assert session["turnDetectionConfiguration"] == {"endpointingSensitivity": "HIGH"}
+    prompt = _body(events[1])
+    assert prompt["audioOutputConfiguration"]["voiceId"] == "tiffany"
+    assert prompt["audioOutputConfiguration"]["sampleRateHertz"] == 16000
+    spec = prompt["toolConfiguration"]["tools"][0]["toolSpec"]
+    assert spec["name"] == "weather" and json.loads(spec["inputSchema"]["json"]) == {
+        "type": "object"
+    }
+    system = _body(events[2])
+    assert (system["role"], system["type"], system["interactive"]) == ("SYSTEM", "TEXT", False)
+    assert _body(events[3])["content"] == "Be brief."
+    assert [_body(events[i])["role"] for i in (5, 8)] == ["USER", "ASSISTANT"]
+    audio = _body(events[-1])
+    assert (audio["type"], audio["role"], audio["interactive"]) == ("AUDIO", "USER", True)
+    assert audio["audioInputConfiguration"]["sampleRateHertz"] == 16000
+    assert {_body(e).get("promptName") for e in events[1:]} == {core.prompt_name}
+
+
+def test_no_turn_detection_block_unless_asked() -> None:
+    assert "turnDetectionConfiguration" not in _body(_core().opening_events()[0])
+    assert "toolConfiguration" not in _body(_core().opening_events()[1])
+
+
+def test_audio_tool_result_and_closing_events() -> None:
+    core = _core()
+    core.opening_events()
+    audio = _body(core.audio_event(b"\x01\x02"))
+    assert base64.b64decode(audio["content"]) == b"\x01\x02"
+    assert audio["contentName"] == core.audio_content_name
+    result = core.tool_result_events("tool-1", '{"ok": true}')
+    assert _names(result) == ["contentStart", "toolResult", "contentEnd"]
+    start = _body(result[0])
+    assert start["type"] == "TOOL" and start["role"] == "TOOL"
+    assert start["toolResultInputConfiguration"]["toolUseId"] == "tool-1"
+    assert _body(result[1])["content"] == '{"ok": true}'
+    closing = core.closing_events()
+    assert _names(closing) == ["contentEnd", "promptEnd", "sessionEnd"]
+    assert _body(closing[0])["contentName"] == core.audio_content_name
+    assert _names(core.closing_events()) == ["promptEnd", "sessionEnd"]
+
+
+def test_a_full_reply_maps_to_session_events_and_history() -> None:
+    core = _core()
+    out: list = []
+    out += _start(core, "u", "TEXT", "USER", "FINAL")
+    out += core.on_event(_server("textOutput", contentId="u", content="what time is it"))
+    out += core.on_event(_server("contentEnd", contentId="u", stopReason="END_TURN"))
+    out += _start(core, "s", "TEXT", "ASSISTANT", "SPECULATIVE")
+    out += core.on_event(_server("textOutput", contentId="s", content="It is noon."))
+    out += core.on_event(_server("contentEnd", contentId="s", stopReason="PARTIAL_TURN"))
+    out += _start(core, "a", "AUDIO", "ASSISTANT")
+    pcm = b"\x10\x00" * 480
+    out += core.on_event(
+        _server("audioOutput", contentId="a", content=base64.b64encode(pcm).decode())
+    )
+    out += core.on_event(_server("contentEnd", contentId="a", stopReason="END_TURN"))
+    out += _start(core, "f", "TEXT", "ASSISTANT", "FINAL")
+    out += core.on_event(_server("textOutput", contentId="f", content="It is noon."))
+    out += core.on_event(_server("contentEnd", contentId="f", stopReason="END_TURN"))
+    out += core.on_event(
+        _server("usageEvent", totalInputTokens=3, totalOutputTokens=4, totalTokens=7)
+    )
+    kinds = [type(e) for e in out]
+    assert kinds == [
+        Transcript,
+        ResponseStarted,
+        Transcript,
+        AudioChunk,
+        Transcript,
+        AudioChunk,
+        ResponseDone,
+        Usage,
+    ]
+    user, interim, final = (e for e in out if isinstance(e, Transcript))
+    assert (user.role, user.final, user.text) == ("user", True, "what time is it")
+    assert (interim.role, interim.final) == ("assistant", False)
+    assert (final.role, final.final) == ("assistant", True)
+    chunk, last = (e for e in out if isinstance(e, AudioChunk))
+    assert chunk.audio == pcm and chunk.sample_rate == 24000 and not chunk.is_final
+    assert last.is_final and last.audio == b""
+    done = out[-2]
+    assert isinstance(done, ResponseDone) and done.status == "completed"
+    assert out[-1] == Usage(3, 4, 7, {})
+    assert [(t.role, t.text) for t in core.context.history] == [
+        ("user", "what time is it"),
+        ("assistant", "It is noon."),
+    ]
+
+
+def test_speculative_user_text_is_interim_and_not_history() -> None:
+    core = _core()
+    _start(core, "u", "TEXT", "USER", "SPECULATIVE")
+    [event] = core.on_event(_server("textOutput", contentId="u", content="wha"))
+    assert isinstance(event, Transcript) and not event.final
+    assert core.context.history == []
+
+
+@pytest.mark.parametrize("via", ["contentEnd", "textOutput"])
+def test_interruption_cancels_the_reply_once(via: str) -> None:
+    core = _core()
+    _start(core, "a", "AUDIO", "ASSISTANT")
+    if via == "contentEnd":
+        msg = _server("contentEnd", contentId="a", stopReason="INTERRUPTED")
+    else:
+        msg = _server("textOutput", contentId="a", content='{ "interrupted" : true }')
+    out = core.on_event(msg)
+    assert [type(e) for e in out] == [Interrupted, ResponseDone]
+    assert out[1].status == "cancelled"
+    assert core.on_event(msg) == []
+
+
+def test_tool_use_maps_to_a_tool_call() -> None:
+    core = _core()
+    _start(core, "t", "TOOL", "ASSISTANT")
+    [call] = core.on_event(
+        _server("toolUse", contentId="t", toolName="weather", toolUseId="x1", content='{"c":1}')
+    )
+    assert call == ToolCall(call_id="x1", name="weather", arguments='{"c":1}')
+    assert call.parsed_arguments() == {"c": 1}
+    assert core.on_event(_server("contentEnd", contentId="t", stopReason="TOOL_USE")) == []
+    assert core.responding  # the reply continues after the tool result
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"nope": {}},
+        {"event": {"a": {}, "b": {}}},
+        {"event": {"audioOutput": "not an object"}},
+        {"event": {"audioOutput": {"content": "***not base64***"}}},
+        {"event": {"toolUse": {"toolName": "x"}}},
+    ],
+)
+def test_malformed_server_events_are_clear_errors(message: dict[str, Any]) -> None:
+    with pytest.raises(S2SError) as info:
+        _core().on_event(message)
+    assert info.value.code is ErrorCode.MALFORMED_RESPONSE
+
+
+def test_unknown_events_are_ignored() -> None:
+    assert _core().on_event(_server("somethingNew", x=1)) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "retryable"),
+    [
+        ("throttlingException", ErrorCode.RATE_LIMIT, True),
+        ("validationException", ErrorCode.INVALID_REQUEST, False),
+        ("modelTimeoutException", ErrorCode.TIMEOUT, True),
+        ("internalServerException", ErrorCode.INTERNAL_ERROR, True),
+        ("serviceUnavailableException", ErrorCode.MODEL_NOT_AVAILABLE, True),
+        ("modelStreamErrorException", ErrorCode.STREAM_ERROR, True),
+        ("InvalidSignatureException", ErrorCode.AUTHENTICATION_ERROR, False),
+        ("somethingElse", ErrorCode.STREAM_ERROR, True),
+    ],
+)
+def test_exceptions_map_to_error_codes(kind: str, code: ErrorCode, retryable: bool) -> None:
+    error = exception_error(kind, b'{"message": "details here"}')
+    assert error.code is code and error.is_retryable is retryable
+    assert "details here" in str(error)
+    assert exception_error(kind, b"\xff not json").code is code
+
+
+def test_history_handover_keeps_newest_and_starts_with_user() -> None:
+    history = [
+        Turn("user", "a" * 10),
+        Turn("assistant", "b" * 10),
+        Turn("tool", "ignored"),
+        Turn("user", "c" * 10),
+        Turn("assistant", "d" * 10),
+    ]
+    kept = history_for_handover(history, 30)
+    assert [t.text[0] for t in kept] == ["c", "d"]
+    assert [t.text[0] for t in history_for_handover(history, 100)] == ["a", "b", "c", "d"]
+    assert history_for_handover(history, 5) == []
+
+
+def test_truncate_heard_cuts_the_last_assistant_turn() -> None:
+    core = _core()
+    _start(core, "a", "AUDIO", "ASSISTANT")
+    core.on_event(
+        _server("audioOutput", contentId="a", content=base64.b64encode(b"\0" * 48000).decode())
+    )
+    core.context.add_turn("assistant", "one two three four five six seven eight nine ten")
+    core.truncate_heard(500.0)  # 48000 bytes at 24 kHz = 1000 ms: half was heard
+    turn = core.context.history[-1]
+    assert turn.text == "one two three four five"
+    assert turn.metadata["truncated_at_ms"] == 500.0
+    core.truncate_heard(None)
+    assert turn.text == "one two three four five"
