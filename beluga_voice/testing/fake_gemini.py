@@ -102,10 +102,10 @@ class _Conn:
 
     @property
     def manual(self) -> bool:
-        aad = ((self.setup or {}).get("realtimeInputConfig") or {}).get(
-            "automaticActivityDetection"
-        ) or {}
-        return bool(aad.get("disabled"))
+        ric = (self.setup or {}).get("realtimeInputConfig") or {}
+        # proto3 JSON takes either spelling, and the SDK sends this one in snake_case.
+        aad = ric.get("automaticActivityDetection") or ric.get("automatic_activity_detection")
+        return bool((aad or {}).get("disabled"))
 
     @property
     def transparent(self) -> bool:

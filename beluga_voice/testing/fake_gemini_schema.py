@@ -25,11 +25,28 @@ from pydantic import ValidationError
 __all__ = ["ClientMessageError", "check_client_message", "check_server_message"]
 
 _CLIENT_KINDS = ("setup", "clientContent", "realtimeInput", "toolResponse")
+# proto3 JSON parsers accept a field's original snake_case name as well as its lowerCamel
+# JSON name, and the SDK does send ``realtime_input``, ``client_content``, ``tool_response``.
+_SNAKE = {"client_content": "clientContent", "realtime_input": "realtimeInput"}
+_SNAKE["tool_response"] = "toolResponse"
+_URLSAFE = str.maketrans("-_", "+/")
 _MIME = re.compile(r"^audio/pcm;rate=(\d{4,6})$")
 
 
 class ClientMessageError(ValueError):
     """A client message the real service would refuse."""
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+def _camel_keys(value: Any) -> Any:
+    """One level of snake_case -> lowerCamel (never inside Struct data such as ``args``)."""
+    if not isinstance(value, dict):
+        return value
+    return {_camel(k): v for k, v in value.items()}
 
 
 def _errors(exc: ValidationError) -> str:
@@ -46,6 +63,7 @@ def check_client_message(raw: str | bytes) -> tuple[str, dict[str, Any]]:
         raise ClientMessageError(f"not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise ClientMessageError("not a JSON object")
+    message = {_SNAKE.get(k, k): v for k, v in message.items()}
     kinds = [k for k in message if k in _CLIENT_KINDS]
     unknown = [k for k in message if k not in _CLIENT_KINDS]
     if unknown:
@@ -56,6 +74,10 @@ def check_client_message(raw: str | bytes) -> tuple[str, dict[str, Any]]:
     body = message[kind]
     if not isinstance(body, dict):
         raise ClientMessageError(f"{kind} must be an object")
+    if kind != "setup":
+        body = _camel_keys(body)
+    if kind == "realtimeInput":
+        body = {k: _camel_keys(v) if k in ("audio", "video") else v for k, v in body.items()}
     checked: dict[str, Any] = dict(message)
     if kind == "setup" and "realtimeInputConfig" in body:
         rest = dict(body)
@@ -84,11 +106,16 @@ def _check_realtime(body: dict[str, Any]) -> None:
         if not _MIME.match(mime):
             raise ClientMessageError(f"audio mimeType {mime!r} is not audio/pcm;rate=N")
         try:
-            pcm = base64.b64decode(audio.get("data", ""), validate=True)
+            pcm = _b64(audio.get("data", ""))
         except (binascii.Error, ValueError):
             raise ClientMessageError("audio data is not strict base64") from None
         if len(pcm) % 2:
             raise ClientMessageError("PCM16 audio with an odd byte count")
+
+
+def _b64(text: str) -> bytes:
+    """Strict base64; proto3 JSON allows the URL-safe alphabet too (the SDK uses it)."""
+    return base64.b64decode(text.translate(_URLSAFE), validate=True)
 
 
 def decode_audio(body: dict[str, Any]) -> tuple[bytes, int]:
@@ -96,7 +123,7 @@ def decode_audio(body: dict[str, Any]) -> tuple[bytes, int]:
     audio = body["audio"]
     match = _MIME.match(audio["mimeType"])
     assert match is not None
-    return base64.b64decode(audio["data"]), int(match.group(1))
+    return _b64(audio["data"]), int(match.group(1))
 
 
 def check_server_message(text: str) -> str | None:
