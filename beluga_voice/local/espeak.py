@@ -36,6 +36,7 @@ _VOLUME: Final = 2
 _PITCH: Final = 3
 _RANGE: Final = 4
 _MAX_TEXT_CHARS: Final = 100_000
+_SEED: Final = 0x5EED
 
 _Callback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
@@ -102,6 +103,8 @@ class _Engine:
             ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
         lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
         lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_VoiceStruct))
         rate = lib.espeak_Initialize(
@@ -135,6 +138,9 @@ class _Engine:
         for key, value in params.items():
             lib.espeak_SetParameter(key, value, 0)
         raw = text.encode("utf-8") + b"\0"
+        # the noise in fricatives comes from a PRNG: seed it for repeatable noise.  (Timing
+        # still varies by a few samples between calls: the library keeps prosody state.)
+        lib.espeak_ng_SetRandSeed(_SEED)
         self.chunks = []
         status = lib.espeak_Synth(raw, len(raw), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
         if status != 0:
