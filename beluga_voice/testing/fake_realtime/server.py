@@ -103,6 +103,7 @@ class FakeRealtimeServer:
         self.turns = 0
         self._server: Server | None = None
         self._live: set[FakeConversation] = set()
+        self._waiters: list[tuple[int, anyio.Event]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -158,6 +159,14 @@ class FakeRealtimeServer:
         for conv in list(self._live):
             conv.abort()
 
+    async def wait_for_connections(self, count: int) -> None:
+        """Return once ``count`` connections have been accepted in total."""
+        if self.records.connections >= count:
+            return
+        event = anyio.Event()
+        self._waiters.append((count, event))
+        await event.wait()
+
     @property
     def live_connections(self) -> int:
         return len(self._live)
@@ -191,6 +200,10 @@ class FakeRealtimeServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.records.connections += 1
+        for count, event in list(self._waiters):
+            if self.records.connections >= count:
+                event.set()
+                self._waiters.remove((count, event))
         conv = FakeConversation(self, ws)
         self._live.add(conv)
         try:

@@ -1,0 +1,132 @@
+"""openai_realtime end to end against the fake server: turns, tools, barge-in, text."""
+
+from __future__ import annotations
+
+import pytest
+from _realtime_helpers import conversation, reply_audio, send_chunked, speech, until
+
+from beluga_voice.providers.events import (
+    AudioChunk,
+    Interrupted,
+    ResponseDone,
+    SessionReady,
+    SpeechStarted,
+    ToolCall,
+    Transcript,
+)
+from beluga_voice.testing.fake_realtime import FunctionCall, Reply
+from beluga_voice.testing.speech import tone
+
+pytestmark = pytest.mark.anyio
+
+REPLY = Reply(tone(0.3, 24000, 500.0), "Nice to meet you")
+
+
+async def test_server_vad_turn_yields_the_scripted_reply() -> None:
+    async with conversation(script=[REPLY], user_transcripts=["Hi, I am Ada."]) as (
+        fake,
+        session,
+    ):
+        await send_chunked(session, speech())
+        events = await until(session)
+    assert isinstance(events[0], SessionReady)
+    assert reply_audio(events) == REPLY.audio
+    finals = [(e.role, e.text) for e in events if isinstance(e, Transcript) and e.final]
+    assert finals == [("user", "Hi, I am Ada."), ("assistant", "Nice to meet you")]
+    assert any(isinstance(e, Transcript) and not e.final for e in events)
+    assert events[-1] == ResponseDone(events[-1].response_id, "completed", None)
+    assert fake.records.violations == []
+    assert fake.records.server_violations == []
+    assert fake.records.audio_bytes == len(speech())
+
+
+async def test_local_turn_detection_commits_on_end_turn() -> None:
+    async with conversation({"vad": "none"}, script=[REPLY]) as (fake, session):
+        await send_chunked(session, speech())
+        await session.end_turn()
+        events = await until(session)
+    assert reply_audio(events) == REPLY.audio
+    assert fake.records.commits == 1
+    assert fake.records.sessions[0]["audio"]["input"]["turn_detection"] is None
+    assert not any(isinstance(e, SpeechStarted) for e in events)  # no server VAD
+    assert fake.records.violations == []
+
+
+async def test_text_input() -> None:
+    async with conversation(script=[REPLY]) as (fake, session):
+        await session.send_text("What is the weather?")
+        events = await until(session)
+    assert reply_audio(events) == REPLY.audio
+    assert fake.records.items[0]["content"] == [
+        {"type": "input_text", "text": "What is the weather?"}
+    ]
+    assert fake.records.violations == []
+
+
+async def test_tool_call_round_trip() -> None:
+    script = [FunctionCall("get_time", '{"tz": "UTC"}'), REPLY]
+    tools = [{"name": "get_time", "description": "Current time", "parameters": {"type": "object"}}]
+    async with conversation({"tools": tools}, script=script) as (fake, session):
+        await session.send_text("What time is it?")
+        events = await until(session, ToolCall)
+        call = events[-1]
+        assert isinstance(call, ToolCall) and call.name == "get_time"
+        assert call.parsed_arguments() == {"tz": "UTC"}
+        await until(session)  # the function-call response ends
+        await session.send_tool_result(call.call_id, '{"time": "12:00"}')
+        events = await until(session)
+    assert reply_audio(events) == REPLY.audio
+    assert fake.records.tool_outputs == [(call.call_id, '{"time": "12:00"}')]
+    assert fake.records.sessions[0]["tools"][0]["name"] == "get_time"
+    assert fake.records.violations == []
+
+
+async def test_client_barge_in() -> None:
+    long_reply = Reply(tone(2.0, 24000, 500.0), "A rather long answer indeed")
+    async with conversation(script=[long_reply], pace=1.0, chunk_ms=40) as (fake, session):
+        await session.send_text("Talk to me")
+        chunks = 0
+        async for event in session:
+            if isinstance(event, AudioChunk) and event.audio:
+                chunks += 1
+                if chunks == 5:  # 200 ms received, of which 120 ms were played
+                    break
+        await session.interrupt(120.0)
+        events = await until(session)
+    assert any(isinstance(e, Interrupted) for e in events)
+    done = events[-1]
+    assert isinstance(done, ResponseDone) and done.status == "cancelled"
+    assert fake.records.cancels == 1
+    (cut,) = fake.records.truncations
+    assert cut[1:] == (0, 120)
+    assert fake.records.violations == []
+
+
+async def test_server_vad_barge_in_interrupts_the_reply() -> None:
+    long_reply = Reply(tone(2.0, 24000, 500.0), "A rather long answer indeed")
+    async with conversation(script=[long_reply], pace=1.0, chunk_ms=40) as (fake, session):
+        await session.send_text("Talk to me")
+        await until(session, AudioChunk)
+        assert fake.records.cancels == 0
+        await send_chunked(session, speech())
+        events = await until(session)
+    kinds = [type(e).__name__ for e in events]
+    assert "SpeechStarted" in kinds and "Interrupted" in kinds
+    assert kinds.index("SpeechStarted") < kinds.index("Interrupted")
+    done = events[-1]
+    assert isinstance(done, ResponseDone) and (done.status, done.reason) == (
+        "cancelled",
+        "turn_detected",
+    )
+
+
+async def test_speak_voices_text_out_of_band() -> None:
+    voice = tone(0.2, 24000, 700.0)
+    async with conversation(speak_audio=voice) as (fake, session):
+        await session.speak("Your table is booked for eight.")
+        events = await until(session)
+    assert reply_audio(events) == voice
+    (params,) = fake.records.responses
+    assert params["conversation"] == "none"
+    assert "Your table is booked for eight." in params["instructions"]
+    assert fake.records.violations == []
