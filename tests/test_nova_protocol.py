@@ -24,11 +24,11 @@ from beluga_voice.providers.events import (
     Transcript,
     Usage,
 )
-from beluga_voice.providers.types import Turn, new_conversation_context
+from beluga_voice.providers.types import Turn
 
 
 def _core(**settings: Any) -> NovaProtocol:
-    return NovaProtocol(NovaSettings(**settings), new_conversation_context())
+    return NovaProtocol(NovaSettings(**settings), [])
 
 
 def _names(events: list[dict[str, Any]]) -> list[str]:
@@ -149,7 +149,7 @@ def test_a_full_reply_maps_to_session_events_and_history() -> None:
     done = out[-2]
     assert isinstance(done, ResponseDone) and done.status == "completed"
     assert out[-1] == Usage(3, 4, 7, {})
-    assert [(t.role, t.text) for t in core.context.history] == [
+    assert [(t.role, t.text) for t in core.history] == [
         ("user", "what time is it"),
         ("assistant", "It is noon."),
     ]
@@ -160,7 +160,7 @@ def test_speculative_user_text_is_interim_and_not_history() -> None:
     _start(core, "u", "TEXT", "USER", "SPECULATIVE")
     [event] = core.on_event(_server("textOutput", contentId="u", content="wha"))
     assert isinstance(event, Transcript) and not event.final
-    assert core.context.history == []
+    assert core.history == []
 
 
 @pytest.mark.parametrize("via", ["contentEnd", "textOutput"])
@@ -249,9 +249,9 @@ def test_truncate_heard_cuts_the_last_assistant_turn() -> None:
     core.on_event(
         _server("audioOutput", contentId="a", content=base64.b64encode(b"\0" * 48000).decode())
     )
-    core.context.add_turn("assistant", "one two three four five six seven eight nine ten")
+    core.history.append(Turn("assistant", "one two three four five six seven eight nine ten"))
     core.truncate_heard(500.0)  # 48000 bytes at 24 kHz = 1000 ms: half was heard
-    turn = core.context.history[-1]
+    turn = core.history[-1]
     assert turn.text == "one two three four five"
     assert turn.metadata["truncated_at_ms"] == 500.0
     core.truncate_heard(None)

@@ -7,9 +7,10 @@ events, and the closing ``contentEnd`` / ``promptEnd`` / ``sessionEnd`` -- and m
 server's events to provider-neutral session events.  It never touches a socket, so every
 mapping is testable with plain dictionaries; the session shell does the signing and I/O.
 
-One instance serves one Bedrock stream.  Conversation history lives in the shared
-:class:`~beluga_voice.providers.types.ConversationContext`, so that a continuation stream
-can be seeded with what was said on the previous one.
+One instance serves one Bedrock stream.  It appends what was said to ``history``, a list
+the session owns and shares between its streams (the session's owner keeps the
+:class:`~beluga_voice.providers.types.ConversationContext` history itself), so that a
+continuation stream can be seeded with what was said on the previous one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ..events import (
     Transcript,
     Usage,
 )
-from ..types import ConversationContext, Turn
+from ..types import Turn
 from .settings import NovaSettings
 
 __all__ = ["INPUT_SAMPLE_RATE", "NovaProtocol", "exception_error", "history_for_handover"]
@@ -103,9 +104,9 @@ def _event(name: str, body: dict[str, Any]) -> dict[str, Any]:
 class NovaProtocol:
     """Event builder and interpreter for one stream (see the module docstring)."""
 
-    def __init__(self, settings: NovaSettings, context: ConversationContext) -> None:
+    def __init__(self, settings: NovaSettings, history: list[Turn]) -> None:
         self.settings = settings
-        self.context = context
+        self.history = history
         self.prompt_name = str(uuid.uuid4())
         self.audio_content_name = str(uuid.uuid4())
         self.audio_open = False
@@ -310,10 +311,10 @@ class NovaProtocol:
         final = block.stage != "SPECULATIVE"
         if block.role == "USER":
             if final:
-                self.context.add_turn("user", text)
+                self.history.append(Turn("user", text))
             return [Transcript("user", text, final=final)]
         if final:
-            self.context.add_turn("assistant", text)
+            self.history.append(Turn("assistant", text))
         return [Transcript("assistant", text, final=final, item_id=self.response_id)]
 
     def _on_audioOutput(self, data: dict[str, Any]) -> list[SessionEvent]:
@@ -337,7 +338,7 @@ class NovaProtocol:
             raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "toolUse without id or name")
         content = data.get("content", "{}")
         arguments = content if isinstance(content, str) else json.dumps(content)
-        self.context.add_turn("tool", f"{name}({arguments})")
+        self.history.append(Turn("tool", f"{name}({arguments})"))
         return [ToolCall(call_id=call_id, name=name, arguments=arguments)]
 
     def _on_contentEnd(self, data: dict[str, Any]) -> list[SessionEvent]:
@@ -398,7 +399,7 @@ class NovaProtocol:
         """
         if played_ms is None or not self.response_audio_bytes:
             return
-        history = self.context.history
+        history = self.history
         if not history or history[-1].role != "assistant":
             return
         total_ms = 1000.0 * self.response_audio_bytes / (2 * self.settings.output_sample_rate)

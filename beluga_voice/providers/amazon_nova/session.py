@@ -29,7 +29,7 @@ from botocore.credentials import ReadOnlyCredentials
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
 from ..events import SessionClosed, SessionEvent, SessionReady
-from ..types import ConversationContext
+from ..types import ConversationContext, Turn
 from .eventstream import EventStreamDecoder, EventStreamError, encode_message
 from .protocol import INPUT_SAMPLE_RATE, NovaProtocol, exception_error, history_for_handover
 from .signing import ChunkSigner, sign_request
@@ -89,6 +89,8 @@ class NovaSession(StreamingSession):
         self._buffered_bytes = 0
         self._leg_count = 0
         self.continuations = 0
+        self.history: list[Turn] = list(context.history)
+        """What was said, as this session heard it: seeds continuation streams."""
 
     # -- legs -------------------------------------------------------------------------------
 
@@ -102,14 +104,12 @@ class NovaSession(StreamingSession):
         leg = _Leg(
             number=self._leg_count,
             stream=stream,
-            protocol=NovaProtocol(self._settings, self.context),
+            protocol=NovaProtocol(self._settings, self.history),
             signer=ChunkSigner(credentials, self._settings.region, signed.signature),
         )
         self._legs.append(leg)
         history = (
-            history_for_handover(self.context.history, self._settings.max_history_chars)
-            if handover
-            else []
+            history_for_handover(self.history, self._settings.max_history_chars) if handover else []
         )
         for event in leg.protocol.opening_events(history):
             await self._send_event(leg, event)
@@ -138,7 +138,7 @@ class NovaSession(StreamingSession):
     async def start(self) -> None:
         """Open the first leg and wait until Bedrock accepts it."""
         async with self._lock:
-            leg = await self._open_leg(handover=bool(self.context.history))
+            leg = await self._open_leg(handover=bool(self.history))
             self._active = leg
         timeout = self._settings.connect_timeout
         with anyio.move_on_after(timeout) as scope:
@@ -185,6 +185,16 @@ class NovaSession(StreamingSession):
                 await self._send_event(new, new.protocol.audio_event(pcm))
             if old is not None:
                 await self._close_leg(old)
+
+    async def continue_now(self) -> None:
+        """Hand the conversation over to a fresh stream now (e.g. at a quiet moment).
+
+        Returns once the next stream is opened; audio is buffered until Bedrock accepts it,
+        which the session's iteration notices.
+        """
+        self._check_open("continue_now")
+        async with self._lock:
+            await self._begin_continuation()
 
     def _due(self, leg: _Leg) -> bool:
         return time.monotonic() - leg.opened_at >= self._settings.continue_after_seconds
@@ -237,6 +247,7 @@ class NovaSession(StreamingSession):
                 "send_text", ErrorCode.UNSUPPORTED_OPERATION, "text input needs Nova 2 Sonic"
             )
         await self._send_events("send_text", lambda p: p.text_events(text))
+        self.history.append(Turn("user", text))
 
     async def send_tool_result(self, call_id: str, output: str) -> None:
         """Answer a ToolCall with a TOOL content block."""
