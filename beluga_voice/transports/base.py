@@ -197,6 +197,7 @@ class OutputTransport(FrameProcessor):
         self._idle = anyio.Event()
         self._idle.set()
         self._speaking = False
+        self._playing = False
         self._response_ended = False
         self._generation = 0
 
@@ -228,6 +229,7 @@ class OutputTransport(FrameProcessor):
         frame_bytes = 2 * self.channels
         samples = max(1, round(self.sample_rate * self.chunk_ms / 1000))
         self._buffer = PlaybackBuffer(samples * frame_bytes, frame_bytes)
+        self._playing = True
         self.create_task(self._play_loop, name=f"{self.name}.play")
 
     async def on_stop(self) -> None:
@@ -236,7 +238,7 @@ class OutputTransport(FrameProcessor):
             # bounds this wait).
             self._response_ended = True
             self._wake.set()
-            while (self._buffer and len(self._buffer)) or self._speaking:
+            while self._playing and ((self._buffer and len(self._buffer)) or self._speaking):
                 self._idle = anyio.Event() if self._idle.is_set() else self._idle
                 await self._idle.wait()
         elif self._buffer is not None:
@@ -315,45 +317,52 @@ class OutputTransport(FrameProcessor):
         await self.push_frame(frame, _UP)
         await self.push_frame(frame, _DOWN)
 
-    async def _wait_wake(self, deadline: float | None) -> bool:
-        """Wait for new audio (or an interruption); False when ``deadline`` passed first."""
+    async def _wait_wake(self, timeout: float | None) -> bool:
+        """Wait for new audio (or an interruption); False when ``timeout`` passed first."""
+        if not self._wake.is_set():
+            with anyio.move_on_after(float("inf") if timeout is None else timeout):
+                await self._wake.wait()
         if self._wake.is_set():
-            self._wake = anyio.Event()
-            return True
-        event = self._wake
-        clock = self.pacer.clock
-        if deadline is None:
-            await event.wait()
-        else:
-            with anyio.move_on_after(max(0.0, deadline - clock.now())):
-                await event.wait()
-        if event.is_set():
             self._wake = anyio.Event()
             return True
         return False
 
     async def _play_loop(self) -> None:
+        try:
+            await self._play()
+        finally:
+            # If writing failed, nothing will be played any more: do not let a graceful
+            # end wait for it.  (The engine reports the exception as an error frame.)
+            self._playing = False
+            self._speaking = False
+            if self._buffer is not None:
+                self._buffer.clear()
+            self._idle.set()
+
+    async def _play(self) -> None:
         buffer = self._buffer
         assert buffer is not None
         pacer = self.pacer
         while True:
+            generation = self._generation
             if not buffer:
                 if not self._speaking:
                     self._idle.set()
                     await self._wait_wake(None)
                     continue
-                # Dry while speaking: wait for the reply to go on, up to the grace period
-                # after what was released has finished playing.
-                grace = 0.0 if self._response_ended else self.stop_grace
-                until = (pacer.drained_at if self.realtime else pacer.clock.now()) + grace
-                if not await self._wait_wake(until):
-                    await self._stop_speaking(interrupted=False)
+                # Dry while speaking: let what was released finish playing, then allow the
+                # reply a grace period to go on before the bot counts as stopped.
+                if self.realtime:
+                    await pacer.wait_turn()
+                if generation != self._generation or buffer:
                     continue
-                if not buffer:
+                if self._response_ended or not await self._wait_wake(self.stop_grace):
+                    if generation == self._generation and self._speaking and not buffer:
+                        await self._stop_speaking(interrupted=False)
                     continue
                 if self.realtime:
-                    pacer.resync()
-            generation = self._generation
+                    pacer.resync()  # the gap was silence, not audio we owe
+                continue
             if not self._speaking:
                 await self._start_speaking()
             elif self.realtime:

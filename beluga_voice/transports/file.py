@@ -113,10 +113,14 @@ class WavFileOutput(OutputTransport):
         self.dest = dest
         self.bytes_written = 0
         self._writer: wave.Wave_write | None = None
+        self._owned: BinaryIO | None = None
 
     async def on_start(self, frame: StartFrame) -> None:
         await super().on_start(frame)
-        writer = wave.open(self.dest, "wb")  # noqa: SIM115 - closed in on_stop
+        if isinstance(self.dest, (str, os.PathLike)):
+            # A local file: opening (like the chunk writes) does not block noticeably.
+            self._owned = open(self.dest, "wb")  # noqa: SIM115, ASYNC230 - closed in on_stop
+        writer = wave.open(self._owned or self.dest, "wb")  # noqa: SIM115 - closed in on_stop
         writer.setnchannels(self.channels)
         writer.setsampwidth(2)
         writer.setframerate(self.sample_rate)
@@ -132,5 +136,10 @@ class WavFileOutput(OutputTransport):
             await super().on_stop()
         finally:
             writer, self._writer = self._writer, None
-            if writer is not None:
-                writer.close()
+            owned, self._owned = self._owned, None
+            try:
+                if writer is not None:
+                    writer.close()
+            finally:
+                if owned is not None:
+                    owned.close()
