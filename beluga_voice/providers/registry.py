@@ -34,6 +34,7 @@ ENTRY_POINT_GROUP = "beluga_voice.providers"
 # name -> module that registers it when imported.
 _BUILTIN_MODULES: dict[str, str] = {
     "mock": "beluga_voice.providers.mock",
+    "local": "beluga_voice.providers.local",
     "openai_realtime": "beluga_voice.providers.openai_realtime",
     "grok": "beluga_voice.providers.openai_realtime",
     "gemini": "beluga_voice.providers.gemini_live",
