@@ -153,6 +153,8 @@ class FakeGeminiServer:
         self.tool_responses: list[dict[str, Any]] = []
         self.states: list[FakeSessionState] = []
         self.interruptions = 0
+        self.resumed_from: list[tuple[str, int]] = []
+        """``(handle, audio bytes the handle covered)`` for every resumption."""
         self._handles: dict[str, tuple[FakeSessionState, int, int]] = {}
         self._connections = 0
         self._server: Server | None = None
@@ -275,6 +277,7 @@ class FakeGeminiServer:
             if handle not in self._handles:
                 return await self._close(conn, 1008, "Invalid session resumption handle")
             state, audio_len, turns = self._handles[handle]
+            self.resumed_from.append((handle, audio_len))
             del state.audio[audio_len:]  # what came after the handle is not in it
             state.turns = turns
             conn.state = state
