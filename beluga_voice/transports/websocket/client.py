@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+import anyio
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
@@ -161,10 +162,13 @@ class WebSocketClientProcessor(FrameProcessor):
         *,
         token: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        end_timeout: float = 1.5,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         self.url = url
+        self.end_timeout = end_timeout
+        self._server_ended = anyio.Event()
         self._token = token
         self._ssl = ssl_context
         self.client: WebSocketClient | None = None
@@ -173,16 +177,22 @@ class WebSocketClientProcessor(FrameProcessor):
     async def on_start(self, frame: StartFrame) -> None:
         self._cm = WebSocketClient.connect(self.url, token=self._token, ssl_context=self._ssl)
         self.client = await self._cm.__aenter__()
-        self.create_task(self._receive, name=f"{self.name}.recv")
+        self.create_task(self._receive, self.client, name=f"{self.name}.recv")
 
     async def on_stop(self) -> None:
-        client, self.client = self.client, None
+        client = self.client
         if client is None:
             return
-        if isinstance(self.current_frame, EndFrame):
-            with suppress(ConnectionClosed):
-                await client.end()
-        await self._cm.__aexit__(None, None, None)
+        try:
+            if isinstance(self.current_frame, EndFrame) and not self._server_ended.is_set():
+                with suppress(ConnectionClosed):
+                    await client.end()
+                    with anyio.move_on_after(self.end_timeout):
+                        await self._server_ended.wait()
+        finally:
+            self.client = None
+            with anyio.move_on_after(self.end_timeout, shield=True):
+                await self._cm.__aexit__(None, None, None)
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         if direction is Direction.DOWNSTREAM and isinstance(frame, InputAudioFrame):
@@ -195,9 +205,7 @@ class WebSocketClientProcessor(FrameProcessor):
             return
         await self.push_frame(frame, direction)
 
-    async def _receive(self) -> None:
-        client = self.client
-        assert client is not None
+    async def _receive(self, client: WebSocketClient) -> None:
         rate = client.output_sample_rate
         async for item in client:
             if isinstance(item, bytes):
@@ -211,7 +219,10 @@ class WebSocketClientProcessor(FrameProcessor):
                 )
                 continue
             if item.get("type") == "session.ended":
-                await self.push_frame(EndFrame(), Direction.DOWNSTREAM)
+                ending_locally = isinstance(self.current_frame, EndFrame)
+                self._server_ended.set()
+                if not ending_locally:  # the server ended the session: end ours too
+                    await self.push_frame(EndFrame(), Direction.DOWNSTREAM)
                 return
             frame = event_to_frame(item)
             if frame is not None:

@@ -124,6 +124,8 @@ class WebSocketServer:
         self.sessions_rejected = 0
         self._server: Server | None = None
         self._ids = itertools.count(1)
+        self._no_sessions = anyio.Event()
+        self._no_sessions.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -158,6 +160,11 @@ class WebSocketServer:
             await self.start()
         assert self._server is not None
         await self._server.serve_forever()
+
+    async def wait_idle(self) -> None:
+        """Return once no session is running (every handler has finished its bookkeeping)."""
+        while self.active_sessions:
+            await self._no_sessions.wait()
 
     @property
     def port(self) -> int:
@@ -195,6 +202,8 @@ class WebSocketServer:
             await ws.close(CLOSE_TRY_AGAIN, "server busy: too many sessions")
             return
         self.active_sessions += 1
+        if self._no_sessions.is_set():
+            self._no_sessions = anyio.Event()
         session_id = f"s{next(self._ids)}-{secrets.token_hex(4)}"
         try:
             await self._run_session(ws, session_id)
@@ -205,6 +214,8 @@ class WebSocketServer:
             await ws.close(CLOSE_INTERNAL, "internal error")
         finally:
             self.active_sessions -= 1
+            if not self.active_sessions:
+                self._no_sessions.set()
 
     async def _run_session(self, ws: ServerConnection, session_id: str) -> None:
         cfg = self.config
