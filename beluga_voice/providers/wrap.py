@@ -1,0 +1,85 @@
+"""``wrap_provider``: apply fallback, retry and instrumentation as the config says.
+
+The layers, from the outside in::
+
+    InstrumentedProvider          (config.enable_metrics / enable_tracing)
+      FallbackProvider            (config.fallback_providers non-empty)
+        RetryingProvider(primary)     (config.max_retries > 0)
+        RetryingProvider(fallback 1)
+        ...
+
+Retry sits inside fallback, so a transient drop is healed silently on the same provider
+and only a failure that retrying could not fix (or a slow or stalled provider) moves the
+conversation elsewhere.  Instrumentation sits outside, so it measures what the user
+experiences and counts the failures the inner layers hid through the events they emit.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .base import S2SProvider, StreamingS2SProvider
+from .config import S2SConfig
+from .fallback import FallbackProvider, FallbackSettings
+from .retry import RetryingProvider
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import Tracer
+
+__all__ = ["fallback_config", "wrap_provider"]
+
+
+def fallback_config(config: S2SConfig, name: str) -> S2SConfig:
+    """The config a fallback provider is built with: the shared settings, its own identity.
+
+    ``api_key`` and ``provider_specific`` belong to the primary provider, so a fallback
+    starts without them and finds its credentials the way it would alone (its
+    environment variables, the AWS chain).
+    """
+    data = config.model_dump()
+    data.update(provider=name, fallback_providers=[], api_key=None, provider_specific={})
+    return S2SConfig.model_validate(data)
+
+
+def wrap_provider(
+    provider: S2SProvider,
+    config: S2SConfig | None = None,
+    *,
+    fallbacks: Sequence[S2SProvider] | None = None,
+    fallback_settings: FallbackSettings | None = None,
+    meter_provider: MeterProvider | None = None,
+    tracer: Tracer | None = None,
+    rng: random.Random | None = None,
+) -> S2SProvider:
+    """Wrap ``provider`` per ``config`` (default: the provider's own config).
+
+    ``fallbacks`` overrides building the fallbacks from ``config.fallback_providers``
+    through the registry (each with :func:`fallback_config`); building them raises the
+    registry's clear ``invalid_config`` error when, say, a fallback has no API key.
+    """
+    from .registry import new_provider
+
+    config = config or provider.config
+    if fallbacks is None:
+        fallbacks = [
+            new_provider(name, fallback_config(config, name)) for name in config.fallback_providers
+        ]
+    chain = [provider, *fallbacks]
+    if config.max_retries > 0:
+        chain = [
+            RetryingProvider(p, config, rng=rng) if isinstance(p, StreamingS2SProvider) else p
+            for p in chain
+        ]
+    wrapped: S2SProvider = (
+        chain[0] if len(chain) == 1 else FallbackProvider(chain, config, settings=fallback_settings)
+    )
+    if config.enable_metrics or config.enable_tracing:
+        from ..observability.instrument import InstrumentedProvider
+
+        wrapped = InstrumentedProvider(
+            wrapped, config, meter_provider=meter_provider, tracer=tracer
+        )
+    return wrapped
