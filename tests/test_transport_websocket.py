@@ -293,21 +293,23 @@ async def test_client_processor_puts_a_remote_session_in_a_local_pipeline() -> N
 async def test_twilio_media_streams_round_trip() -> None:
     pcm = (3000 * np.sin(np.arange(8000) / 8000 * 2 * np.pi * 300)).astype("<i2").tobytes()
     mulaw = ulaw_encode(pcm)
-    async with serving(serializer_factory=TwilioSerializer) as server:
-        async with connect(server.url) as ws:
-            await ws.send(json.dumps({"event": "connected", "protocol": "Call"}))
-            start = {"streamSid": "MZ1", "callSid": "CA1", "mediaFormat": {"sampleRate": 8000}}
-            await ws.send(json.dumps({"event": "start", "streamSid": "MZ1", "start": start}))
-            for i in range(0, len(mulaw), 160):
-                payload = base64.b64encode(mulaw[i : i + 160]).decode()
-                media = {"track": "inbound", "chunk": str(i // 160), "payload": payload}
-                await ws.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": media}))
-            await ws.send(json.dumps({"event": "stop", "streamSid": "MZ1"}))
-            back = bytearray()
-            async for message in ws:
-                event = json.loads(message)
-                assert event["event"] == "media" and event["streamSid"] == "MZ1"
-                back += base64.b64decode(event["media"]["payload"])
+    async with (
+        serving(serializer_factory=TwilioSerializer) as server,
+        connect(server.url) as ws,
+    ):
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call"}))
+        start = {"streamSid": "MZ1", "callSid": "CA1", "mediaFormat": {"sampleRate": 8000}}
+        await ws.send(json.dumps({"event": "start", "streamSid": "MZ1", "start": start}))
+        for i in range(0, len(mulaw), 160):
+            payload = base64.b64encode(mulaw[i : i + 160]).decode()
+            media = {"track": "inbound", "chunk": str(i // 160), "payload": payload}
+            await ws.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": media}))
+        await ws.send(json.dumps({"event": "stop", "streamSid": "MZ1"}))
+        back = bytearray()
+        async for message in ws:
+            event = json.loads(message)
+            assert event["event"] == "media" and event["streamSid"] == "MZ1"
+            back += base64.b64decode(event["media"]["payload"])
     assert ulaw_decode(bytes(back)) == ulaw_decode(mulaw)  # 1 s of call audio, in order
 
 
