@@ -28,7 +28,7 @@ from botocore.credentials import ReadOnlyCredentials
 
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
-from ..events import SessionClosed, SessionEvent, SessionReady
+from ..events import SessionClosed, SessionEvent, SessionReady, SessionReconnected
 from ..types import ConversationContext, Turn
 from .eventstream import EventStreamDecoder, EventStreamError, encode_message
 from .protocol import INPUT_SAMPLE_RATE, NovaProtocol, exception_error, history_for_handover
@@ -89,6 +89,7 @@ class NovaSession(StreamingSession):
         self._buffered_bytes = 0
         self._leg_count = 0
         self.continuations = 0
+        self._cause: S2SError | None = None
         self.history: list[Turn] = list(context.history)
         """What was said, as this session heard it: seeds continuation streams."""
 
@@ -180,11 +181,18 @@ class NovaSession(StreamingSession):
                 return
             old, self._active, self._next = self._active, new, None
             self.continuations += 1
-            buffered, self._buffer, self._buffered_bytes = self._buffer, [], 0
+            buffered, flushed = self._buffer, self._buffered_bytes
+            self._buffer, self._buffered_bytes = [], 0
             for pcm in buffered:
                 await self._send_event(new, new.protocol.audio_event(pcm))
             if old is not None:
                 await self._close_leg(old)
+            cause, self._cause = self._cause, None
+            self._emit(
+                SessionReconnected(
+                    self.provider_name, self.continuations, error=cause, replayed_bytes=flushed
+                )
+            )
 
     async def continue_now(self) -> None:
         """Hand the conversation over to a fresh stream now (e.g. at a quiet moment).
@@ -286,14 +294,14 @@ class NovaSession(StreamingSession):
             stream = leg.stream
             if stream.chunks or stream.finished:
                 return True
-            if leg is self._next and stream.status is not None and not leg.accepted:
-                return True
+            if stream.status is not None and not leg.accepted:
+                return True  # a continuation stream was answered
         return False
 
     async def _receive(self) -> Iterable[SessionEvent]:
         while True:
             events = await self._collect()
-            if events:
+            if events or self._pending:
                 return events
             if not self._legs:
                 return [SessionClosed(reason="server ended the session")]
@@ -303,7 +311,7 @@ class NovaSession(StreamingSession):
         out: list[SessionEvent] = []
         for leg in list(self._legs):
             stream = leg.stream
-            if leg is self._next and not leg.accepted and stream.status is not None:
+            if not leg.accepted and stream.status is not None:
                 if stream.status != 200:
                     await self._conn.wait_for(lambda s=stream: s.finished)  # type: ignore[misc]
                     raise self._rejected(leg, "continue")
@@ -361,6 +369,10 @@ class NovaSession(StreamingSession):
                 return [SessionClosed(reason="closed by client")]
             return []
         # The server ended the active stream on its own: the stream time limit, or a reset.
+        how = "ended" if leg.stream.reset_code is None else f"reset ({leg.stream.reset_code})"
+        self._cause = S2SError(
+            "receive", ErrorCode.STREAM_CLOSED, f"Bedrock stream {leg.number} {how}; continuing"
+        )
         async with self._lock:
             if not leg.stream.local_closed:
                 await self._conn.end_stream(leg.stream)

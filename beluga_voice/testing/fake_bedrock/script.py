@@ -75,5 +75,7 @@ class StreamRecord:
     client_ended: bool = False
     """The client sent END_STREAM."""
     error: str | None = None
+    ended_by_server: bool = False
+    """An injected fault ended the stream (end_stream, reset, exception)."""
     turns: int = 0
     barge_ins: int = 0

@@ -310,7 +310,9 @@ class _Stream:
         except (ValueError, KeyError, TypeError):
             raise FrameError("framing", "inner payload is not {'bytes': base64 JSON}") from None
         if self.ended or self.stalled:
-            if isinstance(event, dict) and "audioInput" in event.get("event", {}):
+            names = list(event.get("event", {})) if isinstance(event, dict) else []
+            self.record.events += [str(n) for n in names[:1]]
+            if "audioInput" in names:
                 # Audio that reaches a server-ended stream is still counted: h2 delivered it.
                 data = event["event"]["audioInput"].get("content", "")
                 self.record.audio += base64.b64decode(data)
@@ -324,6 +326,7 @@ class _Stream:
             if len(self.record.audio) < inj.after_audio_bytes or self.ended:
                 continue
             inj.fired = True
+            self.record.ended_by_server = inj.kind != "stall"
             conversation.cancel_reply()
             if inj.kind == "exception":
                 await self._fail(inj.exception_type, inj.message)

@@ -1,0 +1,131 @@
+"""Session continuation: a conversation outlives Bedrock's per-stream time limit.
+
+The acceptance criterion is byte-exact: every byte of user audio sent reaches the fake,
+in order, across the streams, and the next stream is seeded with the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from nova_support import SILENCE, SPEECH, assert_clean_records, nova, say, until
+
+from beluga_voice.providers.events import (
+    ResponseDone,
+    SessionEvent,
+    SessionReconnected,
+    Transcript,
+)
+from beluga_voice.testing.fake_bedrock import FakeBedrock, Injection
+from beluga_voice.testing.speech import tone
+
+pytestmark = pytest.mark.anyio
+
+HISTORY = [("USER", "what the user said"), ("ASSISTANT", "Hello from the fake Nova.")]
+
+
+class Reader:
+    """Iterates a session in the background; tests wait on what it saw."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.events: list[SessionEvent] = []
+        self._changed = anyio.Event()
+
+    async def run(self) -> None:
+        async for event in self.session:
+            self.events.append(event)
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    async def wait_count(self, kind: type, count: int, limit: float = 5.0) -> None:
+        with anyio.fail_after(limit):
+            while sum(isinstance(e, kind) for e in self.events) < count:
+                await self._changed.wait()
+
+
+def all_audio(fake: FakeBedrock) -> bytes:
+    return b"".join(bytes(r.audio) for r in fake.records)
+
+
+async def test_continue_now_hands_over_history_and_loses_no_audio() -> None:
+    async with FakeBedrock() as fake:
+        async with nova(fake).stream() as session:
+            sent = bytearray(SPEECH + SILENCE * 20)
+            await say(session)
+            await until(session, ResponseDone)
+            await session.continue_now()
+            for _ in range(25):  # buffered until the new stream is accepted
+                await session.send_audio(SILENCE)
+                sent += SILENCE
+            events = await until(session, SessionReconnected)
+            reconnected = events[-1]
+            assert isinstance(reconnected, SessionReconnected)
+            assert reconnected.replayed_bytes == 25 * len(SILENCE)
+            assert reconnected.error is None
+            await say(session)  # the conversation goes on, on the new stream
+            sent += SPEECH + SILENCE * 20
+            events = await until(session, ResponseDone)
+            assert any(isinstance(e, Transcript) and e.final for e in events)
+        assert session.continuations == 1
+        _first, second = fake.records
+        assert second.history == HISTORY
+        assert second.turns == 1
+        assert all_audio(fake) == bytes(sent)
+        assert_clean_records(fake)
+
+
+async def test_time_limit_triggers_continuation_while_audio_flows() -> None:
+    async with FakeBedrock() as fake:
+        async with nova(fake, continue_after_seconds=0.15).stream() as session:
+            reader = Reader(session)
+            sent = bytearray()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader.run)
+                for i in range(40):  # 0.8 s of microphone audio, paced like a microphone
+                    chunk = SPEECH[:640] if i % 10 < 3 else SILENCE
+                    await session.send_audio(chunk)
+                    sent += chunk
+                    await anyio.sleep(0.02)
+                await reader.wait_count(SessionReconnected, 2)
+                await session.close()
+        assert session.continuations >= 2
+        assert len(fake.records) >= 3
+        assert all_audio(fake) == bytes(sent)
+        assert_clean_records(fake)
+
+
+@pytest.mark.parametrize("kind", ["end_stream", "reset"])
+async def test_server_ending_the_stream_is_continued(kind: str) -> None:
+    async with FakeBedrock() as fake:
+        fake.injections.append(Injection(kind, after_audio_bytes=30_000, stream=1))
+        async with nova(fake).stream() as session:
+            reader = Reader(session)
+            sent = bytearray()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader.run)
+                sent += SPEECH + SILENCE * 20
+                await say(session)
+                await reader.wait_count(ResponseDone, 1)
+                for _ in range(30):  # crosses the injected end at 30 000 bytes
+                    await session.send_audio(SILENCE)
+                    sent += SILENCE
+                await reader.wait_count(SessionReconnected, 1)
+                speech = tone(0.3, rate=16000, hz=300)
+                sent += speech + SILENCE * 20
+                await say(session, speech)
+                await reader.wait_count(ResponseDone, 2)
+                await session.close()
+        [reconnected] = [e for e in reader.events if isinstance(e, SessionReconnected)]
+        assert reconnected.error is not None and reconnected.error.code.value == "stream_closed"
+        first, second = fake.records
+        assert second.history == HISTORY
+        if kind == "end_stream":
+            assert all_audio(fake) == bytes(sent)
+        else:
+            # A reset discards what was in flight on the dead stream; what follows is intact.
+            assert bytes(second.audio) == bytes(sent)[-len(second.audio) :]
+            assert len(first.audio) >= 30_000
+        assert_clean_records(fake)
