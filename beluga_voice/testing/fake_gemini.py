@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..providers.errors import redact
 from .fake_gemini_schema import (
     ClientMessageError,
     check_client_message,
@@ -40,6 +42,19 @@ from .fake_gemini_schema import (
     decode_audio,
 )
 from .speech import EnergyTurnDetector, TurnEvent, tone
+
+
+class _RedactFilter(logging.Filter):
+    """The fake logs handshakes at debug level like any websockets server: keys scrubbed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+_log = logging.getLogger("beluga_voice.testing.fake_gemini")
+_log.addFilter(_RedactFilter())
 
 __all__ = ["FakeGeminiServer", "FakeSessionState", "Faults", "ScriptedTurn"]
 
@@ -171,6 +186,7 @@ class FakeGeminiServer:
             ssl=self.ssl_context,
             max_size=None,
             compression=None,
+            logger=_log,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -95,8 +95,12 @@ class GeminiLiveSession(StreamingSession):
         except ConnectionClosed as exc:
             code, reason = _close_info(exc)
             verdict = self.core.connection_lost(code, reason, attempts=self.settings.max_reconnects)
-            raise verdict.error or S2SError(
-                "connect", ErrorCode.STREAM_CLOSED, verdict.reason
+            error = verdict.error
+            raise S2SError(
+                "connect",
+                error.code if error else ErrorCode.STREAM_CLOSED,
+                error.message if error else verdict.reason,
+                details=error.details if error else None,
             ) from None
         async with self._lock:
             await self._write(ws, self.core.take_ready())
