@@ -10,7 +10,7 @@ Layers, each usable on its own:
 """
 
 from .analyzers import Analyzer, EnergyAnalyzer, TenVADAnalyzer, WebRTCAnalyzer, as_pcm16_frame
-from .processor import VADProcessor
+from .processor import VADProcessor, VADStartedSpeakingFrame, VADStoppedSpeakingFrame
 from .state import VADEvent, VADEventKind, VADParams, VADState, VoiceActivityTracker, volume
 from .stream import SpeechSegment, VADStream, detect_speech
 
@@ -23,7 +23,9 @@ __all__ = [
     "VADEventKind",
     "VADParams",
     "VADProcessor",
+    "VADStartedSpeakingFrame",
     "VADState",
+    "VADStoppedSpeakingFrame",
     "VADStream",
     "VoiceActivityTracker",
     "WebRTCAnalyzer",

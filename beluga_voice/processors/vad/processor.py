@@ -2,7 +2,9 @@
 
 Frames it emits, and which way they go:
 
-* ``UserStartedSpeakingFrame`` / ``UserStoppedSpeakingFrame``: pushed **downstream**
+* ``UserStartedSpeakingFrame`` / ``UserStoppedSpeakingFrame`` (as the subclasses
+  :class:`VADStartedSpeakingFrame` / :class:`VADStoppedSpeakingFrame`, which carry stream
+  times): pushed **downstream**
   (turn detection, STT, S2S and agents act on them) and **upstream** (the input
   transport and anything before the VAD can react, e.g. to duck or to log).  They are
   system frames, so they overtake queued audio.
@@ -17,6 +19,8 @@ caused; the analysis never delays it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ...frames import (
     BotStartedSpeakingFrame,
@@ -35,10 +39,31 @@ from .analyzers import Analyzer
 from .state import VADEvent, VADEventKind, VADParams, VADState
 from .stream import VADStream
 
-__all__ = ["VADProcessor"]
+__all__ = ["VADProcessor", "VADStartedSpeakingFrame", "VADStoppedSpeakingFrame"]
 
 _DOWN = Direction.DOWNSTREAM
 _UP = Direction.UPSTREAM
+
+
+@dataclass(slots=True)
+class VADStartedSpeakingFrame(UserStartedSpeakingFrame):
+    """A UserStartedSpeakingFrame that says when, in seconds of input audio.
+
+    ``speech_time`` is when the speech began; ``stream_time`` when the VAD decided.
+    System frames overtake queued audio, so a processor further on may get this frame
+    before the audio it refers to; the times let it line the two up again.
+    """
+
+    speech_time: float = 0.0
+    stream_time: float = 0.0
+
+
+@dataclass(slots=True)
+class VADStoppedSpeakingFrame(UserStoppedSpeakingFrame):
+    """A UserStoppedSpeakingFrame with the speech end and decision times (see above)."""
+
+    speech_time: float = 0.0
+    stream_time: float = 0.0
 
 
 class VADProcessor(FrameProcessor):
@@ -86,11 +111,12 @@ class VADProcessor(FrameProcessor):
         self.events.append(event)
         if len(self.events) > 64:
             del self.events[:32]
+        times = (event.speech_time, event.at)
         if event.kind is VADEventKind.STARTED:
-            await self.push_frame(UserStartedSpeakingFrame(), _DOWN)
-            await self.push_frame(UserStartedSpeakingFrame(), _UP)
+            await self.push_frame(VADStartedSpeakingFrame(*times), _DOWN)
+            await self.push_frame(VADStartedSpeakingFrame(*times), _UP)
         elif event.kind is VADEventKind.STOPPED:
-            await self.push_frame(UserStoppedSpeakingFrame(), _DOWN)
-            await self.push_frame(UserStoppedSpeakingFrame(), _UP)
+            await self.push_frame(VADStoppedSpeakingFrame(*times), _DOWN)
+            await self.push_frame(VADStoppedSpeakingFrame(*times), _UP)
         else:
             await self.push_frame(InterruptionFrame(), _DOWN)
