@@ -16,6 +16,7 @@ from beluga_voice.providers.events import (
     SessionClosed,
     SessionError,
     SessionEvent,
+    SessionReconnected,
 )
 from beluga_voice.providers.gemini_live import GeminiLiveSession
 from beluga_voice.testing.fake_gemini import FakeGeminiServer, Faults, ScriptedTurn
@@ -69,6 +70,9 @@ async def test_transparent_resumption_across_go_away_loses_nothing() -> None:
             transparent_resumption=True,
         )
     assert session.reconnections == 1 and len(server.resumed_from) == 1
+    [moved] = of(events, SessionReconnected)
+    assert moved.provider == "gemini" and moved.error is None  # a planned move (goAway)
+    assert moved.replayed_bytes > 0
     [state] = server.states
     assert state.connections == 2
     assert bytes(state.audio) == audio  # every byte, once, in order

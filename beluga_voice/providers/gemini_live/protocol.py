@@ -98,6 +98,8 @@ class GeminiLiveProtocol:
         self.dropped_audio_bytes = 0
         """Audio that fell out of the replay buffer (``max_replay_s``) before a handle
         covered it: it would be lost by a reconnect."""
+        self.last_replay_bytes = 0
+        """Audio bytes released by the last :meth:`take_ready` (replayed or held)."""
         self._ready_sent = False
         self._index = 0
         self._log: deque[_Sent] = deque()
@@ -147,6 +149,7 @@ class GeminiLiveProtocol:
         if self.phase != Phase.OPEN:
             return []
         held, self._held = self._held, []
+        self.last_replay_bytes = sum(audio for _, audio in held)
         return [self._release(text, audio) for text, audio in held]
 
     @property

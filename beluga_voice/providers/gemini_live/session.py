@@ -23,8 +23,9 @@ from websockets.exceptions import ConnectionClosed
 
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
-from ..events import SessionClosed, SessionEvent
+from ..events import SessionClosed, SessionEvent, SessionReconnected
 from ..types import ConversationContext
+from . import wire
 from .connection import auth_headers, open_websocket
 from .protocol import GeminiLiveProtocol, Phase
 from .settings import endpoint_url
@@ -105,7 +106,7 @@ class GeminiLiveSession(StreamingSession):
         async with self._lock:
             await self._write(ws, self.core.take_ready())
 
-    async def _reconnect(self) -> None:
+    async def _reconnect(self, cause: S2SError | None = None) -> None:
         await self._drop_socket()
         while True:
             self._attempts += 1
@@ -120,8 +121,13 @@ class GeminiLiveSession(StreamingSession):
                 await anyio.sleep(min(2.0, 0.2 * 2**self._attempts))
                 continue
             break
-        self._attempts = 0
+        attempt, self._attempts = self._attempts, 0
         self.reconnections += 1
+        self._emit(
+            SessionReconnected(
+                self.provider_name, attempt, cause, replayed_bytes=self.core.last_replay_bytes
+            )
+        )
         log.info("gemini: resumed on a new connection (%d so far)", self.reconnections)
 
     async def _drop_socket(self) -> None:
@@ -222,7 +228,12 @@ class GeminiLiveSession(StreamingSession):
             verdict = self.core.connection_lost(code, reason, attempts=self._attempts)
             if verdict.reconnect:
                 events = self.core.interrupted_by_reconnect()
-                await self._reconnect()
+                dropped = S2SError(
+                    "receive",
+                    wire.code_from_gemini_close(code, reason),
+                    f"gemini: connection closed ({code})",
+                )
+                await self._reconnect(None if self.core.go_away else dropped)
                 return events
             if verdict.error is not None:
                 raise verdict.error from None
