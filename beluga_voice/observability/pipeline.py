@@ -21,7 +21,7 @@ the reply.  That is once per turn, so it may call the SDK directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from time import monotonic_ns
 from typing import TYPE_CHECKING
 
@@ -81,6 +81,7 @@ class PipelineMetrics(FrameObserver):
         self._turn_end_ns: int | None = None
         self._first_audio_ns: int | None = None
         self._stop_frame: Frame | None = None
+        self._on_push = self.on_push = self._make_on_push()  # type: ignore[method-assign]
         meter = get_meter(meter_provider)
         meter.create_observable_counter(
             "pipeline.frames", [self._observe_frames], unit="{frame}", description="Frames pushed"
@@ -116,22 +117,39 @@ class PipelineMetrics(FrameObserver):
     # -- the hot path ------------------------------------------------------------------------
 
     def on_push(self, source: FrameProcessor, frame: Frame, direction: Direction) -> None:
-        stats = self.stats.get(source)
-        if stats is None:
-            stats = self.stats[source] = [0, 0, 0, 0, 0, 0]
-        age = monotonic_ns() - frame.created_ns
-        stats[_FRAMES] += 1
-        stats[_AGE_SUM] += age
-        if age > stats[_AGE_MAX]:
-            stats[_AGE_MAX] = age
-        cls = frame.__class__
-        is_audio = self._audio_classes.get(cls)
-        if is_audio is None:
-            is_audio = self._audio_classes[cls] = issubclass(cls, AudioFrame)
-        if is_audio:
-            stats[_BYTES] += len(frame.audio)  # type: ignore[attr-defined]
-        if self._turn_classes and isinstance(frame, self._turn_classes):
-            self._turn_frame(frame)
+        self._on_push(source, frame, direction)
+
+    def _make_on_push(self) -> Callable[[FrameProcessor, Frame, Direction], None]:
+        """The per-push function, as a closure over locals: no attribute lookups per frame.
+
+        It replaces :meth:`on_push` on the instance, which is what the engine calls.
+        """
+        stats_get = self.stats.get
+        stats = self.stats
+        audio_classes = self._audio_classes
+        turn_classes = self._turn_classes
+        turn_frame = self._turn_frame
+        now_ns = monotonic_ns
+
+        def on_push(source: FrameProcessor, frame: Frame, direction: Direction) -> None:
+            s = stats_get(source)
+            if s is None:
+                s = stats[source] = [0, 0, 0, 0, 0, 0]
+            age = now_ns() - frame.created_ns
+            s[0] += 1  # _FRAMES
+            s[2] += age  # _AGE_SUM
+            if age > s[3]:  # _AGE_MAX
+                s[3] = age
+            cls = frame.__class__
+            is_audio = audio_classes.get(cls)
+            if is_audio is None:
+                is_audio = audio_classes[cls] = issubclass(cls, AudioFrame)
+            if is_audio:
+                s[1] += len(frame.audio)  # type: ignore[attr-defined]  # _BYTES
+            if turn_classes and isinstance(frame, turn_classes):
+                turn_frame(frame)
+
+        return on_push
 
     # -- per turn ------------------------------------------------------------------------------
 
