@@ -1,0 +1,147 @@
+"""The agent processor: the insertion point for external reasoning.
+
+It sits between speech recognition and speech synthesis (or in front of an S2S provider
+that voices text).  A final user ``TranscriptionFrame`` becomes a call to
+``agent.respond(text, context)``; the reply streams downstream as ``TextFrame`` pieces
+between a ``ResponseStartFrame`` and a ``ResponseEndFrame``, so the TTS can speak the first
+sentence while the agent is still writing the rest.
+
+It keeps the conversation history in ``context``: the agent sees the history *before* the
+current utterance, then the user's turn and the assistant's reply (as far as it got) are
+appended.  An ``InterruptionFrame`` cancels the reply in flight; a newer utterance
+replaces an older reply.  Anything with a ``respond`` async generator is an agent; to put
+entirely custom logic here, subclass :class:`~beluga_voice.pipeline.FrameProcessor`
+instead and handle ``TranscriptionFrame`` the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import anyio
+
+from ..agents.base import Agent
+from ..frames import (
+    BotStoppedSpeakingFrame,
+    Direction,
+    Frame,
+    InterruptionFrame,
+    ResponseEndFrame,
+    ResponseStartFrame,
+    TextFrame,
+    TranscriptionFrame,
+)
+from ..pipeline.processor import FrameProcessor
+from ..providers.errors import S2SError
+from ..providers.types import ConversationContext, Turn, new_conversation_context
+
+__all__ = ["AgentProcessor"]
+
+log = logging.getLogger("beluga_voice.agent")
+_DOWN = Direction.DOWNSTREAM
+
+
+class AgentProcessor(FrameProcessor):
+    """See the module docstring.  ``pass_transcripts`` forwards the user's transcripts
+    downstream too (for displays and recorders)."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        context: ConversationContext | None = None,
+        pass_transcripts: bool = True,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.agent = agent
+        self.context = context or new_conversation_context()
+        self.pass_transcripts = pass_transcripts
+        self.replies = 0
+        self._scope: anyio.CancelScope | None = None
+        self._done: anyio.Event | None = None
+        self._current: Turn | None = None
+        self._generation = 0
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if (
+            direction is _DOWN
+            and isinstance(frame, TranscriptionFrame)
+            and frame.role == "user"
+            and frame.final
+            and frame.text.strip()
+        ):
+            if self.pass_transcripts:
+                await self.push_frame(frame, direction)
+            await self._cancel_reply()
+            history = list(self.context.history)
+            self.context.add_turn("user", frame.text)
+            self._done = anyio.Event()
+            self.create_task(
+                self._reply, frame.text, history, self._generation, self._done,
+                name=f"{self.name}.reply",
+            )  # fmt: skip
+            return
+        if isinstance(frame, InterruptionFrame):
+            await self._cancel_reply()
+        elif isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
+            self._mark_interrupted(frame.played_ms)
+        await self.push_frame(frame, direction)
+
+    async def on_stop(self) -> None:
+        """Let the reply in flight finish (the pipeline's stop deadline bounds this)."""
+        if self._done is not None:
+            await self._done.wait()
+
+    async def _cancel_reply(self) -> None:
+        self._generation += 1  # a reply task not yet started will see it and not start
+        if self._scope is not None:
+            self._scope.cancel()
+            if self._done is not None:
+                await self._done.wait()
+
+    async def _reply(
+        self, text: str, history: list[Turn], generation: int, done: anyio.Event
+    ) -> None:
+        if generation != self._generation:
+            done.set()
+            return
+        self.replies += 1
+        view = replace(self.context, history=history)
+        pieces: list[str] = []
+        interrupted = False
+        try:
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                await self.push_frame(ResponseStartFrame(), _DOWN)
+                gen = self.agent.respond(text, view)
+                try:
+                    async for piece in gen:
+                        if piece:
+                            pieces.append(piece)
+                            await self.push_frame(TextFrame(piece), _DOWN)
+                finally:
+                    aclose = getattr(gen, "aclose", None)
+                    if aclose is not None:
+                        with anyio.CancelScope(shield=True):
+                            await aclose()
+            interrupted = scope.cancelled_caught
+        except S2SError as exc:
+            await self.push_error(f"agent failed: {exc}", code=exc.code.value, cause=exc)
+        finally:
+            self._scope = None
+            reply = "".join(pieces).strip()
+            if reply:
+                self._current = self.context.add_turn("assistant", reply)
+                if interrupted:
+                    self._current.metadata["interrupted"] = True
+            with anyio.CancelScope(shield=True):
+                await self.push_frame(ResponseEndFrame(interrupted=interrupted), _DOWN)
+            done.set()
+
+    def _mark_interrupted(self, played_ms: float) -> None:
+        """The user cut the spoken reply: note where (the TTS knows no words-to-ms map)."""
+        if self._current is not None:
+            self._current.metadata["interrupted"] = True
+            self._current.metadata["played_ms"] = played_ms

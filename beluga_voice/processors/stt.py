@@ -1,0 +1,165 @@
+"""The STT processor: user audio in, transcripts out (the head of the cascade branch).
+
+Two ways to know where utterances are:
+
+* ``endpointing="own"`` (default): the processor runs its own VAD endpointing (see
+  :class:`~beluga_voice.stt.utterance.UtteranceRecognizer`) and announces the user's
+  speech itself: ``UserStartedSpeakingFrame`` (and, with ``interruptions``, an
+  ``InterruptionFrame`` so that a reply in progress stops), ``UserStoppedSpeakingFrame``,
+  then the final ``TranscriptionFrame`` and a ``UserTurnEndedFrame``.
+* ``endpointing="frames"``: a VAD or turn-detection processor upstream decides; the
+  processor recognises the audio between its ``UserStartedSpeakingFrame`` (plus a short
+  pre-roll) and its ``UserStoppedSpeakingFrame`` / ``UserTurnEndedFrame``.
+
+Recognition runs in a worker thread; user audio is passed on unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Literal
+
+import anyio
+
+from ..audio import convert_channels
+from ..frames import (
+    Direction,
+    Frame,
+    InputAudioFrame,
+    InterruptionFrame,
+    StartFrame,
+    TranscriptionFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UserTurnEndedFrame,
+)
+from ..pipeline.processor import FrameProcessor
+from ..stt.base import STTEngine, STTResult, STTStream
+from ..stt.utterance import UtteranceEvent, UtteranceRecognizer
+from .resample import StreamResampler
+
+__all__ = ["STTProcessor"]
+
+_DOWN = Direction.DOWNSTREAM
+_UP = Direction.UPSTREAM
+
+
+class STTProcessor(FrameProcessor):
+    """See the module docstring.  ``interim`` forwards interim transcripts too."""
+
+    def __init__(
+        self,
+        engine: STTEngine,
+        *,
+        endpointing: Literal["own", "frames"] = "own",
+        silence_ms: float = 500.0,
+        preroll_ms: float = 400.0,
+        interim: bool = True,
+        interruptions: bool = True,
+        language: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.engine = engine
+        self.endpointing = endpointing
+        self.silence_ms = silence_ms
+        self.preroll_ms = preroll_ms
+        self.interim = interim
+        self.interruptions = interruptions
+        self.language = language
+        self.stream: STTStream | None = None
+        self.recognizer: UtteranceRecognizer | None = None
+        self._resampler: StreamResampler | None = None
+        self._preroll: deque[bytes] = deque(maxlen=max(1, int(preroll_ms // 20)))
+        self._listening = False
+
+    async def on_start(self, frame: StartFrame) -> None:
+        self.stream = await anyio.to_thread.run_sync(self.engine.open_stream)
+        if self.endpointing == "own":
+            self.recognizer = UtteranceRecognizer(
+                self.stream, silence_ms=self.silence_ms, preroll_ms=self.preroll_ms
+            )
+
+    async def on_stop(self) -> None:
+        if self.stream is not None:
+            stream, self.stream = self.stream, None
+            await anyio.to_thread.run_sync(stream.close)
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if direction is _DOWN and self.stream is not None:
+            if isinstance(frame, InputAudioFrame):
+                await self.push_frame(frame, direction)  # never hold user audio back
+                await self._hear(self._to_engine_rate(frame))
+                return
+            if self.endpointing == "frames":
+                if isinstance(frame, UserStartedSpeakingFrame):
+                    await self.push_frame(frame, direction)
+                    await self._start_listening()
+                    return
+                if isinstance(frame, (UserStoppedSpeakingFrame, UserTurnEndedFrame)):
+                    await self.push_frame(frame, direction)
+                    await self._finish_listening()
+                    return
+        await self.push_frame(frame, direction)
+
+    def _to_engine_rate(self, frame: InputAudioFrame) -> bytes:
+        rs = self._resampler
+        if rs is None or rs.in_rate != frame.sample_rate or rs.channels != frame.channels:
+            rs = self._resampler = StreamResampler(
+                frame.sample_rate, self.engine.sample_rate, frame.channels, quality="MQ"
+            )
+        pcm = rs.process(frame.audio)
+        if frame.channels > 1:
+            pcm = convert_channels(pcm, frame.channels, 1)
+        return pcm
+
+    async def _hear(self, pcm: bytes) -> None:
+        if not pcm:
+            return
+        if self.recognizer is not None:
+            events = await anyio.to_thread.run_sync(self.recognizer.feed, pcm)
+            for event in events:
+                await self._on_event(event)
+        elif self._listening:
+            assert self.stream is not None
+            result = await anyio.to_thread.run_sync(self.stream.feed, pcm)
+            if result is not None:
+                await self._transcript(result)
+        else:
+            self._preroll.append(pcm)
+
+    async def _on_event(self, event: UtteranceEvent) -> None:
+        if event.kind == "started":
+            await self.push_frame(UserStartedSpeakingFrame(), _DOWN)
+            await self.push_frame(UserStartedSpeakingFrame(), _UP)
+            if self.interruptions:
+                await self.push_frame(InterruptionFrame(), _DOWN)
+        elif event.kind == "stopped":
+            await self.push_frame(UserStoppedSpeakingFrame(), _DOWN)
+            await self.push_frame(UserStoppedSpeakingFrame(), _UP)
+        elif event.result is not None:
+            await self._transcript(event.result)
+            if event.result.final:
+                await self.push_frame(UserTurnEndedFrame(), _DOWN)
+
+    async def _transcript(self, result: STTResult) -> None:
+        if result.final and not result.text:
+            return  # a cough or a door: no words, no turn
+        if result.final or self.interim:
+            frame = TranscriptionFrame(result.text, final=result.final, language=self.language)
+            await self.push_frame(frame, _DOWN)
+
+    async def _start_listening(self) -> None:
+        if self._listening:
+            return
+        self._listening = True
+        held = b"".join(self._preroll)
+        self._preroll.clear()
+        await self._hear(held)
+
+    async def _finish_listening(self) -> None:
+        if not self._listening or self.stream is None:
+            return
+        self._listening = False
+        result = await anyio.to_thread.run_sync(self.stream.finish)
+        await self._transcript(result)

@@ -1,0 +1,151 @@
+"""The TTS processor: reply text in, bot audio out, sentence by sentence.
+
+``TextFrame`` pieces (an agent's streamed reply) are aggregated into sentences; each
+sentence is synthesised in a worker thread as soon as it is complete, while later text
+keeps arriving, and goes downstream as ``OutputAudioFrame`` chunks at the pipeline's output
+rate.  ``SpeakFrame`` text is spoken verbatim (after anything pending).  A
+``ResponseEndFrame`` speaks the unfinished last sentence and is passed on after the audio.
+
+Synthesis runs in a job queue owned by a background task, so the processor keeps reading
+its inbox: an ``InterruptionFrame`` drops the queued sentences, the pending text and the
+sentence being synthesised at once.  At the end of the stream the queue is spoken out
+before the ``EndFrame`` passes on.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import anyio
+import numpy as np
+import soxr
+
+from ..frames import (
+    Direction,
+    Frame,
+    FrameKind,
+    InterruptionFrame,
+    OutputAudioFrame,
+    ResponseEndFrame,
+    SpeakFrame,
+    StartFrame,
+    TextFrame,
+)
+from ..pipeline.processor import FrameProcessor
+from ..tts.base import TTSEngine
+from ..tts.sentences import SentenceAggregator
+
+__all__ = ["TTSProcessor"]
+
+_DOWN = Direction.DOWNSTREAM
+
+
+class TTSProcessor(FrameProcessor):
+    """See the module docstring.  ``aggregate=False`` speaks every TextFrame as it comes
+    (for producers that already send whole sentences); ``chunk_ms`` sizes the audio frames."""
+
+    def __init__(
+        self,
+        engine: TTSEngine,
+        *,
+        aggregate: bool = True,
+        chunk_ms: int = 20,
+        max_sentence_chars: int = 240,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        if chunk_ms <= 0:
+            raise ValueError("chunk_ms must be positive")
+        self.engine = engine
+        self.aggregate = aggregate
+        self.chunk_ms = chunk_ms
+        self.aggregator = SentenceAggregator(max_sentence_chars)
+        self.output_rate = engine.sample_rate
+        self.sentences_spoken = 0
+        self._jobs: deque[str | Frame] = deque()
+        self._wake = anyio.Event()
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._job_scope: anyio.CancelScope | None = None
+
+    async def on_start(self, frame: StartFrame) -> None:
+        self.output_rate = frame.output_sample_rate
+        self.create_task(self._worker, name=f"{self.name}.worker")
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if direction is not _DOWN:
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, TextFrame):
+            if self.aggregate:
+                for sentence in self.aggregator.push(frame.text):
+                    self._queue(sentence)
+            else:
+                self._queue(frame.text)
+        elif isinstance(frame, SpeakFrame):
+            self._flush_text()
+            self._queue(frame.text)
+        elif isinstance(frame, ResponseEndFrame):
+            self._flush_text()
+            self._queue(frame)
+        elif isinstance(frame, InterruptionFrame):
+            self._drop_all()
+            await self.push_frame(frame, direction)
+        elif frame.kind is FrameKind.SYSTEM or frame.uninterruptible or not self._jobs:
+            await self.push_frame(frame, direction)  # system frames overtake; End waits above
+        else:
+            self._queue(frame)  # keep data in order behind the audio still to come
+
+    async def on_stop(self) -> None:
+        """Speak out what is queued before the end passes (bounded by the stop deadline)."""
+        self._flush_text()
+        if self._jobs or not self._idle.is_set():
+            await self._idle.wait()
+
+    # -- the job queue --------------------------------------------------------------------
+
+    def _queue(self, job: str | Frame) -> None:
+        if isinstance(job, str) and not job.strip():
+            return
+        self._jobs.append(job)
+        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        self._wake.set()
+
+    def _flush_text(self) -> None:
+        rest = self.aggregator.flush()
+        if rest:
+            self._queue(rest)
+
+    def _drop_all(self) -> None:
+        self.aggregator.clear()
+        self._jobs.clear()
+        if self._job_scope is not None:
+            self._job_scope.cancel()
+
+    async def _worker(self) -> None:
+        while True:
+            if not self._jobs:
+                self._idle.set()
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                continue
+            job = self._jobs.popleft()
+            if isinstance(job, str):
+                with anyio.CancelScope() as scope:
+                    self._job_scope = scope
+                    await self._speak(job)
+                self._job_scope = None
+            else:
+                await self.push_frame(job, _DOWN)
+
+    async def _speak(self, sentence: str) -> None:
+        audio = await self.engine.synthesize_async(sentence)
+        rate = self.engine.sample_rate
+        if audio and rate != self.output_rate:
+            samples = np.frombuffer(audio, dtype="<i2")
+            resampled = soxr.resample(samples, rate, self.output_rate, quality="HQ")
+            audio = np.asarray(resampled, dtype="<i2").tobytes()
+        self.sentences_spoken += 1
+        step = self.output_rate * self.chunk_ms // 1000 * 2
+        for i in range(0, len(audio), step):
+            await self.push_frame(OutputAudioFrame(audio[i : i + step], self.output_rate), _DOWN)
