@@ -8,11 +8,8 @@ from typing import Any
 
 import pytest
 
-from beluga_voice.providers.amazon_nova.protocol import (
-    NovaProtocol,
-    exception_error,
-    history_for_handover,
-)
+from beluga_voice.providers.amazon_nova.faults import exception_error, status_error
+from beluga_voice.providers.amazon_nova.protocol import NovaProtocol, history_for_handover
 from beluga_voice.providers.amazon_nova.settings import NovaSettings, NovaTool
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import (
@@ -256,3 +253,24 @@ def test_truncate_heard_cuts_the_last_assistant_turn() -> None:
     assert turn.metadata["truncated_at_ms"] == 500.0
     core.truncate_heard(None)
     assert turn.text == "one two three four five"
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "code"),
+    [
+        (403, "InvalidSignatureException", ErrorCode.AUTHENTICATION_ERROR),
+        (403, "UnrecognizedClientException:", ErrorCode.AUTHENTICATION_ERROR),
+        (403, "AccessDeniedException", ErrorCode.AUTHORIZATION_ERROR),
+        (429, "ThrottlingException", ErrorCode.RATE_LIMIT),
+        (400, "ServiceQuotaExceededException", ErrorCode.QUOTA_EXCEEDED),
+        (424, "ModelNotReadyException", ErrorCode.MODEL_NOT_AVAILABLE),
+        (404, "ResourceNotFoundException", ErrorCode.NOT_FOUND),
+        (503, "", ErrorCode.MODEL_NOT_AVAILABLE),
+        (500, "SomethingNew", ErrorCode.INTERNAL_ERROR),
+    ],
+)
+def test_refused_requests_map_to_error_codes(status: int, error_type: str, code: ErrorCode) -> None:
+    error = status_error("connect", status, error_type, b'{"message": "why"}')
+    assert error.code is code
+    assert error.details["status"] == status
+    assert str(error).endswith(": why")

@@ -37,39 +37,9 @@ from ..events import (
 from ..types import Turn
 from .settings import NovaSettings
 
-__all__ = ["INPUT_SAMPLE_RATE", "NovaProtocol", "exception_error", "history_for_handover"]
+__all__ = ["INPUT_SAMPLE_RATE", "NovaProtocol", "history_for_handover"]
 
 INPUT_SAMPLE_RATE = 16000
-
-_EXCEPTION_CODES: dict[str, ErrorCode] = {
-    "validationException": ErrorCode.INVALID_REQUEST,
-    "throttlingException": ErrorCode.RATE_LIMIT,
-    "modelTimeoutException": ErrorCode.TIMEOUT,
-    "internalServerException": ErrorCode.INTERNAL_ERROR,
-    "serviceUnavailableException": ErrorCode.MODEL_NOT_AVAILABLE,
-    "modelStreamErrorException": ErrorCode.STREAM_ERROR,
-    "accessDeniedException": ErrorCode.AUTHORIZATION_ERROR,
-    "resourceNotFoundException": ErrorCode.NOT_FOUND,
-    "invalidSignatureException": ErrorCode.AUTHENTICATION_ERROR,
-    "unrecognizedClientException": ErrorCode.AUTHENTICATION_ERROR,
-    "expiredTokenException": ErrorCode.AUTHENTICATION_ERROR,
-}
-
-
-def exception_error(exception_type: str, payload: bytes) -> S2SError:
-    """Map an ``:message-type=exception`` message to an :class:`S2SError`."""
-    try:
-        message = str(json.loads(payload).get("message", ""))
-    except (ValueError, AttributeError):
-        message = payload[:200].decode("utf-8", "replace")
-    key = exception_type[:1].lower() + exception_type[1:]
-    code = _EXCEPTION_CODES.get(key, ErrorCode.STREAM_ERROR)
-    return S2SError(
-        "receive",
-        code,
-        f"{exception_type}: {message}" if message else exception_type,
-        details={"exception_type": exception_type},
-    )
 
 
 def history_for_handover(history: Sequence[Turn], max_chars: int) -> list[Turn]:

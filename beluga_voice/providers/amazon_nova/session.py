@@ -31,9 +31,10 @@ from ..errors import ErrorCode, S2SError
 from ..events import SessionClosed, SessionEvent, SessionReady, SessionReconnected
 from ..types import ConversationContext, Turn
 from .eventstream import EventStreamDecoder, EventStreamError, encode_message
-from .protocol import INPUT_SAMPLE_RATE, NovaProtocol, exception_error, history_for_handover
+from .faults import exception_error, status_error
+from .protocol import INPUT_SAMPLE_RATE, NovaProtocol, history_for_handover
 from .signing import ChunkSigner, sign_request
-from .transport import H2Connection, H2Stream, status_error
+from .transport import H2Connection, H2Stream
 
 if TYPE_CHECKING:
     from .provider import AmazonNovaSonicProvider
@@ -158,14 +159,9 @@ class NovaSession(StreamingSession):
         stream = leg.stream
         body = b"".join(stream.chunks)
         stream.chunks.clear()
-        try:
-            message = str(json.loads(body).get("message", "")) if body else ""
-        except (ValueError, AttributeError):
-            message = body[:200].decode("utf-8", "replace")
         if stream.status is None:
             return S2SError(op, ErrorCode.STREAM_CLOSED, f"stream reset ({stream.reset_code})")
-        error_type = stream.headers.get("x-amzn-errortype", "")
-        return status_error(op, stream.status, error_type, message)
+        return status_error(op, stream.status, stream.headers.get("x-amzn-errortype", ""), body)
 
     async def _begin_continuation(self) -> None:
         """Open the next leg; audio is buffered until it is accepted (holds ``_lock``)."""

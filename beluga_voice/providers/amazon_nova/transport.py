@@ -32,9 +32,9 @@ import h2.exceptions
 import h2.settings
 from anyio.streams.tls import TLSAttribute
 
-from ..errors import ErrorCode, S2SError, code_from_http_status
+from ..errors import ErrorCode, S2SError
 
-__all__ = ["H2Connection", "H2Stream", "status_error"]
+__all__ = ["H2Connection", "H2Stream"]
 
 _READ_SIZE = 65536
 _INBOUND_WINDOW = 16 * 1024 * 1024
@@ -303,26 +303,3 @@ class H2Connection:
                             await self._sock.send(data)
             with contextlib.suppress(Exception):
                 await self._sock.aclose()
-
-
-def status_error(op: str, status: int, error_type: str, message: str) -> S2SError:
-    """Map a failed HTTP response (status and ``x-amzn-errortype``) to an S2SError."""
-    kind = error_type.split(":", 1)[0]
-    if kind in (
-        "InvalidSignatureException",
-        "UnrecognizedClientException",
-        "IncompleteSignatureException",
-        "ExpiredTokenException",
-        "MissingAuthenticationTokenException",
-    ):
-        code = ErrorCode.AUTHENTICATION_ERROR
-    elif kind == "AccessDeniedException":
-        code = ErrorCode.AUTHORIZATION_ERROR
-    elif kind == "ThrottlingException":
-        code = ErrorCode.RATE_LIMIT
-    elif kind == "ResourceNotFoundException":
-        code = ErrorCode.NOT_FOUND
-    else:
-        code = code_from_http_status(status)
-    text = f"HTTP {status}" + (f" {kind}" if kind else "") + (f": {message}" if message else "")
-    return S2SError(op, code, text, details={"status": status, "error_type": kind})
