@@ -363,14 +363,24 @@ class FakeGeminiServer:
             if response.get("id") == conn.waiting_tool and conn.pending_turn is not None:
                 conn.waiting_tool = None
                 turn, conn.pending_turn = conn.pending_turn, None
-                tg.start_soon(self._reply, conn, turn, False)
+                self._spawn_reply(conn, tg, turn, False)
 
     # -- turns ----------------------------------------------------------------------------
 
     def _start_turn(self, conn: _Conn, tg: anyio.abc.TaskGroup) -> None:
         turn = self.turns[conn.state.turns % len(self.turns)]
         conn.state.turns += 1
-        tg.start_soon(self._reply, conn, turn, True)
+        self._spawn_reply(conn, tg, turn, True)
+
+    def _spawn_reply(
+        self, conn: _Conn, tg: anyio.abc.TaskGroup, turn: ScriptedTurn, first_step: bool
+    ) -> None:
+        # The scope exists before the task runs, so a barge-in can cancel a reply that
+        # has not sent anything yet, and two replies never overlap.
+        if conn.replying is not None:
+            conn.replying.cancel()
+        scope = conn.replying = anyio.CancelScope()
+        tg.start_soon(self._reply, conn, turn, first_step, scope)
 
     async def _barge_in(self, conn: _Conn) -> None:
         if conn.replying is not None:
@@ -383,9 +393,10 @@ class FakeGeminiServer:
             ids, conn.waiting_tool, conn.pending_turn = [conn.waiting_tool], None, None
             await self._send(conn, {"toolCallCancellation": {"ids": ids}})
 
-    async def _reply(self, conn: _Conn, turn: ScriptedTurn, first_step: bool) -> None:
-        with anyio.CancelScope() as scope:
-            conn.replying = scope
+    async def _reply(
+        self, conn: _Conn, turn: ScriptedTurn, first_step: bool, scope: anyio.CancelScope
+    ) -> None:
+        with scope:
             try:
                 await self._reply_steps(conn, turn, first_step)
             except ConnectionClosed:
