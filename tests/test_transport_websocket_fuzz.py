@@ -153,6 +153,17 @@ async def _session(url: str, batch: list[str | bytes]) -> tuple[int | None, byte
             return ws.close_code, bytes(audio)
 
 
+def _interrupts(batch: list[str | bytes]) -> bool:
+    serializer = DefaultSerializer()
+    for message in batch:
+        try:
+            if any(isinstance(f, InterruptionFrame) for f in serializer.deserialize(message)):
+                return True
+        except ProtocolError:
+            pass
+    return False
+
+
 def test_fuzzing_a_live_server_never_breaks_it() -> None:
     """Random message sequences: each session ends cleanly, and the server keeps serving."""
     cfg = ServerConfig(
@@ -177,7 +188,9 @@ def test_fuzzing_a_live_server_never_breaks_it() -> None:
             def one(batch: list[str | bytes]) -> None:
                 code, audio = portal.call(_session, server.url, batch)
                 assert code in (1000, 1008, 1009)
-                if code == 1000:  # the good frame came back, after any valid audio
+                # The good frame comes back last, unless a client 'interrupt' flushed it on
+                # its way (an interruption drops bot audio queued behind it: by design).
+                if code == 1000 and not _interrupts(batch):
                     assert audio.endswith(good)
 
             one()
