@@ -95,25 +95,28 @@ async def test_system_frames_overtake_queued_data() -> None:
     gate = Gate()
     speaking = UserStartedSpeakingFrame()
     out, _ = await _run_gated(gate, [TextFrame("a"), TextFrame("b"), speaking])
-    body = [f for f in out if not isinstance(f, (StartFrame, EndFrame))]
-    assert body[0].text == "first"  # was already being handled
-    assert body[1] is speaking  # overtook "a" and "b", queued before it
-    assert texts(body[2:]) == ["a", "b"]
+    seen = [f for f in gate.seen if not isinstance(f, (StartFrame, EndFrame))]
+    assert seen[0].text == "first"  # was already being handled
+    assert seen[1] is speaking  # overtook "a" and "b", queued before it
+    assert texts(seen[2:]) == ["a", "b"]
+    assert texts(out) == ["first", "a", "b"] and speaking in out
 
 
 async def test_interruption_flushes_interruptible_frames_but_spares_user_audio() -> None:
     gate = Gate()
     audio = InputAudioFrame(b"\x01\x00" * 160, 16000)
     interruption = InterruptionFrame()
-    downstream = Tag("!")
     out, task = await _run_gated(
-        gate, [TextFrame("stale1"), audio, TextFrame("stale2"), interruption], tail=[downstream]
+        gate, [TextFrame("stale1"), audio, TextFrame("stale2"), interruption], tail=[Tag("!")]
     )
-    body = [f for f in out if not isinstance(f, (StartFrame, EndFrame))]
-    assert texts(body) == ["first!"]
-    assert interruption in body and audio in body
-    assert body.index(interruption) < body.index(audio)
-    assert sum(p.frames_dropped for p in task.processors) == 2
+    seen = [f for f in gate.seen if not isinstance(f, (StartFrame, EndFrame))]
+    assert texts(seen) == ["first"]
+    assert seen[1:] == [interruption, audio]  # the user audio survived, in order
+    assert interruption in out and audio in out
+    assert "stale1!" not in texts(out) and "stale2!" not in texts(out)
+    # "first!" left the gate just ahead of the interruption, which may overtake it later.
+    lost_first = "first!" not in texts(out)
+    assert sum(p.frames_dropped for p in task.processors) == 2 + lost_first
 
 
 async def test_interruption_flushes_each_processor_it_passes() -> None:
@@ -151,7 +154,8 @@ async def test_interruption_flushes_each_processor_it_passes() -> None:
                 await anyio.wait_all_tasks_blocked()
             hold.release.set()
             await task.stop_when_done()
-    assert texts(out) == ["block"]
+    # "block" left Hold just ahead of the interruption, which may overtake it at the tail.
+    assert texts(out) in ([], ["block"])
     assert hold.frames_dropped == 2
 
 
@@ -276,7 +280,9 @@ async def test_cancel_overtakes_queued_frames() -> None:
             await task.queue_frames([TextFrame(str(i)) for i in range(10)])
             await task.cancel()
             gate.release.set()
-    assert texts(out) == ["first"]
+    # "first" was in the gate's hands; whether it beats the cancel to the tail is a race
+    # it may lose.  None of the ten frames queued behind it may come out.
+    assert texts(out) in ([], ["first"])
     assert isinstance(out[-1], CancelFrame)
 
 

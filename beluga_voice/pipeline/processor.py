@@ -33,7 +33,7 @@ from ..frames import (
     InterruptionFrame,
     StartFrame,
 )
-from .inbox import WAKE, Inbox
+from .inbox import Inbox
 
 if TYPE_CHECKING:
     from .observer import FrameObserver
@@ -248,17 +248,12 @@ class FrameProcessor(Node):
                 try:
                     item = data.receive_nowait()
                 except anyio.WouldBlock:
-                    inbox.sleeping = True
-                    try:
-                        item = await data.receive()
-                    finally:
-                        inbox.sleeping = False
-                if item is WAKE:
+                    await inbox.wait()
                     continue
                 if self.cancelled:  # after a cancel nothing more flows down
                     self.frames_dropped += 1
                     continue
-                await handle(item, _DOWN)  # type: ignore[arg-type]
+                await handle(item, _DOWN)
                 continue
             if isinstance(frame, InterruptionFrame):
                 self.frames_dropped += inbox.flush()
