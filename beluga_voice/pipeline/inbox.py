@@ -20,7 +20,6 @@ from collections import deque
 from typing import Final
 
 import anyio
-import sniffio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..frames import Direction, Frame, FrameKind
@@ -93,8 +92,12 @@ class Inbox:
 
     async def wait(self) -> None:
         """Park the consumer until the next ``put`` (call only when both lanes are empty)."""
-        if sniffio.current_async_library() == "asyncio":
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio)
+            loop = None
+        if loop is not None:
+            future: asyncio.Future[None] = loop.create_future()
             self._waiter = future
             await future
         else:
