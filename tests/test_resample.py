@@ -120,7 +120,7 @@ def test_reset_drops_state() -> None:
     rs.process(sine(16000, 0.2).tobytes())
     rs.reset()
     out = rs.process(bytes(3200)) + rs.flush()
-    assert np.abs(np.frombuffer(out, dtype="<i2")).max() == 0
+    assert np.abs(np.frombuffer(out, dtype="<i2")).max() <= 1  # dither only, no old signal
 
 
 def test_bad_input_is_a_clear_error() -> None:

@@ -73,7 +73,7 @@ def test_energy_adapts_to_steady_noise() -> None:
     conf = run(EnergyAnalyzer(floor_window_secs=1.0), x)
     assert conf[:100].max() == 0.0
     assert conf[100:110].min() == 1.0  # a new sound, loud compared with the quiet room
-    assert conf[205:].max() == 0.0  # once the silence left the window, noise is the floor
+    assert conf[205:].max() < 0.1  # once the silence left the window, noise is the floor
 
 
 def test_energy_works_at_any_rate_and_resets() -> None:
