@@ -60,7 +60,7 @@ def test_output_length_ratio(a: int, b: int, sizes: list[int]) -> None:
         assert total_out <= total_in * b / a + 1
     total_out += len(rs.flush()) // 2
     assert rs.samples_in == total_in and rs.samples_out == total_out
-    assert total_out == round(total_in * b / a)
+    assert abs(total_out - total_in * b / a) <= 0.5  # exact up to rounding the last half
 
 
 def test_an_hour_of_audio_keeps_an_exact_count() -> None:
