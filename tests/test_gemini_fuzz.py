@@ -23,7 +23,7 @@ json_values = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
     ),
-    max_leaves=20,
+    max_leaves=8,
 )
 keys = st.sampled_from(
     [
@@ -69,7 +69,7 @@ inner_keys = st.sampled_from(
 shaped = st.recursive(
     json_values,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(inner_keys, inner, max_size=4),
-    max_leaves=25,
+    max_leaves=10,
 )
 server_messages = st.dictionaries(keys, shaped, min_size=1, max_size=3)
 
@@ -89,8 +89,8 @@ def feed(core: GeminiLiveProtocol, raw: str | bytes) -> None:
         assert str(exc)  # a message a person can read
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(server_messages, min_size=1, max_size=6))
+@settings(max_examples=150, deadline=None)
+@given(st.lists(server_messages, min_size=1, max_size=4))
 def test_structured_garbage_never_crashes_the_core(messages: list[dict[str, Any]]) -> None:
     core = opened()
     for message in messages:
@@ -142,3 +142,70 @@ def test_parse_server_message_rejects_deep_nesting_clearly() -> None:
     with pytest.raises(S2SError) as info:
         parse_server_message(deep)
     assert info.value.code is ErrorCode.MALFORMED_RESPONSE
+
+
+leaf = json_values | st.sampled_from(["audio/pcm;rate=24000", "AAAA", "AA==", "x", ""])
+content_messages = st.fixed_dictionaries(
+    {},
+    optional={
+        "modelTurn": st.fixed_dictionaries(
+            {},
+            optional={
+                "parts": st.lists(
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "inlineData": st.fixed_dictionaries(
+                                {}, optional={"mimeType": leaf, "data": leaf}
+                            )
+                            | leaf,
+                            "text": leaf,
+                        },
+                    )
+                    | leaf,
+                    max_size=3,
+                )
+                | leaf
+            },
+        ),
+        "turnComplete": leaf,
+        "interrupted": leaf,
+        "inputTranscription": st.fixed_dictionaries({}, optional={"text": leaf, "finished": leaf}),
+        "outputTranscription": st.fixed_dictionaries({}, optional={"text": leaf}) | leaf,
+    },
+)
+tool_calls = st.fixed_dictionaries(
+    {},
+    optional={
+        "functionCalls": st.lists(
+            st.fixed_dictionaries({}, optional={"id": leaf, "name": leaf, "args": leaf}),
+            max_size=3,
+        )
+        | leaf
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            content_messages.map(lambda c: {"serverContent": c}),
+            tool_calls.map(lambda c: {"toolCall": c}),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "newHandle": leaf,
+                    "resumable": leaf,
+                    "lastConsumedClientMessageIndex": leaf,
+                },
+            ).map(lambda u: {"sessionResumptionUpdate": u}),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_nearly_valid_messages_never_crash_the_core(messages: list[dict[str, Any]]) -> None:
+    core = opened()
+    for message in messages:
+        feed(core, json.dumps(message))
