@@ -44,7 +44,9 @@ class StreamResampler:
     ``process`` takes PCM16 bytes (interleaved if ``channels`` > 1) and returns what the
     filter can give now; the filter holds back a few milliseconds (its delay), which
     ``flush`` returns at the end of the stream.  Over any chunking the total output is
-    ``round(samples_in * out_rate / in_rate)`` per input-rate segment.
+    ``samples_in * out_rate / in_rate`` rounded to the nearest sample, per input-rate
+    segment, so an hour-long stream does not drift.  Output is requantised to PCM16 with
+    soxr's TPDF dither (so digital silence comes out as +-1 LSB noise).
 
     When ``in_rate == out_rate`` the audio passes through untouched at no cost.
     """
