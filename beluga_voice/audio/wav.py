@@ -17,7 +17,7 @@ from typing import BinaryIO, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from .pcm import check_rate, float_to_pcm16
+from .pcm import check_rate, float_to_pcm16, pcm16_to_float
 
 __all__ = ["WavFormat", "read_wav", "read_wav_pcm16", "write_wav", "write_wav_pcm16"]
 
@@ -202,8 +202,6 @@ def write_wav(
 def write_wav_pcm16(
     dest: str | os.PathLike[str] | BinaryIO | None, pcm: bytes, sample_rate: int, channels: int = 1
 ) -> bytes:
-    """Write PCM16 bytes as a 16-bit WAV file (exactly, no float round trip)."""
-    from .pcm import pcm16_to_float
-
+    """Write PCM16 bytes as a 16-bit WAV file (exactly: the float scale is 1/32768)."""
     samples = pcm16_to_float(pcm, channels).reshape(-1, channels)
     return write_wav(dest, samples, sample_rate, bits=16)
