@@ -135,6 +135,8 @@ class S2SConfig(BaseModel):
                 data[name] = [p.strip() for p in raw.split(",") if p.strip()]
             elif name == "provider_specific":
                 data[name] = json.loads(raw)
+            elif raw.isdigit():  # Literal[8000, ...] fields take ints, not digit strings
+                data[name] = int(raw)
             else:
                 data[name] = raw
         return cls.model_validate(data)

@@ -70,9 +70,9 @@ RETRYABLE_CODES: frozenset[ErrorCode] = frozenset(
 # Things that look like credentials: provider API keys, AWS access keys, bearer tokens,
 # and explicit key=value pairs.  Over-redacting a message is harmless; leaking is not.
 _SECRET_PATTERNS = [
-    re.compile(r"\b(sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"\b(?:sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
-    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{12,}"),
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{12,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
     re.compile(
         r"(?i)((?:api[_-]?key|secret|token|password|authorization|signature)\s*[=:]\s*)[^\s&,;]+"
