@@ -46,7 +46,7 @@ json_values = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
     ),
-    max_leaves=20,
+    max_leaves=8,
 )
 fields = st.sampled_from(
     [
@@ -79,7 +79,7 @@ def check(core: RealtimeProtocol, event: dict[str, Any]) -> None:
             assert event["type"] == "error"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(events, max_size=8))
 def test_structured_garbage_never_raises(sequence: list[dict[str, Any]]) -> None:
     openai = RealtimeProtocol(OPENAI, OpenAIRealtimeSettings(), [])

@@ -44,6 +44,7 @@ async def open_websocket(
             url,
             additional_headers=headers,
             open_timeout=timeout,
+            close_timeout=2.0,
             max_size=None,
             compression=None,
             logger=wire_logger,

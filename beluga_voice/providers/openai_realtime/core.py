@@ -82,6 +82,7 @@ class RealtimeProtocol:
         self.user_speaking = False
         self.expired = False
         self.fatal: S2SError | None = None
+        self.replayed_bytes = 0
         self._out_of_band: set[str] = set()
         self._reply = ReplyAudio(self.rate)
         self._reply_oob = False
@@ -97,6 +98,7 @@ class RealtimeProtocol:
         self._since_commit = 0
         self._commit_pending = False
         self._speak_pending: str | None = None
+        self._live_speak: str | None = None
         self._cancel_sent = False
         self._handlers: dict[str, Callable[[dict[str, Any]], list[SessionEvent]]] = {
             "session.created": self._on_session_created,
@@ -157,7 +159,14 @@ class RealtimeProtocol:
             self._outbox.append({"type": "conversation.item.create", "item": item})
         for chunk in self._unacked:
             self._outbox.append(self._append_message(chunk))
-        redo_reply = self.response_id is not None and self.response_id not in self._out_of_band
+        self.replayed_bytes = self._unacked_bytes
+        # A reply cut short (or asked for and never started) is asked for again; a
+        # verbatim line is spoken again from its start.
+        if self.response_id in self._out_of_band:
+            respeak = self._live_speak
+        else:
+            respeak = self._speak_pending if self.response_requested else None
+        redo_reply = respeak is None and (self.response_id is not None or self.response_requested)
         self.response_id = None
         self.response_requested = False
         self.user_speaking = False
@@ -165,7 +174,9 @@ class RealtimeProtocol:
         if self._commit_pending and self._unacked_bytes:
             self._outbox.append({"type": "input_audio_buffer.commit"})
             redo_reply = redo_reply or self.auto_respond
-        if redo_reply:
+        if respeak is not None:
+            self.speak(respeak)
+        elif redo_reply:
             self._request_response()
         self._outbox.extend(queued)
 
@@ -337,7 +348,7 @@ class RealtimeProtocol:
         if self._speak_pending is not None:
             self._out_of_band.add(self.response_id)
             self.history.append(Turn(role="assistant", text=self._speak_pending))
-            self._speak_pending = None
+            self._live_speak, self._speak_pending = self._speak_pending, None
         return [ResponseStarted(rid)]
 
     def _on_item_added(self, event: dict[str, Any]) -> list[SessionEvent]:
@@ -396,7 +407,6 @@ class RealtimeProtocol:
         events: list[SessionEvent] = []
         if self._reply.segments and status == "completed":
             events.append(AudioChunk(b"", self.rate, is_final=True, response_id=rid))
-        events.append(ResponseDone(rid, status, reason))
         usage = response.get("usage")
         if isinstance(usage, dict):
             events.append(
@@ -415,6 +425,7 @@ class RealtimeProtocol:
             code = rule.code if rule else ErrorCode.STREAM_ERROR
             message = str(err.get("message") or "response failed")
             events.append(SessionError(S2SError("receive", code, message, details=err)))
+        events.append(ResponseDone(rid, status, reason))  # always last: the reply is over
         self.response_id = None
         if self._respond_when_done and not self._pending_calls:
             self._respond_when_done = False

@@ -6,6 +6,7 @@ adds what only the I/O layer can do:
 - **reconnect**: when the socket drops (or the reply stalls for ``response_timeout``),
   connect again, let the core re-seed the conversation and replay unacknowledged audio,
   up to ``max_reconnects`` times with exponential back-off;
+  each success yields a :class:`SessionReconnected` carrying the error that caused it;
 - **rotation**: services end a session after about an hour, so once a connection is
   ``max_session_seconds`` old, at the next idle moment (or at the latest
   ``session_rotation_grace`` seconds later) a new connection is opened, configured and
@@ -31,7 +32,13 @@ from websockets.exceptions import ConnectionClosed
 
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError, code_from_ws_close
-from ..events import ResponseDone, SessionClosed, SessionError, SessionEvent
+from ..events import (
+    ResponseDone,
+    SessionClosed,
+    SessionError,
+    SessionEvent,
+    SessionReconnected,
+)
 from ..types import ConversationContext
 from .connection import open_websocket
 from .core import Outbound, RealtimeProtocol
@@ -87,15 +94,14 @@ class RealtimeSession(StreamingSession):
                             raise error
                         self._emit(event)
         except TimeoutError:
-            await ws.close()
+            await _discard(ws)
             raise S2SError(
                 "connect", ErrorCode.TIMEOUT, f"{p.name}: no session.updated in {timeout:g} s"
             ) from None
         except ConnectionClosed as exc:
             raise _closed_error("connect", p.name, exc) from None
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await ws.close()
+            await _discard(ws)
             raise
         self._connected_at = self._last_message = time.monotonic()
         return ws
@@ -105,13 +111,12 @@ class RealtimeSession(StreamingSession):
 
     async def _reconnect(self, error: S2SError) -> list[SessionEvent]:
         """Replace a dropped connection; a fatal error after ``max_reconnects`` failures."""
-        events: list[SessionEvent] = [SessionError(error, fatal=False)]
+        events: list[SessionEvent] = []
         if self.core.response_id is not None:
             events.append(ResponseDone(self.core.response_id, "failed", "disconnected"))
         old, self._ws = self._ws, None
         if old is not None:
-            with anyio.CancelScope(shield=True):
-                await old.close()
+            await _discard(old)
         last = error
         for attempt in range(self.settings.max_reconnects):
             await anyio.sleep(self.settings.reconnect_delay * (2**attempt))
@@ -124,18 +129,23 @@ class RealtimeSession(StreamingSession):
                 continue
             self.reconnects += 1
             log.info("%s: reconnected after %s", self.provider_name, error.code.value)
-            return events
+            replayed = self.core.replayed_bytes
+            return [*events, SessionReconnected(self.provider_name, attempt + 1, error, replayed)]
         return [*events, SessionError(last, fatal=True), SessionClosed(str(last), error=last)]
 
-    async def _rotate(self) -> None:
-        """Move to a fresh connection before the service's session limit ends this one."""
+    async def _rotate(self) -> SessionReconnected:
+        """Move to a fresh connection before the service's session limit ends this one.
+
+        The conversation carries on; the returned event (``attempt=0``, no error) only
+        lets observers count rotations.
+        """
         new = await self._connect()
         async with self._send_lock:
             old, self._ws = self._ws, new
         self.rotations += 1
         if old is not None:
-            with anyio.CancelScope(shield=True):
-                await old.close()
+            await _discard(old)
+        return SessionReconnected(self.provider_name, 0, None, self.core.replayed_bytes)
 
     def _rotation_due(self, now: float) -> float:
         """Seconds until rotation should be considered (<= 0: now)."""
@@ -195,7 +205,7 @@ class RealtimeSession(StreamingSession):
     async def _close(self) -> None:
         ws, self._ws = self._ws, None
         if ws is not None:
-            await ws.close()
+            await _discard(ws)
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -211,10 +221,9 @@ class RealtimeSession(StreamingSession):
             due = self._rotation_due(now)
             if due <= 0 and (self.core.idle or due <= -self.settings.session_rotation_grace):
                 try:
-                    await self._rotate()
+                    return [await self._rotate()]
                 except S2SError as exc:
                     return await self._reconnect(exc)
-                continue
             wait = due if due > 0 else 0.05
             stall_in: float | None = None
             if self.core.response_live:
@@ -253,11 +262,24 @@ class RealtimeSession(StreamingSession):
             if self.core.expired:
                 self.core.expired = False
                 try:
-                    await self._rotate()
+                    events.append(await self._rotate())
                 except S2SError as exc:
                     return [*events, *await self._reconnect(exc)]
             if events:
                 return events
+
+
+async def _discard(ws: ClientConnection, grace: float = 0.25) -> None:
+    """Close ``ws`` politely if the peer answers quickly, else drop it.
+
+    A graceful close waits for the server's close frame, which can sit behind unread
+    messages that nobody will read any more (a rotated or abandoned connection), so the
+    wait is bounded and the TCP connection is aborted after it.
+    """
+    with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
+        await ws.close()
+    if ws.transport is not None and not ws.transport.is_closing():
+        ws.transport.abort()
 
 
 def _closed_error(op: str, provider: str, exc: ConnectionClosed) -> S2SError:

@@ -48,6 +48,7 @@ class FakeConversation:
         self.audio_ms: dict[str, float] = {}
         self.pending_call: str | None = None
         self.user_turns = 0
+        self.index = server.records.connections - 1
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -74,12 +75,15 @@ class FakeConversation:
         if self.grok:
             await self.send({"type": "conversation.created", "conversation": {"id": _id("conv")}})
         await self.send({"type": "session.created", "session": {**self.session, "id": _id("sess")}})
-        with contextlib.suppress(ConnectionClosed):
+        try:
             async with anyio.create_task_group() as tg:
                 self.tg = tg
-                async for frame in self.ws:
-                    await self.on_frame(frame)
+                with contextlib.suppress(ConnectionClosed):
+                    async for frame in self.ws:
+                        await self.on_frame(frame)
                 tg.cancel_scope.cancel()
+        except* ConnectionClosed:
+            pass  # the client went away mid-reply: nothing left to do
 
     async def on_frame(self, frame: str | bytes) -> None:
         rec = self.server.records
@@ -143,6 +147,7 @@ class FakeConversation:
 
     async def hear(self, pcm: bytes) -> None:
         self.server.records.audio_bytes += len(pcm)
+        self.server.records.audio_per_connection[self.index] += len(pcm)
         self.buffered += len(pcm)
         if self.turn is None or len(pcm) % 2:
             return

@@ -16,6 +16,8 @@ mid-reply and send malformed frames, so that client recovery can be tested offli
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -30,6 +32,21 @@ from .conversation import FakeConversation
 from .script import Faults, Reply, ScriptEntry
 
 __all__ = ["FakeRealtimeServer", "Records"]
+
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+
+
+class _HideTokens(logging.Filter):
+    """The fake logs handshakes like a real server: without the bearer tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _BEARER.sub(r"\1***", record.getMessage())
+        record.args = None
+        return True
+
+
+_log = logging.getLogger("beluga_voice.testing.fake_realtime")
+_log.addFilter(_HideTokens())
 
 Flavour = Literal["openai", "grok"]
 
@@ -47,6 +64,7 @@ class Records:
     """Events this fake sent that the SDK's schema rejects (should stay empty)."""
     sessions: list[dict[str, Any]] = field(default_factory=list)
     audio_bytes: int = 0
+    audio_per_connection: list[int] = field(default_factory=list)
     binary_frames: int = 0
     commits: int = 0
     items: list[dict[str, Any]] = field(default_factory=list)
@@ -119,7 +137,12 @@ class FakeRealtimeServer:
 
     async def start(self) -> None:
         self._server = await serve(
-            self._handle, self.host, self.port, process_request=self._check, max_size=None
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._check,
+            max_size=None,
+            logger=_log,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
@@ -200,6 +223,7 @@ class FakeRealtimeServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.records.connections += 1
+        self.records.audio_per_connection.append(0)
         for count, event in list(self._waiters):
             if self.records.connections >= count:
                 event.set()
