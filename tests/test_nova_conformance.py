@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from beluga_voice.providers.amazon_nova.eventstream import EventStreamDecoder
 from beluga_voice.providers.amazon_nova.faults import exception_error
+from beluga_voice.providers.amazon_nova.leg import inner_message
 from beluga_voice.providers.amazon_nova.protocol import NovaProtocol
-from beluga_voice.providers.amazon_nova.session import _inner_message
 from beluga_voice.providers.amazon_nova.settings import NovaSettings, NovaTool
 from beluga_voice.providers.amazon_nova.signing import ChunkSigner
 from beluga_voice.providers.errors import ErrorCode
@@ -118,7 +118,7 @@ def test_every_client_frame_decodes_with_botocore_and_verifies() -> None:
     )
     verifier = ChunkVerifier(creds, "0" * 64)
     events = _client_events()
-    wire = b"".join(signer.sign(_inner_message(e)) for e in events) + signer.sign(b"")
+    wire = b"".join(signer.sign(inner_message(e)) for e in events) + signer.sign(b"")
     outer = EventStreamBuffer()
     outer.add_data(wire)
     envelopes = list(outer)

@@ -8,7 +8,9 @@ is ``continue_after_seconds`` old (or the server ends it unexpectedly) the sessi
 next leg on the same connection, seeds it with the conversation history as TEXT blocks, and
 holds the user's audio in a buffer meanwhile.  Once the next leg is accepted (HTTP 200) the
 buffer is flushed into it, the old leg is closed gracefully and keeps being read until the
-server finishes it, so the tail of a reply that was playing is not cut.
+server finishes it, so the tail of a reply that was playing is not cut.  Each hand-over is
+reported as a :class:`~beluga_voice.providers.events.SessionReconnected` event.  A reset of
+the active stream is continued the same way, but audio in flight on it is lost.
 
 Everything is pull driven: the caller's iteration reads the connection; ``send_*`` write
 from the caller's task under one lock, which also keeps the chunk signatures in order.
@@ -20,7 +22,6 @@ import base64
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,45 +29,22 @@ from botocore.credentials import ReadOnlyCredentials
 
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
-from ..events import SessionClosed, SessionEvent, SessionReady, SessionReconnected
+from ..events import SessionClosed, SessionEvent, SessionReady, SessionReconnected, ToolCall
 from ..types import ConversationContext, Turn
-from .eventstream import EventStreamDecoder, EventStreamError, encode_message
+from .eventstream import EventStreamError
 from .faults import exception_error, status_error
+from .leg import Leg, inner_message
 from .protocol import INPUT_SAMPLE_RATE, NovaProtocol, history_for_handover
 from .signing import ChunkSigner, sign_request
-from .transport import H2Connection, H2Stream
+from .transport import H2Connection
 
 if TYPE_CHECKING:
     from .provider import AmazonNovaSonicProvider
 
 __all__ = ["NovaSession"]
 
-
-@dataclass(slots=True)
-class _Leg:
-    """One Bedrock stream of the session."""
-
-    number: int
-    stream: H2Stream
-    protocol: NovaProtocol
-    signer: ChunkSigner
-    decoder: EventStreamDecoder = field(default_factory=EventStreamDecoder)
-    opened_at: float = field(default_factory=time.monotonic)
-    accepted: bool = False
-    closing: bool = False
-    error_body: bytearray = field(default_factory=bytearray)
-
-
-def _inner_message(event: dict[str, Any]) -> bytes:
-    payload = json.dumps({"bytes": base64.b64encode(json.dumps(event).encode()).decode()})
-    return encode_message(
-        {
-            ":message-type": "event",
-            ":event-type": "chunk",
-            ":content-type": "application/json",
-        },
-        payload.encode(),
-    )
+_REPLY_GRACE = 20.0
+"""Seconds a due hand-over waits for a reply in progress to finish."""
 
 
 class NovaSession(StreamingSession):
@@ -83,27 +61,28 @@ class NovaSession(StreamingSession):
         self._settings = provider.settings
         self._conn = conn
         self._lock = anyio.Lock()
-        self._legs: list[_Leg] = []  # oldest first; the last accepted one is active
-        self._active: _Leg | None = None
-        self._next: _Leg | None = None
+        self._legs: list[Leg] = []  # oldest first; the last accepted one is active
+        self._active: Leg | None = None
+        self._next: Leg | None = None
         self._buffer: list[bytes] = []
         self._buffered_bytes = 0
         self._leg_count = 0
         self.continuations = 0
         self._cause: S2SError | None = None
+        self._tool_legs: dict[str, Leg] = {}
         self.history: list[Turn] = list(context.history)
         """What was said, as this session heard it: seeds continuation streams."""
 
     # -- legs -------------------------------------------------------------------------------
 
-    async def _open_leg(self, *, handover: bool) -> _Leg:
+    async def _open_leg(self, *, handover: bool) -> Leg:
         """Open a stream and send its opening events (caller holds ``_lock``)."""
         provider = self._provider
         credentials: ReadOnlyCredentials = await provider.credentials.get()
         signed = sign_request(credentials, self._settings.region, provider.url)
         stream = await self._conn.open_stream(provider.path, signed.headers)
         self._leg_count += 1
-        leg = _Leg(
+        leg = Leg(
             number=self._leg_count,
             stream=stream,
             protocol=NovaProtocol(self._settings, self.history),
@@ -117,11 +96,11 @@ class NovaSession(StreamingSession):
             await self._send_event(leg, event)
         return leg
 
-    async def _send_event(self, leg: _Leg, event: dict[str, Any]) -> None:
-        envelope = leg.signer.sign(_inner_message(event))
+    async def _send_event(self, leg: Leg, event: dict[str, Any]) -> None:
+        envelope = leg.signer.sign(inner_message(event))
         await self._conn.send_data(leg.stream, envelope)
 
-    async def _close_leg(self, leg: _Leg) -> None:
+    async def _close_leg(self, leg: Leg) -> None:
         """Graceful end of our side: closing events, a signed empty envelope, END_STREAM."""
         if leg.closing:
             return
@@ -155,7 +134,7 @@ class NovaSession(StreamingSession):
         leg.accepted = True
         self._emit(SessionReady(session_id=self.context.session_id))
 
-    def _rejected(self, leg: _Leg, op: str) -> S2SError:
+    def _rejected(self, leg: Leg, op: str) -> S2SError:
         stream = leg.stream
         body = b"".join(stream.chunks)
         stream.chunks.clear()
@@ -200,8 +179,12 @@ class NovaSession(StreamingSession):
         async with self._lock:
             await self._begin_continuation()
 
-    def _due(self, leg: _Leg) -> bool:
-        return time.monotonic() - leg.opened_at >= self._settings.continue_after_seconds
+    def _due(self, leg: Leg) -> bool:
+        """Time to hand over: at ``continue_after_seconds``, once the current reply (or tool
+        call) is over, but no more than ``_REPLY_GRACE`` seconds later in any case."""
+        age = time.monotonic() - leg.opened_at
+        limit = self._settings.continue_after_seconds
+        return age >= limit and (not leg.protocol.responding or age >= limit + _REPLY_GRACE)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -254,8 +237,19 @@ class NovaSession(StreamingSession):
         self.history.append(Turn("user", text))
 
     async def send_tool_result(self, call_id: str, output: str) -> None:
-        """Answer a ToolCall with a TOOL content block."""
-        await self._send_events("send_tool_result", lambda p: p.tool_result_events(call_id, output))
+        """Answer a ToolCall with a TOOL content block, on the stream that asked for it.
+
+        If that stream has been handed over meanwhile, the result can no longer be given to
+        the model as a tool answer; it is kept in the history the next stream is seeded with.
+        """
+        self._check_open("send_tool_result")
+        async with self._lock:
+            leg = self._tool_legs.pop(call_id, None) or self._active
+            if leg is None or leg not in self._legs or leg.closing:
+                self.history.append(Turn("assistant", f"(tool result) {output}"))
+                return
+            for event in leg.protocol.tool_result_events(call_id, output):
+                await self._send_event(leg, event)
 
     async def end_turn(self) -> None:
         """Nova detects turns itself; trailing silence lets its detector close the turn."""
@@ -319,7 +313,7 @@ class NovaSession(StreamingSession):
                 out += await self._leg_finished(leg)
         return out
 
-    def _decode(self, leg: _Leg, data: bytes) -> list[SessionEvent]:
+    def _decode(self, leg: Leg, data: bytes) -> list[SessionEvent]:
         try:
             messages = leg.decoder.feed(data)
         except EventStreamError as exc:
@@ -349,10 +343,13 @@ class NovaSession(StreamingSession):
                 ) from exc
             if not isinstance(event, dict):
                 raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "event is not an object")
-            out += leg.protocol.on_event(event)
+            for mapped in leg.protocol.on_event(event):
+                if isinstance(mapped, ToolCall):
+                    self._tool_legs[mapped.call_id] = leg
+                out.append(mapped)
         return out
 
-    async def _leg_finished(self, leg: _Leg) -> list[SessionEvent]:
+    async def _leg_finished(self, leg: Leg) -> list[SessionEvent]:
         """A stream ended: drop it, and continue if it was the active one and not ours to end."""
         self._legs.remove(leg)
         self._conn.forget(leg.stream)
