@@ -58,21 +58,32 @@ class SentenceAggregator:
             punct_end = match.start() + len(match.group().rstrip())
             if punct_end and _is_abbreviation(self._buf, punct_end):
                 continue
-            sentence = self._buf[pos:end].strip()
-            if sentence:
-                out.append(sentence)
+            out += self._cut(self._buf[pos:end], final=True)
             pos = end
         self._buf = self._buf[pos:]
-        while len(self._buf) > self.max_chars:
-            cut = self._buf.rfind(",", 0, self.max_chars) + 1 or self._buf.rfind(
-                " ", 0, self.max_chars
-            )
+        if len(self._buf) > self.max_chars:
+            pieces = self._cut(self._buf, final=False)
+            out += pieces[:-1]
+            self._buf = pieces[-1] if pieces else ""
+        return out
+
+    def _cut(self, text: str, *, final: bool) -> list[str]:
+        """Split ``text`` into stripped pieces of at most ``max_chars``, preferring to cut
+        after a comma, then at a space.  Unless ``final``, the last piece is the uncut rest
+        (which may still grow), returned unstripped on the left only."""
+        out: list[str] = []
+        text = text.lstrip()
+        while len(text) > self.max_chars:
+            cut = text.rfind(",", 0, self.max_chars) + 1 or text.rfind(" ", 0, self.max_chars)
             if cut <= 0:
                 cut = self.max_chars
-            piece, self._buf = self._buf[:cut].strip(), self._buf[cut:].lstrip()
+            piece, text = text[:cut].strip(), text[cut:].lstrip()
             if piece:
                 out.append(piece)
-        return out
+        if final:
+            text = text.strip()
+            return [*out, text] if text else out
+        return [*out, text]
 
     def flush(self) -> str | None:
         """The text left over (the last sentence of a reply), or None."""
