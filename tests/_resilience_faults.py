@@ -36,15 +36,17 @@ class DroppingSession(MockSession):
         if dm.drop_after_audio is not None and dm.audio_seen > dm.drop_after_audio:
             dm.drop_after_audio = None
             self.dead = True
+            self._inbox_send.send_nowait(("interrupt", None))  # wake a blocked reader
             return
         self.heard.append(audio)
         await super().send_audio(audio)
 
     async def _receive(self) -> Iterable[SessionEvent]:
+        events = [] if self.dead else await super()._receive()
         if self.dead:
             err = S2SError("receive", ErrorCode.NETWORK_ERROR, "connection reset")
             return [SessionClosed(reason="dropped", error=err)]
-        return await super()._receive()
+        return events
 
 
 class DroppingMock(AdvancedMockS2SProvider):

@@ -167,6 +167,7 @@ class ResilientSession(StreamingSession):
         self._turn_end_at: float | None = None
         self._client_turn = False
         self._user_speaking = False
+        self._echo_speech_started = False
         self._reply_id: str | None = None
         self._reply_open = False
         self._reply_playing = False
@@ -231,6 +232,9 @@ class ResilientSession(StreamingSession):
                 await self._discard(new)
                 raise
             self._inner = new
+        # The replayed speech makes the new provider report a speech start the caller
+        # already heard about; a second one would look like a barge-in.
+        self._echo_speech_started = self._user_speaking
         if self._turn_end is not None:
             self._turn_end_at = anyio.current_time()  # the new provider's clock starts now
         self._last_event_at = anyio.current_time()
@@ -367,6 +371,11 @@ class ResilientSession(StreamingSession):
                 return []
             self._ready_sent = True
             return [event]
+        if isinstance(event, SpeechStarted) and self._echo_speech_started:
+            self._echo_speech_started = False
+            return []
+        if isinstance(event, SpeechStopped):
+            self._echo_speech_started = False
         self._track(event)
         self._on_healthy(event)
         return [event]
