@@ -51,12 +51,20 @@ class EnergyTurnDetector:
         self.speech_start_ms: float | None = None
 
     def feed(self, pcm: bytes) -> list[TurnEvent]:
+        """Feed PCM16 mono of any length; it is judged in 20 ms windows."""
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-        if not samples.size:
-            return []
+        window = max(1, self.sample_rate // 50)
+        events: list[TurnEvent] = []
+        for start in range(0, samples.size, window):
+            event = self._window(samples[start : start + window])
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _window(self, samples: np.ndarray) -> TurnEvent | None:
         ms = 1000.0 * samples.size / self.sample_rate
         loud = float(np.sqrt(np.mean(samples * samples))) >= self.threshold_rms
-        events: list[TurnEvent] = []
+        event: TurnEvent | None = None
         if loud:
             if self._speech_ms == 0.0:
                 self.speech_start_ms = self.position_ms
@@ -64,14 +72,14 @@ class EnergyTurnDetector:
             self._quiet_ms = 0.0
             if not self.speaking and self._speech_ms >= self.min_speech_ms:
                 self.speaking = True
-                events.append(TurnEvent.SPEECH_STARTED)
+                event = TurnEvent.SPEECH_STARTED
         elif self.speaking:
             self._quiet_ms += ms
             if self._quiet_ms >= self.silence_ms:
                 self.speaking = False
                 self._speech_ms = 0.0
-                events.append(TurnEvent.SPEECH_STOPPED)
+                event = TurnEvent.SPEECH_STOPPED
         else:
             self._speech_ms = 0.0
         self.position_ms += ms
-        return events
+        return event

@@ -1,0 +1,253 @@
+"""Registry (including entry points), the mock's scripting, and the session limit."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import anyio
+import pytest
+
+from beluga_voice.providers import (
+    AudioChunk,
+    AudioFormat,
+    AudioInput,
+    ErrorCode,
+    Interrupted,
+    ResponseDone,
+    S2SConfig,
+    S2SError,
+    SessionClosed,
+    SessionError,
+    SpeechStarted,
+    ToolCall,
+    Transcript,
+    list_providers,
+    new_conversation_context,
+    new_provider,
+    registry,
+)
+from beluga_voice.providers.mock import AdvancedMockS2SProvider
+from beluga_voice.testing import tone
+
+pytestmark = pytest.mark.anyio
+
+SPEECH = tone(0.3, 16000, 300, 0.5)
+SILENCE = bytes(2 * 16000 * 4 // 10)  # 0.4 s
+
+
+def test_unknown_provider_lists_the_known_ones() -> None:
+    with pytest.raises(S2SError) as info:
+        new_provider("acme")
+    assert info.value.code is ErrorCode.UNSUPPORTED_PROVIDER
+    assert "acme" in str(info.value) and "mock" in str(info.value)
+
+
+def test_provider_needing_a_key_says_where_to_put_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Keyed(AdvancedMockS2SProvider):
+        pass
+
+    registry.register_provider(
+        "keyed", lambda c, s: Keyed(config=c), api_key_env=("KEYED_API_KEY",), requires_api_key=True
+    )
+    monkeypatch.delenv("KEYED_API_KEY", raising=False)
+    with pytest.raises(S2SError) as info:
+        new_provider("keyed")
+    assert info.value.code is ErrorCode.INVALID_CONFIG and "KEYED_API_KEY" in str(info.value)
+    monkeypatch.setenv("KEYED_API_KEY", "sk-from-the-environment-123")
+    provider = new_provider("keyed")
+    assert provider.config.secret() == "sk-from-the-environment-123"
+
+
+def test_third_party_provider_from_an_entry_point(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "acme_voice.py").write_text(
+        textwrap.dedent(
+            '''
+            from beluga_voice.providers.mock import AdvancedMockS2SProvider
+
+            class AcmeProvider(AdvancedMockS2SProvider):
+                """Acme's speech-to-speech."""
+                requires_api_key = False
+
+                def __init__(self, config, settings=None):
+                    super().__init__("acme", config=config)
+            '''
+        )
+    )
+    dist = tmp_path / "acme_voice-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-voice\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[beluga_voice.providers]\nacme = acme_voice:AcmeProvider\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_discovered", False)
+    assert "acme" in list_providers()
+    provider = new_provider("acme")
+    assert provider.name == "acme" and provider.config.provider == "acme"
+    spec = registry.get_provider_spec("acme")
+    assert spec.description == "Acme's speech-to-speech." and not spec.requires_api_key
+    sys.modules.pop("acme_voice", None)
+    registry._registry.pop("acme", None)
+
+
+async def test_mock_answers_each_turn_and_records_everything() -> None:
+    mock = AdvancedMockS2SProvider(
+        audio_outputs=[tone(0.2), tone(0.1, hz=880)],
+        transcripts=["first reply", "second reply"],
+        user_transcripts=["hello", "again"],
+    )
+    events: list[object] = []
+    async with mock.stream(new_conversation_context("s1")) as session:
+        for _ in range(2):
+            await session.send_audio(SPEECH)
+            await session.send_audio(SILENCE)
+        with anyio.fail_after(5):
+            async for event in session:
+                events.append(event)
+                if sum(isinstance(e, ResponseDone) for e in events) == 2:
+                    break
+    audio = [e for e in events if isinstance(e, AudioChunk)]
+    assert b"".join(a.audio for a in audio[: len(tone(0.2)) // 960]) == tone(0.2)
+    said = [(e.role, e.text) for e in events if isinstance(e, Transcript)]
+    assert said == [
+        ("user", "hello"),
+        ("assistant", "first reply"),
+        ("user", "again"),
+        ("assistant", "second reply"),
+    ]
+    assert mock.received_bytes == 2 * (len(SPEECH) + len(SILENCE))
+    assert mock.turns == 2 and mock.calls == 1
+
+
+async def test_mock_reports_barge_in_and_records_the_interrupt() -> None:
+    mock = AdvancedMockS2SProvider(audio_outputs=[tone(2.0)], pace=1.0)
+    got_audio = anyio.Event()
+    events: list[object] = []
+    async with mock.stream() as session:
+        await session.send_audio(SPEECH)
+        await session.send_audio(SILENCE)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+
+                async def barge_in() -> None:
+                    await got_audio.wait()
+                    await session.send_audio(SPEECH)
+
+                tg.start_soon(barge_in)
+                async for event in session:
+                    events.append(event)
+                    if isinstance(event, AudioChunk):
+                        got_audio.set()
+                    if isinstance(event, ResponseDone):
+                        break
+        await session.interrupt(120.0)
+    done = events[-1]
+    assert isinstance(done, ResponseDone) and done.status == "cancelled"
+    assert any(isinstance(e, SpeechStarted) for e in events)
+    assert any(isinstance(e, Interrupted) for e in events)
+    assert sum(len(e.audio) for e in events if isinstance(e, AudioChunk)) < len(tone(2.0))
+    assert mock.interrupts == [120.0]
+
+
+@pytest.mark.parametrize("mode", ["fail_after_chunks", "disconnect_after_chunks"])
+async def test_mock_fails_mid_stream(mode: str) -> None:
+    mock = AdvancedMockS2SProvider(**{mode: 3})
+    async with mock.stream() as session:
+        await session.send_audio(SPEECH + SILENCE)
+        with anyio.fail_after(5):
+            events = [e async for e in session]
+    assert sum(isinstance(e, AudioChunk) for e in events) == 3
+    closed = events[-1]
+    assert isinstance(closed, SessionClosed) and closed.error is not None
+    assert closed.error.is_retryable
+    if mode == "fail_after_chunks":
+        assert any(isinstance(e, SessionError) and e.fatal for e in events)
+
+
+async def test_mock_fails_on_the_nth_call_and_stalls() -> None:
+    mock = AdvancedMockS2SProvider(fail_on_call=2, stall_after_chunks=1)
+    async with mock.stream():
+        pass
+    with pytest.raises(S2SError) as info:
+        await mock.start_streaming()
+    assert info.value.code is ErrorCode.NETWORK_ERROR
+    async with mock.stream() as session:
+        await session.send_audio(SPEECH + SILENCE)
+        chunks = 0
+        with anyio.move_on_after(0.3) as scope:
+            async for event in session:
+                chunks += isinstance(event, AudioChunk)
+        assert scope.cancelled_caught and chunks == 1  # stalled after one chunk
+
+
+async def test_mock_tool_call_round_trip() -> None:
+    mock = AdvancedMockS2SProvider(tool_calls={1: ("get_time", '{"tz": "UTC"}')})
+    async with mock.stream() as session:
+        await session.send_audio(SPEECH + SILENCE)
+        with anyio.fail_after(5):
+            async for event in session:
+                if isinstance(event, ToolCall):
+                    assert event.parsed_arguments() == {"tz": "UTC"}
+                    await session.send_tool_result(event.call_id, "12:00")
+                if isinstance(event, ResponseDone):
+                    break
+    assert mock.tool_results == [("call_1", "12:00")]
+
+
+async def test_one_shot_process() -> None:
+    mock = AdvancedMockS2SProvider(audio_outputs=[tone(0.25)], transcripts=["hi there"])
+    out = await mock.process(AudioInput(SPEECH + SILENCE, AudioFormat(sample_rate=16000)))
+    assert out.data == tone(0.25) and out.transcript == "hi there" and out.provider == "mock"
+    with pytest.raises(S2SError) as info:
+        await mock.process(AudioInput(SPEECH, AudioFormat(sample_rate=8000)))
+    assert info.value.code is ErrorCode.INVALID_AUDIO_FORMAT
+
+
+async def test_concurrency_limit_under_a_thousand_attempts() -> None:
+    limit = 25
+    mock = AdvancedMockS2SProvider(
+        config=S2SConfig(provider="mock", max_concurrent_sessions=limit, timeout=0.5)
+    )
+    release = anyio.Event()
+    opened = 0
+    refused: list[S2SError] = []
+
+    async def attempt() -> None:
+        nonlocal opened
+        try:
+            session = await mock.start_streaming()
+        except S2SError as exc:
+            refused.append(exc)
+            return
+        opened += 1
+        await release.wait()
+        await session.close()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for _ in range(1000):
+                tg.start_soon(attempt)
+            while len(refused) < 1000 - limit:
+                await anyio.sleep(0.01)
+            assert mock.limiter.in_use == limit
+            release.set()
+    assert opened == limit
+    assert {e.code for e in refused} == {ErrorCode.RATE_LIMIT}
+    assert mock.limiter.in_use == 0
+    # A waiter gets a slot freed within its timeout.
+    first = await mock.start_streaming()
+    others = [await mock.start_streaming() for _ in range(limit - 1)]
+
+    async def free_one() -> None:
+        await anyio.sleep(0.05)
+        await first.close()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(free_one)
+        late = await mock.start_streaming()
+    assert not late.closed
+    for s in [*others, late]:
+        await s.close()
