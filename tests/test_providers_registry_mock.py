@@ -214,6 +214,7 @@ async def test_concurrency_limit_under_a_thousand_attempts() -> None:
     release = anyio.Event()
     opened = 0
     refused: list[S2SError] = []
+    all_refused = anyio.Event()
 
     async def attempt() -> None:
         nonlocal opened
@@ -221,6 +222,8 @@ async def test_concurrency_limit_under_a_thousand_attempts() -> None:
             session = await mock.start_streaming()
         except S2SError as exc:
             refused.append(exc)
+            if len(refused) == 1000 - limit:
+                all_refused.set()
             return
         opened += 1
         await release.wait()
@@ -230,8 +233,7 @@ async def test_concurrency_limit_under_a_thousand_attempts() -> None:
         async with anyio.create_task_group() as tg:
             for _ in range(1000):
                 tg.start_soon(attempt)
-            while len(refused) < 1000 - limit:
-                await anyio.sleep(0.01)
+            await all_refused.wait()
             assert mock.limiter.in_use == limit
             release.set()
     assert opened == limit
@@ -241,13 +243,17 @@ async def test_concurrency_limit_under_a_thousand_attempts() -> None:
     first = await mock.start_streaming()
     others = [await mock.start_streaming() for _ in range(limit - 1)]
 
-    async def free_one() -> None:
-        await anyio.sleep(0.05)
-        await first.close()
+    late_sessions = []
+
+    async def wait_for_slot() -> None:
+        late_sessions.append(await mock.start_streaming())
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(free_one)
-        late = await mock.start_streaming()
+        tg.start_soon(wait_for_slot)
+        await anyio.wait_all_tasks_blocked()  # the late one is waiting for a slot
+        assert not late_sessions
+        await first.close()
+    late = late_sessions[0]
     assert not late.closed
     for s in [*others, late]:
         await s.close()
