@@ -1,0 +1,75 @@
+"""The amazon_nova registration, settings validation and credential sources."""
+
+from __future__ import annotations
+
+import pytest
+from nova_support import SPEECH, assert_clean_records
+
+from beluga_voice.providers.amazon_nova import AmazonNovaSonicProvider, NovaSettings
+from beluga_voice.providers.config import S2SConfig
+from beluga_voice.providers.errors import ErrorCode, S2SError
+from beluga_voice.providers.registry import get_provider_spec, list_providers, new_provider
+from beluga_voice.providers.types import AudioInput
+from beluga_voice.testing.fake_bedrock import FakeBedrock
+
+pytestmark = pytest.mark.anyio
+
+
+def test_registered_without_an_api_key() -> None:
+    assert "amazon_nova" in list_providers()
+    spec = get_provider_spec("amazon_nova")
+    assert not spec.requires_api_key and spec.settings is NovaSettings
+    provider = new_provider("amazon_nova", S2SConfig(provider_specific={"region": "eu-north-1"}))
+    assert isinstance(provider, AmazonNovaSonicProvider)
+    assert provider.url == (
+        "https://bedrock-runtime.eu-north-1.amazonaws.com/model/"
+        "amazon.nova-2-sonic-v1%3A0/invoke-with-bidirectional-stream"
+    )
+    assert provider.capabilities.input_sample_rates == (16000,)
+    assert provider.capabilities.text_input
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"model_id": "amazon.titan"}, "model_id"),
+        ({"region": "Mars"}, "region"),
+        ({"output_sample_rate": 44100}, "output_sample_rate"),
+        ({"endpointing_sensitivity": "EXTREME"}, "endpointing_sensitivity"),
+        ({"endpoint_url": "ftp://x"}, "endpoint_url"),
+        ({"voice": "x"}, "voice"),
+    ],
+)
+def test_bad_settings_name_the_field(settings: dict, field: str) -> None:
+    with pytest.raises(S2SError) as info:
+        new_provider("amazon_nova", S2SConfig(provider_specific=settings))
+    assert info.value.code is ErrorCode.INVALID_CONFIG
+    assert f"provider_specific.{field}" in str(info.value)
+
+
+def test_secrets_stay_out_of_reprs_and_errors() -> None:
+    settings = NovaSettings(
+        aws_access_key_id="AKIAREPRTEST00000000", aws_secret_access_key="repr-secret-value-99"
+    )
+    provider = AmazonNovaSonicProvider(settings=settings)
+    for text in (repr(provider), repr(settings), str(settings), repr(provider.credentials)):
+        assert "repr-secret-value-99" not in text
+    with pytest.raises(S2SError) as info:
+        AmazonNovaSonicProvider(S2SConfig(api_key="only-one-part-secret"))
+    assert info.value.code is ErrorCode.INVALID_CONFIG
+    assert "only-one-part-secret" not in str(info.value)
+
+
+async def test_api_key_can_carry_a_key_pair() -> None:
+    async with FakeBedrock() as fake:
+        c = fake.credentials
+        config = S2SConfig(
+            provider="amazon_nova",
+            api_key=f"{c.access_key}:{c.secret_key}",
+            provider_specific={"endpoint_url": fake.url, "output_sample_rate": 8000},
+        )
+        provider = new_provider("amazon_nova", config)
+        out = await provider.process(AudioInput(SPEECH))
+        assert out.format.sample_rate == 8000 and len(out.data) == int(0.4 * 8000) * 2
+        assert fake.records[0].prompt_start["audioOutputConfiguration"]["sampleRateHertz"] == 8000
+        assert_clean_records(fake)
