@@ -12,6 +12,7 @@ from beluga_voice.processors.vad import (
     EnergyAnalyzer,
     TenVADAnalyzer,
     WebRTCAnalyzer,
+    analyze_frames,
     as_pcm16_frame,
 )
 from beluga_voice.testing.speech_corpus import speech
@@ -118,3 +119,17 @@ def test_analysers_reset() -> None:
         analyzer.reset()
         assert analyzer.analyze(np.zeros(analyzer.frame_samples, np.int16)) < 0.3
         assert isinstance(analyzer, Analyzer)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12))
+def test_vectorised_energy_matches_frame_by_frame(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    block = (rng.standard_normal((n, 160)) * rng.uniform(0, 8000, (n, 1))).astype(np.int16)
+    one, many = EnergyAnalyzer(), EnergyAnalyzer()
+    expected = [one.analyze(row) for row in block]
+    got = analyze_frames(many, block)
+    assert got == pytest.approx(expected, abs=1e-4)  # float32 sums in another order
+    assert many.floor_dbfs == pytest.approx(one.floor_dbfs, abs=1e-4)
+    with pytest.raises(ValueError, match="expected"):
+        many.analyze_many(block[:, :100])

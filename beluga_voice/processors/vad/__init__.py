@@ -9,7 +9,14 @@ Layers, each usable on its own:
 * :class:`VADProcessor` (:mod:`.processor`): the same in a pipeline, emitting frames.
 """
 
-from .analyzers import Analyzer, EnergyAnalyzer, TenVADAnalyzer, WebRTCAnalyzer, as_pcm16_frame
+from .analyzers import (
+    Analyzer,
+    EnergyAnalyzer,
+    TenVADAnalyzer,
+    WebRTCAnalyzer,
+    analyze_frames,
+    as_pcm16_frame,
+)
 from .processor import VADProcessor, VADStartedSpeakingFrame, VADStoppedSpeakingFrame
 from .state import VADEvent, VADEventKind, VADParams, VADState, VoiceActivityTracker, volume
 from .stream import SpeechSegment, VADStream, detect_speech
@@ -29,6 +36,7 @@ __all__ = [
     "VADStream",
     "VoiceActivityTracker",
     "WebRTCAnalyzer",
+    "analyze_frames",
     "as_pcm16_frame",
     "detect_speech",
     "volume",

@@ -13,7 +13,7 @@ import numpy as np
 from ...audio.chunker import Rechunker
 from ...audio.pcm import check_rate, convert_channels
 from ..resample import StreamResampler
-from .analyzers import Analyzer, EnergyAnalyzer
+from .analyzers import Analyzer, EnergyAnalyzer, analyze_frames
 from .state import VADEvent, VADEventKind, VADParams, VoiceActivityTracker, volume
 
 __all__ = ["SpeechSegment", "VADStream", "detect_speech"]
@@ -57,18 +57,23 @@ class VADStream:
             else:
                 head = rs.set_input_rate(rate)
             pcm = head + rs.process(pcm)
+        frames = self._chunker.feed(pcm)
+        if not frames:
+            return []
+        # one numpy pass over the whole chunk, then a cheap loop per frame
+        block = np.frombuffer(b"".join(frames), dtype="<i2").reshape(len(frames), -1)
+        confidences = analyze_frames(self.analyzer, block)
+        x = block.astype(np.float32)
+        levels = np.sqrt(np.einsum("ij,ij->i", x, x) / block.shape[1]) / 32768.0
         events: list[VADEvent] = []
-        for frame in self._chunker.feed(pcm):
-            events.extend(self._analyse(frame))
+        update, step = self.tracker.update, self._frame_secs
+        vol = 0.0
+        for conf, level in zip(confidences, levels.tolist(), strict=True):
+            vol = volume(level)
+            events.extend(update(conf, vol, step))
+        self.last_confidence = confidences[-1]
+        self.last_volume = vol
         return events
-
-    def _analyse(self, frame: bytes) -> list[VADEvent]:
-        conf = self.analyzer.analyze(frame)
-        x = np.frombuffer(frame, dtype="<i2").astype(np.float32)
-        level = float(np.sqrt(np.dot(x, x) / x.size)) / 32768.0
-        self.last_confidence = conf
-        self.last_volume = vol = volume(level)
-        return self.tracker.update(conf, vol, self._frame_secs)
 
     def reset(self) -> None:
         """Forget everything about the stream (the bot-speaking flag is kept)."""
