@@ -7,7 +7,7 @@ import random
 import anyio
 import pytest
 from _resilience_faults import CHUNK, DroppingMock, delivered, utterance
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beluga_voice.providers.config import S2SConfig
@@ -202,3 +202,17 @@ def test_journal_pending_is_exactly_the_unacknowledged_suffix(
     assert journal.total == len(data)
     assert b"".join(journal.pending()) == bytes(data[journal.acked :])
     assert journal.acked % 2 == 0 and journal.pending_bytes == len(data) - journal.acked
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drop=st.integers(0, 69))
+async def test_a_drop_anywhere_in_two_turns_loses_nothing_and_answers_each_turn_once(
+    drop: int,
+) -> None:
+    mock = DroppingMock(drop_after_audio=drop)
+    first, second = utterance(0), utterance(1000)
+    async with await wrap(mock).start_streaming() as session:
+        await converse(session, first)
+        await converse(session, second)
+    assert delivered(first + second, mock) == len(first) + len(second)
+    assert mock.turns == 2

@@ -204,6 +204,16 @@ class ResilientSession(StreamingSession):
         Raises :class:`S2SError` when the replay itself fails (the caller's policy then
         tries again).  The returned count is the number of bytes replayed.
         """
+        try:
+            return await self._swap(new, rates, reason)
+        except BaseException:  # failed or cancelled half way: the new session is ours to close
+            if self._inner is not new:
+                await self._discard(new)
+            raise
+
+    async def _swap(
+        self, new: StreamingSession, rates: Iterable[int], reason: str
+    ) -> tuple[list[SessionEvent], int]:
         old, self._inner = self._inner, None
         if old is not None:
             await self._discard(old)
@@ -222,15 +232,11 @@ class ResilientSession(StreamingSession):
         async with self._send_lock:
             self._set_inner_rate(rates)
             self._inner_base = self.journal.acked
-            try:
-                for chunk in self.journal.pending():
-                    await self._to_inner(new, chunk)
-                    replayed += len(chunk)
-                if self._client_turn and self._turn_end is not None:
-                    await new.end_turn()
-            except S2SError:
-                await self._discard(new)
-                raise
+            for chunk in self.journal.pending():
+                await self._to_inner(new, chunk)
+                replayed += len(chunk)
+            if self._client_turn and self._turn_end is not None:
+                await new.end_turn()
             self._inner = new
         # The replayed speech makes the new provider report a speech start the caller
         # already heard about; a second one would look like a barge-in.
