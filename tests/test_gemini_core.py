@@ -446,3 +446,26 @@ def test_close_reasons_map_to_error_codes(
     code: int | None, reason: str, expected: ErrorCode
 ) -> None:
     assert code_from_gemini_close(code, reason) is expected
+
+
+def test_margin_replay_never_repeats_a_text_turn() -> None:
+    core, clock = open_core(replay_margin_s=1.0)
+    core.send_audio(b"\x05\x00" * 10)
+    core.send_text("book the table")
+    clock.now += 0.2
+    core.receive('{"sessionResumptionUpdate": {"newHandle": "h1", "resumable": true}}')
+    core.start_connection()
+    core.receive('{"setupComplete": {}}')
+    # The audio may not be covered and is sent again; the text turn is not (answered twice).
+    assert kinds(core.take_ready()) == ["audio"]
+
+
+def test_held_audio_is_bounded_while_disconnected() -> None:
+    core, _ = open_core(max_replay_s=1.0)
+    core.start_connection()  # a reconnect is under way: everything is held
+    for _ in range(3):
+        assert core.send_audio(bytes(32000)) == []
+    assert core.replay_bytes == 32000 and core.dropped_audio_bytes == 64000
+    core.receive('{"setupComplete": {}}')
+    assert kinds(core.take_ready()) == ["audio"]
+    assert core.last_replay_bytes == 32000

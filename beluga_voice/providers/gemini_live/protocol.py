@@ -21,28 +21,24 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ErrorCode, S2SError
 from ..events import (
-    AudioChunk,
-    Interrupted,
-    ResponseDone,
-    ResponseStarted,
     SessionEvent,
     SessionReady,
     SpeechStarted,
     SpeechStopped,
     ToolCall,
     ToolCallCancelled,
-    Transcript,
     Usage,
 )
 from . import wire
+from .replay import Outgoing, ReplayLog
 from .settings import GeminiSettings, build_setup
+from .turns import ReplyTracker
 
 __all__ = ["SPEAK_PREFIX", "CloseVerdict", "GeminiLiveProtocol", "Phase"]
 
@@ -69,14 +65,6 @@ class CloseVerdict:
     error: S2SError | None = None
 
 
-@dataclass(slots=True)
-class _Sent:
-    index: int
-    at: float
-    text: str
-    audio_bytes: int
-
-
 class GeminiLiveProtocol:
     """State of one logical Gemini Live session, across however many connections it takes."""
 
@@ -95,26 +83,16 @@ class GeminiLiveProtocol:
         self.resume_handle: str | None = None
         self.go_away = False
         self.session_id: str | None = None
-        self.dropped_audio_bytes = 0
-        """Audio that fell out of the replay buffer (``max_replay_s``) before a handle
-        covered it: it would be lost by a reconnect."""
         self.last_replay_bytes = 0
         """Audio bytes released by the last :meth:`take_ready` (replayed or held)."""
         self._ready_sent = False
-        self._index = 0
-        self._log: deque[_Sent] = deque()
-        self._log_audio = 0
-        self._held: list[tuple[str, int]] = []
+        self.replay = ReplayLog(
+            int(settings.max_replay_s * _INPUT_BYTES_PER_S), enabled=settings.session_resumption
+        )
         self._in_activity = False
         self._expecting_reply = False
         self._tool_names: dict[str, str] = {}
-        self._turns = 0
-        self._response: str | None = None
-        self._suppress = False
-        self._suppress_rest = False
-        self._solicited = 0
-        self._user_text: list[str] = []
-        self._bot_text: list[str] = []
+        self.replies = ReplyTracker(external_reasoning=external_reasoning)
 
     # -- connection lifecycle ---------------------------------------------------------------
 
@@ -131,11 +109,7 @@ class GeminiLiveProtocol:
         self.connections += 1
         self.phase = Phase.SETUP
         self.go_away = False
-        carried = [(s.text, s.audio_bytes) for s in self._log]
-        self._log.clear()
-        self._log_audio = 0
-        self._held[:0] = carried
-        self._index = 1  # the setup message is message 0 of every connection
+        self.replay.new_connection()
         setup = build_setup(
             self.settings,
             language=self.settings.speech_language,
@@ -148,9 +122,10 @@ class GeminiLiveProtocol:
         """Messages to write now that the connection is open (replay, then held)."""
         if self.phase != Phase.OPEN:
             return []
-        held, self._held = self._held, []
-        self.last_replay_bytes = sum(audio for _, audio in held)
-        return [self._release(text, audio) for text, audio in held]
+        held = self.replay.take_held()
+        self.last_replay_bytes = sum(m.audio_bytes for m in held)
+        now = self.clock()
+        return [self.replay.release(m, now) for m in held]
 
     @property
     def reconnect_wanted(self) -> bool:
@@ -163,7 +138,7 @@ class GeminiLiveProtocol:
             self.go_away
             and self.phase == Phase.OPEN
             and self.resume_handle is not None
-            and self._response is None
+            and self.replies.response is None
         )
 
     def can_resume(self, attempts: int) -> bool:
@@ -192,14 +167,14 @@ class GeminiLiveProtocol:
 
     def interrupted_by_reconnect(self) -> list[SessionEvent]:
         """Events for a reply cut short by a connection that went away."""
-        if self._response is None:
-            return []
-        return self._end_response("incomplete", "connection lost")
+        return self.replies.lost()
 
     @property
     def awaiting_server(self) -> bool:
         """True while silence from the server would mean a stall (setup, or a reply due)."""
-        return self.phase == Phase.SETUP or self._response is not None or self._expecting_reply
+        return (
+            self.phase == Phase.SETUP or self.replies.response is not None or self._expecting_reply
+        )
 
     # -- client operations ----------------------------------------------------------------
 
@@ -235,7 +210,7 @@ class GeminiLiveProtocol:
         """Have the model voice ``text`` verbatim (external reasoning)."""
         if not text.strip():
             raise S2SError("speak", ErrorCode.INVALID_INPUT, "empty text")
-        self._solicited += 1
+        self.replies.solicit()
         self._expecting_reply = True
         return self._send(wire.text_turn_message(SPEAK_PREFIX + text))
 
@@ -255,11 +230,10 @@ class GeminiLiveProtocol:
         of the reply when it is interrupted, so ``played_ms`` is only logged.  In manual
         mode the barge-in is also an ``activityStart``, which makes the server stop.
         """
-        if self._response is None:
+        if self.replies.response is None:
             return [], []
         log.debug("gemini: interrupt after %s ms played", played_ms)
-        events = self._end_response("cancelled", "client interrupt")
-        self._suppress_rest = True
+        events = self.replies.client_interrupt()
         out: list[str] = []
         if self.manual and not self._in_activity:
             self._in_activity = True
@@ -327,98 +301,44 @@ class GeminiLiveProtocol:
         events: list[SessionEvent] = []
         said = wire.obj(content, "inputTranscription")
         if said is not None:
-            events += self._on_user_text(said)
+            text = wire.string(said, "text")
+            events += self.replies.user_text(text, wire.flag(said, "finished"))
         turn = wire.obj(content, "modelTurn")
         heard = wire.obj(content, "outputTranscription")
         chunks: list[bytes] = []
         rate = 24000
         for part in wire.array(turn, "parts") if turn is not None else []:
             if not isinstance(part, dict):
-                raise wire._bad("modelTurn.parts[] must be objects")
+                raise wire.malformed("modelTurn.parts[] must be objects")
             inline = wire.obj(part, "inlineData")
             if inline is not None:
                 rate = wire.audio_rate(wire.string(inline, "mimeType"))
                 chunks.append(wire.b64decode(wire.string(inline, "data"), "inlineData.data"))
         text = wire.string(heard, "text") if heard is not None else ""
-        if (chunks or text) and self._response is None and not self._suppress_rest:
-            events += self._start_response()
-        if self._response is not None and not self._suppress:
-            events += [AudioChunk(c, rate, response_id=self._response) for c in chunks if c]
-            if text:
-                self._bot_text.append(text)
-                events.append(Transcript("assistant", text, final=False, item_id=self._response))
+        if chunks or text:
+            self._expecting_reply = False
+        events += self.replies.model_output(chunks, rate, text)
         if wire.flag(content, "interrupted"):
             self._expecting_reply = False
-            if self._response is not None:
-                rid = self._response
-                events += [Interrupted(rid), *self._end_response("cancelled", "interrupted")]
+            events += self.replies.interrupted()
         if wire.flag(content, "turnComplete"):
             self._expecting_reply = False
-            self._suppress_rest = False
-            events += self._flush_user()
-            if self._response is not None:
-                rid = self._response
-                if not self._suppress:
-                    events.append(AudioChunk(b"", 24000, is_final=True, response_id=rid))
-                events += self._end_response("completed", None)
-        return events
-
-    def _on_user_text(self, said: dict[str, Any]) -> list[SessionEvent]:
-        text = wire.string(said, "text")
-        events: list[SessionEvent] = []
-        if text:
-            self._user_text.append(text)
-            events.append(Transcript("user", text, final=False))
-        if wire.flag(said, "finished"):
-            events += self._flush_user()
-        return events
-
-    def _flush_user(self) -> list[SessionEvent]:
-        if not self._user_text:
-            return []
-        text = "".join(self._user_text).strip()
-        self._user_text.clear()
-        return [Transcript("user", text, final=True)] if text else []
-
-    def _start_response(self) -> list[SessionEvent]:
-        self._turns += 1
-        self._response = f"gemini-turn-{self._turns}"
-        self._expecting_reply = False
-        events = self._flush_user()
-        self._suppress = self.external_reasoning and self._solicited == 0
-        if self._suppress:
-            log.debug("gemini: dropping an unsolicited reply (external reasoning)")
-            return events
-        if self.external_reasoning:
-            self._solicited -= 1
-        return [*events, ResponseStarted(self._response)]
-
-    def _end_response(self, status: Any, reason: str | None) -> list[SessionEvent]:
-        rid, self._response = self._response, None
-        text = "".join(self._bot_text).strip()
-        self._bot_text.clear()
-        if self._suppress:
-            self._suppress = False
-            return []
-        events: list[SessionEvent] = []
-        if text:
-            events.append(Transcript("assistant", text, final=True, item_id=rid))
-        events.append(ResponseDone(rid, status, reason))
+            events += self.replies.turn_complete()
         return events
 
     def _on_tool_call(self, call: dict[str, Any]) -> list[SessionEvent]:
-        events = self._flush_user()
+        events = self.replies.flush_user()
         self._expecting_reply = False
         for fc in wire.array(call, "functionCalls"):
             if not isinstance(fc, dict):
-                raise wire._bad("toolCall.functionCalls[] must be objects")
+                raise wire.malformed("toolCall.functionCalls[] must be objects")
             call_id = wire.string(fc, "id")
             name = wire.string(fc, "name")
             if not call_id or not name:
-                raise wire._bad("toolCall.functionCalls[] needs an id and a name")
+                raise wire.malformed("toolCall.functionCalls[] needs an id and a name")
             args = fc.get("args") or {}
             if not isinstance(args, dict):
-                raise wire._bad("functionCalls[].args must be an object")
+                raise wire.malformed("functionCalls[].args must be an object")
             self._tool_names[call_id] = name
             events.append(ToolCall(call_id, name, json.dumps(args)))
         return events
@@ -430,50 +350,30 @@ class GeminiLiveProtocol:
         self.resume_handle = handle
         if "lastConsumedClientMessageIndex" in update:
             last = wire.integer(update, "lastConsumedClientMessageIndex")
-            self._forget(lambda s: s.index <= last)
+            self.replay.covered_through(last)
         else:
             horizon = self.clock() - self.settings.replay_margin_s
-            self._forget(lambda s: s.at < horizon)
+            self.replay.covered_before(horizon)
 
     # -- the replay log ---------------------------------------------------------------------
 
     def _send(self, message: dict[str, Any], audio: int = 0) -> list[str]:
-        text = wire.dumps(message)
-        if self.phase != Phase.OPEN or self._held:
-            self._held.append((text, audio))
-            self._trim()
+        out = Outgoing(wire.dumps(message), audio, realtime="realtimeInput" in message)
+        if self.phase != Phase.OPEN or self.replay.holding:
+            self.replay.hold(out)
             return []
-        return [self._release(text, audio)]
-
-    def _release(self, text: str, audio: int) -> str:
-        if self.settings.session_resumption:
-            self._log.append(_Sent(self._index, self.clock(), text, audio))
-            self._log_audio += audio
-            self._trim()
-        self._index += 1
-        return text
-
-    def _forget(self, covered: Callable[[_Sent], bool]) -> None:
-        while self._log and covered(self._log[0]):
-            self._log_audio -= self._log.popleft().audio_bytes
-
-    def _trim(self) -> None:
-        """Keep at most ``max_replay_s`` of audio for replay, dropping the oldest."""
-        cap = int(self.settings.max_replay_s * _INPUT_BYTES_PER_S)
-        held_audio = sum(a for _, a in self._held)
-        while self._log and self._log_audio + held_audio > cap:
-            dropped = self._log.popleft()
-            self._log_audio -= dropped.audio_bytes
-            self.dropped_audio_bytes += dropped.audio_bytes
-        while held_audio > cap:
-            i = next(i for i, (_, a) in enumerate(self._held) if a)
-            held_audio -= self._held[i][1]
-            self.dropped_audio_bytes += self._held.pop(i)[1]
+        return [self.replay.release(out, self.clock())]
 
     @property
     def replay_bytes(self) -> int:
         """Audio bytes currently kept for a possible replay."""
-        return self._log_audio + sum(a for _, a in self._held)
+        return self.replay.audio_bytes
+
+    @property
+    def dropped_audio_bytes(self) -> int:
+        """Audio that fell out of the replay buffer (``max_replay_s``) before a handle
+        covered it: a reconnect would lose it."""
+        return self.replay.dropped_audio_bytes
 
 
 def _usage(usage: dict[str, Any]) -> Usage:

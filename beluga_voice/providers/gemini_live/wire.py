@@ -22,6 +22,7 @@ __all__ = [
     "b64decode",
     "code_from_gemini_close",
     "dumps",
+    "malformed",
     "parse_server_message",
     "text_turn_message",
     "tool_response_message",
@@ -47,7 +48,7 @@ SERVER_FIELDS = frozenset(
 )
 
 
-def _bad(message: str) -> S2SError:
+def malformed(message: str) -> S2SError:
     return S2SError("receive", ErrorCode.MALFORMED_RESPONSE, f"gemini: {message}")
 
 
@@ -57,13 +58,13 @@ def parse_server_message(data: str | bytes) -> dict[str, Any]:
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _bad(f"binary frame is not UTF-8 JSON ({exc.reason})") from None
+            raise malformed(f"binary frame is not UTF-8 JSON ({exc.reason})") from None
     try:
         message = json.loads(data)
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise _bad(f"server message is not JSON: {exc}"[:200]) from None
+        raise malformed(f"server message is not JSON: {exc}"[:200]) from None
     if not isinstance(message, dict):
-        raise _bad(f"server message is a JSON {type(message).__name__}, not an object")
+        raise malformed(f"server message is a JSON {type(message).__name__}, not an object")
     return message
 
 
@@ -73,7 +74,7 @@ def obj(parent: dict[str, Any], key: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _bad(f"{key} must be an object, got {type(value).__name__}")
+        raise malformed(f"{key} must be an object, got {type(value).__name__}")
     return value
 
 
@@ -82,7 +83,7 @@ def string(parent: dict[str, Any], key: str, default: str = "") -> str:
     if value is None:
         return default
     if not isinstance(value, str):
-        raise _bad(f"{key} must be a string, got {type(value).__name__}")
+        raise malformed(f"{key} must be a string, got {type(value).__name__}")
     return value
 
 
@@ -93,7 +94,7 @@ def integer(parent: dict[str, Any], key: str) -> int:
     if isinstance(value, str) and value.isdigit():
         return int(value)  # proto3 JSON writes int64 as a string
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _bad(f"{key} must be an integer, got {type(value).__name__}")
+        raise malformed(f"{key} must be an integer, got {type(value).__name__}")
     return value
 
 
@@ -102,7 +103,7 @@ def flag(parent: dict[str, Any], key: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise _bad(f"{key} must be a boolean, got {type(value).__name__}")
+        raise malformed(f"{key} must be a boolean, got {type(value).__name__}")
     return value
 
 
@@ -111,7 +112,7 @@ def array(parent: dict[str, Any], key: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _bad(f"{key} must be an array, got {type(value).__name__}")
+        raise malformed(f"{key} must be an array, got {type(value).__name__}")
     return value
 
 
@@ -120,17 +121,17 @@ def b64decode(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text.translate(_URLSAFE), validate=True)
     except (binascii.Error, ValueError):
-        raise _bad(f"{what} is not valid base64") from None
+        raise malformed(f"{what} is not valid base64") from None
 
 
 def audio_rate(mime_type: str, default: int = 24000) -> int:
     """The sample rate declared in ``audio/pcm;rate=N`` (the default when absent)."""
     if mime_type and not mime_type.startswith(("audio/pcm", "audio/l16")):
-        raise _bad(f"unexpected audio type {mime_type!r}")
+        raise malformed(f"unexpected audio type {mime_type!r}")
     match = _RATE.search(mime_type)
     rate = int(match.group(1)) if match else default
     if not 8000 <= rate <= 96000:
-        raise _bad(f"implausible audio rate {rate}")
+        raise malformed(f"implausible audio rate {rate}")
     return rate
 
 
