@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from collections.abc import Iterable
 
 import anyio
-import numpy as np
 
 from .base import StreamingSession
 from .errors import ErrorCode, S2SError
@@ -42,6 +40,7 @@ from .events import (
     SpeechStopped,
     ToolCall,
 )
+from .journal import AudioJournal, Resampler
 from .types import ConversationContext
 
 __all__ = ["AudioJournal", "ResilientSession"]
@@ -54,80 +53,6 @@ _CALLER_ERRORS = frozenset(
 )
 _CLOSE_GRACE = 1.0
 """Seconds allowed for closing a replaced inner session before it is abandoned."""
-
-
-class AudioJournal:
-    """User audio that no provider has answered yet, addressed by absolute byte offsets.
-
-    ``total`` counts every byte ever appended; ``acked`` is the offset up to which a
-    provider answered.  The ring holds at most ``max_bytes``: beyond that the oldest
-    unanswered audio is dropped (and counted in ``lost_bytes``) rather than growing
-    without bound during a long outage.
-    """
-
-    __slots__ = ("_chunks", "_held", "acked", "lost_bytes", "max_bytes", "total")
-
-    def __init__(self, max_bytes: int) -> None:
-        if max_bytes < 2:
-            raise ValueError(f"max_bytes must be at least 2, got {max_bytes}")
-        self.max_bytes = max_bytes
-        self._chunks: deque[tuple[int, bytes]] = deque()
-        self._held = 0
-        self.total = 0
-        self.acked = 0
-        self.lost_bytes = 0
-
-    def append(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self._chunks.append((self.total, chunk))
-        self.total += len(chunk)
-        self._held += len(chunk)
-        while self._held > self.max_bytes and len(self._chunks) > 1:
-            start, old = self._chunks.popleft()
-            self._held -= len(old)
-            end = start + len(old)
-            if end > self.acked:
-                self.lost_bytes += end - max(start, self.acked)
-                self.acked = end
-
-    def acknowledge(self, offset: int) -> None:
-        """Mark everything before ``offset`` as answered (offsets only move forward)."""
-        offset = min(offset, self.total)
-        offset -= offset % 2  # never split a PCM16 sample
-        if offset <= self.acked:
-            return
-        self.acked = offset
-        while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) <= offset:
-            _, old = self._chunks.popleft()
-            self._held -= len(old)
-
-    def pending(self) -> list[bytes]:
-        """The unanswered audio, in order, starting exactly at ``acked``."""
-        out: list[bytes] = []
-        for start, chunk in self._chunks:
-            end = start + len(chunk)
-            if end <= self.acked:
-                continue
-            out.append(chunk[self.acked - start :] if start < self.acked else chunk)
-        return out
-
-    @property
-    def pending_bytes(self) -> int:
-        return self.total - self.acked
-
-
-class _Resampler:
-    """Streaming PCM16 mono rate conversion for a fallback that takes another input rate."""
-
-    def __init__(self, in_rate: int, out_rate: int) -> None:
-        import soxr
-
-        self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16")
-
-    def __call__(self, pcm: bytes) -> bytes:
-        out = self._stream.resample_chunk(np.frombuffer(pcm, dtype="<i2"))
-        return out.astype("<i2", copy=False).tobytes()
 
 
 class ResilientSession(StreamingSession):
@@ -156,7 +81,7 @@ class ResilientSession(StreamingSession):
         self.replay_started_turns = replay_started_turns
         self._inner: StreamingSession | None = None
         self._inner_rate = input_sample_rate
-        self._resample: _Resampler | None = None
+        self._resample: Resampler | None = None
         self._inner_base = 0
         self._ready_sent = False
         self._send_lock = anyio.Lock()
@@ -187,7 +112,7 @@ class ResilientSession(StreamingSession):
             self._inner_rate, self._resample = self.input_sample_rate, None
         else:
             self._inner_rate = rates[0]
-            self._resample = _Resampler(self.input_sample_rate, rates[0])
+            self._resample = Resampler(self.input_sample_rate, rates[0])
 
     async def _to_inner(self, inner: StreamingSession, audio: bytes) -> None:
         if self._resample is not None:
