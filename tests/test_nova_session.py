@@ -227,3 +227,17 @@ async def test_unreachable_endpoint_is_a_network_error() -> None:
     with pytest.raises(S2SError) as info:
         await provider.start_streaming()
     assert info.value.code is ErrorCode.NETWORK_ERROR and info.value.is_retryable
+
+
+async def test_flow_control_progresses_without_a_reader(fake: FakeBedrock) -> None:
+    """Ten seconds of audio is far past the 64 KiB HTTP/2 window: a writer that nobody
+    reads for must read WINDOW_UPDATE frames itself instead of waiting forever."""
+    audio = tone(10.0, rate=16000, hz=200)
+    async with nova(fake).stream() as session:
+        with anyio.fail_after(10):
+            for i in range(0, len(audio), 3200):
+                await session.send_audio(audio[i : i + 3200])
+            events = await until(session, SessionReady)
+        assert events
+    assert bytes(fake.records[0].audio) == audio
+    assert_clean_records(fake)

@@ -186,3 +186,32 @@ async def test_no_credentials_is_an_authentication_error(isolated_aws: None) -> 
     with pytest.raises(S2SError) as info:
         await CredentialProvider().get()
     assert info.value.code is ErrorCode.AUTHENTICATION_ERROR
+
+
+async def test_refreshable_credentials_are_renewed_before_they_expire() -> None:
+    from aiobotocore.credentials import AioRefreshableCredentials
+
+    refreshes = 0
+
+    def metadata(n: int, minutes: float) -> dict[str, str]:
+        expiry = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+        return {
+            "access_key": f"ASIAROTATED0000000{n:02d}",
+            "secret_key": f"rotated-secret-{n:02d}-abcdef",
+            "token": f"rotated-token-{n:02d}",
+            "expiry_time": expiry.isoformat(),
+        }
+
+    async def refresh() -> dict[str, str]:
+        nonlocal refreshes
+        refreshes += 1
+        return metadata(refreshes, 60)
+
+    # Expires within botocore's mandatory refresh window: the next snapshot is renewed.
+    chain = AioRefreshableCredentials.create_from_metadata(metadata(0, 1), refresh, "test")
+    provider = CredentialProvider(credentials=chain)
+    creds = await provider.get()
+    assert refreshes == 1 and creds.access_key == "ASIAROTATED000000001"
+    assert (await provider.get()).access_key == creds.access_key  # still fresh: no refresh
+    assert refreshes == 1
+    assert redact("rotated-secret-01-abcdef and rotated-token-01") == "*** and ***"

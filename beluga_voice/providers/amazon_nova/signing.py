@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +155,8 @@ class CredentialProvider:
     With explicit keys it returns them; otherwise it walks the standard chain once through
     an aiobotocore session and then asks the (possibly refreshable) result for a frozen
     snapshot per stream, which renews temporary credentials shortly before they expire.
+    ``credentials`` takes a botocore or aiobotocore credentials object of your own instead
+    (e.g. ``await aioboto3.Session(...).get_credentials()``), refreshable ones included.
     """
 
     def __init__(
@@ -163,6 +166,7 @@ class CredentialProvider:
         secret_access_key: str | None = None,
         session_token: str | None = None,
         profile: str | None = None,
+        credentials: Any = None,
     ) -> None:
         if (access_key_id is None) != (secret_access_key is None):
             raise S2SError(
@@ -176,7 +180,7 @@ class CredentialProvider:
         if access_key_id is not None and secret_access_key is not None:
             self._static = ReadOnlyCredentials(access_key_id, secret_access_key, session_token)
         self.profile = profile
-        self._chain: Any = None
+        self._chain: Any = credentials
 
     def __repr__(self) -> str:
         source = "explicit keys" if self._static is not None else f"chain profile={self.profile}"
@@ -197,7 +201,9 @@ class CredentialProvider:
                     ErrorCode.AUTHENTICATION_ERROR,
                     "no AWS credentials found (environment, profile, SSO, role or instance)",
                 )
-            frozen: ReadOnlyCredentials = await self._chain.get_frozen_credentials()
+            frozen = self._chain.get_frozen_credentials()
+            if inspect.isawaitable(frozen):
+                frozen = await frozen
         except S2SError:
             raise
         except Exception as exc:  # botocore raises many types for a broken chain
