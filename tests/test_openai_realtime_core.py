@@ -30,6 +30,7 @@ from beluga_voice.providers.openai_realtime import (
 )
 from beluga_voice.providers.openai_realtime.playback import ReplyAudio, Truncation
 from beluga_voice.providers.types import Turn
+from beluga_voice.testing.fake_realtime import check_client_event
 
 CLIENT = TypeAdapter(RealtimeClientEvent)
 
@@ -44,6 +45,7 @@ def sent(p: RealtimeProtocol) -> list[dict[str, Any]]:
     for message in out:
         assert isinstance(message, dict)
         CLIENT.validate_python(message)
+        assert check_client_event(message, "openai") is None  # no unknown fields either
     return out  # type: ignore[return-value]
 
 

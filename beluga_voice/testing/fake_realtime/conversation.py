@@ -74,7 +74,9 @@ class FakeConversation:
     async def run(self) -> None:
         if self.grok:
             await self.send({"type": "conversation.created", "conversation": {"id": _id("conv")}})
-        await self.send({"type": "session.created", "session": {**self.session, "id": _id("sess")}})
+        # The SDK's session.created carries the session as a create request: no id.
+        session = {**self.session, "id": _id("sess")} if self.grok else dict(self.session)
+        await self.send({"type": "session.created", "session": session})
         try:
             async with anyio.create_task_group() as tg:
                 self.tg = tg

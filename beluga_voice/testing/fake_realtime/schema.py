@@ -105,6 +105,35 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
 
 
+def _extras(value: Any, path: str) -> list[str]:
+    """Keys that the SDK's models accepted only because they allow extra fields.
+
+    The SDK's models keep unknown keys instead of rejecting them, so a misspelt or
+    misplaced field would pass plain validation; this walk finds them.
+    """
+    found: list[str] = []
+    if isinstance(value, BaseModel):
+        for key in value.model_extra or {}:
+            found.append(f"{path}.{key}".lstrip("."))
+        for name in type(value).model_fields:
+            found += _extras(getattr(value, name), f"{path}.{name}")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found += _extras(item, f"{path}[{i}]")
+    return found
+
+
+def _validate(adapter: TypeAdapter[Any], event: dict[str, Any]) -> str | None:
+    try:
+        model = adapter.validate_python(event)
+    except ValidationError as exc:
+        return f"{event.get('type')}: {_errors(exc)}"
+    unknown = [key for key in _extras(model, "") if key != "event_id"]
+    if unknown:
+        return f"{event.get('type')}: unknown field(s) {', '.join(unknown)}"
+    return None
+
+
 def check_client_event(event: Any, flavour: str) -> str | None:
     """``None`` if ``event`` is a valid client event, else what is wrong with it."""
     if not isinstance(event, dict):
@@ -117,11 +146,7 @@ def check_client_event(event: Any, flavour: str) -> str | None:
         return None
     if _client is None:
         return None
-    try:
-        _client.validate_python(event)
-    except ValidationError as exc:
-        return f"{event.get('type')}: {_errors(exc)}"
-    return None
+    return _validate(_client, event)
 
 
 def check_server_event(event: dict[str, Any], flavour: str) -> str | None:
@@ -131,8 +156,4 @@ def check_server_event(event: dict[str, Any], flavour: str) -> str | None:
         return None
     if _server is None:
         return None
-    try:
-        _server.validate_python(event)
-    except ValidationError as exc:
-        return f"{kind}: {_errors(exc)}"
-    return None
+    return _validate(_server, event)
