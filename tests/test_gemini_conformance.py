@@ -20,7 +20,7 @@ from google.genai import types
 
 from beluga_voice.providers.events import ToolCall
 from beluga_voice.testing.fake_gemini import FakeGeminiServer, ScriptedTurn
-from beluga_voice.testing.fake_gemini_schema import check_client_message, check_server_message
+from beluga_voice.testing.fake_gemini.schema import check_client_message, check_server_message
 from beluga_voice.testing.speech import tone
 
 pytestmark = pytest.mark.anyio
@@ -155,7 +155,7 @@ async def test_every_message_of_a_busy_beluga_session_validates() -> None:
 
 
 def test_the_fake_flags_what_the_real_service_would_refuse() -> None:
-    from beluga_voice.testing.fake_gemini_schema import ClientMessageError
+    from beluga_voice.testing.fake_gemini.schema import ClientMessageError
 
     bad = [
         '{"realtimeInput": {"audio": {"mimeType": "audio/wav", "data": "AAAA"}}}',

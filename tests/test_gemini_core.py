@@ -29,7 +29,7 @@ from beluga_voice.providers.gemini_live import (
     code_from_gemini_close,
     endpoint_url,
 )
-from beluga_voice.testing.fake_gemini_schema import check_client_message, check_server_message
+from beluga_voice.testing.fake_gemini.schema import check_client_message, check_server_message
 
 
 class Clock:

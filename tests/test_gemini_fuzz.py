@@ -14,7 +14,7 @@ from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import AudioChunk
 from beluga_voice.providers.gemini_live import GeminiLiveProtocol, GeminiSettings
 from beluga_voice.providers.gemini_live.wire import audio_message, b64decode, parse_server_message
-from beluga_voice.testing.fake_gemini_schema import check_client_message
+from beluga_voice.testing.fake_gemini.schema import check_client_message
 
 _ALLOWED = {ErrorCode.MALFORMED_RESPONSE, ErrorCode.INVALID_RESPONSE}
 

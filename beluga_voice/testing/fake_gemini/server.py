@@ -1,23 +1,4 @@
-"""A fake Gemini Live (BidiGenerateContent) server for offline tests and development.
-
-It is written from the protocol notes and the official SDK's schemas, not from beluga's
-client, so that it cannot share the client's mistakes.  It listens on 127.0.0.1 (port 0)
-and behaves like the real service where tests need it to:
-
-* setup then ``setupComplete``; ``x-goog-api-key`` (or a Vertex bearer token) checked;
-* every client message validated against ``google.genai.types.LiveClientMessage`` and
-  every message it sends against ``LiveServerMessage``; problems land in ``violations``;
-* turns found by an energy VAD (automatic activity detection) or by
-  ``activityStart``/``activityEnd`` (manual), or by a text turn; each turn is answered with
-  the next :class:`ScriptedTurn`: input transcription, audio chunks with output
-  transcription, ``generationComplete``, ``turnComplete``, usage;
-* barge-in: user speech (or ``activityStart``) during a reply sends ``interrupted``;
-* tool calls before a reply, and ``toolCallCancellation`` when the user barges in on one;
-* ``sessionResumptionUpdate`` handles that snapshot what the server consumed, ``goAway``
-  followed by a close, and resumption from a handle (what arrived after the handle is
-  forgotten, as on a real server, so a client must replay it);
-* faults (:class:`Faults`): handshake rejection, error closes, stalls, malformed frames.
-"""
+"""The fake BidiGenerateContent server: handshake, message dispatch, turns, resumption."""
 
 from __future__ import annotations
 
@@ -34,14 +15,15 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ..providers.errors import redact
-from .fake_gemini_schema import (
+from ...providers.errors import redact
+from ..speech import EnergyTurnDetector, TurnEvent
+from .schema import (
     ClientMessageError,
     check_client_message,
     check_server_message,
     decode_audio,
 )
-from .speech import EnergyTurnDetector, TurnEvent, tone
+from .script import FakeSessionState, Faults, ScriptedTurn
 
 
 class _RedactFilter(logging.Filter):
@@ -56,47 +38,13 @@ class _RedactFilter(logging.Filter):
 _log = logging.getLogger("beluga_voice.testing.fake_gemini")
 _log.addFilter(_RedactFilter())
 
-__all__ = ["FakeGeminiServer", "FakeSessionState", "Faults", "ScriptedTurn"]
+__all__ = ["FakeGeminiServer"]
 
 GEMINI_PATH = "/ws/google.ai.generativelanguage.{v}.GenerativeService.BidiGenerateContent"
 VERTEX_PATH = "/ws/google.cloud.aiplatform.{v}.LlmBidiService/BidiGenerateContent"
 _VERSIONS = ("v1alpha", "v1beta", "v1", "v1beta1")
 _PATHS = {p.format(v=v) for p in (GEMINI_PATH, VERTEX_PATH) for v in _VERSIONS}
 OUTPUT_MIME = "audio/pcm;rate=24000"
-
-
-@dataclass
-class ScriptedTurn:
-    """One answer: ``audio`` is PCM16 mono 24 kHz; ``tool_call`` is asked for first."""
-
-    audio: bytes = field(default_factory=lambda: tone(0.4))
-    transcript: str = "Hello from the fake Gemini."
-    user_transcript: str = ""
-    tool_call: tuple[str, dict[str, Any]] | None = None
-
-
-@dataclass
-class Faults:
-    """Ways to misbehave; each applies to the first connection only unless noted."""
-
-    reject_status: int | None = None
-    """Refuse every handshake with this HTTP status."""
-    close_on_setup: tuple[int, str] | None = None
-    close_after_chunks: tuple[int, int, str] | None = None
-    """``(n, code, reason)``: close after sending n reply chunks."""
-    stall_after_chunks: int | None = None
-    stall_before_setup_complete: bool = False
-    malformed_after_chunks: int | None = None
-    malformed_payload: str = "{this is not json"
-
-
-@dataclass
-class FakeSessionState:
-    """What the server remembers of one logical session (what a handle resumes)."""
-
-    audio: bytearray = field(default_factory=bytearray)
-    turns: int = 0
-    connections: int = 0
 
 
 @dataclass

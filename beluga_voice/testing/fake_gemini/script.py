@@ -1,0 +1,44 @@
+"""What the fake Gemini server says and how it misbehaves: scripted turns and faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..speech import tone
+
+__all__ = ["FakeSessionState", "Faults", "ScriptedTurn"]
+
+
+@dataclass
+class ScriptedTurn:
+    """One answer: ``audio`` is PCM16 mono 24 kHz; ``tool_call`` is asked for first."""
+
+    audio: bytes = field(default_factory=lambda: tone(0.4))
+    transcript: str = "Hello from the fake Gemini."
+    user_transcript: str = ""
+    tool_call: tuple[str, dict[str, Any]] | None = None
+
+
+@dataclass
+class Faults:
+    """Ways to misbehave; each applies to the first connection only unless noted."""
+
+    reject_status: int | None = None
+    """Refuse every handshake with this HTTP status."""
+    close_on_setup: tuple[int, str] | None = None
+    close_after_chunks: tuple[int, int, str] | None = None
+    """``(n, code, reason)``: close after sending n reply chunks."""
+    stall_after_chunks: int | None = None
+    stall_before_setup_complete: bool = False
+    malformed_after_chunks: int | None = None
+    malformed_payload: str = "{this is not json"
+
+
+@dataclass
+class FakeSessionState:
+    """What the server remembers of one logical session (what a handle resumes)."""
+
+    audio: bytearray = field(default_factory=bytearray)
+    turns: int = 0
+    connections: int = 0
