@@ -131,6 +131,8 @@ class S2SProcessor(FrameProcessor):
         self._out: _Converter | None = None
         self._output_rate = 24000
         self._responding = False
+        self._interrupt_pushed = False
+        self._last_error: S2SError | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -140,8 +142,14 @@ class S2SProcessor(FrameProcessor):
         self.create_task(self._read_events, name=f"{self.name}.events")
 
     async def on_stop(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        session = self.session
+        if session is None:
+            return
+        if self._in is not None and not session.closed:
+            tail = self._in(b"", last=True)  # what the resampler still holds back
+            if tail:
+                await session.send_audio(tail)
+        await session.close()
 
     # -- frames in --------------------------------------------------------------------------
 
@@ -201,13 +209,12 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, SpeechStarted):
             await self.push_frame(UserStartedSpeakingFrame())
             if self.provider.capabilities.server_vad:
-                await self.push_frame(InterruptionFrame())
+                await self._barge_in()
         elif isinstance(event, SpeechStopped):
             self.latency.user_stopped()
             await self.push_frame(UserStoppedSpeakingFrame())
         elif isinstance(event, Interrupted):
-            self._responding = False
-            await self.push_frame(InterruptionFrame())
+            await self._barge_in()
         elif isinstance(event, ResponseStarted):
             self._responding = True
             await self.push_frame(ResponseStartFrame())
@@ -226,7 +233,16 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, SessionError):
             await self._report(event.error, fatal=event.fatal)
         elif isinstance(event, SessionClosed) and event.error is not None:
-            await self._report(event.error, fatal=True)
+            if event.error is not self._last_error:  # not already told by a SessionError
+                await self._report(event.error, fatal=True)
+
+    async def _barge_in(self) -> None:
+        """Flush playback downstream, once per reply (speech start and the provider's own
+        interruption notice often both arrive)."""
+        self._responding = False
+        if not self._interrupt_pushed:
+            self._interrupt_pushed = True
+            await self.push_frame(InterruptionFrame())
 
     async def _on_audio(self, chunk: AudioChunk) -> None:
         if chunk.error is not None:
@@ -239,6 +255,7 @@ class S2SProcessor(FrameProcessor):
         pcm = conv(chunk.audio)
         if pcm:
             self.latency.first_audio()
+            self._interrupt_pushed = False
             await self.push_frame(OutputAudioFrame(pcm, self._output_rate))
 
     async def _on_transcript(self, event: Transcript) -> None:
@@ -267,6 +284,7 @@ class S2SProcessor(FrameProcessor):
             await self.session.send_tool_result(call.call_id, output)
 
     async def _report(self, error: S2SError, *, fatal: bool) -> None:
+        self._last_error = error
         await self.push_frame(
             ErrorFrame(
                 str(error), code=error.code.value, fatal=fatal, source=self.name, cause=error

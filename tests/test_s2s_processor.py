@@ -1,0 +1,297 @@
+"""The S2S processor in a pipeline, and the VoiceSession facade, against the mock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from beluga_voice.agents import Tool, ToolRegistry
+from beluga_voice.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    Direction,
+    ErrorFrame,
+    Frame,
+    InputAudioFrame,
+    InterruptionFrame,
+    OutputAudioFrame,
+    StartFrame,
+    ToolCallFrame,
+    ToolResultFrame,
+    TranscriptionFrame,
+)
+from beluga_voice.pipeline import FrameProcessor, PipelineTask
+from beluga_voice.processors.s2s import S2SProcessor
+from beluga_voice.providers import ConversationContext, ErrorCode, S2SConfig, S2SError
+from beluga_voice.providers.mock import AdvancedMockS2SProvider
+from beluga_voice.session import SessionState, VoiceSession
+from beluga_voice.testing import run_pipeline, tone
+
+pytestmark = pytest.mark.anyio
+
+
+def frames_of(pcm: bytes, rate: int = 16000, ms: int = 20) -> list[InputAudioFrame]:
+    step = rate * ms // 1000 * 2
+    return [InputAudioFrame(pcm[i : i + step], rate) for i in range(0, len(pcm), step)]
+
+
+UTTERANCE = tone(0.4, 16000, 300, 0.5) + bytes(2 * 16000 // 2)  # 0.4 s speech, 0.5 s quiet
+
+
+def audio_out(frames: list[Frame]) -> bytes:
+    return b"".join(f.audio for f in frames if isinstance(f, OutputAudioFrame))
+
+
+async def test_audio_in_reply_out() -> None:
+    reply = tone(0.5, 24000, 500)
+    mock = AdvancedMockS2SProvider(audio_outputs=[reply], transcripts=["hello back"])
+    s2s = S2SProcessor(mock)
+    # End only after the reply came back: the provider answers asynchronously.
+    got = anyio.Event()
+
+    class Until(FrameProcessor):
+        async def process_frame(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, TranscriptionFrame) and frame.role == "assistant":
+                got.set()
+            await self.push_frame(frame, direction)
+
+    out: list[Frame] = []
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+
+    task = PipelineTask([s2s, Until()], on_output=collect)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            await task.queue_frames(frames_of(UTTERANCE))
+            await got.wait()
+            await task.stop_when_done()
+    assert audio_out(out) == reply  # 24 kHz in and out: bit exact
+    assert [f.text for f in out if isinstance(f, TranscriptionFrame)] == ["hello back"]
+    assert mock.received_bytes == len(UTTERANCE)  # nothing lost on the way in
+    assert s2s.context.history[-1].text == "hello back"
+    assert len(s2s.latency.samples) == 1 and s2s.latency.within_budget == 1.0
+    assert task.errors == []
+
+
+async def test_output_is_resampled_to_the_pipeline_rate_and_input_to_the_provider_rate() -> None:
+    reply = tone(0.6, 24000, 500)
+    mock = AdvancedMockS2SProvider(audio_outputs=[reply])
+    got = anyio.Event()
+    out: list[Frame] = []
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+        if len(audio_out(out)) >= 2 * int(0.55 * 16000):
+            got.set()
+
+    task = PipelineTask(
+        [S2SProcessor(mock)],
+        on_output=collect,
+        start_frame=StartFrame(input_sample_rate=48000, output_sample_rate=16000),
+    )
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            # 48 kHz input: the mock takes 16 or 24 kHz, so it is resampled to 16 kHz.
+            speech48 = tone(0.4, 48000, 300, 0.5) + bytes(2 * 48000 // 2)
+            await task.queue_frames(frames_of(speech48, 48000))
+            await got.wait()
+            await task.stop_when_done()
+    assert all(f.sample_rate == 16000 for f in out if isinstance(f, OutputAudioFrame))
+    # the resampler's held-back tail is flushed at the end: every sample arrives
+    assert abs(mock.received_bytes - len(UTTERANCE)) <= 4
+    n = len(audio_out(out)) // 2
+    assert abs(n - 0.6 * 16000) < 16000 * 0.02
+
+
+class Player(FrameProcessor):
+    """Stands in for an output transport: 'plays' audio instantly, reports barge-in."""
+
+    def __init__(self) -> None:
+        super().__init__(name="player")
+        self.played_ms = 0.0
+        self.first_audio = anyio.Event()
+        self.interrupted = anyio.Event()
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, OutputAudioFrame):
+            if not self.first_audio.is_set():
+                self.first_audio.set()
+                await self.push_frame(BotStartedSpeakingFrame(), Direction.UPSTREAM)
+            self.played_ms += 1000 * frame.duration
+        elif isinstance(frame, InterruptionFrame) and self.first_audio.is_set():
+            await self.push_frame(
+                BotStoppedSpeakingFrame(played_ms=self.played_ms, interrupted=True),
+                Direction.UPSTREAM,
+            )
+            self.interrupted.set()
+        await self.push_frame(frame, direction)
+
+
+async def test_barge_in_cancels_and_truncates_at_what_was_played() -> None:
+    reply = tone(3.0, 24000, 500)
+    mock = AdvancedMockS2SProvider(audio_outputs=[reply], pace=1.0)
+    player = Player()
+    out: list[Frame] = []
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+
+    task = PipelineTask([S2SProcessor(mock), player], on_output=collect)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            await task.queue_frames(frames_of(UTTERANCE))
+            await player.first_audio.wait()
+            await task.queue_frames(frames_of(tone(0.2, 16000, 300, 0.5)))  # the user talks over
+            await player.interrupted.wait()
+            await anyio.wait_all_tasks_blocked()
+            await task.stop_when_done()
+    assert any(isinstance(f, InterruptionFrame) for f in out)
+    assert len(audio_out(out)) < len(reply)  # the reply was cut short
+    # The mock detected the barge-in itself (server VAD) and cancelled; the processor then
+    # passed on, once, how much the player had played, for the provider to truncate.
+    assert mock.interrupts == [pytest.approx(player.played_ms)]
+    assert 0 < player.played_ms < 3000
+
+
+async def test_tool_calls_are_answered_from_the_registry() -> None:
+    calls: list[dict[str, str]] = []
+
+    def weather(city: str) -> dict[str, str]:
+        calls.append({"city": city})
+        return {"city": city, "sky": "clear"}
+
+    tools = ToolRegistry([Tool("weather", "Weather in a city", weather)])
+    mock = AdvancedMockS2SProvider(
+        tool_calls={1: ("weather", '{"city": "Lisbon"}')}, transcripts=["Clear."]
+    )
+    got = anyio.Event()
+    out: list[Frame] = []
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+        if isinstance(frame, TranscriptionFrame) and frame.role == "assistant":
+            got.set()
+
+    task = PipelineTask([S2SProcessor(mock, tools=tools)], on_output=collect)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            await task.queue_frames(frames_of(UTTERANCE))
+            await got.wait()
+            await task.stop_when_done()
+    assert calls == [{"city": "Lisbon"}]
+    assert mock.tool_results == [("call_1", '{"city": "Lisbon", "sky": "clear"}')]
+    assert any(isinstance(f, ToolCallFrame) for f in out) and any(
+        isinstance(f, ToolResultFrame) for f in out
+    )
+
+
+class UpperAgent:
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+
+    async def respond(self, text: str, ctx: ConversationContext) -> AsyncIterator[str]:
+        self.heard.append(text)
+        for word in f"you said {text}".split():
+            yield word.upper() + " "
+
+
+async def test_external_reasoning_voices_the_agents_reply() -> None:
+    mock = AdvancedMockS2SProvider(
+        config=S2SConfig(provider="mock", reasoning_mode="external"), user_transcripts=["hello"]
+    )
+    agent = UpperAgent()
+    out: list[Frame] = []
+    spoke = anyio.Event()
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+        if isinstance(frame, OutputAudioFrame):
+            spoke.set()
+
+    task = PipelineTask([S2SProcessor(mock, agent=agent)], on_output=collect)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            await task.queue_frames(frames_of(UTTERANCE))
+            await spoke.wait()
+            await task.stop_when_done()
+    assert agent.heard == ["hello"]
+    assert mock.spoken_text == ["YOU SAID HELLO"]
+
+
+async def test_external_reasoning_needs_an_agent() -> None:
+    mock = AdvancedMockS2SProvider(config=S2SConfig(provider="mock", reasoning_mode="external"))
+    with pytest.raises(S2SError) as info:
+        S2SProcessor(mock)
+    assert info.value.code is ErrorCode.INVALID_CONFIG
+
+
+async def test_a_dead_provider_is_one_clear_fatal_error() -> None:
+    mock = AdvancedMockS2SProvider(fail_after_chunks=2)
+    out, task = await run_pipeline([S2SProcessor(mock)], frames_of(UTTERANCE), end=False)
+    assert any(isinstance(f, CancelFrame) for f in out)
+    fatal = [e for e in task.errors if e.fatal]
+    assert len(fatal) == 1 and fatal[0].code == "stream_error" and fatal[0].source == "S2S[mock]"
+    assert isinstance(fatal[0], ErrorFrame)
+
+
+async def test_connect_failure_is_fatal_and_named() -> None:
+    mock = AdvancedMockS2SProvider(fail_on_call=1)
+    _, task = await run_pipeline([S2SProcessor(mock)], [], end=False)
+    assert task.errors and task.errors[0].fatal and task.errors[0].code == "network_error"
+
+
+def test_voice_session_rejects_conflicting_or_missing_engines() -> None:
+    mock = AdvancedMockS2SProvider()
+    with pytest.raises(S2SError, match="both an S2S provider and an STT"):
+        VoiceSession(s2s_provider=mock, stt=object(), tts=object())
+    with pytest.raises(S2SError, match="missing s2s_provider"):
+        VoiceSession()
+    with pytest.raises(S2SError, match="missing tts"):
+        VoiceSession(stt=object())
+    with pytest.raises(S2SError, match="needs an agent"):
+        VoiceSession(stt=object(), tts=object())
+
+
+async def test_voice_session_round_trip_with_states_and_say() -> None:
+    mock = AdvancedMockS2SProvider(audio_outputs=[tone(0.3)], transcripts=["reply"])
+    states: list[SessionState] = []
+    audio = bytearray()
+    replied = anyio.Event()
+
+    def on_state(state: SessionState) -> None:
+        states.append(state)
+        if state is SessionState.LISTENING and audio:
+            replied.set()
+
+    def on_audio(pcm: bytes) -> None:
+        audio.extend(pcm)
+
+    with anyio.fail_after(10):
+        async with VoiceSession(s2s_provider=mock, on_state=on_state, on_audio=on_audio) as session:
+            for frame in frames_of(UTTERANCE):
+                await session.process_audio(frame.audio)
+            await replied.wait()
+            with pytest.raises(S2SError) as info:
+                await session.process_audio(b"\x00\x01\x02")
+            assert info.value.code is ErrorCode.INVALID_AUDIO_FORMAT
+            await session.say("Goodbye.")
+    assert bytes(audio[: len(tone(0.3))]) == tone(0.3)
+    assert states[:4] == [
+        SessionState.LISTENING,
+        SessionState.PROCESSING,
+        SessionState.SPEAKING,
+        SessionState.LISTENING,
+    ]
+    assert states[-1] is SessionState.IDLE
+    assert mock.spoken_text == ["Goodbye."]
+    with pytest.raises(S2SError):
+        await session.process_audio(b"\x00\x00")  # stopped sessions refuse audio
