@@ -232,9 +232,12 @@ class S2SProcessor(FrameProcessor):
             )
         elif isinstance(event, SessionError):
             await self._report(event.error, fatal=event.fatal)
-        elif isinstance(event, SessionClosed) and event.error is not None:
-            if event.error is not self._last_error:  # not already told by a SessionError
-                await self._report(event.error, fatal=True)
+        elif (
+            isinstance(event, SessionClosed)
+            and event.error is not None
+            and event.error is not self._last_error  # not already told by a SessionError
+        ):
+            await self._report(event.error, fatal=True)
 
     async def _barge_in(self) -> None:
         """Flush playback downstream, once per reply (speech start and the provider's own
