@@ -17,11 +17,9 @@ import logging
 import time
 from typing import Literal
 
-import numpy as np
-import soxr
-
 from ..agents.base import Agent
 from ..agents.tools import ToolRegistry
+from ..audio.pcm import convert_channels
 from ..frames import (
     BotStoppedSpeakingFrame,
     Direction,
@@ -62,6 +60,7 @@ from ..providers.events import (
     Usage,
 )
 from ..providers.types import ConversationContext, new_conversation_context
+from .resample import StreamResampler
 from .turns import TurnLatency
 
 __all__ = ["S2SProcessor"]
@@ -72,25 +71,18 @@ _UP = Direction.UPSTREAM
 
 
 class _Converter:
-    """PCM16 rate / channel conversion with state kept across chunks (soxr stream)."""
+    """Mono down-mix plus a stateful resampler: one audio direction of the session."""
 
     def __init__(self, in_rate: int, out_rate: int, channels: int = 1) -> None:
         self.in_rate = in_rate
-        self.out_rate = out_rate
         self.channels = channels
-        self._stream = (
-            soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ")
-            if in_rate != out_rate
-            else None
-        )
+        self._resampler = StreamResampler(in_rate, out_rate)
 
     def __call__(self, pcm: bytes, last: bool = False) -> bytes:
-        samples = np.frombuffer(pcm, dtype="<i2")
         if self.channels > 1:
-            samples = samples.reshape(-1, self.channels).mean(axis=1).round().astype("<i2")
-        if self._stream is None:
-            return samples.tobytes()
-        return self._stream.resample_chunk(samples, last=last).tobytes()
+            pcm = convert_channels(pcm, self.channels, 1)
+        out = self._resampler.process(pcm)
+        return out + self._resampler.flush() if last else out
 
 
 class S2SProcessor(FrameProcessor):
