@@ -4,15 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv sysdeps
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory sysdeps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,vad]"
 	@touch $(STAMP)
+
+# The TEN VAD library in the ten-vad wheel links against LLVM's libc++, which Debian
+# images do not always have.  Install it when we can (root with apt); say so when not.
+sysdeps:
+	@if ! ldconfig -p | grep -q 'libc++.so.1'; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing libc++1 (needed by TEN VAD)"; \
+			apt-get update -qq >/dev/null && apt-get install -y -qq libc++1 libc++abi1 >/dev/null; \
+		else \
+			echo "warning: libc++1 is missing; install it for the TEN VAD analyser"; \
+		fi; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/beluga-voice run
