@@ -145,7 +145,7 @@ class _Run:
 
 async def test_a_minute_through_the_output_half_keeps_within_5ms() -> None:
     clock = VirtualClock(jitter=0.002, seed=3)
-    run = _Run(MemoryOutput(clock=clock))
+    run = _Run(MemoryOutput(clock=clock, lead_ms=0))
     with anyio.fail_after(20):
         async with anyio.create_task_group() as tg:
             tg.start_soon(run.task.run)
@@ -163,14 +163,21 @@ async def test_a_minute_through_the_output_half_keeps_within_5ms() -> None:
     assert stops[0].played_ms == pytest.approx(60_000, abs=0.01)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("now", "played"), [(0.30, 300.0), (0.31, 310.0)])
+@pytest.mark.parametrize(
+    ("lead_ms", "gate", "now", "played", "chunks"),
+    [
+        (0, 0.30, 0.30, 300.0, 15),  # between chunks
+        (0, 0.32, 0.31, 310.0, 16),  # half-way through a chunk
+        (20, 0.30, 0.30, 300.0, 16),  # one chunk released ahead is not counted as heard
+    ],
+)
 async def test_interruption_drops_unplayed_audio_and_reports_played_ms(
-    now: float, played: float
+    lead_ms: float, gate: float, now: float, played: float, chunks: int
 ) -> None:
     clock = VirtualClock()
-    out = MemoryOutput(clock=clock)
+    out = MemoryOutput(clock=clock, lead_ms=lead_ms)
     run = _Run(out)
-    clock.gate(at=0.30 if now == 0.30 else 0.32, now=now)
+    clock.gate(at=gate, now=now)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(run.task.run)
@@ -185,13 +192,30 @@ async def test_interruption_drops_unplayed_audio_and_reports_played_ms(
     assert len(stop) == 1
     assert stop[0].interrupted  # type: ignore[attr-defined]
     assert stop[0].played_ms == pytest.approx(played, abs=1e-6)  # type: ignore[attr-defined]
-    assert released == round(played / 20 + 0.49) * CHUNK  # whole chunks handed over
+    assert released == chunks * CHUNK
     assert len(out.audio) == released  # nothing was played after the interruption
     assert out.stats.seconds_dropped == pytest.approx(1.0 - released / (2 * RATE))
     assert out.stats.interruptions == 1
     # the downstream copy and the interruption itself went on too
     assert run.of(BotStoppedSpeakingFrame, run.down)
     assert run.of(InterruptionFrame, run.down)
+
+
+async def test_lead_releases_at_most_one_chunk_ahead() -> None:
+    clock = VirtualClock()
+    run = _Run(MemoryOutput(clock=clock, lead_ms=20))
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run.task.run)
+            await run.task.queue_frame(OutputAudioFrame(audio(400), RATE))
+            await run.task.queue_frame(ResponseEndFrame())
+            await run.task.stop_when_done()
+    times = [t for t, _ in run.out.chunks]
+    assert len(times) == 20
+    assert times[0] == 0.0
+    assert times[1:] == pytest.approx([(n - 1) * 0.02 for n in range(1, 20)])
+    # the reply still counts as finished when its last chunk has played, not when sent
+    assert run.out.stats.history == [(pytest.approx(400.0), False)]
 
 
 async def test_speaking_frames_bracket_each_response() -> None:
@@ -225,7 +249,7 @@ async def test_wrong_rate_is_an_error_not_a_crash() -> None:
 
 async def test_real_clock_pacing_sanity() -> None:
     """Half a second on the real clock: chunks leave on schedule (the minute is a benchmark)."""
-    run = _Run(MemoryOutput())
+    run = _Run(MemoryOutput(lead_ms=0))
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(run.task.run)

@@ -154,6 +154,9 @@ class OutputTransport(FrameProcessor):
     * ``sample_rate``: the rate bot audio is played at; default the StartFrame's output rate.
       Frames at another rate or channel count are rejected with an error frame: resample
       upstream (the S2S processor delivers the pipeline's output rate).
+    * ``lead_ms``: how far ahead of playback chunks may be released (default one chunk;
+      the far end buffers that much anyway).  A scheduling hiccup shorter than the lead
+      adds no latency; see :attr:`~.pacing.Pacer.lead`.
     * ``forward_audio``: pass each chunk on downstream after it was written, so that a
       recorder placed after this half records what was played, not what was generated.
 
@@ -173,6 +176,7 @@ class OutputTransport(FrameProcessor):
         stop_grace: float = 0.2,
         sample_rate: int | None = None,
         channels: int = 1,
+        lead_ms: float | None = None,
         forward_audio: bool = False,
         clock: Clock | None = None,
         name: str | None = None,
@@ -190,7 +194,7 @@ class OutputTransport(FrameProcessor):
         self.forward_audio = forward_audio
         self._fixed_rate = sample_rate
         self.sample_rate = sample_rate or 24000
-        self.pacer = Pacer(clock)
+        self.pacer = Pacer(clock, lead=(chunk_ms if lead_ms is None else lead_ms) / 1000)
         self.stats = OutputStats()
         self._buffer: PlaybackBuffer | None = None
         self._wake = anyio.Event()
@@ -327,6 +331,14 @@ class OutputTransport(FrameProcessor):
             return True
         return False
 
+    async def _wait_wake_until(self, deadline: float) -> bool:
+        """Like :meth:`_wait_wake`, with a deadline on the pacing clock."""
+        event = self._wake
+        if not event.is_set() and not await self.pacer.clock.wait_event(event, deadline):
+            return False
+        self._wake = anyio.Event()
+        return True
+
     async def _play_loop(self) -> None:
         try:
             await self._play()
@@ -350,10 +362,11 @@ class OutputTransport(FrameProcessor):
                     self._idle.set()
                     await self._wait_wake(None)
                     continue
-                # Dry while speaking: let what was released finish playing, then allow the
-                # reply a grace period to go on before the bot counts as stopped.
-                if self.realtime:
-                    await pacer.wait_turn()
+                # Dry while speaking.  Audio that comes before what was released has
+                # finished playing is still on schedule; after that it is an underrun (the
+                # gap was silence) and after a grace period more the bot has stopped.
+                if self.realtime and await self._wait_wake_until(pacer.drained_at):
+                    continue
                 if generation != self._generation or buffer:
                     continue
                 if self._response_ended or not await self._wait_wake(self.stop_grace):
@@ -361,7 +374,7 @@ class OutputTransport(FrameProcessor):
                         await self._stop_speaking(interrupted=False)
                     continue
                 if self.realtime:
-                    pacer.resync()  # the gap was silence, not audio we owe
+                    pacer.resync()
                 continue
             if not self._speaking:
                 await self._start_speaking()

@@ -39,6 +39,10 @@ class Clock(Protocol):
         """Return at (or after) ``deadline``."""
         ...
 
+    async def wait_event(self, event: anyio.Event, deadline: float) -> bool:
+        """Wait for ``event`` until ``deadline``; True if it was set in time."""
+        ...
+
 
 class AnyioClock:
     """The event loop's monotonic clock (the default)."""
@@ -49,6 +53,11 @@ class AnyioClock:
     async def sleep_until(self, deadline: float) -> None:
         await anyio.sleep_until(deadline)
 
+    async def wait_event(self, event: anyio.Event, deadline: float) -> bool:
+        with anyio.move_on_after(deadline - anyio.current_time()):
+            await event.wait()
+        return event.is_set()
+
 
 class Pacer:
     """Absolute-deadline schedule of released audio, with played-time accounting.
@@ -58,10 +67,20 @@ class Pacer:
     has been heard at a given moment.
     """
 
-    __slots__ = ("_clock", "_next", "_released", "late_max")
+    __slots__ = ("_clock", "_next", "_released", "late_max", "lead")
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, lead: float = 0.0) -> None:
+        if lead < 0:
+            raise ValueError(f"lead must not be negative, got {lead}")
         self._clock: Clock = clock or AnyioClock()
+        self.lead = lead
+        """How far ahead of playback a chunk may be released, in seconds.
+
+        The far end always buffers a little (a sound card's period, a browser's jitter
+        buffer).  Letting the schedule run ``lead`` ahead means a hiccup of the event loop
+        shorter than ``lead`` costs no latency: without it, every late wake-up pushes the
+        whole schedule back for good, exactly as a late packet does to a playout buffer.
+        """
         self._next = 0.0  # when the audio released so far will have finished playing
         self._released = 0.0  # seconds of audio released in the current response
         self.late_max = 0.0
@@ -77,9 +96,10 @@ class Pacer:
         self._released = 0.0
 
     async def wait_turn(self) -> None:
-        """Sleep until the audio already released has finished playing."""
-        await self._clock.sleep_until(self._next)
-        late = self._clock.now() - self._next
+        """Sleep until the audio already released has (all but ``lead``) finished playing."""
+        due = self._next - self.lead
+        await self._clock.sleep_until(due)
+        late = self._clock.now() - due
         if late > self.late_max:
             self.late_max = late
 

@@ -64,6 +64,14 @@ class VirtualClock:
         self.t = max(self.t, deadline + late)
         await anyio.lowlevel.checkpoint()
 
+    async def wait_event(self, event: anyio.Event, deadline: float) -> bool:
+        """Let the other tasks run; if nobody sets ``event``, time jumps to ``deadline``."""
+        await anyio.lowlevel.checkpoint()
+        if event.is_set():
+            return True
+        await self.sleep_until(deadline)
+        return event.is_set()
+
 
 class MemoryOutput(OutputTransport):
     """Output half that keeps what it plays: ``chunks`` of ``(release time, bytes)``."""
@@ -76,11 +84,13 @@ class MemoryOutput(OutputTransport):
         chunk_ms: float = 20.0,
         sample_rate: int | None = None,
         stop_grace: float = 0.2,
+        lead_ms: float | None = None,
         forward_audio: bool = False,
         name: str | None = None,
     ) -> None:
         super().__init__(
             chunk_ms=chunk_ms,
+            lead_ms=lead_ms,
             realtime=realtime,
             clock=clock,
             sample_rate=sample_rate,
