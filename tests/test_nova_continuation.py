@@ -12,13 +12,15 @@ import anyio
 import pytest
 from nova_support import SILENCE, SPEECH, assert_clean_records, nova, say, until
 
+from beluga_voice.providers.errors import ErrorCode
 from beluga_voice.providers.events import (
     ResponseDone,
+    SessionError,
     SessionEvent,
     SessionReconnected,
     Transcript,
 )
-from beluga_voice.testing.fake_bedrock import FakeBedrock, Injection
+from beluga_voice.testing.fake_bedrock import FakeBedrock, Injection, OpenFailure
 from beluga_voice.testing.speech import tone
 
 pytestmark = pytest.mark.anyio
@@ -128,4 +130,26 @@ async def test_server_ending_the_stream_is_continued(kind: str) -> None:
             # A reset discards what was in flight on the dead stream; what follows is intact.
             assert bytes(second.audio) == bytes(sent)[-len(second.audio) :]
             assert len(first.audio) >= 30_000
+        assert_clean_records(fake)
+
+
+async def test_refused_continuation_stays_on_the_current_stream() -> None:
+    async with FakeBedrock() as fake:
+        async with nova(fake).stream() as session:
+            sent = bytearray()
+            fake.open_failures.append(OpenFailure())
+            await session.continue_now()
+            for _ in range(10):  # buffered while the next stream is pending
+                await session.send_audio(SILENCE)
+                sent += SILENCE
+            events = await until(session, SessionError)
+            error = events[-1]
+            assert isinstance(error, SessionError) and not error.fatal
+            assert error.error.code is ErrorCode.RATE_LIMIT
+            sent += SPEECH + SILENCE * 20
+            await say(session)  # the first stream still carries the conversation
+            await until(session, ResponseDone)
+        assert session.continuations == 0
+        assert [r.status for r in fake.records] == [200, 429]
+        assert bytes(fake.records[0].audio) == bytes(sent)
         assert_clean_records(fake)

@@ -8,7 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .eventstream import EventStreamDecoder, encode_message
+from ..errors import ErrorCode, S2SError
+from ..events import SessionEvent
+from .eventstream import EventStreamDecoder, EventStreamError, encode_message
+from .faults import exception_error
 from .protocol import NovaProtocol
 from .signing import ChunkSigner
 from .transport import H2Stream
@@ -28,6 +31,40 @@ class Leg:
     opened_at: float = field(default_factory=time.monotonic)
     accepted: bool = False
     closing: bool = False
+
+    def decode(self, data: bytes) -> list[SessionEvent]:
+        """Decode received bytes into session events; raise S2SError on exceptions."""
+        try:
+            messages = self.decoder.feed(data)
+        except EventStreamError as exc:
+            raise S2SError(
+                "receive", ErrorCode.MALFORMED_RESPONSE, f"event stream: {exc}", cause=exc
+            ) from exc
+        out: list[SessionEvent] = []
+        for message in messages:
+            kind = message.headers.get(":message-type")
+            if kind == "exception":
+                raise exception_error(
+                    str(message.headers.get(":exception-type", "")), message.payload
+                )
+            if kind == "error":
+                raise exception_error(
+                    str(message.headers.get(":error-code", "error")),
+                    json.dumps({"message": message.headers.get(":error-message", "")}).encode(),
+                )
+            if kind != "event":
+                continue
+            try:
+                wrapper = json.loads(message.payload)
+                event = json.loads(base64.b64decode(wrapper["bytes"], validate=True))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise S2SError(
+                    "receive", ErrorCode.MALFORMED_RESPONSE, "undecodable event payload", cause=exc
+                ) from exc
+            if not isinstance(event, dict):
+                raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "event is not an object")
+            out += self.protocol.on_event(event)
+        return out
 
 
 def inner_message(event: dict[str, Any]) -> bytes:

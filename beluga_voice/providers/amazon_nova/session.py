@@ -18,8 +18,6 @@ from the caller's task under one lock, which also keeps the chunk signatures in 
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -29,10 +27,16 @@ from botocore.credentials import ReadOnlyCredentials
 
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
-from ..events import SessionClosed, SessionEvent, SessionReady, SessionReconnected, ToolCall
+from ..events import (
+    SessionClosed,
+    SessionError,
+    SessionEvent,
+    SessionReady,
+    SessionReconnected,
+    ToolCall,
+)
 from ..types import ConversationContext, Turn
-from .eventstream import EventStreamError
-from .faults import exception_error, status_error
+from .faults import status_error
 from .leg import Leg, inner_message
 from .protocol import INPUT_SAMPLE_RATE, NovaProtocol, history_for_handover
 from .signing import ChunkSigner, sign_request
@@ -45,6 +49,8 @@ __all__ = ["NovaSession"]
 
 _REPLY_GRACE = 20.0
 """Seconds a due hand-over waits for a reply in progress to finish."""
+_RETRY_PAUSE = 5.0
+"""Seconds before a refused hand-over is tried again (the current stream carries on)."""
 
 
 class NovaSession(StreamingSession):
@@ -70,6 +76,7 @@ class NovaSession(StreamingSession):
         self.continuations = 0
         self._cause: S2SError | None = None
         self._tool_legs: dict[str, Leg] = {}
+        self._not_before = 0.0  # no time-based hand-over before this (after a refusal)
         self.history: list[Turn] = list(context.history)
         """What was said, as this session heard it: seeds continuation streams."""
 
@@ -184,7 +191,9 @@ class NovaSession(StreamingSession):
         call) is over, but no more than ``_REPLY_GRACE`` seconds later in any case."""
         age = time.monotonic() - leg.opened_at
         limit = self._settings.continue_after_seconds
-        return age >= limit and (not leg.protocol.responding or age >= limit + _REPLY_GRACE)
+        if age < limit or time.monotonic() < self._not_before:
+            return False
+        return not leg.protocol.responding or age >= limit + _REPLY_GRACE
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -304,59 +313,59 @@ class NovaSession(StreamingSession):
             if not leg.accepted and stream.status is not None:
                 if stream.status != 200:
                     await self._conn.wait_for(lambda s=stream: s.finished)  # type: ignore[misc]
-                    raise self._rejected(leg, "continue")
+                    out += await self._continuation_failed(leg, self._rejected(leg, "continue"))
+                    continue
                 leg.accepted = True
                 await self._promote()
-            while stream.chunks:
-                out += self._decode(leg, stream.chunks.popleft())
+            try:
+                while stream.chunks:
+                    out += self._decode(leg, stream.chunks.popleft())
+            except S2SError as exc:
+                if leg is self._active or leg is self._next:
+                    raise
+                # A stream already handed over failed while finishing its reply: drop it.
+                self._drop(leg)
+                await self._conn.reset_stream(leg.stream)
+                out.append(SessionError(exc, fatal=False))
+                continue
             if stream.finished:
                 out += await self._leg_finished(leg)
         return out
 
+    def _drop(self, leg: Leg) -> None:
+        if leg in self._legs:
+            self._legs.remove(leg)
+        self._conn.forget(leg.stream)
+
+    async def _continuation_failed(self, leg: Leg, error: S2SError) -> list[SessionEvent]:
+        """The next stream was refused.  If the current one still runs, stay on it (the
+        buffered audio goes there) and try again later; otherwise the session is over."""
+        self._drop(leg)
+        async with self._lock:
+            self._next = None
+            active = self._active
+            if active is None or active.stream.finished or active.closing:
+                raise error
+            buffered, self._buffer, self._buffered_bytes = self._buffer, [], 0
+            for pcm in buffered:
+                await self._send_event(active, active.protocol.audio_event(pcm))
+            self._not_before = time.monotonic() + _RETRY_PAUSE
+        return [SessionError(error, fatal=False)]
+
     def _decode(self, leg: Leg, data: bytes) -> list[SessionEvent]:
-        try:
-            messages = leg.decoder.feed(data)
-        except EventStreamError as exc:
-            raise S2SError(
-                "receive", ErrorCode.MALFORMED_RESPONSE, f"event stream: {exc}", cause=exc
-            ) from exc
-        out: list[SessionEvent] = []
-        for message in messages:
-            kind = message.headers.get(":message-type")
-            if kind == "exception":
-                raise exception_error(
-                    str(message.headers.get(":exception-type", "")), message.payload
-                )
-            if kind == "error":
-                raise exception_error(
-                    str(message.headers.get(":error-code", "error")),
-                    json.dumps({"message": message.headers.get(":error-message", "")}).encode(),
-                )
-            if kind != "event":
-                continue
-            try:
-                wrapper = json.loads(message.payload)
-                event = json.loads(base64.b64decode(wrapper["bytes"], validate=True))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise S2SError(
-                    "receive", ErrorCode.MALFORMED_RESPONSE, "undecodable event payload", cause=exc
-                ) from exc
-            if not isinstance(event, dict):
-                raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "event is not an object")
-            for mapped in leg.protocol.on_event(event):
-                if isinstance(mapped, ToolCall):
-                    self._tool_legs[mapped.call_id] = leg
-                out.append(mapped)
+        out = leg.decode(data)
+        for event in out:
+            if isinstance(event, ToolCall):
+                self._tool_legs[event.call_id] = leg
         return out
 
     async def _leg_finished(self, leg: Leg) -> list[SessionEvent]:
         """A stream ended: drop it, and continue if it was the active one and not ours to end."""
-        self._legs.remove(leg)
-        self._conn.forget(leg.stream)
+        self._drop(leg)
         if leg.decoder.buffered:
             raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "stream ended mid-message")
         if leg is self._next:
-            raise self._rejected(leg, "continue")
+            return await self._continuation_failed(leg, self._rejected(leg, "continue"))
         if leg is not self._active or leg.closing or self._closing:
             if leg is self._active:
                 return [SessionClosed(reason="closed by client")]
