@@ -10,7 +10,6 @@ import base64
 import binascii
 import contextlib
 import json
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -18,8 +17,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..speech import EnergyTurnDetector, TurnEvent
+from .responses import Responder, new_id
 from .schema import check_client_event, check_server_event
-from .script import FunctionCall, Reply
 
 if TYPE_CHECKING:
     from .server import FakeRealtimeServer
@@ -27,11 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["FakeConversation"]
 
 
-def _id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+class FakeConversation(Responder):
+    """The server side of one connection: session config, input buffer, VAD, replies."""
 
-
-class FakeConversation:
     def __init__(self, server: FakeRealtimeServer, ws: ServerConnection) -> None:
         self.server = server
         self.ws = ws
@@ -41,7 +38,7 @@ class FakeConversation:
         self.binary_in = self.binary_out = False
         self.turn: dict[str, Any] | None = {"type": "server_vad"}
         self.vad = EnergyTurnDetector(self.rate, threshold_rms=server.speech_rms)
-        self.user_item = _id("item")
+        self.user_item = new_id("item")
         self.buffered = 0
         self.response_scope: anyio.CancelScope | None = None
         self.response_id: str | None = None
@@ -53,7 +50,7 @@ class FakeConversation:
     # -- sending ------------------------------------------------------------------------------
 
     async def send(self, event: dict[str, Any]) -> None:
-        event = {"event_id": _id("event"), **event}
+        event = {"event_id": new_id("event"), **event}
         problem = check_server_event(event, self.server.flavour)
         if problem:
             self.server.records.server_violations.append(problem)
@@ -73,9 +70,11 @@ class FakeConversation:
 
     async def run(self) -> None:
         if self.grok:
-            await self.send({"type": "conversation.created", "conversation": {"id": _id("conv")}})
+            await self.send(
+                {"type": "conversation.created", "conversation": {"id": new_id("conv")}}
+            )
         # The SDK's session.created carries the session as a create request: no id.
-        session = {**self.session, "id": _id("sess")} if self.grok else dict(self.session)
+        session = {**self.session, "id": new_id("sess")} if self.grok else dict(self.session)
         await self.send({"type": "session.created", "session": session})
         try:
             async with anyio.create_task_group() as tg:
@@ -193,7 +192,7 @@ class FakeConversation:
     async def commit(self) -> None:
         rec = self.server.records
         rec.commits += 1
-        item_id, self.user_item = self.user_item, _id("item")
+        item_id, self.user_item = self.user_item, new_id("item")
         self.buffered = 0
         await self.send({"type": "input_audio_buffer.committed", "item_id": item_id})
         item = {
@@ -237,7 +236,7 @@ class FakeConversation:
             rec.tool_outputs.append((str(item.get("call_id")), str(item.get("output"))))
             if item.get("call_id") == self.pending_call:
                 self.pending_call = None
-        item.setdefault("id", _id("item"))
+        item.setdefault("id", new_id("item"))
         item["status"] = "completed"
         await self.send({"type": "conversation.item.added", "item": item})
         await self.send({"type": "conversation.item.done", "item": item})
@@ -289,173 +288,3 @@ class FakeConversation:
                 )
             return
         await self.cancel_response("client_cancelled")
-
-    # -- responses ----------------------------------------------------------------------------
-
-    def start_response(self, params: dict[str, Any]) -> None:
-        if self.response_scope is not None:
-            return
-        self.response_id = _id("resp")
-        self.response_scope = anyio.CancelScope()
-        self.tg.start_soon(self.respond, self.response_id, self.response_scope, params)
-
-    async def cancel_response(self, reason: str) -> None:
-        scope, rid = self.response_scope, self.response_id
-        if scope is None:
-            return
-        scope.cancel()
-        self.response_scope = None
-        await self.send(self.response_done(rid, "cancelled", reason))
-
-    def response_done(
-        self, rid: str | None, status: str, reason: str | None = None
-    ) -> dict[str, Any]:
-        response: dict[str, Any] = {"id": rid, "object": "realtime.response", "status": status}
-        if reason:
-            response["status_details"] = {"type": status, "reason": reason}
-        response["usage"] = {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
-        return {"type": "response.done", "response": response}
-
-    async def respond(self, rid: str, scope: anyio.CancelScope, params: dict[str, Any]) -> None:
-        with scope:
-            if params.get("conversation") == "none":  # out of band: voice the instructions
-                said = str(params.get("instructions", ""))
-                entry: Reply | FunctionCall = Reply(self.server.speak_audio, said)
-            else:
-                entry = self.server.next_entry()
-            await self.send(
-                {
-                    "type": "response.created",
-                    "response": {"id": rid, "object": "realtime.response", "status": "in_progress"},
-                }
-            )
-            if isinstance(entry, FunctionCall):
-                await self.call_function(rid, entry)
-            else:
-                await self.speak(rid, entry)
-            self.response_scope = None
-            await self.send(self.response_done(rid, "completed"))
-
-    async def call_function(self, rid: str, call: FunctionCall) -> None:
-        item_id, call_id = _id("item"), _id("call")
-        self.pending_call = call_id
-        item = {
-            "id": item_id,
-            "type": "function_call",
-            "call_id": call_id,
-            "name": call.name,
-            "arguments": "",
-        }
-        base = {"response_id": rid, "item_id": item_id, "output_index": 0}
-        await self.send(
-            {
-                "type": "response.output_item.added",
-                **{"response_id": rid},
-                "output_index": 0,
-                "item": item,
-            }
-        )
-        await self.send(
-            {
-                "type": "response.function_call_arguments.delta",
-                **base,
-                "call_id": call_id,
-                "delta": call.arguments,
-            }
-        )
-        await self.send(
-            {
-                "type": "response.function_call_arguments.done",
-                **base,
-                "call_id": call_id,
-                "name": call.name,
-                "arguments": call.arguments,
-            }
-        )
-        done = {**item, "arguments": call.arguments, "status": "completed"}
-        await self.send(
-            {
-                "type": "response.output_item.done",
-                "response_id": rid,
-                "output_index": 0,
-                "item": done,
-            }
-        )
-
-    async def speak(self, rid: str, reply: Reply) -> None:
-        server, faults = self.server, self.server.faults
-        item_id = _id("item")
-        self.audio_ms[item_id] = 0.0
-        item = {
-            "id": item_id,
-            "type": "message",
-            "role": "assistant",
-            "status": "in_progress",
-            "content": [{"type": "output_audio", "transcript": ""}],
-        }
-        base = {"response_id": rid, "item_id": item_id, "output_index": 0, "content_index": 0}
-        await self.send(
-            {
-                "type": "response.output_item.added",
-                "response_id": rid,
-                "output_index": 0,
-                "item": item,
-            }
-        )
-        await self.send(
-            {
-                "type": "response.content_part.added",
-                **base,
-                "part": {"type": "audio", "transcript": ""},
-            }
-        )
-        step = max(2, self.rate * server.chunk_ms // 1000 * 2)
-        words = reply.transcript.split(" ")
-        chunks = [reply.audio[i : i + step] for i in range(0, len(reply.audio), step)]
-        for n, chunk in enumerate(chunks):
-            if faults.drop_after_chunks_once is not None and n >= faults.drop_after_chunks_once:
-                faults.drop_after_chunks_once = None
-                self.abort()
-                await anyio.sleep_forever()
-            if faults.stall_after_chunks_once is not None and n >= faults.stall_after_chunks_once:
-                faults.stall_after_chunks_once = None
-                await anyio.sleep_forever()
-            if self.binary_out:
-                await self.ws.send(chunk)
-            else:
-                delta = base64.b64encode(chunk).decode()
-                await self.send({"type": "response.output_audio.delta", **base, "delta": delta})
-            self.audio_ms[item_id] += 1000.0 * (len(chunk) // 2) / self.rate
-            if n < len(words) and reply.transcript:
-                text = words[n] if n == 0 else " " + words[n]
-                await self.send(
-                    {"type": "response.output_audio_transcript.delta", **base, "delta": text}
-                )
-            if server.pace > 0:
-                await anyio.sleep(server.pace * server.chunk_ms / 1000)
-        rest = " ".join(words[len(chunks) :])
-        if rest and reply.transcript:
-            await self.send(
-                {"type": "response.output_audio_transcript.delta", **base, "delta": " " + rest}
-            )
-        await self.send({"type": "response.output_audio.done", **base})
-        await self.send(
-            {
-                "type": "response.output_audio_transcript.done",
-                **base,
-                "transcript": reply.transcript,
-            }
-        )
-        done = {
-            **item,
-            "status": "completed",
-            "content": [{"type": "output_audio", "transcript": reply.transcript}],
-        }
-        await self.send(
-            {
-                "type": "response.output_item.done",
-                "response_id": rid,
-                "output_index": 0,
-                "item": done,
-            }
-        )
