@@ -38,6 +38,7 @@ __all__ = ["H2Connection", "H2Stream"]
 
 _READ_SIZE = 65536
 _INBOUND_WINDOW = 16 * 1024 * 1024
+_SEND_TIMEOUT = 10.0
 
 
 @dataclass(slots=True)
@@ -136,11 +137,21 @@ class H2Connection:
             data = self._h2.data_to_send()
             if not data:
                 return
-            try:
-                await self._sock.send(data)
-            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-                self._fail(S2SError("send", ErrorCode.NETWORK_ERROR, "connection lost", cause=exc))
-                raise self.error from exc  # type: ignore[misc]
+            # h2 has handed these bytes over: they must all go out (a cancellation half way
+            # would corrupt the framing), but a peer that stops reading must not hang us.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_SEND_TIMEOUT) as scope:
+                try:
+                    await self._sock.send(data)
+                except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+                    self._fail(
+                        S2SError("send", ErrorCode.NETWORK_ERROR, "connection lost", cause=exc)
+                    )
+                    raise self.error from exc  # type: ignore[misc]
+            if scope.cancelled_caught:
+                self._fail(
+                    S2SError("send", ErrorCode.STREAM_TIMEOUT, f"send stalled {_SEND_TIMEOUT:g} s")
+                )
+                raise self.error  # type: ignore[misc]
 
     def _check(self, op: str) -> None:
         if self.error is not None:
