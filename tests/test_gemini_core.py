@@ -469,3 +469,11 @@ def test_held_audio_is_bounded_while_disconnected() -> None:
     core.receive('{"setupComplete": {}}')
     assert kinds(core.take_ready()) == ["audio"]
     assert core.last_replay_bytes == 32000
+
+
+def test_vertex_spellings_of_usage_and_voice_activity() -> None:
+    core, _ = open_core()
+    [usage] = core.receive('{"usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 5}}')
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (2, 5, 7)
+    [started] = core.receive('{"voiceActivity": {"type": "ACTIVITY_START"}}')
+    assert type(started).__name__ == "SpeechStarted"

@@ -113,6 +113,27 @@ async def test_go_away_without_resumption_ends_the_session_cleanly() -> None:
     assert "sessionResumption" not in server.setups[0]
 
 
+async def test_a_dropped_connection_is_resumed_and_the_cut_reply_reported() -> None:
+    long_reply = tone(1.0)
+    faults = Faults(drop_after_chunks=2)  # on the first connection only
+    async with (
+        FakeGeminiServer([ScriptedTurn(audio=long_reply)], api_key=KEY, faults=faults) as server,
+        make_provider(server).stream() as session,
+    ):
+        for _ in range(10):  # quiet audio: the server hands out resumption handles
+            await session.send_audio(bytes(CHUNK))
+        await session.send_text("go")
+        cut = await events_until(session, SessionReconnected)
+        await session.send_text("again")
+        events = await events_until(session)
+    assert of(cut, ResponseDone)[-1].status == "incomplete"
+    [moved] = of(cut, SessionReconnected)
+    assert moved.error is not None and moved.error.code is ErrorCode.NETWORK_ERROR
+    assert b"".join(c.audio for c in of(events, AudioChunk)) == long_reply
+    assert len(server.resumed_from) == 1
+    assert server.violations == []
+
+
 # -- faults -------------------------------------------------------------------------------
 
 

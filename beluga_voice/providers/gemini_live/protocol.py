@@ -279,7 +279,8 @@ class GeminiLiveProtocol:
             events.append(_usage(usage))
         activity = wire.obj(message, "voiceActivity")
         if activity is not None:
-            kind = wire.string(activity, "voiceActivityType")
+            # Vertex AI names the field ``type`` (the SDK's from_vertex converter).
+            kind = wire.string(activity, "voiceActivityType") or wire.string(activity, "type")
             if kind == "ACTIVITY_START":
                 events.append(SpeechStarted())
             elif kind == "ACTIVITY_END":
@@ -378,7 +379,10 @@ class GeminiLiveProtocol:
 
 def _usage(usage: dict[str, Any]) -> Usage:
     prompt = wire.integer(usage, "promptTokenCount")
-    response = wire.integer(usage, "responseTokenCount")
+    # Vertex AI reports the reply as ``candidatesTokenCount``.
+    response = wire.integer(usage, "responseTokenCount") or wire.integer(
+        usage, "candidatesTokenCount"
+    )
     total = wire.integer(usage, "totalTokenCount") or prompt + response
     return Usage(prompt, response, total, details=dict(usage))
 

@@ -108,7 +108,7 @@ class GeminiLiveSession(StreamingSession):
 
     async def _reconnect(self, cause: S2SError | None = None) -> None:
         await self._drop_socket()
-        while True:
+        while not self._closing:
             self._attempts += 1
             try:
                 await self._connect()
@@ -121,6 +121,8 @@ class GeminiLiveSession(StreamingSession):
                 await anyio.sleep(min(2.0, 0.2 * 2**self._attempts))
                 continue
             break
+        if self._closing:
+            return
         attempt, self._attempts = self._attempts, 0
         self.reconnections += 1
         self._emit(
@@ -227,14 +229,15 @@ class GeminiLiveSession(StreamingSession):
             code, reason = _close_info(exc)
             verdict = self.core.connection_lost(code, reason, attempts=self._attempts)
             if verdict.reconnect:
-                events = self.core.interrupted_by_reconnect()
+                for event in self.core.interrupted_by_reconnect():
+                    self._emit(event)  # ahead of the SessionReconnected the switch emits
                 dropped = S2SError(
                     "receive",
                     wire.code_from_gemini_close(code, reason),
                     f"gemini: connection closed ({code})",
                 )
                 await self._reconnect(None if self.core.go_away else dropped)
-                return events
+                return []
             if verdict.error is not None:
                 raise verdict.error from None
             return [SessionClosed(reason=verdict.reason)]

@@ -29,6 +29,8 @@ class Faults:
     close_on_setup: tuple[int, str] | None = None
     close_after_chunks: tuple[int, int, str] | None = None
     """``(n, code, reason)``: close after sending n reply chunks."""
+    drop_after_chunks: int | None = None
+    """Abort the TCP connection (no close frame: the client sees 1006) after n chunks."""
     stall_after_chunks: int | None = None
     stall_before_setup_complete: bool = False
     malformed_after_chunks: int | None = None

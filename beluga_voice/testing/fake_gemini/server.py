@@ -381,6 +381,9 @@ class FakeGeminiServer:
                 await anyio.sleep_forever()
             if faults.malformed_after_chunks == n and first:
                 await conn.ws.send(faults.malformed_payload)
+            if faults.drop_after_chunks == n and first:
+                conn.ws.transport.abort()
+                return
             if faults.close_after_chunks and faults.close_after_chunks[0] == n and first:
                 await conn.ws.close(*faults.close_after_chunks[1:])
                 return
