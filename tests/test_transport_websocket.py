@@ -250,6 +250,21 @@ async def test_too_many_protocol_errors_close_with_1008() -> None:
             assert audio == numbered(1)[0]
 
 
+async def test_browser_page_is_served_over_plain_http() -> None:
+    async with serving(token="page-token-1234") as server:
+        stream = await anyio.connect_tcp("127.0.0.1", server.port)
+        async with stream:
+            await stream.send(b"GET /client HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            reply = b""
+            with anyio.fail_after(5):
+                while b"</html>" not in reply:
+                    reply += await stream.receive()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"content-type: text/html; charset=utf-8" in head.lower()
+    assert b"session.started" in body and b"page-token-1234" not in body
+
+
 async def test_tls() -> None:
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -44,6 +44,7 @@ from websockets.http11 import Request, Response
 from ...frames import ErrorFrame, StartFrame
 from ...pipeline import Node, PipelineTask
 from ...providers.errors import redact, register_secret
+from .page import CLIENT_PAGE
 from .protocol import DefaultSerializer, Serializer
 from .transport import WebSocketTransport
 
@@ -87,6 +88,8 @@ class ServerConfig:
     """Pace output at playback speed (False: send as fast as produced, for tests and files)."""
     stop_timeout: float = 2.0
     max_protocol_errors: int = 20
+    serve_client_page: bool = True
+    """Answer a plain ``GET /client`` with a minimal browser page (see :mod:`.page`)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.token, str):
@@ -145,7 +148,7 @@ class WebSocketServer:
             ssl=cfg.ssl,
             origins=list(cfg.allowed_origins) if cfg.allowed_origins is not None else None,
             max_size=cfg.max_message_bytes,
-            process_request=self._authorize,
+            process_request=self._process_request,
             compression=None,  # audio does not compress; deflate would only cost CPU
         )
 
@@ -179,6 +182,19 @@ class WebSocketServer:
         return f"{scheme}://{host}:{self.port}/"
 
     # -- handshake --------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if (
+            self.config.serve_client_page
+            and urlsplit(request.path).path == "/client"
+            and "upgrade" not in request.headers.get("Connection", "").lower()
+        ):
+            # The page holds no secret (it asks the user for the token), so no auth here.
+            page = connection.respond(HTTPStatus.OK, CLIENT_PAGE)
+            del page.headers["Content-Type"]
+            page.headers["Content-Type"] = "text/html; charset=utf-8"
+            return page
+        return self._authorize(connection, request)
 
     def _authorize(self, connection: ServerConnection, request: Request) -> Response | None:
         token = self.config.token
