@@ -1,0 +1,166 @@
+"""How many real-time WebSocket sessions one server process sustains.
+
+Each session is a client streaming 20 ms PCM16 frames at 16 kHz in real time (absolute
+deadlines) to an echo pipeline ``[ws input, Echo, ws output]`` whose output half paces the
+echo back in 20 ms chunks, as it would to a browser.  Every frame carries its sequence
+number, so the client measures the added latency of each echoed frame (send to receive,
+loopback) and counts frames lost or reordered.
+
+The server runs in its own process (the figure is per server process); the clients run
+in this process.  Steps of increasing session counts run for a fixed time each; a step
+passes when p99 latency is under the limit (20 ms by default) and nothing was lost.
+Loopback only; bounded in count (``--steps``) and time (``--seconds`` per step).
+
+    .venv/bin/python benchmarks/websocket_sessions.py
+    .venv/bin/python benchmarks/websocket_sessions.py --steps 100,300,500 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import anyio
+import numpy as np
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+FRAME_MS = 20
+RATE = 16000
+FRAME_BYTES = RATE * FRAME_MS // 1000 * 2
+
+
+# -- server process ------------------------------------------------------------------------
+
+
+def serve() -> None:
+    from beluga_voice.frames import Direction, Frame, InputAudioFrame, OutputAudioFrame
+    from beluga_voice.pipeline import FrameProcessor
+    from beluga_voice.transports.websocket import ServerConfig, WebSocketServer
+
+    class Echo(FrameProcessor):
+        async def process_frame(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, InputAudioFrame):
+                frame = OutputAudioFrame(frame.audio, frame.sample_rate, frame.channels)
+            await self.push_frame(frame, direction)
+
+    cfg = ServerConfig(
+        input_sample_rate=RATE,
+        output_sample_rate=RATE,
+        max_sessions=100_000,
+        idle_timeout=None,
+        realtime=os.environ.get("BENCH_REALTIME", "1") == "1",
+    )
+
+    async def main() -> None:
+        server = WebSocketServer(lambda t: [t.input(), Echo(), t.output()], cfg)
+        async with server:
+            print(json.dumps({"port": server.port}), flush=True)
+            await anyio.sleep_forever()
+
+    anyio.run(main)
+
+
+# -- load generator ------------------------------------------------------------------------
+
+
+async def one_session(url: str, frames: int, offset: float, out: dict[str, Any]) -> None:
+    sent = np.zeros(frames)
+    latencies: list[float] = []
+    order_ok = True
+    last = -1
+    async with connect(url, compression=None, max_size=None, open_timeout=30) as ws:
+        await ws.recv()  # session.started
+
+        async def receive() -> None:
+            nonlocal order_ok, last
+            try:
+                async for message in ws:
+                    if isinstance(message, bytes) and len(message) >= 4:
+                        seq = int.from_bytes(message[:4], "little")
+                        latencies.append(time.perf_counter() - sent[seq])
+                        order_ok &= seq == last + 1
+                        last = seq
+            except ConnectionClosed:
+                pass
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(receive)
+            t0 = anyio.current_time() + offset
+            silence = bytes(FRAME_BYTES - 4)
+            for i in range(frames):
+                await anyio.sleep_until(t0 + i * FRAME_MS / 1000)
+                sent[i] = time.perf_counter()
+                await ws.send(i.to_bytes(4, "little") + silence)
+            await ws.send('{"type": "end"}')
+    warm = int(1000 / FRAME_MS)  # skip the first second (connection set-up, start-up)
+    out["latencies"].extend(latencies[warm:])
+    out["lost"] += frames - len(latencies)
+    out["reordered"] += 0 if order_ok else 1
+
+
+async def step(url: str, sessions: int, seconds: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"latencies": [], "lost": 0, "reordered": 0}
+    frames = int(seconds * 1000 / FRAME_MS)
+    with anyio.fail_after(seconds + 60):
+        async with anyio.create_task_group() as tg:
+            for k in range(sessions):
+                # spread session starts over one frame period, as independent callers are
+                tg.start_soon(one_session, url, frames, 1.0 + (k % 20) * 0.001, out)
+    lat = np.array(out["latencies"]) * 1000
+    return {
+        "sessions": sessions,
+        "frames": int(lat.size),
+        "p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+        "p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        "max_ms": float(lat.max()) if lat.size else float("nan"),
+        "lost": out["lost"],
+        "reordered_sessions": out["reordered"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", default="50,100,200,300,400,500")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--max-p99-ms", type=float, default=20.0)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve()
+        return
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]))
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert server.stdout is not None
+        port = json.loads(server.stdout.readline())["port"]
+        url = f"ws://127.0.0.1:{port}/"
+        print(f"echo server pid {server.pid} on {url}; {args.seconds:g} s per step, 20 ms frames")
+        print(f"{'sessions':>8} {'frames':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} lost")
+        best = 0
+        for n in (int(s) for s in args.steps.split(",")):
+            r = anyio.run(step, url, n, args.seconds)
+            ok = r["p99_ms"] < args.max_p99_ms and not r["lost"] and not r["reordered_sessions"]
+            print(
+                f"{n:>8} {r['frames']:>8} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
+                f"{r['max_ms']:>7.2f} {r['lost']:>4} {'ok' if ok else 'FAIL'}",
+                flush=True,
+            )
+            if not ok:
+                break
+            best = n
+        print(f"sustained: {best} concurrent real-time sessions with p99 < {args.max_p99_ms:g} ms")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
