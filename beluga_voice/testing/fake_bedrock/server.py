@@ -72,6 +72,7 @@ class FakeBedrock:
         self.port = 0
         self._turns = 0
         self._tg: anyio.abc.TaskGroup | None = None
+        self._listener: anyio.abc.Listener[Any] | None = None
         self._ca: Any = None
 
     @property
@@ -109,6 +110,7 @@ class FakeBedrock:
             self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
             ctx.set_alpn_protocols(["h2"])
             listener = TLSListener(listener, ctx, standard_compatible=False)
+        self._listener = listener
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(listener.serve, self._serve_connection)
@@ -122,12 +124,21 @@ class FakeBedrock:
     ) -> None:
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(exc_type, exc, tb)
+        try:
+            await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._listener is not None:
+                await self._listener.aclose()
 
     async def _serve_connection(self, sock: anyio.abc.ByteStream) -> None:
         self.connections += 1
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.EndOfStream, OSError):
-            await _Connection(self, sock).run()
+        try:
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.EndOfStream, OSError):
+                await _Connection(self, sock).run()
+        finally:
+            # Closed on every exit, cancellation included: a stopped fake drops its clients.
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await sock.aclose()
 
 
 class _Connection:
