@@ -72,8 +72,15 @@ async def test_primary_down_at_open_starts_on_the_backup() -> None:
     backup = AdvancedMockS2SProvider("backup")
     fb = FallbackProvider([primary, backup], CONFIG)
     async with await fb.start_streaming() as session:
-        await converse(session, utterance(0))
+        events = await converse(session, utterance(0))
     assert primary.attempts == 1 and backup.turns == 1
+    [switch] = switches(events)  # the session says why it did not start on the primary
+    assert (switch.from_provider, switch.to_provider, switch.reason) == (
+        "primary",
+        "backup",
+        "error",
+    )
+    assert switch.error is not None and switch.error.code is ErrorCode.MODEL_NOT_AVAILABLE
 
 
 async def test_slow_first_audio_switches_within_the_latency_budget() -> None:
@@ -138,12 +145,15 @@ async def test_circuit_breaker_stops_hammering_a_dead_provider() -> None:
     backup = AdvancedMockS2SProvider("backup")
     settings = FallbackSettings(failure_threshold=2, breaker_cooldown=60)
     fb = FallbackProvider([primary, backup], CONFIG, settings=settings)
+    reasons = []
     for _ in range(5):
         session = await fb.start_streaming()
         await session.close()
+        reasons += [e.reason for e in [event async for event in session] if hasattr(e, "reason")]
     assert primary.attempts == 2  # then the circuit opened
     assert fb.breakers[0].state is BreakerState.OPEN
     assert len(backup.sessions) == 5
+    assert reasons.count("circuit_open") == 3
 
 
 async def test_recovery_probe_brings_the_primary_back() -> None:
@@ -161,7 +171,8 @@ async def test_recovery_probe_brings_the_primary_back() -> None:
                 if isinstance(event, ProviderSwitched):
                     break
         events += await converse(session, utterance(100))
-    [back] = switches(events)
+    [start, back] = switches(events)
+    assert start.to_provider == "backup" and start.reason == "error"
     assert (back.from_provider, back.to_provider, back.reason) == ("backup", "primary", "recovered")
     assert primary.turns == 1 and backup.turns == 1
     assert fb.breakers[0].state is BreakerState.CLOSED

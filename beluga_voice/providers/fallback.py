@@ -162,6 +162,14 @@ class FallbackProvider(StreamingS2SProvider):
             session = FallbackSession(self, ctx, index)
             rates = self.providers[index].capabilities.input_sample_rates
             await session._install(inner, rates, reason="open")
+            if index > 0:  # say why the conversation does not start on the primary
+                reason = "error" if errors else "circuit_open"
+                last = errors[-1] if errors else None
+                session._emit(
+                    ProviderSwitched(
+                        self.providers[0].name, self.providers[index].name, reason, last
+                    )
+                )
             return session
         raise self._unavailable(errors, "start_streaming")
 
