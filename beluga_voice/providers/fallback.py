@@ -157,7 +157,7 @@ class FallbackProvider(StreamingS2SProvider):
                 if exc.code in _CALLER_ERRORS:
                     raise
                 errors.append(exc)
-                log.warning("%s unavailable (%s); trying the next", self.providers[index], exc)
+                log.warning("%s unavailable (%s); trying the next", self.providers[index].name, exc)
                 continue
             session = FallbackSession(self, ctx, index)
             rates = self.providers[index].capabilities.input_sample_rates
