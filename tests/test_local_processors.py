@@ -143,8 +143,10 @@ async def test_agent_replies_streams_and_records_history() -> None:
     assert not task.errors
     kinds = [type(f) for f in out][1:-1]  # between StartFrame and EndFrame
     assert kinds == [
-        TranscriptionFrame, TranscriptionFrame, ResponseStartFrame, TextFrame, ResponseEndFrame,
+        TranscriptionFrame, TranscriptionFrame, ResponseStartFrame, TextFrame,
+        TranscriptionFrame, ResponseEndFrame,
     ]  # fmt: skip
+    assert out[-3] == TranscriptionFrame("That is 4.", role="assistant")
     assert _of(out, TextFrame)[0].text == "That is 4."  # type: ignore[attr-defined]
     assert [(t.role, t.text) for t in ctx.history] == [
         ("user", "what is two plus two"),

@@ -4,7 +4,8 @@ It sits between speech recognition and speech synthesis (or in front of an S2S p
 that voices text).  A final user ``TranscriptionFrame`` becomes a call to
 ``agent.respond(text, context)``; the reply streams downstream as ``TextFrame`` pieces
 between a ``ResponseStartFrame`` and a ``ResponseEndFrame``, so the TTS can speak the first
-sentence while the agent is still writing the rest.
+sentence while the agent is still writing the rest.  The whole reply then follows as an
+assistant ``TranscriptionFrame`` (as S2S providers report theirs), for displays and logs.
 
 It keeps the conversation history in ``context``: the agent sees the history *before* the
 current utterance, then the user's turn and the assistant's reply (as far as it got) are
@@ -137,6 +138,8 @@ class AgentProcessor(FrameProcessor):
                 if interrupted:
                     self._current.metadata["interrupted"] = True
             with anyio.CancelScope(shield=True):
+                if reply:  # the whole reply as a transcript, as S2S providers report it
+                    await self.push_frame(TranscriptionFrame(reply, role="assistant"), _DOWN)
                 await self.push_frame(ResponseEndFrame(interrupted=interrupted), _DOWN)
             done.set()
 
