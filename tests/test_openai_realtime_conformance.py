@@ -119,9 +119,10 @@ async def test_the_fake_flags_events_outside_the_schema() -> None:
         headers = {"Authorization": f"Bearer {KEY}"}
         async with connect(url, additional_headers=headers) as ws:
             await ws.send(json.dumps({"type": "conversation.item.truncate", "item_id": "x"}))
-            await ws.send(json.dumps({"type": "response.create", "response": {"voice": 3}}))
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit", "flush": True}))
             await ws.send(json.dumps({"type": "no.such.event"}))
-            for _ in range(5):  # session.created then one error per bad event
+            for _ in range(4):  # session.created then one error per bad event
                 await ws.recv()
     assert len(fake.records.violations) == 3
     assert "conversation.item.truncate" in fake.records.violations[0]
+    assert "unknown field(s) flush" in fake.records.violations[1]

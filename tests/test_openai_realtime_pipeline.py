@@ -12,6 +12,7 @@ from _realtime_helpers import provider_for, speech
 from beluga_voice.agents.tools import Tool, ToolRegistry
 from beluga_voice.audio import read_wav_pcm16, write_wav_pcm16
 from beluga_voice.frames import (
+    BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Frame,
     InputAudioFrame,
@@ -108,4 +109,46 @@ async def test_pcm_frames_in_tool_round_trip_reply_out(flavour: str, name: str) 
     [result] = [f for f in out if isinstance(f, ToolResultFrame)]
     assert result.output == "sunny in Oslo"
     assert fake.records.tool_outputs == [(result.call_id, "sunny in Oslo")]
+    assert fake.records.violations == []
+
+
+async def test_barge_in_truncates_to_what_the_output_transport_played() -> None:
+    long_reply = Reply(tone(3.0, 24000, 370.0), "A long reply that gets cut")
+    speaking = anyio.Event()
+    stopped: list[BotStoppedSpeakingFrame] = []
+    done = anyio.Event()
+
+    async def collect(frame: Frame) -> None:
+        if isinstance(frame, BotStartedSpeakingFrame):
+            speaking.set()
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            stopped.append(frame)
+            done.set()
+
+    pcm = speech()
+    turn = [InputAudioFrame(pcm[i : i + 960], 24000) for i in range(0, len(pcm), 960)]
+    async with FakeRealtimeServer(script=[long_reply]) as fake:
+        task = PipelineTask(
+            [
+                S2SProcessor(provider_for(fake), forward_input_audio=False),
+                WavFileOutput(io.BytesIO(), realtime=True),
+            ],
+            start_frame=StartFrame(input_sample_rate=24000, output_sample_rate=24000),
+            on_output=collect,
+        )
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(task.run)
+                for frame in turn:
+                    await task.queue_frame(frame)
+                await speaking.wait()  # the reply is playing at real time
+                for frame in turn[:10]:  # the user talks over it
+                    await task.queue_frame(frame)
+                await done.wait()
+                await fake.wait_until(lambda records: bool(records.truncations))
+                await task.stop_when_done()
+    (bot,) = stopped
+    assert bot.interrupted and 0 < bot.played_ms < 3000
+    (cut,) = fake.records.truncations
+    assert cut[1:] == (0, int(bot.played_ms))
     assert fake.records.violations == []

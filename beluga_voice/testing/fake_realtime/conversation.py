@@ -111,7 +111,10 @@ class FakeConversation(Responder):
         if handler is None:
             await self.send_error("unknown_event", f"unknown event {event.get('type')!r}", "x")
             return
-        await handler(event)
+        try:
+            await handler(event)
+        finally:
+            self.server.notify()
 
     # -- client events ------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
@@ -122,6 +122,7 @@ class FakeRealtimeServer:
         self._server: Server | None = None
         self._live: set[FakeConversation] = set()
         self._waiters: list[tuple[int, anyio.Event]] = []
+        self._changed = anyio.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -181,6 +182,16 @@ class FakeRealtimeServer:
         """Cut every live connection without a close frame."""
         for conv in list(self._live):
             conv.abort()
+
+    def notify(self) -> None:
+        """Wake :meth:`wait_until` callers: a client event was handled."""
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait_until(self, predicate: Callable[[Records], bool]) -> None:
+        """Return once ``predicate(records)`` holds (checked after each client event)."""
+        while not predicate(self.records):
+            await self._changed.wait()
 
     async def wait_for_connections(self, count: int) -> None:
         """Return once ``count`` connections have been accepted in total."""
