@@ -40,6 +40,7 @@ __all__ = [
     "InterruptionFrame",
     "MetricsFrame",
     "OutputAudioFrame",
+    "ProviderSwitchedFrame",
     "ResponseEndFrame",
     "ResponseStartFrame",
     "SpeakFrame",
@@ -171,6 +172,18 @@ class BotStoppedSpeakingFrame(SystemFrame):
 class MetricsFrame(SystemFrame):
     data: dict[str, float] = field(default_factory=dict)
     source: str | None = None
+
+
+@dataclass(slots=True)
+class ProviderSwitchedFrame(SystemFrame):
+    """A resilience wrapper moved the conversation: to another provider (fallback), or to a
+    new connection of the same one (``reason="reconnect"``).  ``replayed_ms`` is how much
+    unanswered user audio was sent again so that nothing said was lost."""
+
+    from_provider: str
+    to_provider: str
+    reason: str
+    replayed_ms: float = 0.0
 
 
 # -- data frames ---------------------------------------------------------------------------

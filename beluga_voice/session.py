@@ -99,6 +99,10 @@ class VoiceSession:
     ``transport`` supplies the input and output halves (objects with ``input()`` and
     ``output()`` returning processors); without one, feed audio with
     :meth:`process_audio` and receive it through ``on_audio``.
+
+    With ``resilient=True`` (the default) the provider is wrapped as the config says
+    (:func:`~beluga_voice.providers.wrap.wrap_provider`): silent retry, fallback to
+    ``config.fallback_providers``, metrics and tracing.
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class VoiceSession:
         on_audio: Callback | None = None,
         on_transcript: Callback | None = None,
         on_error: Callback | None = None,
+        resilient: bool = True,
     ) -> None:
         if s2s_provider is not None and (stt is not None or tts is not None):
             raise S2SError(
@@ -137,6 +142,12 @@ class VoiceSession:
             raise S2SError(
                 "VoiceSession", ErrorCode.INVALID_CONFIG, "the STT + TTS branch needs an agent"
             )
+        if s2s_provider is not None and resilient:
+            from .providers.wrap import wrap_provider
+
+            wrapped = wrap_provider(s2s_provider, self.config)
+            if isinstance(wrapped, StreamingS2SProvider):
+                s2s_provider = wrapped
         self.provider = s2s_provider
         self.stt, self.tts, self.agent = stt, tts, agent
         self.transport = transport

@@ -295,3 +295,33 @@ async def test_voice_session_round_trip_with_states_and_say() -> None:
     assert mock.spoken_text == ["Goodbye."]
     with pytest.raises(S2SError):
         await session.process_audio(b"\x00\x00")  # stopped sessions refuse audio
+
+
+async def test_a_fallback_switch_becomes_a_frame_and_no_user_audio_is_lost() -> None:
+    from beluga_voice.frames import ProviderSwitchedFrame
+    from beluga_voice.providers.fallback import FallbackProvider
+
+    config = S2SConfig(provider="mock", max_retries=0)
+    dead = AdvancedMockS2SProvider("dead", config=config, fail_after_chunks=0)
+    alive = AdvancedMockS2SProvider("alive", config=config, audio_outputs=[tone(0.2)])
+    got = anyio.Event()
+    out: list[Frame] = []
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+        if len(audio_out(out)) >= len(tone(0.2)):
+            got.set()
+
+    task = PipelineTask([S2SProcessor(FallbackProvider([dead, alive], config))], on_output=collect)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            await task.queue_frames(frames_of(UTTERANCE))
+            await got.wait()
+            await task.stop_when_done()
+    switches = [f for f in out if isinstance(f, ProviderSwitchedFrame)]
+    assert [(f.from_provider, f.to_provider) for f in switches] == [("dead", "alive")]
+    assert switches[0].replayed_ms > 0
+    assert audio_out(out) == tone(0.2)
+    assert alive.received_bytes >= len(UTTERANCE) - 2 * 320  # the turn was replayed to it
+    assert not [e for e in task.errors if e.fatal]

@@ -29,6 +29,7 @@ from ..frames import (
     InterruptionFrame,
     MetricsFrame,
     OutputAudioFrame,
+    ProviderSwitchedFrame,
     ResponseEndFrame,
     ResponseStartFrame,
     SpeakFrame,
@@ -48,11 +49,13 @@ from ..providers.errors import ErrorCode, S2SError
 from ..providers.events import (
     AudioChunk,
     Interrupted,
+    ProviderSwitched,
     ResponseDone,
     ResponseStarted,
     SessionClosed,
     SessionError,
     SessionEvent,
+    SessionReconnected,
     SpeechStarted,
     SpeechStopped,
     ToolCall,
@@ -222,6 +225,21 @@ class S2SProcessor(FrameProcessor):
                     source=self.name,
                 )
             )
+        elif isinstance(event, ProviderSwitched):
+            await self.push_frame(
+                ProviderSwitchedFrame(
+                    event.from_provider,
+                    event.to_provider,
+                    event.reason,
+                    self._ms(event.replayed_bytes),
+                )
+            )
+        elif isinstance(event, SessionReconnected):
+            await self.push_frame(
+                ProviderSwitchedFrame(
+                    event.provider, event.provider, "reconnect", self._ms(event.replayed_bytes)
+                )
+            )
         elif isinstance(event, SessionError):
             await self._report(event.error, fatal=event.fatal)
         elif (
@@ -230,6 +248,13 @@ class S2SProcessor(FrameProcessor):
             and event.error is not self._last_error  # not already told by a SessionError
         ):
             await self._report(event.error, fatal=True)
+
+    def _ms(self, pcm_bytes: int) -> float:
+        """Milliseconds of PCM16 mono at the rate the provider was sent."""
+        rate = self.provider.capabilities.input_sample_rates[0]
+        if self._in is not None:
+            rate = self._in._resampler.out_rate
+        return 1000.0 * pcm_bytes / (2 * rate)
 
     async def _barge_in(self) -> None:
         """Flush playback downstream, once per reply (speech start and the provider's own
