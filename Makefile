@@ -31,8 +31,8 @@ demo: $(STAMP)
 	$(BIN)/beluga-voice run
 
 lint: $(STAMP)
-	$(BIN)/ruff check beluga_voice tests examples benchmarks
-	$(BIN)/ruff format --check beluga_voice tests examples benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/python -m pytest
