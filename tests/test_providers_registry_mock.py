@@ -257,3 +257,16 @@ async def test_concurrency_limit_under_a_thousand_attempts() -> None:
     assert not late.closed
     for s in [*others, late]:
         await s.close()
+
+
+async def test_receive_audio_yields_only_audio_and_reports_errors() -> None:
+    mock = AdvancedMockS2SProvider(audio_outputs=[tone(0.1)], fail_after_chunks=3)
+    chunks = []
+    async with mock.stream() as session:
+        await session.send_audio(SPEECH + SILENCE)
+        with anyio.fail_after(5):
+            async for chunk in session.receive_audio():
+                chunks.append(chunk)
+    assert all(isinstance(c, AudioChunk) for c in chunks)
+    assert [c.error is None for c in chunks] == [True, True, True, False]
+    assert chunks[-1].error.code is ErrorCode.STREAM_ERROR and chunks[-1].is_final
