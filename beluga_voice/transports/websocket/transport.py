@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any, Final, Literal
 
 import anyio
@@ -104,24 +105,34 @@ class WebSocketInput(InputTransport):
         remote: Any = getattr(t.ws, "remote_address", None)
         address = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else None
         await self.peer_joined(t.session_id, address)
+        self._last_message = time.monotonic()
+        if t.idle_timeout is not None:
+            self.create_task(self._idle_watch, name=f"{self.name}.idle")
         with contextlib.suppress(ConnectionClosed):
             await self._read_messages()
         t._close_with("disconnected")
         await self.peer_left(t.session_id, t.close_reason or "disconnected")
 
     async def _read_messages(self) -> None:
+        # A plain loop: the idle timeout is watched by another task rather than a cancel
+        # scope per message, which would cost more than handling the message.
+        handle = self._handle
+        async for message in self.transport.ws:
+            self._last_message = time.monotonic()
+            await handle(message)
+
+    async def _idle_watch(self) -> None:
         t = self.transport
-        ws = t.ws
+        timeout = t.idle_timeout
+        assert timeout is not None
         while True:
-            # recv() is safe to cancel in websockets: no message is lost by a timeout.
-            with anyio.move_on_after(t.idle_timeout if t.idle_timeout else float("inf")) as scope:
-                message = await ws.recv()
-            if scope.cancelled_caught:
-                t._close_with("idle")
-                await t.send_error("idle_timeout", f"no message for {t.idle_timeout:g} s")
-                await t.close(CLOSE_IDLE, "idle timeout")
-                return
-            await self._handle(message)
+            idle_for = time.monotonic() - self._last_message
+            if idle_for >= timeout:
+                break
+            await anyio.sleep(timeout - idle_for)
+        t._close_with("idle")
+        await t.send_error("idle_timeout", f"no message for {timeout:g} s")
+        await t.close(CLOSE_IDLE, "idle timeout")
 
     async def _handle(self, message: Message) -> None:
         t = self.transport
