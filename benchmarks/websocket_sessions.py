@@ -69,7 +69,10 @@ def serve() -> None:
 # -- load generator ------------------------------------------------------------------------
 
 
-async def one_session(url: str, frames: int, offset: float, out: dict[str, Any]) -> None:
+async def one_session(
+    url: str, frames: int, start: float, offset: float, out: dict[str, Any]
+) -> None:
+    await anyio.sleep_until(start)  # connections ramp up instead of arriving all at once
     sent = np.zeros(frames)
     latencies: list[float] = []
     order_ok = True
@@ -98,7 +101,7 @@ async def one_session(url: str, frames: int, offset: float, out: dict[str, Any])
                 sent[i] = time.perf_counter()
                 await ws.send(i.to_bytes(4, "little") + silence)
             await ws.send('{"type": "end"}')
-    warm = int(1000 / FRAME_MS)  # skip the first second (connection set-up, start-up)
+    warm = int(1000 / FRAME_MS)  # skip each session's first second (start-up)
     out["latencies"].extend(latencies[warm:])
     out["lost"] += frames - len(latencies)
     out["reordered"] += 0 if order_ok else 1
@@ -109,9 +112,12 @@ async def step(url: str, sessions: int, seconds: float) -> dict[str, Any]:
     frames = int(seconds * 1000 / FRAME_MS)
     with anyio.fail_after(seconds + 60):
         async with anyio.create_task_group() as tg:
+            now = anyio.current_time()
             for k in range(sessions):
-                # spread session starts over one frame period, as independent callers are
-                tg.start_soon(one_session, url, frames, 1.0 + (k % 20) * 0.001, out)
+                # connect over one second, and spread frame phases over one frame period,
+                # as independent callers would
+                start = now + k / sessions
+                tg.start_soon(one_session, url, frames, start, 1.0 + (k % 20) * 0.001, out)
     lat = np.array(out["latencies"]) * 1000
     return {
         "sessions": sessions,
@@ -122,6 +128,13 @@ async def step(url: str, sessions: int, seconds: float) -> dict[str, Any]:
         "lost": out["lost"],
         "reordered_sessions": out["reordered"],
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -143,14 +156,23 @@ def main() -> None:
         port = json.loads(server.stdout.readline())["port"]
         url = f"ws://127.0.0.1:{port}/"
         print(f"echo server pid {server.pid} on {url}; {args.seconds:g} s per step, 20 ms frames")
-        print(f"{'sessions':>8} {'frames':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} lost")
+        print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        print(
+            f"{'sessions':>8} {'frames':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+            f"{'lost':>4} {'server CPU':>10} {'client CPU':>10}"
+        )
         best = 0
         for n in (int(s) for s in args.steps.split(",")):
+            server_cpu, client_cpu, wall = cpu_seconds(server.pid), time.process_time(), time.time()
             r = anyio.run(step, url, n, args.seconds)
+            wall = time.time() - wall
+            server_cpu = (cpu_seconds(server.pid) - server_cpu) / wall
+            client_cpu = (time.process_time() - client_cpu) / wall
             ok = r["p99_ms"] < args.max_p99_ms and not r["lost"] and not r["reordered_sessions"]
             print(
                 f"{n:>8} {r['frames']:>8} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
-                f"{r['max_ms']:>7.2f} {r['lost']:>4} {'ok' if ok else 'FAIL'}",
+                f"{r['max_ms']:>7.2f} {r['lost']:>4} {server_cpu:>10.0%} {client_cpu:>10.0%} "
+                f"{'ok' if ok else 'FAIL'}",
                 flush=True,
             )
             if not ok:
