@@ -89,7 +89,7 @@ def feed(core: GeminiLiveProtocol, raw: str | bytes) -> None:
         assert str(exc)  # a message a person can read
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(server_messages, min_size=1, max_size=4))
 def test_structured_garbage_never_crashes_the_core(messages: list[dict[str, Any]]) -> None:
     core = opened()
@@ -186,7 +186,7 @@ tool_calls = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     st.lists(
         st.one_of(
