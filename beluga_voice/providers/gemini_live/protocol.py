@@ -5,13 +5,12 @@ reads (:meth:`~GeminiLiveProtocol.receive` returns session events) and writes wh
 the operations return, in order.  Keeping the state here makes the tricky parts testable
 without a network:
 
-* **Turns.**  Gemini has no response ids; a response is everything between the first model
-  output of a turn and ``turnComplete`` (or ``interrupted``).  The core numbers responses
-  and turns Gemini's incremental transcriptions into interim and final transcripts.
+* **Replies.**  Gemini has no response ids; :class:`~.turns.ReplyTracker` cuts the model's
+  output into responses and its transcription fragments into final transcripts.
 * **Manual activity detection.**  The first audio of a user turn is preceded by
   ``activityStart``; :meth:`end_turn` sends ``activityEnd``.
 * **Transparent reconnect.**  Every message sent since the last resumption handle that
-  covers it is kept.  After a ``goAway`` the shell reconnects with the newest handle, and
+  covers it is kept (:class:`~.replay.ReplayLog`).  After a ``goAway`` the shell reconnects with the newest handle, and
   :meth:`take_ready` returns those messages for replay followed by anything the caller sent
   while the connection was down, so no user audio is lost across the switch.
 """
