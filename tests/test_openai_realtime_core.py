@@ -363,3 +363,40 @@ def test_replay_buffer_is_bounded() -> None:
     p.open()
     appends = [e for e in sent(p) if e["type"] == "input_audio_buffer.append"]
     assert sum(len(base64.b64decode(e["audio"])) for e in appends) == 4800
+
+
+def test_one_response_at_a_time_text_waits_for_the_live_reply() -> None:
+    p = core()
+    p.receive(srv("response.created", response={"id": "r1"}))
+    p.text("Another question")
+    assert [e["type"] for e in sent(p)] == ["conversation.item.create"]  # no rejected create
+    p.receive(srv("response.done", response={"id": "r1", "status": "completed"}))
+    assert sent(p) == [{"type": "response.create"}]
+
+
+def test_speak_waits_for_the_live_reply_and_barge_in_drops_queued_lines() -> None:
+    p = core()
+    p.receive(srv("response.created", response={"id": "r1"}))
+    p.speak("First line.")
+    p.speak("Second line.")
+    assert sent(p) == []
+    p.receive(srv("response.done", response={"id": "r1", "status": "completed"}))
+    (first,) = sent(p)
+    assert "First line." in first["response"]["instructions"]
+    p.receive(srv("response.created", response={"id": "r2"}))
+    p.interrupt(None)  # the user talks over the first line: the second is stale
+    assert [e["type"] for e in sent(p)] == ["response.cancel"]
+    p.receive(srv("response.done", response={"id": "r2", "status": "cancelled"}))
+    assert sent(p) == []
+
+
+def test_interrupt_before_the_reply_starts_cancels_it_when_it_does() -> None:
+    p = core()
+    p.text("Hello")
+    sent(p)
+    assert p.interrupt(None) == [Interrupted(None)]
+    assert sent(p) == []  # nothing to cancel yet: a cancel now would be rejected
+    p.receive(srv("response.created", response={"id": "r1"}))
+    assert sent(p) == [{"type": "response.cancel"}]
+    p.open()  # a drop now must not ask again for the reply the user cancelled
+    assert "response.create" not in [e["type"] for e in sent(p)]

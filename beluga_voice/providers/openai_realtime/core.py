@@ -80,6 +80,7 @@ class RealtimeProtocol(ServerEventHandlers):
         self._pending_calls: set[str] = set()
         self._seen_calls: set[str] = set()
         self._respond_when_done = False
+        self._queued_speech: deque[str] = deque()
         self._partial: dict[tuple[str, str], str] = {}
         self._assistant_turns: dict[str, Turn] = {}
         # User audio the server has not acknowledged with ``input_audio_buffer.committed``.
@@ -90,6 +91,7 @@ class RealtimeProtocol(ServerEventHandlers):
         self._speak_pending: str | None = None
         self._live_speak: str | None = None
         self._cancel_sent = False
+        self._cancel_on_create = False
         self._handlers: dict[str, Callable[[dict[str, Any]], list[SessionEvent]]] = {
             "session.created": self._on_session_created,
             "session.updated": self._on_session_updated,
@@ -157,6 +159,9 @@ class RealtimeProtocol(ServerEventHandlers):
         else:
             respeak = self._speak_pending if self.response_requested else None
         redo_reply = respeak is None and (self.response_id is not None or self.response_requested)
+        if self._cancel_sent:  # the user interrupted it: do not ask for it again
+            respeak, redo_reply = None, False
+        self._cancel_sent = self._cancel_on_create = False
         self.response_id = None
         self.response_requested = False
         self.user_speaking = False
@@ -205,7 +210,14 @@ class RealtimeProtocol(ServerEventHandlers):
         self._request_response()
 
     def speak(self, text: str) -> None:
-        """Voice ``text`` verbatim, out of band: the model sees no conversation context."""
+        """Voice ``text`` verbatim, out of band: the model sees no conversation context.
+
+        While another reply is live the line waits for it to end: the service accepts one
+        response at a time and would reject this one.
+        """
+        if self.response_live:
+            self._queued_speech.append(text)
+            return
         response = {"conversation": "none", "input": [], "instructions": speak_instructions(text)}
         self._outbox.append({"type": "response.create", "response": response})
         self.response_requested = True
@@ -217,21 +229,20 @@ class RealtimeProtocol(ServerEventHandlers):
         self._outbox.append({"type": "conversation.item.create", "item": item})
         self._pending_calls.discard(call_id)
         self.history.append(Turn(role="tool", text=output, metadata={"call_id": call_id}))
-        if self._pending_calls:
-            return
-        if self.response_id is not None:
-            self._respond_when_done = True
-        else:
+        if not self._pending_calls:
             self._request_response()
 
     def interrupt(self, played_ms: float | None) -> list[SessionEvent]:
         """Barge-in: cancel a live reply and make the server forget what was not heard."""
         events: list[SessionEvent] = []
         if self.response_live and not self._cancel_sent:
-            self._outbox.append({"type": "response.cancel"})
             events.append(Interrupted(self.response_id))
-            self.response_requested = False
             self._cancel_sent = True
+            if self.response_id is not None:
+                self._outbox.append({"type": "response.cancel"})
+            else:  # asked for, not started: a cancel now would be a no-op, so cancel it then
+                self._cancel_on_create = True
+        self._queued_speech.clear()  # lines queued for a conversation that moved on
         if played_ms is not None and not self._reply_oob:
             for cut in self._reply.truncations(played_ms):
                 self._outbox.append(
@@ -271,6 +282,9 @@ class RealtimeProtocol(ServerEventHandlers):
     # -- helpers ----------------------------------------------------------------------------
 
     def _request_response(self) -> None:
+        if self.response_live:  # one response at a time: ask again when this one ends
+            self._respond_when_done = True
+            return
         self._outbox.append({"type": "response.create"})
         self.response_requested = True
         self._cancel_sent = False

@@ -112,7 +112,10 @@ class ServerEventHandlers:
         rid = _opt_str(event["response"].get("id"))
         self.response_id = rid or "response"
         self.response_requested = False
-        self._cancel_sent = False
+        self._cancel_sent = self._cancel_on_create
+        if self._cancel_on_create:  # interrupted before it started
+            self._cancel_on_create = False
+            self._outbox.append({"type": "response.cancel"})
         self._reply = ReplyAudio(self.rate)
         self._reply_oob = self._speak_pending is not None
         if self._speak_pending is not None:
@@ -197,7 +200,10 @@ class ServerEventHandlers:
             events.append(SessionError(S2SError("receive", code, message, details=err)))
         events.append(ResponseDone(rid, status, reason))  # always last: the reply is over
         self.response_id = None
-        if self._respond_when_done and not self._pending_calls:
+        self.response_requested = False
+        if self._queued_speech:
+            self.speak(self._queued_speech.popleft())
+        elif self._respond_when_done and not self._pending_calls:
             self._respond_when_done = False
             self._request_response()
         return events
