@@ -109,10 +109,12 @@ class InputTransport(FrameProcessor):
 
     async def push_audio(self, audio: bytes, sample_rate: int, channels: int = 1) -> None:
         """Push one block of PCM16 user audio, stamped with its position in the stream."""
-        frame = InputAudioFrame(
-            audio, sample_rate, channels, timestamp=self._samples_pushed / sample_rate
-        )
-        self._samples_pushed += len(audio) // (2 * channels)
+        await self.push_audio_frame(InputAudioFrame(audio, sample_rate, channels))
+
+    async def push_audio_frame(self, frame: InputAudioFrame) -> None:
+        """Push a ready-made user audio frame, stamping its position in the stream."""
+        frame.timestamp = self._samples_pushed / frame.sample_rate
+        self._samples_pushed += len(frame.audio) // (2 * frame.channels)
         await self.push_frame(frame, _DOWN)
 
     async def peer_joined(

@@ -145,7 +145,7 @@ class WebSocketInput(InputTransport):
             if isinstance(item, EndRequest):
                 t._close_with("end")
             elif isinstance(item, InputAudioFrame):
-                await self.push_audio(item.audio, item.sample_rate, item.channels)
+                await self.push_audio_frame(item)
             else:
                 await self.push_frame(item)
 
