@@ -7,8 +7,9 @@ import io
 
 import anyio
 import pytest
-from _realtime_helpers import provider_for, speech
+from _realtime_helpers import KEY, provider_for, speech
 
+from beluga_voice.agents.echo import EchoAgent
 from beluga_voice.agents.tools import Tool, ToolRegistry
 from beluga_voice.audio import read_wav_pcm16, write_wav_pcm16
 from beluga_voice.frames import (
@@ -24,6 +25,9 @@ from beluga_voice.frames import (
 )
 from beluga_voice.pipeline import PipelineTask
 from beluga_voice.processors.s2s import S2SProcessor
+from beluga_voice.providers.base import StreamingS2SProvider
+from beluga_voice.providers.config import S2SConfig, with_provider_specific
+from beluga_voice.providers.registry import new_provider
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer, FunctionCall, Reply
 from beluga_voice.testing.speech import tone
 from beluga_voice.transports.file import WavFileInput, WavFileOutput
@@ -151,4 +155,47 @@ async def test_barge_in_truncates_to_what_the_output_transport_played() -> None:
     assert bot.interrupted and 0 < bot.played_ms < 3000
     (cut,) = fake.records.truncations
     assert cut[1:] == (0, int(bot.played_ms))
+    assert fake.records.violations == []
+
+
+@pytest.mark.parametrize(("flavour", "name"), FLAVOURS)
+async def test_external_reasoning_voices_the_agents_reply(flavour: str, name: str) -> None:
+    voice = tone(0.3, 24000, 650.0)
+    done = anyio.Event()
+    out: list[Frame] = []
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+        if isinstance(frame, ResponseEndFrame):
+            done.set()
+
+    pcm = speech()
+    frames: list[Frame] = [
+        InputAudioFrame(pcm[i : i + 960], 24000) for i in range(0, len(pcm), 960)
+    ]
+    async with FakeRealtimeServer(
+        flavour, user_transcripts=["book a table"], speak_audio=voice
+    ) as fake:
+        config = S2SConfig(api_key=KEY, reasoning_mode="external")
+        provider = new_provider(name, config, with_provider_specific(base_url=fake.url))
+        assert isinstance(provider, StreamingS2SProvider)
+        processor = S2SProcessor(provider, agent=EchoAgent(), forward_input_audio=False)
+        task = PipelineTask(
+            [processor],
+            start_frame=StartFrame(input_sample_rate=24000, output_sample_rate=24000),
+            on_output=collect,
+        )
+        await run_until(task, done, frames)
+    # The server did not answer by itself: the only reply is the agent's line, spoken.
+    (params,) = fake.records.responses
+    assert params["conversation"] == "none"
+    assert "You said: book a table" in params["instructions"]
+    assert b"".join(f.audio for f in out if isinstance(f, OutputAudioFrame)) == voice
+    session = fake.records.sessions[0]
+    turn = (
+        session["turn_detection"]
+        if flavour == "grok"
+        else session["audio"]["input"]["turn_detection"]
+    )
+    assert turn["create_response"] is False
     assert fake.records.violations == []

@@ -10,6 +10,7 @@ import base64
 import binascii
 import contextlib
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -133,6 +134,8 @@ class FakeConversation(Responder):
             self.turn = (audio.get("input") or {}).get("turn_detection", self.turn)
         self.vad = EnergyTurnDetector(self.rate, threshold_rms=self.server.speech_rms)
         await self.send({"type": "session.updated", "session": self.session})
+        if self.grok:  # Grok's keep-alive, which clients must ignore
+            await self.send({"type": "ping", "timestamp": int(time.time() * 1000)})
         faults = self.server.faults
         for err in faults.errors_after_update:
             await self.send({"type": "error", "error": err})
