@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _realtime_helpers import conversation, reply_audio, send_chunked, speech, until
+from _realtime_helpers import conversation, provider_for, reply_audio, send_chunked, speech, until
 
 from beluga_voice.providers.events import (
     AudioChunk,
@@ -14,7 +14,8 @@ from beluga_voice.providers.events import (
     ToolCall,
     Transcript,
 )
-from beluga_voice.testing.fake_realtime import FunctionCall, Reply
+from beluga_voice.providers.types import AudioFormat, AudioInput
+from beluga_voice.testing.fake_realtime import FakeRealtimeServer, FunctionCall, Reply
 from beluga_voice.testing.speech import tone
 
 pytestmark = pytest.mark.anyio
@@ -130,3 +131,13 @@ async def test_speak_voices_text_out_of_band() -> None:
     assert params["conversation"] == "none"
     assert "Your table is booked for eight." in params["instructions"]
     assert fake.records.violations == []
+
+
+async def test_one_shot_process_answers_an_utterance() -> None:
+    async with FakeRealtimeServer(script=[REPLY]) as fake:
+        output = await provider_for(fake).process(
+            AudioInput(speech(), AudioFormat(sample_rate=24000))
+        )
+    assert output.data == REPLY.audio
+    assert output.transcript == "Nice to meet you"
+    assert output.provider == "openai_realtime" and output.format.sample_rate == 24000

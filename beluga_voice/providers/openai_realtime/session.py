@@ -68,6 +68,7 @@ class RealtimeSession(StreamingSession):
         self._send_lock = anyio.Lock()
         self._connected_at = time.monotonic()
         self._last_message = time.monotonic()
+        self._rotating = False
         self.reconnects = 0
         self.rotations = 0
 
@@ -139,12 +140,17 @@ class RealtimeSession(StreamingSession):
         The conversation carries on; the returned event (``attempt=0``, no error) only
         lets observers count rotations.
         """
-        new = await self._connect()
+        self._rotating = True  # hold sends: they belong to the new connection
+        try:
+            new = await self._connect()
+        finally:
+            self._rotating = False
         async with self._send_lock:
             old, self._ws = self._ws, new
         self.rotations += 1
         if old is not None:
             await _discard(old)
+        await self._flush()
         return SessionReconnected(self.provider_name, 0, None, self.core.replayed_bytes)
 
     def _rotation_due(self, now: float) -> float:
@@ -160,7 +166,7 @@ class RealtimeSession(StreamingSession):
     async def _flush(self) -> None:
         async with self._send_lock:
             messages = self.core.take_outbound()
-            if not messages or self._ws is None:
+            if not messages or self._ws is None or self._rotating:
                 self.core.requeue(messages)  # kept for the next connection
                 return
             # On a drop the reading side notices and reconnects; appends are replayed.
