@@ -8,9 +8,9 @@ has two halves that sit at the two ends of a pipeline::
 * :class:`InputTransport` is a *source*: it starts its reading task in ``on_start`` and
   pushes :class:`~beluga_voice.frames.InputAudioFrame` downstream as audio arrives.  It
   announces remote peers with :class:`ClientConnectedFrame` / :class:`ClientDisconnectedFrame`.
-* :class:`OutputTransport` is a *sink*: it buffers :class:`~beluga_voice.frames.OutputAudioFrame`
+* :class:`~.output.OutputTransport` (in :mod:`.output`) is a *sink*: it buffers bot audio
   and releases it in fixed chunks at real-time pace (see :mod:`.pacing`), tracks whether the
-  bot is speaking, and handles barge-in (see :meth:`OutputTransport.process_frame`).
+  bot is speaking, and handles barge-in.
 
 Both halves pass on every frame they do not consume, as every processor must.
 """
@@ -18,33 +18,25 @@ Both halves pass on every frame they do not consume, as every processor must.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import anyio
 
 from ..frames import (
-    BotStartedSpeakingFrame,
-    BotStoppedSpeakingFrame,
     Direction,
-    EndFrame,
     Frame,
     InputAudioFrame,
-    InterruptionFrame,
-    OutputAudioFrame,
-    ResponseEndFrame,
     StartFrame,
     SystemFrame,
 )
 from ..pipeline import FrameProcessor
-from .pacing import Clock, Pacer, PlaybackBuffer
+from .output import OutputTransport
 
 __all__ = [
     "ClientConnectedFrame",
     "ClientDisconnectedFrame",
     "InputTransport",
-    "OutputStats",
-    "OutputTransport",
     "Transport",
 ]
 
@@ -124,276 +116,6 @@ class InputTransport(FrameProcessor):
 
     async def peer_left(self, peer_id: str, reason: str = "") -> None:
         await self.push_frame(ClientDisconnectedFrame(peer_id, reason), _DOWN)
-
-
-@dataclass(slots=True)
-class OutputStats:
-    """Counters of the output half, in plain numbers (cheap to keep, read by metrics)."""
-
-    chunks_written: int = 0
-    seconds_written: float = 0.0
-    responses: int = 0
-    interruptions: int = 0
-    seconds_dropped: float = 0.0
-    last_played_ms: float = 0.0
-    late_max_ms: float = 0.0
-    history: list[tuple[float, bool]] = field(default_factory=list)
-    """``(played_ms, interrupted)`` of each finished response (bounded to the last 100)."""
-
-
-class OutputTransport(FrameProcessor):
-    """Sink half of a transport: paced playback of bot audio, speaking state, barge-in.
-
-    Subclasses implement :meth:`write_audio` (hand one chunk to the device) and may override
-    :meth:`write_frame` to deliver other frames (transcripts, errors) to the peer.
-
-    * ``chunk_ms``: size of each released chunk (default 20 ms).
-    * ``realtime``: pace chunks at playback speed (a device, a socket) or write them as fast
-      as the sink takes them (a file).
-    * ``stop_grace``: how long the buffer may stay dry before the bot counts as having
-      stopped speaking (network jitter between chunks of one reply must not split it).  A
-      :class:`~beluga_voice.frames.ResponseEndFrame` ends the reply without waiting.
-    * ``sample_rate``: the rate bot audio is played at; default the StartFrame's output rate.
-      Frames at another rate or channel count are rejected with an error frame: resample
-      upstream (the S2S processor delivers the pipeline's output rate).
-    * ``lead_ms``: how far ahead of playback chunks may be released (default one chunk;
-      the far end buffers that much anyway).  A scheduling hiccup shorter than the lead
-      adds no latency; see :attr:`~.pacing.Pacer.lead`.
-    * ``forward_audio``: pass each chunk on downstream after it was written, so that a
-      recorder placed after this half records what was played, not what was generated.
-
-    The bot starts speaking when the first chunk of a reply is released:
-    :class:`~beluga_voice.frames.BotStartedSpeakingFrame` goes upstream and downstream.  When
-    the reply has finished playing, :class:`~beluga_voice.frames.BotStoppedSpeakingFrame`
-    with the milliseconds played.  On an :class:`~beluga_voice.frames.InterruptionFrame`
-    everything not yet released is dropped and ``BotStoppedSpeakingFrame(played_ms=...,
-    interrupted=True)`` reports how much the listener actually heard.
-    """
-
-    def __init__(
-        self,
-        *,
-        chunk_ms: float = 20.0,
-        realtime: bool = True,
-        stop_grace: float = 0.2,
-        sample_rate: int | None = None,
-        channels: int = 1,
-        lead_ms: float | None = None,
-        forward_audio: bool = False,
-        clock: Clock | None = None,
-        name: str | None = None,
-        inbox_capacity: int | None = None,
-    ) -> None:
-        super().__init__(name=name, inbox_capacity=inbox_capacity)
-        if chunk_ms <= 0:
-            raise ValueError(f"chunk_ms must be positive, got {chunk_ms}")
-        if stop_grace < 0:
-            raise ValueError(f"stop_grace must not be negative, got {stop_grace}")
-        self.chunk_ms = chunk_ms
-        self.realtime = realtime
-        self.stop_grace = stop_grace
-        self.channels = channels
-        self.forward_audio = forward_audio
-        self._fixed_rate = sample_rate
-        self.sample_rate = sample_rate or 24000
-        self.pacer = Pacer(clock, lead=(chunk_ms if lead_ms is None else lead_ms) / 1000)
-        self.stats = OutputStats()
-        self._buffer: PlaybackBuffer | None = None
-        self._wake = anyio.Event()
-        self._idle = anyio.Event()
-        self._idle.set()
-        self._speaking = False
-        self._playing = False
-        self._response_ended = False
-        self._generation = 0
-
-    # -- subclass API --------------------------------------------------------------------
-
-    async def write_audio(self, chunk: bytes) -> None:
-        """Hand one chunk of PCM16 (``self.sample_rate``, ``self.channels``) to the device."""
-        raise NotImplementedError
-
-    async def write_frame(self, frame: Frame) -> None:
-        """Deliver a non-audio frame to the peer, if it cares.  Default: nothing.
-
-        Called for every downstream frame that passes, and for the speaking frames this
-        half makes itself, so a remote client learns when the bot starts and stops.
-        """
-
-    @property
-    def speaking(self) -> bool:
-        return self._speaking
-
-    @property
-    def buffered_seconds(self) -> float:
-        return len(self._buffer) / self._bytes_per_second if self._buffer else 0.0
-
-    # -- processor -----------------------------------------------------------------------
-
-    async def on_start(self, frame: StartFrame) -> None:
-        self.sample_rate = self._fixed_rate or frame.output_sample_rate
-        frame_bytes = 2 * self.channels
-        samples = max(1, round(self.sample_rate * self.chunk_ms / 1000))
-        self._buffer = PlaybackBuffer(samples * frame_bytes, frame_bytes)
-        self._playing = True
-        self.create_task(self._play_loop, name=f"{self.name}.play")
-
-    async def on_stop(self) -> None:
-        if isinstance(self.current_frame, EndFrame):
-            # Graceful end: play out what is buffered first (the runner's stop deadline
-            # bounds this wait).
-            self._response_ended = True
-            self._wake.set()
-            while self._playing and ((self._buffer and len(self._buffer)) or self._speaking):
-                self._idle = anyio.Event() if self._idle.is_set() else self._idle
-                await self._idle.wait()
-        elif self._buffer is not None:
-            self._buffer.clear()
-
-    async def process_frame(self, frame: Frame, direction: Direction) -> None:
-        if direction is _DOWN and isinstance(frame, OutputAudioFrame):
-            await self._enqueue(frame)
-            return
-        if direction is _DOWN:
-            await self.write_frame(frame)  # the peer hears of an interruption first
-        if isinstance(frame, InterruptionFrame):
-            await self._interrupt()
-        elif direction is _DOWN and isinstance(frame, ResponseEndFrame):
-            self._response_ended = True
-            self._wake.set()
-        await self.push_frame(frame, direction)
-
-    # -- internals -----------------------------------------------------------------------
-
-    @property
-    def _bytes_per_second(self) -> int:
-        return 2 * self.channels * self.sample_rate
-
-    async def _enqueue(self, frame: OutputAudioFrame) -> None:
-        if self._buffer is None:
-            raise RuntimeError(f"{self.name}: audio arrived before the StartFrame")
-        if frame.sample_rate != self.sample_rate or frame.channels != self.channels:
-            await self.push_error(
-                f"{self.name} plays {self.sample_rate} Hz x{self.channels}; got "
-                f"{frame.sample_rate} Hz x{frame.channels} (resample upstream)",
-                code="invalid_audio_format",
-            )
-            return
-        if not frame.audio:
-            return
-        self._buffer.push(frame.audio)
-        self._response_ended = False
-        self._idle = anyio.Event() if self._idle.is_set() else self._idle
-        self._wake.set()
-
-    def _played_seconds(self) -> float:
-        if self.realtime:
-            return self.pacer.played()
-        return self.pacer.released_seconds
-
-    async def _interrupt(self) -> None:
-        self._generation += 1
-        self.stats.interruptions += 1
-        if self._buffer is not None:
-            self.stats.seconds_dropped += self._buffer.clear() / self._bytes_per_second
-        if self._speaking:
-            await self._stop_speaking(interrupted=True)
-        self._wake.set()
-
-    async def _start_speaking(self) -> None:
-        self._speaking = True
-        self._response_ended = False
-        self.stats.responses += 1
-        self.pacer.begin()
-        frame = BotStartedSpeakingFrame()
-        await self.write_frame(frame)
-        await self.push_frame(frame, _UP)
-        await self.push_frame(frame, _DOWN)
-
-    async def _stop_speaking(self, *, interrupted: bool) -> None:
-        self._speaking = False
-        played_ms = self._played_seconds() * 1000.0
-        self.stats.last_played_ms = played_ms
-        self.stats.history.append((played_ms, interrupted))
-        del self.stats.history[:-100]
-        self.stats.late_max_ms = max(self.stats.late_max_ms, self.pacer.late_max * 1000.0)
-        self._idle.set()
-        frame = BotStoppedSpeakingFrame(played_ms=played_ms, interrupted=interrupted)
-        await self.write_frame(frame)
-        await self.push_frame(frame, _UP)
-        await self.push_frame(frame, _DOWN)
-
-    async def _wait_wake(self, timeout: float | None) -> bool:
-        """Wait for new audio (or an interruption); False when ``timeout`` passed first."""
-        if not self._wake.is_set():
-            with anyio.move_on_after(float("inf") if timeout is None else timeout):
-                await self._wake.wait()
-        if self._wake.is_set():
-            self._wake = anyio.Event()
-            return True
-        return False
-
-    async def _wait_wake_until(self, deadline: float) -> bool:
-        """Like :meth:`_wait_wake`, with a deadline on the pacing clock."""
-        event = self._wake
-        if not event.is_set() and not await self.pacer.clock.wait_event(event, deadline):
-            return False
-        self._wake = anyio.Event()
-        return True
-
-    async def _play_loop(self) -> None:
-        try:
-            await self._play()
-        finally:
-            # If writing failed, nothing will be played any more: do not let a graceful
-            # end wait for it.  (The engine reports the exception as an error frame.)
-            self._playing = False
-            self._speaking = False
-            if self._buffer is not None:
-                self._buffer.clear()
-            self._idle.set()
-
-    async def _play(self) -> None:
-        buffer = self._buffer
-        assert buffer is not None
-        pacer = self.pacer
-        while True:
-            generation = self._generation
-            if not buffer:
-                if not self._speaking:
-                    self._idle.set()
-                    await self._wait_wake(None)
-                    continue
-                # Dry while speaking.  Audio that comes before what was released has
-                # finished playing is still on schedule; after that it is an underrun (the
-                # gap was silence) and after a grace period more the bot has stopped.
-                if self.realtime and await self._wait_wake_until(pacer.drained_at):
-                    continue
-                if generation != self._generation or buffer:
-                    continue
-                if self._response_ended or not await self._wait_wake(self.stop_grace):
-                    if generation == self._generation and self._speaking and not buffer:
-                        await self._stop_speaking(interrupted=False)
-                    continue
-                if self.realtime:
-                    pacer.resync()
-                continue
-            if not self._speaking:
-                await self._start_speaking()
-            elif self.realtime:
-                await pacer.wait_turn()
-            if generation != self._generation or not buffer:
-                continue  # interrupted meanwhile: what we were about to play is gone
-            chunk = buffer.take()
-            seconds = len(chunk) / self._bytes_per_second
-            pacer.released(seconds)
-            self.stats.chunks_written += 1
-            self.stats.seconds_written += seconds
-            await self.write_audio(chunk)
-            if self.forward_audio:
-                await self.push_frame(
-                    OutputAudioFrame(chunk, self.sample_rate, self.channels), _DOWN
-                )
 
 
 class Transport:

@@ -20,7 +20,8 @@ from typing import BinaryIO
 from ..audio import convert_channels, read_wav_pcm16
 from ..frames import EndFrame, StartFrame
 from ..processors.resample import StreamResampler
-from .base import InputTransport, OutputTransport
+from .base import InputTransport
+from .output import OutputTransport
 from .pacing import AnyioClock, Clock
 
 __all__ = ["WavFileInput", "WavFileOutput"]

@@ -23,7 +23,8 @@ from typing import Any
 import anyio
 
 from ..frames import StartFrame
-from .base import InputTransport, OutputTransport, Transport
+from .base import InputTransport, Transport
+from .output import OutputTransport
 from .pacing import Clock
 
 __all__ = ["LocalAudioInput", "LocalAudioOutput", "LocalAudioTransport", "LocalAudioUnavailable"]

@@ -18,7 +18,8 @@ from collections.abc import Iterable
 import anyio
 import anyio.lowlevel
 
-from .base import InputTransport, OutputTransport
+from .base import InputTransport
+from .output import OutputTransport
 from .pacing import Clock
 
 __all__ = ["MemoryInput", "MemoryOutput", "VirtualClock"]

@@ -19,7 +19,8 @@ from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
 from ...frames import Frame, InputAudioFrame
-from ..base import InputTransport, OutputTransport, Transport
+from ..base import InputTransport, Transport
+from ..output import OutputTransport
 from .protocol import CLOSE_POLICY, EndRequest, Message, ProtocolError, Serializer
 
 __all__ = ["CLOSE_IDLE", "WebSocketInput", "WebSocketOutput", "WebSocketTransport"]
