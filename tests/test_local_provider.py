@@ -24,12 +24,14 @@ from beluga_voice.providers.events import (
 from beluga_voice.providers.local import LocalS2SProvider, LocalSettings
 from beluga_voice.providers.registry import new_provider
 from beluga_voice.providers.types import AudioInput, ConversationContext, new_conversation_context
+from beluga_voice.stt import PocketSphinxSTT
 from beluga_voice.tts import EspeakTTS
 
 pytestmark = pytest.mark.anyio
 
 _VOICE = EspeakTTS("en-us+f2", sample_rate=16000, rate=150)
 _SILENCE = b"\0\0" * 16000  # 1 s at 16 kHz
+_STT = PocketSphinxSTT(phrases=RuleAgent().phrases())  # loads and decodes fast
 
 
 def _utterance(text: str) -> bytes:
@@ -127,7 +129,7 @@ async def test_streaming_turn_yields_events_in_order() -> None:
 
 async def test_speech_over_a_reply_cancels_it_and_closes_the_agent() -> None:
     agent = GatedAgent()
-    provider = LocalS2SProvider(agent=agent, settings=LocalSettings(stt_model="general"))
+    provider = LocalS2SProvider(agent=agent, stt=_STT)
     async with provider.stream() as session:
         await _send(session, _utterance("hello"))
         events = await _until(session, lambda e: isinstance(e, AudioChunk))
@@ -144,7 +146,7 @@ async def test_speech_over_a_reply_cancels_it_and_closes_the_agent() -> None:
 async def test_client_interrupt_cancels_and_truncates_history() -> None:
     agent = GatedAgent()
     ctx = new_conversation_context()
-    provider = LocalS2SProvider(agent=agent, settings=LocalSettings(stt_model="general"))
+    provider = LocalS2SProvider(agent=agent, stt=_STT)
     async with provider.stream(ctx) as session:
         await session.send_text("tell me something")
         await _until(session, lambda e: isinstance(e, AudioChunk))
@@ -161,9 +163,7 @@ async def test_client_interrupt_cancels_and_truncates_history() -> None:
 
 async def test_truncation_keeps_the_heard_words() -> None:
     ctx = new_conversation_context()
-    provider = LocalS2SProvider(
-        agent=EchoAgent(prefix=""), settings=LocalSettings(stt_model="general")
-    )
+    provider = LocalS2SProvider(agent=EchoAgent(prefix=""), stt=_STT)
     async with provider.stream(ctx) as session:
         await session.send_text("One two three four. Five six seven eight.")
         events = await _until(session, _done)
@@ -176,9 +176,7 @@ async def test_truncation_keeps_the_heard_words() -> None:
 
 async def test_speak_voices_text_verbatim_without_the_agent() -> None:
     agent = GatedAgent()
-    async with LocalS2SProvider(
-        agent=agent, settings=LocalSettings(stt_model="general")
-    ).stream() as s:
+    async with LocalS2SProvider(agent=agent, stt=_STT).stream() as s:
         await s.speak("Exactly these words.")
         events = await _until(s, _done)
     assert [e.text for e in events if isinstance(e, Transcript) and e.final] == [
@@ -202,7 +200,7 @@ async def test_external_reasoning_reports_the_user_but_does_not_answer() -> None
 
 
 async def test_agent_failure_is_reported_and_the_session_goes_on() -> None:
-    provider = LocalS2SProvider(agent=FailingAgent(), settings=LocalSettings(stt_model="general"))
+    provider = LocalS2SProvider(agent=FailingAgent(), stt=_STT)
     async with provider.stream() as session:
         await session.send_text("hi")
         events = await _until(session, _done)
@@ -219,7 +217,7 @@ async def test_agent_sees_history_without_the_current_utterance() -> None:
     agent.gate.set()
     ctx = new_conversation_context()
     ctx.add_turn("user", "earlier question")
-    provider = LocalS2SProvider(agent=agent, settings=LocalSettings(stt_model="general"))
+    provider = LocalS2SProvider(agent=agent, stt=_STT)
     async with provider.stream(ctx) as session:
         await _send(session, _utterance("hello"))
         await _until(session, _done)
