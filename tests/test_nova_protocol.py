@@ -7,10 +7,17 @@ import json
 from typing import Any
 
 import pytest
+from botocore.credentials import ReadOnlyCredentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from beluga_voice.providers.amazon_nova.eventstream import encode_message
 from beluga_voice.providers.amazon_nova.faults import exception_error, status_error
+from beluga_voice.providers.amazon_nova.leg import Leg
 from beluga_voice.providers.amazon_nova.protocol import NovaProtocol, history_for_handover
 from beluga_voice.providers.amazon_nova.settings import NovaSettings, NovaTool
+from beluga_voice.providers.amazon_nova.signing import ChunkSigner
+from beluga_voice.providers.amazon_nova.transport import H2Stream
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import (
     AudioChunk,
@@ -274,3 +281,90 @@ def test_refused_requests_map_to_error_codes(status: int, error_type: str, code:
     assert error.code is code
     assert error.details["status"] == status
     assert str(error).endswith(": why")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_names_st = st.sampled_from(
+    [
+        "completionStart",
+        "contentStart",
+        "textOutput",
+        "audioOutput",
+        "toolUse",
+        "contentEnd",
+        "usageEvent",
+        "completionEnd",
+        "other",
+    ]
+)
+_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "contentId": st.sampled_from(["a", "b"]) | _json,
+        "type": st.sampled_from(["TEXT", "AUDIO", "TOOL"]) | _json,
+        "role": st.sampled_from(["USER", "ASSISTANT"]) | _json,
+        "additionalModelFields": st.sampled_from(['{"generationStage":"SPECULATIVE"}', "[1]", "{"])
+        | _json,
+        "content": st.sampled_from(['{"interrupted": true}', "AAAA", "[]"]) | _json,
+        "stopReason": st.sampled_from(["END_TURN", "INTERRUPTED", "TOOL_USE"]) | _json,
+        "toolUseId": _json,
+        "toolName": _json,
+        "details": _json,
+        "totalInputTokens": _json,
+    },
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.tuples(_names_st, _fields), max_size=12))
+def test_fuzz_server_events_never_crash_the_core(messages: list[tuple[str, dict]]) -> None:
+    core = _core()
+    for name, body in messages:
+        try:
+            events = core.on_event({"event": {name: body}})
+        except S2SError as exc:
+            assert exc.code is ErrorCode.MALFORMED_RESPONSE
+            continue
+        assert isinstance(events, list)
+
+
+def _wrapped(value: object) -> bytes:
+    return json.dumps({"bytes": base64.b64encode(json.dumps(value).encode()).decode()}).encode()
+
+
+_payloads = (
+    st.binary(max_size=80)
+    | _json.map(lambda v: json.dumps(v).encode())
+    | _json.map(_wrapped)
+    | st.tuples(_names_st, _fields).map(lambda nb: _wrapped({"event": {nb[0]: nb[1]}}))
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["event", "exception", "error", "other"]), _payloads), max_size=8
+    ),
+    st.integers(0, 40),
+)
+def test_fuzz_received_frames_give_clear_errors_only(frames: list, cut: int) -> None:
+    """Whatever a server sends, the receive path yields events or raises S2SError."""
+    leg = Leg(
+        1, H2Stream(1), _core(), ChunkSigner(ReadOnlyCredentials("a", "b", None), "us-east-1", "")
+    )
+    data = b"".join(
+        encode_message({":message-type": kind, ":exception-type": "throttlingException"}, payload)
+        for kind, payload in frames
+    )
+    for chunk in (data[:cut], data[cut:]):
+        try:
+            events = leg.decode(chunk)
+        except S2SError:
+            return
+        assert isinstance(events, list)

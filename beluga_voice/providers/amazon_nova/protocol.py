@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -348,14 +349,17 @@ class NovaProtocol:
     def _on_usageEvent(self, data: dict[str, Any]) -> list[SessionEvent]:
         def number(key: str) -> int:
             value = data.get(key, 0)
-            return int(value) if isinstance(value, int | float) else 0
+            if isinstance(value, float) and math.isfinite(value):
+                return int(value)
+            return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
+        details = data.get("details")
         return [
             Usage(
                 input_tokens=number("totalInputTokens"),
                 output_tokens=number("totalOutputTokens"),
                 total_tokens=number("totalTokens"),
-                details=dict(data.get("details") or {}),
+                details=dict(details) if isinstance(details, dict) else {},
             )
         ]
 
