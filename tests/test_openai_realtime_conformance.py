@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 
+import anyio
 import pytest
 from _realtime_helpers import KEY, conversation, reply_audio, send_chunked, speech, until
 from openai import AsyncOpenAI
@@ -126,3 +128,54 @@ async def test_the_fake_flags_events_outside_the_schema() -> None:
     assert len(fake.records.violations) == 3
     assert "conversation.item.truncate" in fake.records.violations[0]
     assert "unknown field(s) flush" in fake.records.violations[1]
+
+
+def garbage_frames() -> list[str | bytes]:
+    """A fixed corpus of bad client frames: noise, wrong shapes, wrong field types."""
+    rng = random.Random(8)
+    frames: list[str | bytes] = [rng.randbytes(rng.randint(1, 64)) for _ in range(10)]
+    frames += [
+        "".join(chr(rng.randint(32, 0x2FF)) for _ in range(rng.randint(0, 40))) for _ in range(10)
+    ]
+    frames += ["null", "[]", "42", '"x"', "{}", '{"type": 5}', '{"type": null}']
+    for kind in (
+        "session.update",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "conversation.item.create",
+        "conversation.item.truncate",
+        "response.create",
+        "response.cancel",
+    ):
+        for value in (None, 3, "x", [], {"a": 1}, "%%%"):
+            frames.append(
+                json.dumps(
+                    {
+                        "type": kind,
+                        "session": value,
+                        "audio": value,
+                        "item": value,
+                        "response": value,
+                        "item_id": value,
+                        "audio_end_ms": value,
+                    }
+                )
+            )
+    return frames
+
+
+async def test_the_fake_survives_garbage_and_records_it() -> None:
+    async with FakeRealtimeServer(script=[REPLY]) as fake:
+        url = fake.url + "?model=gpt-realtime"
+        async with connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws:
+            await ws.recv()  # session.created
+            for frame in garbage_frames():
+                await ws.send(frame)
+            await ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+            with anyio.fail_after(5):
+                while json.loads(await ws.recv())["type"] != "session.updated":
+                    pass
+    # Every bad frame was recorded (valid-looking ones such as a bare response.cancel are
+    # the exception), and the connection survived all of them.
+    assert len(fake.records.violations) >= len(garbage_frames()) - 12
+    assert fake.records.connections == 1 and fake.records.server_violations == []

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai.types.realtime import RealtimeClientEvent
 from pydantic import TypeAdapter
 
@@ -400,3 +402,30 @@ def test_interrupt_before_the_reply_starts_cancels_it_when_it_does() -> None:
     assert sent(p) == [{"type": "response.cancel"}]
     p.open()  # a drop now must not ask again for the reply the user cancelled
     assert "response.create" not in [e["type"] for e in sent(p)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 1), st.integers(0, 20000)),
+        max_size=12,
+    ),
+    st.floats(-100, 5000, allow_nan=False),
+)
+def test_truncation_properties(parts: list[tuple[str, int, int]], played: float) -> None:
+    reply = ReplyAudio(24000)
+    for item, index, samples in parts:
+        reply.add(item, index, 2 * samples)
+    cuts = reply.truncations(played)
+    heard = max(played, 0.0)
+    # Exactly the segments not fully heard are cut, in order ...
+    unheard = [seg for seg in reply.segments if seg.end_ms > heard]
+    assert [(c.item_id, c.content_index) for c in cuts] == [
+        (seg.item_id, seg.content_index) for seg in unheard
+    ]
+    for seg, cut in zip(unheard, cuts, strict=True):
+        # ... each at the whole millisecond reached inside it: never past what was heard
+        # (nor past what was received), and less than a millisecond short of it.
+        inside = max(0.0, heard - seg.start_ms)
+        assert 0 <= cut.audio_end_ms <= min(inside, seg.duration_ms)
+        assert inside - cut.audio_end_ms < 1.0

@@ -103,17 +103,26 @@ class FakeConversation(Responder):
             await self.send_error("invalid_json", "could not parse JSON", "invalid_request_error")
             return
         problem = check_client_event(event, self.server.flavour)
+        if isinstance(event, dict):
+            rec.events.append(event)
         if problem:
+            # Like the real service: an invalid event is answered with an error and not
+            # acted on (an echoed bad session would only spread the mistake).
             rec.violations.append(problem)
-        if not isinstance(event, dict):
+            await self.send_error("invalid_request_error", problem[:200], "invalid_request_error")
+            self.server.notify()
             return
-        rec.events.append(event)
         handler = getattr(self, "on_" + str(event.get("type", "")).replace(".", "_"), None)
         if handler is None:
             await self.send_error("unknown_event", f"unknown event {event.get('type')!r}", "x")
             return
         try:
             await handler(event)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            # Already recorded as a schema violation; a real server answers with an error
+            # event and keeps the connection, and so does the fake.
+            message = f"invalid {event.get('type')!r}: {type(exc).__name__}"
+            await self.send_error("invalid_value", message, "invalid_request_error")
         finally:
             self.server.notify()
 
