@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import pytest
@@ -241,3 +242,28 @@ async def test_flow_control_progresses_without_a_reader(fake: FakeBedrock) -> No
         assert events
     assert bytes(fake.records[0].audio) == audio
     assert_clean_records(fake)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"event": {"audioInput": {"promptName": "wrong", "content": "AAAA"}}},
+        {"event": {"contentStart": {"audioInputConfiguration": 5}}},
+        {"event": {"textInput": []}},
+        {"not": "an event"},
+    ],
+)
+async def test_the_fake_refuses_bad_events_and_keeps_serving(
+    fake: FakeBedrock, event: dict[str, Any]
+) -> None:
+    async with nova(fake).stream() as session:
+        leg = session._active
+        assert leg is not None
+        await session._send_event(leg, event)  # bypass the protocol core on purpose
+        events = await until(session, SessionClosed)
+    [error] = [e for e in events if isinstance(e, SessionError)]
+    assert error.error.code is ErrorCode.INVALID_REQUEST
+    assert fake.records[0].error is not None
+    async with nova(fake).stream() as session:  # the fake is still up
+        await say(session)
+        await until(session, ResponseDone)

@@ -64,6 +64,8 @@ class Conversation:
         if not isinstance(body, dict) or len(body) != 1:
             raise ProtocolViolation("an event must be {'event': {name: {...}}}")
         ((name, data),) = body.items()
+        if not isinstance(data, dict):
+            raise ProtocolViolation(f"{name}: the event body must be an object")
         self.record.events.append(name)
         events = self.record.events
         if name == "sessionStart":

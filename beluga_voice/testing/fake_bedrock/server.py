@@ -303,6 +303,9 @@ class _Stream:
                 await self._fail(kind, str(exc))
             except ProtocolViolation as exc:
                 await self._fail("validationException", str(exc))
+            except (TypeError, AttributeError, ValueError, KeyError) as exc:
+                # Well-framed nonsense (wrong JSON types): refuse it like Bedrock would.
+                await self._fail("validationException", f"malformed event: {type(exc).__name__}")
 
     async def _on_inner(self, payload: bytes, conversation: Conversation) -> None:
         inner = read_frames(EventStreamBuffer(), payload)
@@ -320,6 +323,8 @@ class _Stream:
             event = json.loads(base64.b64decode(json.loads(message.payload)["bytes"]))
         except (ValueError, KeyError, TypeError):
             raise FrameError("framing", "inner payload is not {'bytes': base64 JSON}") from None
+        if not isinstance(event, dict):
+            raise FrameError("framing", "an event must be a JSON object")
         if self.ended or self.stalled:
             names = list(event.get("event", {})) if isinstance(event, dict) else []
             self.record.events += [str(n) for n in names[:1]]
