@@ -224,3 +224,23 @@ async def test_the_key_never_reaches_logs_reprs_or_errors(caplog: pytest.LogCapt
     assert "Authorization: Bearer ***" in caplog.text
     for text in [caplog.text, *texts, str(info.value), repr(info.value)]:
         assert KEY not in text
+
+
+async def test_a_policy_close_is_fatal_without_reconnecting() -> None:
+    async with conversation(script=[REPLY]) as (fake, session):
+        await fake.close_all(1008, "policy violation")
+        events = await until(session, SessionClosed)
+    closed = events[-1]
+    assert isinstance(closed, SessionClosed) and closed.error is not None
+    assert closed.error.code is ErrorCode.AUTHORIZATION_ERROR
+    assert "1008" in str(closed.error)
+    assert fake.records.connections == 1
+
+
+async def test_sending_after_close_is_a_clear_error() -> None:
+    async with conversation() as (_fake, session):
+        pass
+    for op in (session.send_audio(bytes(960)), session.send_text("hi"), session.end_turn()):
+        with pytest.raises(S2SError) as info:
+            await op
+        assert info.value.code is ErrorCode.STREAM_CLOSED

@@ -119,7 +119,8 @@ class RealtimeSession(StreamingSession):
         if old is not None:
             await _discard(old)
         last = error
-        for attempt in range(self.settings.max_reconnects):
+        attempts = self.settings.max_reconnects if error.is_retryable else 0
+        for attempt in range(attempts):
             await anyio.sleep(self.settings.reconnect_delay * (2**attempt))
             try:
                 self._ws = await self._connect()

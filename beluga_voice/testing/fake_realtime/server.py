@@ -178,6 +178,12 @@ class FakeRealtimeServer:
             with contextlib.suppress(Exception):
                 await conv.ws.send(frame)
 
+    async def close_all(self, code: int = 1000, reason: str = "") -> None:
+        """Close every live connection with a close frame (``code`` as a real server would)."""
+        for conv in list(self._live):
+            with contextlib.suppress(Exception):
+                await conv.ws.close(code, reason)
+
     async def drop_all(self) -> None:
         """Cut every live connection without a close frame."""
         for conv in list(self._live):
