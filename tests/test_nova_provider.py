@@ -10,7 +10,7 @@ from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.registry import get_provider_spec, list_providers, new_provider
 from beluga_voice.providers.types import AudioInput
-from beluga_voice.testing.fake_bedrock import FakeBedrock
+from beluga_voice.testing.fake_bedrock import FakeBedrock, FakeCredentials
 
 pytestmark = pytest.mark.anyio
 
@@ -55,7 +55,7 @@ def test_secrets_stay_out_of_reprs_and_errors() -> None:
     for text in (repr(provider), repr(settings), str(settings), repr(provider.credentials)):
         assert "repr-secret-value-99" not in text
     with pytest.raises(S2SError) as info:
-        AmazonNovaSonicProvider(S2SConfig(api_key="only-one-part-secret"))
+        AmazonNovaSonicProvider(S2SConfig(api_key="only-one-part-secret:"))
     assert info.value.code is ErrorCode.INVALID_CONFIG
     assert "only-one-part-secret" not in str(info.value)
 
@@ -73,3 +73,43 @@ async def test_api_key_can_carry_a_key_pair() -> None:
         assert out.format.sample_rate == 8000 and len(out.data) == int(0.4 * 8000) * 2
         assert fake.records[0].prompt_start["audioOutputConfiguration"]["sampleRateHertz"] == 8000
         assert_clean_records(fake)
+
+
+def test_seed_style_settings_are_accepted() -> None:
+    config = S2SConfig(provider_specific={"model": "nova-sonic", "voice_id": "Tiffany"})
+    provider = new_provider("amazon_nova", config)
+    assert isinstance(provider, AmazonNovaSonicProvider)
+    assert provider.settings.model_id == "amazon.nova-sonic-v1:0"
+    assert provider.settings.voice_id == "tiffany"
+    assert not provider.capabilities.text_input  # Nova Sonic v1 takes no typed text
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> FakeCredentials:  # type: ignore[no-untyped-def]
+    """Only the environment provides credentials: the fake's."""
+    creds = FakeCredentials()
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_key)
+    return creds
+
+
+async def test_api_key_as_a_bare_access_key_id_uses_the_chain(aws_env: FakeCredentials) -> None:
+    async with FakeBedrock() as fake:
+        specific = {"endpoint_url": fake.url}
+        ok = new_provider(
+            "amazon_nova", S2SConfig(api_key=aws_env.access_key, provider_specific=specific)
+        )
+        out = await ok.process(AudioInput(SPEECH))
+        assert out.data
+        other = new_provider(
+            "amazon_nova", S2SConfig(api_key="AKIAANOTHERKEY000000", provider_specific=specific)
+        )
+        with pytest.raises(S2SError) as info:
+            await other.start_streaming()
+        assert info.value.code is ErrorCode.AUTHENTICATION_ERROR
+        assert "AKIAANOTHERKEY000000" not in str(info.value)

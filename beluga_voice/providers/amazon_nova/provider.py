@@ -22,8 +22,9 @@ __all__ = ["AmazonNovaSonicProvider"]
 def _credentials(config: S2SConfig, settings: NovaSettings) -> CredentialProvider:
     """Explicit keys from the settings or ``config.api_key``, else the AWS chain.
 
-    ``config.api_key`` may hold ``ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]``; a
-    bare access key id is not enough to sign, so it is rejected rather than guessed at.
+    ``config.api_key`` may hold ``ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]``, or just
+    an access key id (what ``AWS_ACCESS_KEY_ID`` holds): the chain must then find that key,
+    with its secret, for instance in ``AWS_SECRET_ACCESS_KEY``.
     """
     key_id = settings.aws_access_key_id
     secret = settings.aws_secret_access_key
@@ -38,12 +39,14 @@ def _credentials(config: S2SConfig, settings: NovaSettings) -> CredentialProvide
     api_key = config.secret()
     if api_key:
         parts = api_key.split(":")
+        if len(parts) == 1:
+            return CredentialProvider(profile=settings.profile, expected_access_key_id=api_key)
         if len(parts) not in (2, 3) or not all(parts):
             raise S2SError(
                 "new_provider",
                 ErrorCode.INVALID_CONFIG,
-                "api_key: amazon_nova takes ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN] "
-                "or nothing (then the AWS credential chain is used)",
+                "api_key: amazon_nova takes ACCESS_KEY_ID, "
+                "ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN], or nothing (the AWS chain)",
             )
         return CredentialProvider(
             access_key_id=parts[0],

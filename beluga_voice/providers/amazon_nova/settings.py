@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 __all__ = ["MODEL_IDS", "NovaSettings", "NovaTool"]
 
 MODEL_IDS = ("amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0")
+_SHORT_MODELS = {"nova-2-sonic": MODEL_IDS[0], "nova-sonic": MODEL_IDS[1]}
 
 
 class NovaTool(BaseModel):
@@ -35,8 +36,12 @@ class NovaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
-    model_id: Literal["amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0"] = MODEL_IDS[0]
+    model_id: Literal["amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0"] = Field(
+        MODEL_IDS[0], validation_alias=AliasChoices("model_id", "model")
+    )
+    """Also accepted as ``model``, and by the short names ``nova-2-sonic`` / ``nova-sonic``."""
     voice_id: str = Field("matthew", min_length=1, max_length=32)
+    """Nova voice ids are lower case (``matthew``, ``tiffany``...); ``Tiffany`` is accepted."""
     endpointing_sensitivity: Literal["HIGH", "MEDIUM", "LOW"] | None = None
     system_prompt: str = (
         "You are a friendly voice assistant. Answer briefly, in a conversational tone."
@@ -61,6 +66,16 @@ class NovaSettings(BaseModel):
     end_turn_silence_ms: int = Field(800, ge=0, le=5000)
     """Silence sent by ``end_turn``: Nova detects turns itself, silence lets it close one."""
     connect_timeout: float = Field(10.0, gt=0.0)
+
+    @field_validator("model_id", mode="before")
+    @classmethod
+    def _short_model(cls, value: object) -> object:
+        return _SHORT_MODELS.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("voice_id")
+    @classmethod
+    def _voice(cls, value: str) -> str:
+        return value.lower()
 
     @field_validator("endpoint_url")
     @classmethod

@@ -157,6 +157,7 @@ class CredentialProvider:
     snapshot per stream, which renews temporary credentials shortly before they expire.
     ``credentials`` takes a botocore or aiobotocore credentials object of your own instead
     (e.g. ``await aioboto3.Session(...).get_credentials()``), refreshable ones included.
+    ``expected_access_key_id`` makes the chain's answer count only if it is that key.
     """
 
     def __init__(
@@ -167,6 +168,7 @@ class CredentialProvider:
         session_token: str | None = None,
         profile: str | None = None,
         credentials: Any = None,
+        expected_access_key_id: str | None = None,
     ) -> None:
         if (access_key_id is None) != (secret_access_key is None):
             raise S2SError(
@@ -181,6 +183,8 @@ class CredentialProvider:
             self._static = ReadOnlyCredentials(access_key_id, secret_access_key, session_token)
         self.profile = profile
         self._chain: Any = credentials
+        self.expected_access_key_id = expected_access_key_id
+        register_secret(expected_access_key_id)
 
     def __repr__(self) -> str:
         source = "explicit keys" if self._static is not None else f"chain profile={self.profile}"
@@ -215,4 +219,13 @@ class CredentialProvider:
             ) from exc
         for secret in frozen:
             register_secret(secret)
+        expected = self.expected_access_key_id
+        if expected is not None and frozen.access_key != expected:
+            raise S2SError(
+                "credentials",
+                ErrorCode.AUTHENTICATION_ERROR,
+                "config.api_key names an access key id, but the AWS credential chain found "
+                "another one; put its secret in AWS_SECRET_ACCESS_KEY, or give "
+                "ACCESS_KEY_ID:SECRET_ACCESS_KEY as api_key",
+            )
         return frozen
