@@ -91,9 +91,9 @@ async def test_http_errors_become_s2s_errors_without_the_key(status: int, code: 
 
 
 async def test_wrong_key_is_an_authentication_error() -> None:
-    async with FakeChatServer(api_key="right") as srv:
+    async with FakeChatServer(api_key="fake-right-key-7d1c") as srv:
         with pytest.raises(S2SError) as info:
-            await _collect(OpenAICompatAgent(srv.base_url, "m", "wrong"), "hi")
+            await _collect(OpenAICompatAgent(srv.base_url, "m", "fake-wrong-key-2b9e"), "hi")
     assert info.value.code == ErrorCode.AUTHENTICATION_ERROR
 
 
