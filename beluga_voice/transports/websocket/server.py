@@ -84,6 +84,9 @@ class ServerConfig:
     input_sample_rate: int = 16000
     output_sample_rate: int = 24000
     chunk_ms: float = 20.0
+    lead_ms: float = 100.0
+    """How far ahead of playback audio may be sent: the client's jitter buffer (it must drop
+    it on ``interrupted``).  Network jitter up to this much costs no added latency."""
     realtime: bool = True
     """Pace output at playback speed (False: send as fast as produced, for tests and files)."""
     stop_timeout: float = 2.0
@@ -241,6 +244,7 @@ class WebSocketServer:
             serializer,
             session_id=session_id,
             chunk_ms=cfg.chunk_ms,
+            lead_ms=cfg.lead_ms,
             realtime=cfg.realtime,
             idle_timeout=cfg.idle_timeout,
             max_protocol_errors=cfg.max_protocol_errors,

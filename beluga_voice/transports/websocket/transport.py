@@ -48,6 +48,7 @@ class WebSocketTransport(Transport):
         *,
         session_id: str,
         chunk_ms: float = 20.0,
+        lead_ms: float | None = None,
         realtime: bool = True,
         idle_timeout: float | None = None,
         max_protocol_errors: int = 20,
@@ -62,7 +63,7 @@ class WebSocketTransport(Transport):
         """Set when the session should end; :attr:`close_reason` says why."""
         self.close_reason: CloseReason | None = None
         self._input = WebSocketInput(self)
-        self._output = WebSocketOutput(self, chunk_ms=chunk_ms, realtime=realtime)
+        self._output = WebSocketOutput(self, chunk_ms=chunk_ms, lead_ms=lead_ms, realtime=realtime)
 
     def input(self) -> WebSocketInput:
         return self._input
@@ -166,9 +167,17 @@ class WebSocketInput(InputTransport):
 class WebSocketOutput(OutputTransport):
     """Paces bot audio to the peer and forwards the events it should hear about."""
 
-    def __init__(self, transport: WebSocketTransport, *, chunk_ms: float, realtime: bool) -> None:
+    def __init__(
+        self,
+        transport: WebSocketTransport,
+        *,
+        chunk_ms: float,
+        lead_ms: float | None,
+        realtime: bool,
+    ) -> None:
         super().__init__(
             chunk_ms=chunk_ms,
+            lead_ms=lead_ms,
             realtime=realtime,
             channels=transport.serializer.channels,
             name=f"ws-out:{transport.session_id}",
