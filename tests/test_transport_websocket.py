@@ -265,6 +265,28 @@ async def test_browser_page_is_served_over_plain_http() -> None:
     assert b"session.started" in body and b"page-token-1234" not in body
 
 
+async def test_a_failing_pipeline_factory_closes_only_that_session() -> None:
+    calls = 0
+
+    def flaky(t: WebSocketTransport) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("cannot build")
+        return echo_pipeline(t)
+
+    async with serving(flaky) as server:
+        async with connect(server.url) as ws:
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            assert ws.close_code == 1011
+        async with WebSocketClient.connect(server.url) as client:
+            audio, _ = await converse(client, numbered(2))
+        assert audio == b"".join(numbered(2))
+        await server.wait_idle()
+        assert (server.sessions_failed, server.sessions_served) == (1, 1)
+
+
 async def test_tls() -> None:
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
