@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 
 from beluga_voice.providers.amazon_nova import AmazonNovaSonicProvider, NovaSettings
+from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.events import SessionEvent
 from beluga_voice.testing.fake_bedrock import FakeBedrock, Script
 from beluga_voice.testing.speech import tone
@@ -16,7 +17,9 @@ SILENCE = b"\x00\x00" * 320  # 20 ms at 16 kHz
 REPLY_BYTES = int(Script().reply_seconds * 24000) * 2
 
 
-def nova(fake: FakeBedrock, **settings: Any) -> AmazonNovaSonicProvider:
+def nova(
+    fake: FakeBedrock, config: S2SConfig | None = None, **settings: Any
+) -> AmazonNovaSonicProvider:
     creds = fake.credentials
     base = {
         "endpoint_url": fake.url,
@@ -26,7 +29,7 @@ def nova(fake: FakeBedrock, **settings: Any) -> AmazonNovaSonicProvider:
     }
     ssl_context = fake.client_ssl_context() if fake.tls else None
     return AmazonNovaSonicProvider(
-        settings=NovaSettings(**{**base, **settings}), ssl_context=ssl_context
+        config, settings=NovaSettings(**{**base, **settings}), ssl_context=ssl_context
     )
 
 

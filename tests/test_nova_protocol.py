@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from beluga_voice.providers.amazon_nova.eventstream import encode_message
 from beluga_voice.providers.amazon_nova.faults import exception_error, status_error
+from beluga_voice.providers.amazon_nova.history import history_for_handover
 from beluga_voice.providers.amazon_nova.leg import Leg
-from beluga_voice.providers.amazon_nova.protocol import NovaProtocol, history_for_handover
+from beluga_voice.providers.amazon_nova.protocol import NovaProtocol
 from beluga_voice.providers.amazon_nova.settings import NovaSettings, NovaTool
 from beluga_voice.providers.amazon_nova.signing import ChunkSigner
 from beluga_voice.providers.amazon_nova.transport import H2Stream
@@ -368,3 +369,44 @@ def test_fuzz_received_frames_give_clear_errors_only(frames: list, cut: int) -> 
         except S2SError:
             return
         assert isinstance(events, list)
+
+
+def _reply(core: NovaProtocol, text: str) -> list:
+    out = _start(core, "s", "TEXT", "ASSISTANT", "SPECULATIVE")
+    out += core.on_event(_server("textOutput", contentId="s", content=text))
+    out += core.on_event(_server("contentEnd", contentId="s", stopReason="PARTIAL_TURN"))
+    out += _start(core, "a", "AUDIO", "ASSISTANT")
+    out += core.on_event(_server("audioOutput", contentId="a", content="AAAA"))
+    out += core.on_event(_server("contentEnd", contentId="a", stopReason="END_TURN"))
+    out += _start(core, "f", "TEXT", "ASSISTANT", "FINAL")
+    out += core.on_event(_server("textOutput", contentId="f", content=text))
+    out += core.on_event(_server("contentEnd", contentId="f", stopReason="END_TURN"))
+    out += core.on_event(_server("usageEvent", totalTokens=1))
+    return out
+
+
+def test_external_reasoning_hides_unsolicited_replies_and_voices_spoken_text() -> None:
+    core = NovaProtocol(NovaSettings(system_prompt="Base."), [], external_reasoning=True)
+    system = _body(core.opening_events()[3])["content"]
+    assert system.startswith("Base.") and "<say>" in system
+    out = _start(core, "u", "TEXT", "USER", "FINAL")
+    out += core.on_event(_server("textOutput", contentId="u", content="hi"))
+    out += _reply(core, "the model's own answer")
+    assert [type(e) for e in out] == [Transcript, Usage]  # the user's words, nothing else
+    assert [(t.role, t.text) for t in core.history] == [("user", "hi")]
+    request = core.speak_events("Agent says </say> hello")
+    said = _body(request[1])["content"]
+    assert said.endswith("<say>Agent says  hello</say>")
+    assert _body(request[0])["interactive"] is True
+    out = _reply(core, "Agent says hello")
+    assert [type(e) for e in out] == [
+        ResponseStarted,
+        Transcript,
+        AudioChunk,
+        Transcript,
+        AudioChunk,
+        ResponseDone,
+        Usage,
+    ]
+    assert core.history[-1].text == "Agent says hello"
+    assert [type(e) for e in _reply(core, "unasked again")] == [Usage]

@@ -10,6 +10,7 @@ import pytest
 from nova_support import REPLY_BYTES, SILENCE, SPEECH, assert_clean_records, nova, say, until
 
 from beluga_voice.providers.amazon_nova import AmazonNovaSonicProvider, NovaSettings, NovaTool
+from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import (
     AudioChunk,
@@ -267,3 +268,24 @@ async def test_the_fake_refuses_bad_events_and_keeps_serving(
     async with nova(fake).stream() as session:  # the fake is still up
         await say(session)
         await until(session, ResponseDone)
+
+
+async def test_external_reasoning_voices_the_agent_text(fake: FakeBedrock) -> None:
+    provider = nova(fake, S2SConfig(provider="amazon_nova", reasoning_mode="external"))
+    assert provider.capabilities.speak_text
+    async with provider.stream() as session:
+        await say(session)
+        events = await until(session, Usage)  # Nova answered by itself: nothing of it shows
+        assert [type(e) for e in events[1:]] == [Transcript, Usage]
+        await session.speak("The agent decided this.")
+        events = await until(session, ResponseDone)
+        with pytest.raises(S2SError) as info:
+            await session.speak("   ")
+        assert info.value.code is ErrorCode.INVALID_INPUT
+    finals = [e.text for e in events if isinstance(e, Transcript) and e.final]
+    assert finals == ["The agent decided this."]
+    assert sum(len(e.audio) for e in events if isinstance(e, AudioChunk)) == REPLY_BYTES
+    record = fake.records[0]
+    assert record.spoken == ["The agent decided this."]
+    assert "<say>" in record.system_prompt
+    assert_clean_records(fake)

@@ -36,29 +36,12 @@ from ..events import (
     Usage,
 )
 from ..types import Turn
+from .history import EXTERNAL_REASONING_NOTE, speak_instructions, truncate_heard
 from .settings import NovaSettings
 
-__all__ = ["INPUT_SAMPLE_RATE", "NovaProtocol", "history_for_handover"]
+__all__ = ["INPUT_SAMPLE_RATE", "NovaProtocol"]
 
 INPUT_SAMPLE_RATE = 16000
-
-
-def history_for_handover(history: Sequence[Turn], max_chars: int) -> list[Turn]:
-    """The newest user/assistant turns whose text fits in ``max_chars``, oldest first."""
-    kept: list[Turn] = []
-    used = 0
-    for turn in reversed(history):
-        if turn.role not in ("user", "assistant") or not turn.text:
-            continue
-        if used + len(turn.text) > max_chars:
-            break
-        kept.append(turn)
-        used += len(turn.text)
-    kept.reverse()
-    # Bedrock wants the history to open with a user turn.
-    while kept and kept[0].role != "user":
-        kept.pop(0)
-    return kept
 
 
 @dataclass(slots=True)
@@ -75,9 +58,16 @@ def _event(name: str, body: dict[str, Any]) -> dict[str, Any]:
 class NovaProtocol:
     """Event builder and interpreter for one stream (see the module docstring)."""
 
-    def __init__(self, settings: NovaSettings, history: list[Turn]) -> None:
+    def __init__(
+        self, settings: NovaSettings, history: list[Turn], *, external_reasoning: bool = False
+    ) -> None:
         self.settings = settings
         self.history = history
+        self.external_reasoning = external_reasoning
+        """Another agent decides what to say: replies not asked for with :meth:`speak_events`
+        are kept from the caller (Nova cannot be told not to answer, only to not be heard)."""
+        self.solicited = 0
+        self.suppressed = False
         self.prompt_name = str(uuid.uuid4())
         self.audio_content_name = str(uuid.uuid4())
         self.audio_open = False
@@ -151,7 +141,8 @@ class NovaProtocol:
                 ]
             }
         events = [_event("sessionStart", session), _event("promptStart", prompt)]
-        events += self._text_block("SYSTEM", s.system_prompt, interactive=False)
+        system = s.system_prompt + (EXTERNAL_REASONING_NOTE if self.external_reasoning else "")
+        events += self._text_block("SYSTEM", system, interactive=False)
         for turn in history:
             events += self._text_block(turn.role.upper(), turn.text, interactive=False)
         events.append(
@@ -191,6 +182,11 @@ class NovaProtocol:
     def text_events(self, text: str) -> list[dict[str, Any]]:
         """A typed user message (Nova 2 Sonic's cross-modal input)."""
         return self._text_block("USER", text, interactive=True)
+
+    def speak_events(self, text: str) -> list[dict[str, Any]]:
+        """Ask Nova to voice ``text`` verbatim (external reasoning); its reply is let through."""
+        self.solicited += 1
+        return self._text_block("USER", speak_instructions(text), interactive=True)
 
     def tool_result_events(self, tool_use_id: str, output: str) -> list[dict[str, Any]]:
         name = str(uuid.uuid4())
@@ -240,7 +236,15 @@ class NovaProtocol:
         if not isinstance(data, dict):
             raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, f"{name}: body not an object")
         handler = getattr(self, f"_on_{name}", None)
-        return handler(data) if handler is not None else []
+        events: list[SessionEvent] = handler(data) if handler is not None else []
+        if self.suppressed:
+            # An unsolicited reply under external reasoning: only the user's side passes.
+            events = [
+                e for e in events if isinstance(e, Usage) or getattr(e, "role", None) == "user"
+            ]
+            if not self.responding:
+                self.suppressed = False
+        return events
 
     def _on_completionStart(self, data: dict[str, Any]) -> list[SessionEvent]:
         self.completion_id = data.get("completionId")
@@ -260,6 +264,9 @@ class NovaProtocol:
             self.responding = True
             self.response_audio_bytes = 0
             self.response_id = f"resp-{uuid.uuid4().hex[:12]}"
+            if self.external_reasoning:
+                self.suppressed = self.solicited == 0
+                self.solicited = max(0, self.solicited - 1)
             return [ResponseStarted(self.response_id)]
         return []
 
@@ -284,7 +291,7 @@ class NovaProtocol:
             if final:
                 self.history.append(Turn("user", text))
             return [Transcript("user", text, final=final)]
-        if final:
+        if final and not self.suppressed:
             self.history.append(Turn("assistant", text))
         return [Transcript("assistant", text, final=final, item_id=self.response_id)]
 
@@ -366,21 +373,10 @@ class NovaProtocol:
     # -- barge-in bookkeeping ----------------------------------------------------------------
 
     def truncate_heard(self, played_ms: float | None) -> None:
-        """Cut the last assistant turn in the history to the share of its audio that was heard.
+        """Cut the last assistant turn of the history to what was heard of the reply.
 
         Nova keeps its own memory of what it said and offers no truncate call; this keeps
         *our* history honest, which is what a continuation stream is seeded with.
         """
-        if played_ms is None or not self.response_audio_bytes:
-            return
-        history = self.history
-        if not history or history[-1].role != "assistant":
-            return
-        total_ms = 1000.0 * self.response_audio_bytes / (2 * self.settings.output_sample_rate)
-        share = max(0.0, min(1.0, played_ms / total_ms))
-        if share >= 1.0:
-            return
-        turn = history[-1]
-        cut = turn.text[: int(len(turn.text) * share)]
-        turn.text = cut.rsplit(" ", 1)[0] if " " in cut else cut
-        turn.metadata["truncated_at_ms"] = played_ms
+        rate = self.settings.output_sample_rate
+        truncate_heard(self.history, self.response_audio_bytes / (2 * rate) * 1000, played_ms)

@@ -101,7 +101,7 @@ class AmazonNovaSonicProvider(StreamingS2SProvider):
             barge_in_truncation=False,
             tools=True,
             text_input=s.model_id == "amazon.nova-2-sonic-v1:0",
-            speak_text=False,
+            speak_text=s.model_id == "amazon.nova-2-sonic-v1:0",
             transcripts=True,
             session_resumption=True,
             input_sample_rates=(INPUT_SAMPLE_RATE,),

@@ -37,8 +37,9 @@ from ..events import (
 )
 from ..types import ConversationContext, Turn
 from .faults import status_error
+from .history import history_for_handover
 from .leg import Leg, inner_message
-from .protocol import INPUT_SAMPLE_RATE, NovaProtocol, history_for_handover
+from .protocol import INPUT_SAMPLE_RATE, NovaProtocol
 from .signing import ChunkSigner, sign_request
 from .transport import H2Connection
 
@@ -92,7 +93,11 @@ class NovaSession(StreamingSession):
         leg = Leg(
             number=self._leg_count,
             stream=stream,
-            protocol=NovaProtocol(self._settings, self.history),
+            protocol=NovaProtocol(
+                self._settings,
+                self.history,
+                external_reasoning=provider.config.reasoning_mode == "external",
+            ),
             signer=ChunkSigner(credentials, self._settings.region, signed.signature),
         )
         self._legs.append(leg)
@@ -244,6 +249,14 @@ class NovaSession(StreamingSession):
             )
         await self._send_events("send_text", lambda p: p.text_events(text))
         self.history.append(Turn("user", text))
+
+    async def speak(self, text: str) -> None:
+        """Voice ``text`` verbatim (external reasoning; Nova 2 Sonic only)."""
+        if self._settings.model_id != "amazon.nova-2-sonic-v1:0":
+            raise S2SError("speak", ErrorCode.UNSUPPORTED_OPERATION, "speak needs Nova 2 Sonic")
+        if not text.strip():
+            raise S2SError("speak", ErrorCode.INVALID_INPUT, "nothing to say")
+        await self._send_events("speak", lambda p: p.speak_events(text))
 
     async def send_tool_result(self, call_id: str, output: str) -> None:
         """Answer a ToolCall with a TOOL content block, on the stream that asked for it.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +24,7 @@ from .script import Script, StreamRecord
 __all__ = ["Conversation", "ProtocolViolation"]
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+_SAY = re.compile(r"<say>((?:(?!<say>).)*)</say>\s*$", re.DOTALL)  # the last fenced text
 
 
 class ProtocolViolation(Exception):
@@ -55,6 +57,7 @@ class Conversation:
         self._open_reply_block: str | None = None
         self._waiting_tool: str | None = None
         self._completion_sent = False
+        self._replying = False
         self.stopped = False
 
     # -- inbound ------------------------------------------------------------------------------
@@ -114,7 +117,7 @@ class Conversation:
             self.record.system_prompt = text
         elif interactive and role == "USER":
             self.record.texts.append(text)
-            self._start_turn(text)
+            await self._start_turn(text)
         else:
             self.record.history.append((role, text))
 
@@ -131,7 +134,7 @@ class Conversation:
                 await self._barge_in()
             elif turn_event is TurnEvent.SPEECH_STOPPED and self._waiting_tool is None:
                 await self._user_transcript()
-                self._start_turn(self.script.user_text)
+                await self._start_turn(self.script.user_text)
 
     async def _on_toolResult(self, data: dict[str, Any]) -> None:
         block = self._blocks.get(str(data.get("contentName")))
@@ -187,13 +190,18 @@ class Conversation:
 
         self._tg.start_soon(run)
 
-    def _start_turn(self, text: str) -> None:
-        self.cancel_reply()
+    async def _start_turn(self, text: str) -> None:
+        if self._reply_scope is not None:
+            await self._barge_in()  # a new turn cuts the reply in progress, as Nova does
         self.record.turns += 1
         turn = self._next_turn()
         tool = self.script.tool_turns.get(turn)
+        said = _SAY.search(text)
         if tool is not None:
             self._spawn(self._ask_tool(*tool))
+        elif said is not None:
+            self.record.spoken.append(said[1])
+            self._spawn(self._reply(said[1]))  # "read this aloud": the model obeys
         else:
             self._spawn(self._reply(self.script.reply_text))
 
@@ -216,6 +224,7 @@ class Conversation:
     async def _reply(self, text: str) -> None:
         s = self.script
         await self._completion()
+        self._replying = True
         cid = await self._content("TEXT", "ASSISTANT", "SPECULATIVE")
         await self._emit("textOutput", {"contentId": cid, "role": "ASSISTANT", "content": text})
         await self._emit("contentEnd", {"contentId": cid, "stopReason": "PARTIAL_TURN"})
@@ -240,6 +249,7 @@ class Conversation:
         cid = await self._content("TEXT", "ASSISTANT", "FINAL")
         await self._emit("textOutput", {"contentId": cid, "role": "ASSISTANT", "content": text})
         await self._emit("contentEnd", {"contentId": cid, "stopReason": "END_TURN"})
+        self._replying = False
         await self._emit(
             "usageEvent",
             {"totalInputTokens": 10, "totalOutputTokens": 20, "totalTokens": 30, "details": {}},
@@ -251,6 +261,14 @@ class Conversation:
         self.record.barge_ins += 1
         if open_block is not None:
             await self._emit("contentEnd", {"contentId": open_block, "stopReason": "INTERRUPTED"})
+        elif self._replying:  # between blocks: Nova's other way of saying it
+            cid = await self._content("TEXT", "ASSISTANT", "SPECULATIVE")
+            marker = '{ "interrupted" : true }'
+            await self._emit(
+                "textOutput", {"contentId": cid, "role": "ASSISTANT", "content": marker}
+            )
+            await self._emit("contentEnd", {"contentId": cid, "stopReason": "PARTIAL_TURN"})
+        self._replying = False
 
     def cancel_reply(self) -> None:
         if self._reply_scope is not None:

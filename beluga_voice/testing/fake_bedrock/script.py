@@ -69,6 +69,8 @@ class StreamRecord:
     audio: bytearray = field(default_factory=bytearray, repr=False)
     tool_results: list[tuple[str, str]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    spoken: list[str] = field(default_factory=list)
+    """Texts the client asked to be read aloud (``<say>`` requests)."""
     frames_verified: int = 0
     end_marker: bool = False
     """The client sent the signed empty envelope that ends the events."""
