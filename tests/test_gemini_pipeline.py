@@ -6,6 +6,7 @@ import anyio
 import pytest
 from _gemini_helpers import KEY, SPEECH, make_provider
 
+from beluga_voice.agents.echo import EchoAgent
 from beluga_voice.agents.tools import Tool, ToolRegistry
 from beluga_voice.frames import (
     Frame,
@@ -96,4 +97,21 @@ async def test_pipeline_tool_call_is_answered_from_the_registry() -> None:
     assert (call.name, result.call_id, result.output) == ("weather", call.call_id, "sunny in Oslo")
     assert server.tool_responses[0]["response"] == {"output": "sunny in Oslo"}
     assert b"".join(f.audio for f in out if isinstance(f, OutputAudioFrame)) == REPLY
+    assert server.violations == []
+
+
+async def test_pipeline_external_reasoning_voices_the_agents_reply() -> None:
+    turns = [
+        ScriptedTurn(audio=tone(0.3, 24000, hz=200.0), user_transcript="hello there"),
+        ScriptedTurn(audio=REPLY, transcript="You said: hello there"),
+    ]
+    async with FakeGeminiServer(turns, api_key=KEY) as server:
+        provider = make_provider(server, config={"reasoning_mode": "external"})
+        processor = S2SProcessor(provider, agent=EchoAgent(), forward_input_audio=False)
+        out = await converse(processor, SPEECH)
+    # Only the reply the agent wrote is heard; the model's own answer was dropped.
+    assert b"".join(f.audio for f in out if isinstance(f, OutputAudioFrame)) == REPLY
+    assert server.texts[-1].endswith("You said: hello there")
+    finals = [(f.role, f.text) for f in out if isinstance(f, TranscriptionFrame) and f.final]
+    assert finals == [("user", "hello there"), ("assistant", "You said: hello there")]
     assert server.violations == []
