@@ -9,5 +9,12 @@ sans-I/O event core), :mod:`.session` (the I/O shell with stream continuation) a
 from .provider import AmazonNovaSonicProvider
 from .session import NovaSession
 from .settings import NovaSettings, NovaTool
+from .signing import CredentialProvider
 
-__all__ = ["AmazonNovaSonicProvider", "NovaSession", "NovaSettings", "NovaTool"]
+__all__ = [
+    "AmazonNovaSonicProvider",
+    "CredentialProvider",
+    "NovaSession",
+    "NovaSettings",
+    "NovaTool",
+]
