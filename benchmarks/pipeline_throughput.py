@@ -57,6 +57,15 @@ async def beluga_throughput(
 
 async def pipecat_throughput(frames: int = 20000, hops: int = HOPS) -> float | None:
     """The same workload through Pipecat, or None when it is not installed."""
+    try:  # Pipecat logs every link and frame through loguru: keep warnings only
+        import sys
+
+        from loguru import logger
+
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING")
+    except ImportError:
+        pass
     try:
         from pipecat.frames.frames import EndFrame as PcEnd
         from pipecat.frames.frames import InputAudioRawFrame
@@ -91,15 +100,6 @@ async def pipecat_throughput(frames: int = 20000, hops: int = HOPS) -> float | N
         enable_rtvi=False,
         enable_turn_tracking=False,
     )
-    try:  # Pipecat logs every link and frame at DEBUG through loguru
-        import sys
-
-        from loguru import logger
-
-        logger.remove()
-        logger.add(sys.stderr, level="WARNING")
-    except ImportError:
-        pass
     runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
     await runner.add_workers(worker)
     audio = bytes(FRAME_BYTES)
@@ -149,23 +149,30 @@ def pct(values: list[float], p: float) -> float:
 
 async def main(frames: int, seconds: float, pipelines: int) -> None:
     await beluga_throughput(2000)  # warm up
-    ours = min([await beluga_throughput(frames) for _ in range(3)])
+    runs = []
+    for _ in range(3):
+        cpu = time.process_time()
+        wall = await beluga_throughput(frames)
+        runs.append((wall, time.process_time() - cpu))
+    ours, ours_cpu = min(runs)
     fps = frames / ours
     print(f"beluga-voice: {frames} frames x {HOPS} hops in {ours:.3f} s")
-    print(
-        f"  throughput: {fps:,.0f} frames/s, {ours / frames / HOPS * 1e6:.2f} us per frame per hop"
-    )
+    print(f"  throughput: {fps:,.0f} frames/s, {ours / frames / HOPS * 1e6:.2f} us/frame/hop")
+    print(f"  cpu: {ours_cpu / frames / HOPS * 1e6:.2f} us/frame/hop (independent of load)")
     theirs = await pipecat_throughput(frames)
     if theirs is None:
         print("pipecat: not installed (pip install '.[bench]') - no comparison")
     else:
-        print(f"pipecat: {frames / theirs:,.0f} frames/s ({theirs:.3f} s)")
+        print(f"pipecat: {frames / theirs:,.0f} frames/s ({theirs:.3f} s wall)")
         print(f"  ratio: beluga-voice is {theirs / ours:.1f}x pipecat's throughput")
+    cpu = time.process_time()
     lat = await paced_latency(pipelines, 50, seconds)
+    busy = (time.process_time() - cpu) / seconds
     print(
         f"paced: {pipelines} pipelines x 50 frames/s x {seconds:g} s, {len(lat)} frames: "
         f"p50 {statistics.median(lat) * 1e3:.3f} ms, p99 {pct(lat, 99) * 1e3:.3f} ms, "
-        f"max {max(lat) * 1e3:.3f} ms"
+        f"max {max(lat) * 1e3:.3f} ms; cpu {busy:.0%} of a core, "
+        f"{busy / (pipelines * 50 * (HOPS + 2)) * 1e6:.1f} us per hop"
     )
 
 

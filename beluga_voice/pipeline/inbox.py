@@ -43,6 +43,7 @@ class Inbox:
         "_prio_send",
         "_waiter",
         "capacity",
+        "prio_count",
         "spared",
     )
 
@@ -58,6 +59,9 @@ class Inbox:
         self.spared: deque[Frame] = deque()
         """Uninterruptible frames taken out of the data lane by a flush, read first."""
         self._waiter: asyncio.Future[None] | anyio.Event | None = None
+        self.prio_count = 0
+        """Frames put on the priority lane and not yet taken: lets the consumer skip the
+        lane without the cost of a ``WouldBlock`` exception on every data frame."""
 
     def resize(self, capacity: int) -> None:
         """Set the data lane's bound.  Only before use: queued frames would be lost."""
@@ -75,6 +79,7 @@ class Inbox:
                 await self._data_send.send(frame)
         else:
             item = (frame, direction)
+            self.prio_count += 1
             try:
                 self._prio_send.send_nowait(item)
             except anyio.WouldBlock:

@@ -30,6 +30,7 @@ from ..frames import (
     EndFrame,
     ErrorFrame,
     Frame,
+    FrameKind,
     InterruptionFrame,
     StartFrame,
 )
@@ -44,6 +45,7 @@ log = logging.getLogger("beluga_voice.pipeline")
 
 _DOWN: Final = Direction.DOWNSTREAM
 _UP: Final = Direction.UPSTREAM
+_DATA: Final = FrameKind.DATA
 _ids = itertools.count(1)
 
 
@@ -211,19 +213,20 @@ class FrameProcessor(Node):
     async def _fp_handle(self, frame: Frame, direction: Direction) -> None:
         self.current_frame = frame
         try:
-            if isinstance(frame, StartFrame) and direction is _DOWN:
-                try:
-                    await self.on_start(frame)
-                except Exception as exc:
-                    await self._fp_fail(exc, frame, fatal=True)
-                    return
-            elif isinstance(frame, (EndFrame, CancelFrame)) and direction is _DOWN:
-                try:
-                    await self._fp_stop_once()
-                except Exception as exc:
-                    await self._fp_fail(exc, frame)
-            elif isinstance(frame, InterruptionFrame):
-                await self.on_interruption()
+            if frame.kind is not _DATA:  # lifecycle frames are never data: skip the checks
+                if isinstance(frame, StartFrame) and direction is _DOWN:
+                    try:
+                        await self.on_start(frame)
+                    except Exception as exc:
+                        await self._fp_fail(exc, frame, fatal=True)
+                        return
+                elif isinstance(frame, (EndFrame, CancelFrame)) and direction is _DOWN:
+                    try:
+                        await self._fp_stop_once()
+                    except Exception as exc:
+                        await self._fp_fail(exc, frame)
+                elif isinstance(frame, InterruptionFrame):
+                    await self.on_interruption()
             await self.process_frame(frame, direction)
         except Exception as exc:
             await self._fp_fail(exc, frame)
@@ -239,25 +242,29 @@ class FrameProcessor(Node):
         spared = inbox.spared
         handle = self._fp_handle
         while True:
-            try:
-                frame, direction = prio.receive_nowait()
-            except anyio.WouldBlock:
-                if spared:
-                    await handle(spared.popleft(), _DOWN)
-                    continue
+            if inbox.prio_count:
                 try:
-                    item = data.receive_nowait()
-                except anyio.WouldBlock:
-                    await inbox.wait()
+                    frame, direction = prio.receive_nowait()
+                except anyio.WouldBlock:  # pragma: no cover - counted but not yet sent
+                    pass
+                else:
+                    inbox.prio_count -= 1
+                    if isinstance(frame, InterruptionFrame):
+                        self.frames_dropped += inbox.flush()
+                    elif isinstance(frame, CancelFrame):
+                        self.cancelled = True
+                        self.frames_dropped += inbox.flush(everything=True)
+                    await handle(frame, direction)
                     continue
-                if self.cancelled:  # after a cancel nothing more flows down
-                    self.frames_dropped += 1
-                    continue
-                await handle(item, _DOWN)
+            if spared:
+                await handle(spared.popleft(), _DOWN)
                 continue
-            if isinstance(frame, InterruptionFrame):
-                self.frames_dropped += inbox.flush()
-            elif isinstance(frame, CancelFrame):
-                self.cancelled = True
-                self.frames_dropped += inbox.flush(everything=True)
-            await handle(frame, direction)
+            try:
+                item = data.receive_nowait()
+            except anyio.WouldBlock:
+                await inbox.wait()
+                continue
+            if self.cancelled:  # after a cancel nothing more flows down
+                self.frames_dropped += 1
+                continue
+            await handle(item, _DOWN)
