@@ -18,6 +18,7 @@ from beluga_voice.frames import (
 )
 from beluga_voice.pipeline import PipelineTask
 from beluga_voice.transports import Pacer, PlaybackBuffer
+from beluga_voice.transports.pacing import Doorbell
 from beluga_voice.transports.testing import MemoryOutput, VirtualClock
 
 pytestmark = pytest.mark.anyio
@@ -260,3 +261,22 @@ async def test_real_clock_pacing_sanity() -> None:
     assert len(times) == 25
     assert all(t >= n * 0.02 - 1e-3 for n, t in enumerate(times))  # never early
     assert times[-1] - 0.48 < 0.015  # the last one on time, within scheduler noise
+
+
+async def test_doorbell_rings_times_out_and_wakes_a_waiter() -> None:
+    bell = Doorbell()
+    bell.ring()
+    assert await bell.wait(0.0)  # rang before the wait: answered at once
+    assert not bell.rung
+    with anyio.fail_after(5):
+        assert not await bell.wait(0.01)  # nobody rang: times out
+        async with anyio.create_task_group() as tg:
+            woke: list[bool] = []
+
+            async def waiter() -> None:
+                woke.append(await bell.wait(None))
+
+            tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            bell.ring()
+    assert woke == [True]

@@ -23,7 +23,7 @@ from ..frames import (
     StartFrame,
 )
 from ..pipeline import FrameProcessor
-from .pacing import Clock, Pacer, PlaybackBuffer
+from .pacing import Clock, Doorbell, Pacer, PlaybackBuffer
 
 __all__ = ["OutputStats", "OutputTransport"]
 
@@ -104,7 +104,7 @@ class OutputTransport(FrameProcessor):
         self.pacer = Pacer(clock, lead=(chunk_ms if lead_ms is None else lead_ms) / 1000)
         self.stats = OutputStats()
         self._buffer: PlaybackBuffer | None = None
-        self._wake = anyio.Event()
+        self._wake = Doorbell()
         self._idle = anyio.Event()
         self._idle.set()
         self._speaking = False
@@ -148,7 +148,7 @@ class OutputTransport(FrameProcessor):
             # Graceful end: play out what is buffered first (the runner's stop deadline
             # bounds this wait).
             self._response_ended = True
-            self._wake.set()
+            self._wake.ring()
             while self._playing and ((self._buffer and len(self._buffer)) or self._speaking):
                 self._idle = anyio.Event() if self._idle.is_set() else self._idle
                 await self._idle.wait()
@@ -165,7 +165,7 @@ class OutputTransport(FrameProcessor):
             await self._interrupt()
         elif direction is _DOWN and isinstance(frame, ResponseEndFrame):
             self._response_ended = True
-            self._wake.set()
+            self._wake.ring()
         await self.push_frame(frame, direction)
 
     # -- internals -----------------------------------------------------------------------
@@ -189,7 +189,7 @@ class OutputTransport(FrameProcessor):
         self._buffer.push(frame.audio)
         self._response_ended = False
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
-        self._wake.set()
+        self._wake.ring()
 
     def _played_seconds(self) -> float:
         if self.realtime:
@@ -203,7 +203,7 @@ class OutputTransport(FrameProcessor):
             self.stats.seconds_dropped += self._buffer.clear() / self._bytes_per_second
         if self._speaking:
             await self._stop_speaking(interrupted=True)
-        self._wake.set()
+        self._wake.ring()
 
     async def _start_speaking(self) -> None:
         self._speaking = True
@@ -230,21 +230,13 @@ class OutputTransport(FrameProcessor):
 
     async def _wait_wake(self, timeout: float | None) -> bool:
         """Wait for new audio (or an interruption); False when ``timeout`` passed first."""
-        if not self._wake.is_set():
-            with anyio.move_on_after(float("inf") if timeout is None else timeout):
-                await self._wake.wait()
-        if self._wake.is_set():
-            self._wake = anyio.Event()
-            return True
-        return False
+        return await self._wake.wait(timeout)
 
     async def _wait_wake_until(self, deadline: float) -> bool:
         """Like :meth:`_wait_wake`, with a deadline on the pacing clock."""
-        event = self._wake
-        if not event.is_set() and not await self.pacer.clock.wait_event(event, deadline):
-            return False
-        self._wake = anyio.Event()
-        return True
+        if self._wake.answer():
+            return True
+        return await self.pacer.clock.wait_bell(self._wake, deadline)
 
     async def _play_loop(self) -> None:
         try:

@@ -21,11 +21,85 @@ a virtual clock with deterministic jitter in no wall-clock time.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 import anyio
 
-__all__ = ["AnyioClock", "Clock", "Pacer", "PlaybackBuffer"]
+__all__ = ["AnyioClock", "Clock", "Doorbell", "Pacer", "PlaybackBuffer"]
+
+
+class Doorbell:
+    """Wakes the playback task when audio (or an interruption) arrives.
+
+    A wait may time out.  Waits with a timeout happen once per chunk in a live stream, and
+    a cancel scope that fires costs far more than playing the chunk (anyio delivers the
+    cancellation through several loop turns), so on asyncio the wait is one future and one
+    timer handle.  Other backends use an ``anyio.Event`` and ``move_on_after``.
+    """
+
+    __slots__ = ("_event", "_rung", "_waiter")
+
+    def __init__(self) -> None:
+        self._rung = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._event: anyio.Event | None = None
+
+    def ring(self) -> None:
+        self._rung = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._event is not None:
+            self._event.set()
+
+    @property
+    def rung(self) -> bool:
+        return self._rung
+
+    def answer(self) -> bool:
+        """Whether it rang since the last answer; clears it."""
+        rung, self._rung = self._rung, False
+        return rung
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until it rings (True, cleared) or ``timeout`` seconds pass (False)."""
+        if not self._rung:
+            if timeout is not None and timeout <= 0:
+                return self.answer()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not on asyncio (trio): the portable way
+                await self._wait_anyio(timeout)
+            else:
+                await self._wait_asyncio(loop, timeout)
+        return self.answer()
+
+    async def _wait_asyncio(self, loop: asyncio.AbstractEventLoop, timeout: float | None) -> None:
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = None
+        if timeout is not None:
+            timer = loop.call_later(timeout, _settle, waiter)
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _wait_anyio(self, timeout: float | None) -> None:
+        self._event = anyio.Event()
+        try:
+            with anyio.move_on_after(float("inf") if timeout is None else timeout):
+                await self._event.wait()
+        finally:
+            self._event = None
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Clock(Protocol):
@@ -39,8 +113,8 @@ class Clock(Protocol):
         """Return at (or after) ``deadline``."""
         ...
 
-    async def wait_event(self, event: anyio.Event, deadline: float) -> bool:
-        """Wait for ``event`` until ``deadline``; True if it was set in time."""
+    async def wait_bell(self, bell: Doorbell, deadline: float) -> bool:
+        """Wait for ``bell`` until ``deadline``; True (and answered) if it rang in time."""
         ...
 
 
@@ -53,10 +127,8 @@ class AnyioClock:
     async def sleep_until(self, deadline: float) -> None:
         await anyio.sleep_until(deadline)
 
-    async def wait_event(self, event: anyio.Event, deadline: float) -> bool:
-        with anyio.move_on_after(deadline - anyio.current_time()):
-            await event.wait()
-        return event.is_set()
+    async def wait_bell(self, bell: Doorbell, deadline: float) -> bool:
+        return await bell.wait(deadline - anyio.current_time())
 
 
 class Pacer:

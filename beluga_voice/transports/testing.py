@@ -20,7 +20,7 @@ import anyio.lowlevel
 
 from .base import InputTransport
 from .output import OutputTransport
-from .pacing import Clock
+from .pacing import Clock, Doorbell
 
 __all__ = ["MemoryInput", "MemoryOutput", "VirtualClock"]
 
@@ -65,13 +65,12 @@ class VirtualClock:
         self.t = max(self.t, deadline + late)
         await anyio.lowlevel.checkpoint()
 
-    async def wait_event(self, event: anyio.Event, deadline: float) -> bool:
-        """Let the other tasks run; if nobody sets ``event``, time jumps to ``deadline``."""
+    async def wait_bell(self, bell: Doorbell, deadline: float) -> bool:
+        """Let the other tasks run; if nobody rings ``bell``, time jumps to ``deadline``."""
         await anyio.lowlevel.checkpoint()
-        if event.is_set():
-            return True
-        await self.sleep_until(deadline)
-        return event.is_set()
+        if not bell.rung:
+            await self.sleep_until(deadline)
+        return bell.answer()
 
 
 class MemoryOutput(OutputTransport):
