@@ -1,0 +1,49 @@
+"""``beluga-voice serve`` end to end: a real server process on loopback, a real client."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import anyio
+import pytest
+
+from beluga_voice.transports.websocket import WebSocketClient
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_serve_answers_a_websocket_client_with_the_local_provider() -> None:
+    process = await anyio.open_process(
+        [sys.executable, "-m", "beluga_voice.cli", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        banner = b""
+        with anyio.fail_after(20):
+            while b"\n" not in banner:
+                banner += await process.stdout.receive()
+        match = re.search(r"serving local on (ws://127\.0\.0\.1:\d+/)", banner.decode())
+        assert match, banner
+        events: list[dict[str, object]] = []
+        audio = 0
+        with anyio.fail_after(20):
+            async with WebSocketClient.connect(match.group(1)) as client:
+                await client.send_text("what is two plus two")
+                async for item in client:
+                    if isinstance(item, bytes):
+                        audio += len(item)
+                    else:
+                        events.append(item)
+                        if item.get("type") == "transcript" and item.get("role") == "assistant":
+                            break
+        assert {"type": "transcript", "role": "assistant"}.items() <= events[-1].items()
+        assert events[-1]["text"] == "That is 4."
+        assert audio > 0, "the reply was spoken, not only written"
+    finally:
+        process.terminate()
+        with anyio.fail_after(10):
+            await process.wait()
