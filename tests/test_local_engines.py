@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from beluga_voice.agents import RuleAgent
 from beluga_voice.stt import PocketSphinxSTT, STTResult
 from beluga_voice.tts import EspeakTTS, SentenceAggregator, split_sentences
+from beluga_voice.tts.sentences import heard_text
 
 pytestmark = pytest.mark.anyio
 
@@ -145,3 +146,23 @@ def test_aggregation_keeps_every_word_in_order(pieces: list[str], max_chars: int
     assert all(s and s == s.strip() for s in out)
     assert all(len(s) <= max_chars for s in out[:-1] if s)
     assert "".join("".join(out).split()) == "".join("".join(pieces).split())
+
+
+def test_heard_text_keeps_whole_sentences_then_a_share_of_words() -> None:
+    spoken = [("One two three four.", 1000.0), ("Five six seven eight.", 1000.0)]
+    assert heard_text(spoken, 0) == ""
+    assert heard_text(spoken, 1000) == "One two three four."
+    assert heard_text(spoken, 1500) == "One two three four. Five six..."
+    assert heard_text(spoken, 5000) == "One two three four. Five six seven eight."
+
+
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=40), st.floats(0, 5000)), max_size=8),
+    st.floats(-100, 20000),
+)
+def test_heard_text_is_a_prefix_of_the_reply(
+    spoken: list[tuple[str, float]], played: float
+) -> None:
+    heard = heard_text(spoken, played).removesuffix("...").split()
+    full = " ".join(s for s, _ in spoken).split()
+    assert full[: len(heard)] == heard or heard[-1].endswith("...")

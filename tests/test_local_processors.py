@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from beluga_voice.agents import RuleAgent
+from beluga_voice.agents import EchoAgent, RuleAgent
 from beluga_voice.frames import (
+    BotStoppedSpeakingFrame,
     Direction,
     Frame,
     InputAudioFrame,
@@ -241,3 +242,33 @@ async def test_the_whole_cascade_answers_a_spoken_question() -> None:
     assert [t.text for t in ctx.history] == ["what is twelve times three", "That is 36."]
     speech = [f for f in _of(out, OutputAudioFrame)]
     assert sum(f.duration for f in speech) > 0.5  # type: ignore[attr-defined]
+
+
+async def test_barge_in_truncates_the_cascade_history_to_the_heard_words() -> None:
+    ctx = new_conversation_context()
+    tts = TTSProcessor(EspeakTTS())
+    nodes = [AgentProcessor(EchoAgent(prefix=""), context=ctx), tts]
+    out: list[Frame] = []
+    replied = anyio.Event()
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+        if isinstance(frame, ResponseEndFrame):
+            replied.set()
+
+    task = PipelineTask(nodes, on_output=collect)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            await task.queue_frame(TranscriptionFrame("One two three four. Five six seven eight."))
+            await replied.wait()
+            first, second = (ms for _, ms in tts.spoken)
+            played = first + second / 2
+            await task.queue_frame(
+                BotStoppedSpeakingFrame(played_ms=played, interrupted=True), Direction.UPSTREAM
+            )
+            await task.stop_when_done()
+    reply = ctx.history[-1]
+    assert reply.text == "One two three four. Five six..."
+    assert reply.metadata["full_text"] == "One two three four. Five six seven eight."
+    assert reply.metadata["played_ms"] == played

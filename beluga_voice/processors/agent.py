@@ -10,7 +10,9 @@ assistant ``TranscriptionFrame`` (as S2S providers report theirs), for displays 
 It keeps the conversation history in ``context``: the agent sees the history *before* the
 current utterance, then the user's turn and the assistant's reply (as far as it got) are
 appended.  An ``InterruptionFrame`` cancels the reply in flight; a newer utterance
-replaces an older reply.  Anything with a ``respond`` async generator is an agent; to put
+replaces an older reply.  An assistant ``TranscriptionFrame`` coming back upstream (the
+TTS processor's account of what was heard before a barge-in) truncates the last reply in
+the history to those words.  Anything with a ``respond`` async generator is an agent; to put
 entirely custom logic here, subclass :class:`~beluga_voice.pipeline.FrameProcessor`
 instead and handle ``TranscriptionFrame`` the same way.
 """
@@ -88,6 +90,13 @@ class AgentProcessor(FrameProcessor):
             await self._cancel_reply()
         elif isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
             self._mark_interrupted(frame.played_ms)
+        elif (
+            direction is not _DOWN
+            and isinstance(frame, TranscriptionFrame)
+            and frame.role == "assistant"
+        ):
+            self._truncate(frame.text)  # what the TTS says was heard of the reply
+            return
         await self.push_frame(frame, direction)
 
     async def on_stop(self) -> None:
@@ -144,7 +153,13 @@ class AgentProcessor(FrameProcessor):
             done.set()
 
     def _mark_interrupted(self, played_ms: float) -> None:
-        """The user cut the spoken reply: note where (the TTS knows no words-to-ms map)."""
+        """The user cut the spoken reply: note where."""
         if self._current is not None:
             self._current.metadata["interrupted"] = True
             self._current.metadata["played_ms"] = played_ms
+
+    def _truncate(self, heard: str) -> None:
+        """Keep in the history only what the user heard of the last reply."""
+        if self._current is not None and heard != self._current.text:
+            self._current.metadata["full_text"] = self._current.text
+            self._current.text = heard

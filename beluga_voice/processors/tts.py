@@ -10,6 +10,12 @@ Synthesis runs in a job queue owned by a background task, so the processor keeps
 its inbox: an ``InterruptionFrame`` drops the queued sentences, the pending text and the
 sentence being synthesised at once.  At the end of the stream the queue is spoken out
 before the ``EndFrame`` passes on.
+
+Barge-in truncation: the processor remembers the sentences of the current reply and their
+audio length; when the output transport reports the reply cut short (an interrupted
+``BotStoppedSpeakingFrame`` with ``played_ms``, travelling upstream) it sends upstream an
+assistant ``TranscriptionFrame`` with the words actually heard, which the
+:class:`~beluga_voice.processors.agent.AgentProcessor` writes into the history.
 """
 
 from __future__ import annotations
@@ -21,19 +27,22 @@ import numpy as np
 import soxr
 
 from ..frames import (
+    BotStoppedSpeakingFrame,
     Direction,
     Frame,
     FrameKind,
     InterruptionFrame,
     OutputAudioFrame,
     ResponseEndFrame,
+    ResponseStartFrame,
     SpeakFrame,
     StartFrame,
     TextFrame,
+    TranscriptionFrame,
 )
 from ..pipeline.processor import FrameProcessor
 from ..tts.base import TTSEngine
-from ..tts.sentences import SentenceAggregator
+from ..tts.sentences import SentenceAggregator, heard_text
 
 __all__ = ["TTSProcessor"]
 
@@ -62,6 +71,8 @@ class TTSProcessor(FrameProcessor):
         self.aggregator = SentenceAggregator(max_sentence_chars)
         self.output_rate = engine.sample_rate
         self.sentences_spoken = 0
+        self.spoken: list[tuple[str, float]] = []
+        """The current reply's sentences with their audio length in ms."""
         self._jobs: deque[str | Frame] = deque()
         self._wake = anyio.Event()
         self._idle = anyio.Event()
@@ -75,7 +86,12 @@ class TTSProcessor(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         if direction is not _DOWN:
             await self.push_frame(frame, direction)
+            if isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted and self.spoken:
+                heard = heard_text(self.spoken, frame.played_ms)
+                await self.push_frame(TranscriptionFrame(heard, role="assistant"), direction)
             return
+        if isinstance(frame, ResponseStartFrame):
+            self.spoken = []
         if isinstance(frame, TextFrame):
             if self.aggregate:
                 for sentence in self.aggregator.push(frame.text):
@@ -146,6 +162,7 @@ class TTSProcessor(FrameProcessor):
             resampled = soxr.resample(samples, rate, self.output_rate, quality="HQ")
             audio = np.asarray(resampled, dtype="<i2").tobytes()
         self.sentences_spoken += 1
+        self.spoken.append((sentence, 1000.0 * len(audio) / (2 * self.output_rate)))
         step = self.output_rate * self.chunk_ms // 1000 * 2
         for i in range(0, len(audio), step):
             await self.push_frame(OutputAudioFrame(audio[i : i + step], self.output_rate), _DOWN)

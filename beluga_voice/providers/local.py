@@ -33,7 +33,7 @@ from ..agents.base import Agent
 from ..stt.base import STTEngine
 from ..stt.utterance import UtteranceEvent, UtteranceRecognizer
 from ..tts.base import TTSEngine
-from ..tts.sentences import SentenceAggregator
+from ..tts.sentences import SentenceAggregator, heard_text
 from .base import StreamingS2SProvider, StreamingSession
 from .config import S2SConfig
 from .errors import ErrorCode, S2SError
@@ -390,19 +390,7 @@ class LocalSession(StreamingSession):
         turn = next((t for t in reversed(self.context.history) if t.role == "assistant"), None)
         if not spoken or turn is None:
             return
-        heard: list[str] = []
-        left = max(0.0, played_ms)
-        for sentence, ms in spoken:
-            if left >= ms:
-                heard.append(sentence)
-                left -= ms
-                continue
-            words = sentence.split()
-            keep = round(len(words) * left / ms) if ms > 0 else 0
-            if keep:
-                heard.append(" ".join(words[:keep]) + "...")
-            break
-        text = " ".join(heard)
+        text = heard_text(spoken, played_ms)
         if text != turn.text:
             turn.text = text
             turn.metadata["truncated_at_ms"] = played_ms

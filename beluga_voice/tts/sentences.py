@@ -10,8 +10,9 @@ early.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-__all__ = ["SentenceAggregator", "split_sentences"]
+__all__ = ["SentenceAggregator", "heard_text", "split_sentences"]
 
 # A boundary: terminal punctuation (optionally closed by quotes or brackets), then space.
 _BOUNDARY = re.compile(r"[.!?\u2026]+[\"')\]]*\s+|\n\s*")
@@ -101,3 +102,25 @@ def split_sentences(text: str, max_chars: int = 240) -> list[str]:
     out = agg.push(text)
     rest = agg.flush()
     return [*out, rest] if rest else out
+
+
+def heard_text(spoken: Sequence[tuple[str, float]], played_ms: float) -> str:
+    """What a listener heard of a reply cut after ``played_ms`` of its audio.
+
+    ``spoken`` lists the reply's sentences with their audio length in ms, in order.  Whole
+    sentences that fit are kept; of the sentence being played, the share of its words
+    proportional to the share of its audio that played, marked with an ellipsis.
+    """
+    heard: list[str] = []
+    left = max(0.0, played_ms)
+    for sentence, ms in spoken:
+        if left >= ms:
+            heard.append(sentence)
+            left -= ms
+            continue
+        words = sentence.split()
+        keep = round(len(words) * left / ms) if ms > 0 else 0
+        if keep:
+            heard.append(" ".join(words[:keep]) + "...")
+        break
+    return " ".join(heard)
