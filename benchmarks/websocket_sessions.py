@@ -38,6 +38,27 @@ FRAME_BYTES = RATE * FRAME_MS // 1000 * 2
 # -- server process ------------------------------------------------------------------------
 
 
+def serve_raw() -> None:
+    """Baseline: a bare websockets echo (no pipeline, no pacing), same client protocol."""
+    from websockets.asyncio.server import serve as ws_serve
+
+    async def echo(ws: Any) -> None:
+        await ws.send(json.dumps({"type": "session.started"}))
+        async for message in ws:
+            if isinstance(message, bytes):
+                await ws.send(message)
+            else:
+                break
+
+    async def main() -> None:
+        async with ws_serve(echo, "127.0.0.1", 0, compression=None) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            print(json.dumps({"port": port}), flush=True)
+            await anyio.sleep_forever()
+
+    anyio.run(main)
+
+
 def serve() -> None:
     from beluga_voice.frames import Direction, Frame, InputAudioFrame, OutputAudioFrame
     from beluga_voice.pipeline import FrameProcessor
@@ -102,13 +123,14 @@ async def one_session(
                 await ws.send(i.to_bytes(4, "little") + silence)
             await ws.send('{"type": "end"}')
     warm = int(1000 / FRAME_MS)  # skip each session's first second (start-up)
+    out["echoed"] += len(latencies)
     out["latencies"].extend(latencies[warm:])
     out["lost"] += frames - len(latencies)
     out["reordered"] += 0 if order_ok else 1
 
 
 async def step(url: str, sessions: int, seconds: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"latencies": [], "lost": 0, "reordered": 0}
+    out: dict[str, Any] = {"latencies": [], "lost": 0, "reordered": 0, "echoed": 0}
     frames = int(seconds * 1000 / FRAME_MS)
     with anyio.fail_after(seconds + 60):
         async with anyio.create_task_group() as tg:
@@ -126,6 +148,7 @@ async def step(url: str, sessions: int, seconds: float) -> dict[str, Any]:
         "p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan"),
         "max_ms": float(lat.max()) if lat.size else float("nan"),
         "lost": out["lost"],
+        "echoed": out["echoed"],
         "reordered_sessions": out["reordered"],
     }
 
@@ -142,14 +165,26 @@ def main() -> None:
     parser.add_argument("--steps", default="50,100,200,300,400,500")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--max-p99-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="measure a bare websockets echo server instead (the cost floor of the library)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-raw", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve()
         return
+    if args.serve_raw:
+        serve_raw()
+        return
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]))
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, __file__, "--serve-raw" if args.baseline else "--serve"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert server.stdout is not None
@@ -162,6 +197,7 @@ def main() -> None:
             f"{'lost':>4} {'server CPU':>10} {'client CPU':>10}"
         )
         best = 0
+        costs = []
         for n in (int(s) for s in args.steps.split(",")):
             server_cpu, client_cpu, wall = cpu_seconds(server.pid), time.process_time(), time.time()
             r = anyio.run(step, url, n, args.seconds)
@@ -169,6 +205,7 @@ def main() -> None:
             server_cpu = (cpu_seconds(server.pid) - server_cpu) / wall
             client_cpu = (time.process_time() - client_cpu) / wall
             ok = r["p99_ms"] < args.max_p99_ms and not r["lost"] and not r["reordered_sessions"]
+            costs.append(server_cpu * wall / max(1, r["echoed"]))
             print(
                 f"{n:>8} {r['frames']:>8} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
                 f"{r['max_ms']:>7.2f} {r['lost']:>4} {server_cpu:>10.0%} {client_cpu:>10.0%} "
@@ -179,6 +216,12 @@ def main() -> None:
                 break
             best = n
         print(f"sustained: {best} concurrent real-time sessions with p99 < {args.max_p99_ms:g} ms")
+        # What the server's own CPU time says, independent of how busy the machine was:
+        per_frame = min(costs)
+        print(
+            f"server CPU per echoed 20 ms frame (in + out): {per_frame * 1e6:.0f} us; "
+            f"CPU-bound ceiling of one fully available core: ~{1 / (per_frame * 50):.0f} sessions"
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
