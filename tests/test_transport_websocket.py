@@ -327,6 +327,15 @@ async def test_client_processor_puts_a_remote_session_in_a_local_pipeline() -> N
     assert task.errors == []
 
 
+async def test_client_processor_reports_a_lost_server_as_fatal() -> None:
+    async with serving(idle_timeout=0.1) as server:
+        task = PipelineTask([WebSocketClientProcessor(server.url)])
+        with anyio.fail_after(10):
+            await task.run()  # the server closes the idle session; the local pipeline stops
+    assert [e.code for e in task.errors if e.fatal] == ["stream_closed"]
+    assert str(CLOSE_IDLE) in task.errors[-1].message
+
+
 async def test_twilio_media_streams_round_trip() -> None:
     pcm = (3000 * np.sin(np.arange(8000) / 8000 * 2 * np.pi * 300)).astype("<i2").tobytes()
     mulaw = ulaw_encode(pcm)

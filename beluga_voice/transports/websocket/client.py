@@ -227,3 +227,10 @@ class WebSocketClientProcessor(FrameProcessor):
             frame = event_to_frame(item)
             if frame is not None:
                 await self.push_frame(frame, Direction.DOWNSTREAM)
+        if self.client is not None:  # the server went away without ending the session
+            ws = client.ws
+            await self.push_error(
+                f"server closed the connection ({ws.close_code} {ws.close_reason or ''})".strip(),
+                code="stream_closed",
+                fatal=True,
+            )
