@@ -255,3 +255,11 @@ async def test_bad_audio_and_closed_session_are_clear_errors() -> None:
 async def test_domain_model_needs_an_agent_with_phrases() -> None:
     with pytest.raises(S2SError, match="phrases"):
         LocalS2SProvider(agent=EchoAgent(), settings=LocalSettings(stt_model="domain"))
+
+
+async def test_bad_engine_settings_are_config_errors_at_creation() -> None:
+    config = S2SConfig(provider_specific={"agent": "openai", "openai_base_url": "ftp://nowhere"})
+    with pytest.raises(S2SError) as info:
+        new_provider("local", config)
+    assert info.value.code == ErrorCode.INVALID_CONFIG
+    assert "http(s) URL" in str(info.value)

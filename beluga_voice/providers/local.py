@@ -95,13 +95,12 @@ class LocalS2SProvider(StreamingS2SProvider):
         self.name = name
         self.settings = settings or LocalSettings()
         s = self.settings
-        self.agent = agent if agent is not None else self._default_agent()
-        self.stt = stt if stt is not None else self._default_stt()
-        if tts is None:
-            from ..tts.espeak import EspeakTTS
-
-            tts = EspeakTTS(s.voice, rate=s.speech_rate, sample_rate=self.config.sample_rate)
-        self.tts = tts
+        try:
+            self.agent = agent if agent is not None else self._default_agent()
+            self.stt = stt if stt is not None else self._default_stt()
+            self.tts = tts if tts is not None else self._default_tts()
+        except (ValueError, RuntimeError) as exc:  # bad settings: say which, at creation
+            raise S2SError("new_provider", ErrorCode.INVALID_CONFIG, f"local: {exc}") from None
         self.capabilities = ProviderCapabilities(
             server_vad=s.turn_detection == "server",
             barge_in_truncation=True,
@@ -136,6 +135,14 @@ class LocalS2SProvider(StreamingS2SProvider):
         from ..agents.rules import RuleAgent
 
         return RuleAgent()
+
+    def _default_tts(self) -> TTSEngine:
+        from ..tts.espeak import EspeakTTS
+
+        s = self.settings
+        tts = EspeakTTS(s.voice, rate=s.speech_rate, sample_rate=self.config.sample_rate)
+        tts.synthesize("a")  # an unknown voice fails here, not in the first reply
+        return tts
 
     def _default_stt(self) -> STTEngine:
         from ..stt.pocketsphinx import PocketSphinxSTT
