@@ -429,3 +429,16 @@ def test_truncation_properties(parts: list[tuple[str, int, int]], played: float)
         inside = max(0.0, heard - seg.start_ms)
         assert 0 <= cut.audio_end_ms <= min(inside, seg.duration_ms)
         assert inside - cut.audio_end_ms < 1.0
+
+
+def test_reopen_does_not_duplicate_what_was_queued_while_disconnected() -> None:
+    p = core()
+    p.open()
+    sent(p)
+    p.text("Are you there?")  # the socket is down: these never left
+    p.speak("One moment.")
+    p.open()
+    out = sent(p)
+    users = [e for e in out if e["type"] == "conversation.item.create"]
+    assert [u["item"]["content"][0]["text"] for u in users] == ["Are you there?"]
+    assert [e["type"] for e in out].count("response.create") == 1

@@ -140,10 +140,12 @@ class RealtimeProtocol(ServerEventHandlers):
         """Configure a new connection and re-seed it with the conversation so far.
 
         On a reconnect, unacknowledged user audio is replayed and a reply that the drop
-        cut short is asked for again.
+        cut short is asked for again.  Messages still queued for the old connection are
+        dropped: everything they carried is in the state rebuilt here (history items,
+        replayed audio, a pending commit, a requested reply), and sending them as well
+        would duplicate it.
         """
-        self._outbox = [m for m in self._outbox if not _is_append(m)]
-        queued, self._outbox = self._outbox, []
+        self._outbox = []
         session = self.dialect.session(self.settings, auto_respond=self.auto_respond)
         self._outbox.append({"type": "session.update", "session": session})
         turns = self.history[-self.settings.reseed_max_turns :] if self.history else []
@@ -173,7 +175,6 @@ class RealtimeProtocol(ServerEventHandlers):
             self.speak(respeak)
         elif redo_reply:
             self._request_response()
-        self._outbox.extend(queued)
 
     def audio(self, pcm: bytes) -> None:
         if len(pcm) % 2:
@@ -302,10 +303,6 @@ class RealtimeProtocol(ServerEventHandlers):
         words = turn.text.split()
         turn.text = " ".join(words[: round(len(words) * fraction)])
         turn.metadata["truncated"] = True
-
-
-def _is_append(message: Outbound) -> bool:
-    return isinstance(message, bytes) or message.get("type") == "input_audio_buffer.append"
 
 
 def _malformed(why: str) -> SessionError:
