@@ -118,11 +118,15 @@ class H2Connection:
         default_port = 443 if tls else 80
         authority = host if port == default_port else f"{host}:{port}"
         conn = cls(sock, authority, "https" if tls else "http")
+        # Set before the preface is sent (h2's documented way); keeps h2's own defaults.
+        codes = h2.settings.SettingCodes
         conn._h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: _INBOUND_WINDOW,
-                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                codes.INITIAL_WINDOW_SIZE: _INBOUND_WINDOW,
+                codes.ENABLE_PUSH: 0,
+                codes.MAX_CONCURRENT_STREAMS: 100,
+                codes.MAX_HEADER_LIST_SIZE: 65536,
             },
         )
         conn._h2.initiate_connection()
