@@ -92,6 +92,8 @@ class RealtimeProtocol(ServerEventHandlers):
         self._live_speak: str | None = None
         self._cancel_sent = False
         self._cancel_on_create = False
+        self._creates = 0
+        self.create_event_id: str | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], list[SessionEvent]]] = {
             "session.created": self._on_session_created,
             "session.updated": self._on_session_updated,
@@ -220,7 +222,9 @@ class RealtimeProtocol(ServerEventHandlers):
             self._queued_speech.append(text)
             return
         response = {"conversation": "none", "input": [], "instructions": speak_instructions(text)}
-        self._outbox.append({"type": "response.create", "response": response})
+        self._outbox.append(
+            {"type": "response.create", "event_id": self._next_create_id(), "response": response}
+        )
         self.response_requested = True
         self._speak_pending = text
         self._cancel_sent = False
@@ -286,9 +290,15 @@ class RealtimeProtocol(ServerEventHandlers):
         if self.response_live:  # one response at a time: ask again when this one ends
             self._respond_when_done = True
             return
-        self._outbox.append({"type": "response.create"})
+        self._outbox.append({"type": "response.create", "event_id": self._next_create_id()})
         self.response_requested = True
         self._cancel_sent = False
+
+    def _next_create_id(self) -> str:
+        """Tag each response request, so that an error naming it can release it."""
+        self._creates += 1
+        self.create_event_id = f"beluga_rc_{self._creates}"
+        return self.create_event_id
 
     def _append_message(self, pcm: bytes) -> Outbound:
         if self.binary:

@@ -218,6 +218,10 @@ class ServerEventHandlers:
         if rule is None:
             log.debug("%s: ignored benign error %s", self.dialect.name, code or message)
             return []
+        if self.response_requested and err.get("event_id") == self.create_event_id:
+            # Our response.create was rejected: no reply is coming, stop waiting for it.
+            self.response_requested = False
+            self._speak_pending = None
         details = {"code": code, "type": kind, "param": err.get("param")}
         error = S2SError("receive", rule.code, message or code or "error", details=details)
         if rule.code is ErrorCode.STREAM_CLOSED:
