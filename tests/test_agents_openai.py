@@ -6,8 +6,11 @@ import json
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from beluga_voice.agents import OpenAICompatAgent, Tool, ToolRegistry
+from beluga_voice.agents.openai_compat import _apply_chunk
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.types import new_conversation_context
 from beluga_voice.testing.fake_chat import FakeChatServer
@@ -119,3 +122,59 @@ async def test_stalled_stream_times_out() -> None:
 def test_rejects_bad_base_url() -> None:
     with pytest.raises(ValueError, match="http"):
         OpenAICompatAgent("ftp://x", "m")
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_chunky = st.fixed_dictionaries(
+    {
+        "choices": st.lists(
+            st.fixed_dictionaries(
+                {"delta": st.dictionaries(
+                    st.sampled_from(["content", "tool_calls", "role"]), _json, max_size=3
+                )}
+            ),
+            max_size=3,
+        )
+    }
+)  # fmt: skip
+
+
+@given(st.one_of(st.text(max_size=200), _json.map(json.dumps), _chunky.map(json.dumps)))
+def test_stream_chunk_parser_fails_only_with_s2s_errors(data: str) -> None:
+    calls: dict[int, dict[str, object]] = {}
+    try:
+        text = _apply_chunk(data, calls)
+    except S2SError as exc:
+        assert exc.code in (ErrorCode.MALFORMED_RESPONSE, ErrorCode.STREAM_ERROR)
+        return
+    assert isinstance(text, str)
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        {"tool_calls": [{"index": "zero"}]},
+        {"tool_calls": [{"index": -1}]},
+        {"tool_calls": "not a list"},
+        {"tool_calls": [{"index": 0, "function": "nope"}]},
+        {"tool_calls": [{"index": 0, "function": {"name": 5, "arguments": None}}]},
+        {"content": 12},
+    ],
+)
+def test_odd_tool_call_fragments_are_rejected_or_ignored(delta: dict[str, object]) -> None:
+    data = json.dumps({"choices": [{"delta": delta}]})
+    try:
+        assert _apply_chunk(data, {}) == ""
+    except S2SError as exc:
+        assert exc.code == ErrorCode.MALFORMED_RESPONSE
+
+
+@pytest.mark.parametrize("chunk", [{"choices": 5}, {"choices": "abc"}, {"choices": [None, 3]}])
+def test_odd_choices_are_ignored(chunk: dict[str, object]) -> None:
+    assert _apply_chunk(json.dumps(chunk), {}) == ""

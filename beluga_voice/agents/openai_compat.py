@@ -178,24 +178,33 @@ def _apply_chunk(data: str, calls: dict[int, dict[str, Any]]) -> str:
         message = str(chunk["error"].get("message", "error"))
         raise S2SError(_OP, ErrorCode.STREAM_ERROR, redact(message))
     text = []
-    for choice in chunk.get("choices") or ():
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if not isinstance(delta, dict):
             continue
         if isinstance(delta.get("content"), str):
             text.append(delta["content"])
-        for tc in delta.get("tool_calls") or ():
-            if not isinstance(tc, dict):
-                continue
-            slot = calls.setdefault(
-                int(tc.get("index", 0)),
-                {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
-            )
-            if tc.get("id"):
-                slot["id"] = tc["id"]
-            fn = tc.get("function") or {}
-            if fn.get("name"):
-                slot["function"]["name"] += fn["name"]
-            if fn.get("arguments"):
-                slot["function"]["arguments"] += fn["arguments"]
+        tool_calls = delta.get("tool_calls")
+        for tc in tool_calls if isinstance(tool_calls, list) else ():
+            if isinstance(tc, dict):
+                _fold_tool_call(tc, calls)
     return "".join(text)
+
+
+def _fold_tool_call(tc: dict[str, Any], calls: dict[int, dict[str, Any]]) -> None:
+    """Merge one streamed tool-call fragment into the call at its ``index``."""
+    index = tc.get("index", 0)
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 128:
+        raise S2SError(_OP, ErrorCode.MALFORMED_RESPONSE, f"bad tool call index {index!r}")
+    slot = calls.setdefault(
+        index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+    )
+    if isinstance(tc.get("id"), str) and tc["id"]:
+        slot["id"] = tc["id"]
+    fn = tc.get("function")
+    if not isinstance(fn, dict):
+        return
+    for key in ("name", "arguments"):
+        if isinstance(fn.get(key), str):
+            slot["function"][key] += fn[key]
