@@ -20,6 +20,7 @@ from beluga_voice.providers.events import (
     SessionReconnected,
     Transcript,
 )
+from beluga_voice.providers.retry import RetryingProvider
 from beluga_voice.testing.fake_bedrock import FakeBedrock, Injection, OpenFailure
 from beluga_voice.testing.speech import tone
 
@@ -153,3 +154,26 @@ async def test_refused_continuation_stays_on_the_current_stream() -> None:
         assert [r.status for r in fake.records] == [200, 429]
         assert bytes(fake.records[0].audio) == bytes(sent)
         assert_clean_records(fake)
+
+
+async def test_mid_stream_throttling_is_retried_by_the_retry_wrapper() -> None:
+    async def no_wait(_: float) -> None:
+        return None
+
+    async with FakeBedrock() as fake:
+        fake.injections.append(Injection("exception", after_audio_bytes=6400, stream=1))
+        retrying = RetryingProvider(nova(fake), sleep=no_wait)
+        async with retrying.stream() as session:
+            reader = Reader(session)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader.run)
+                await say(session, silence_chunks=0)  # throttled part way through
+                await reader.wait_count(SessionReconnected, 1)
+                await say(session)
+                await reader.wait_count(ResponseDone, 1)
+                await session.close()
+        [reconnected] = [e for e in reader.events if isinstance(e, SessionReconnected)]
+        assert reconnected.error is not None and reconnected.error.code is ErrorCode.RATE_LIMIT
+        assert not any(isinstance(e, SessionError) and e.fatal for e in reader.events)
+        assert [r.status for r in fake.records] == [200, 200]
+        assert fake.records[1].turns >= 1
