@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from _realtime_helpers import conversation, provider_for, reply_audio, send_chunked, speech, until
 
@@ -141,3 +142,16 @@ async def test_one_shot_process_answers_an_utterance() -> None:
     assert output.data == REPLY.audio
     assert output.transcript == "Nice to meet you"
     assert output.provider == "openai_realtime" and output.format.sample_rate == 24000
+
+
+async def test_seed_style_receive_audio_ends_each_reply_with_a_final_chunk() -> None:
+    async with conversation(script=[REPLY]) as (_fake, session):
+        await send_chunked(session, speech())
+        audio = bytearray()
+        with anyio.fail_after(5):
+            async for chunk in session.receive_audio():
+                assert chunk.error is None
+                audio += chunk.audio
+                if chunk.is_final:
+                    break
+    assert bytes(audio) == REPLY.audio
