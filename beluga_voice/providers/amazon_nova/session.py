@@ -375,7 +375,8 @@ class NovaSession(StreamingSession):
     async def _leg_finished(self, leg: Leg) -> list[SessionEvent]:
         """A stream ended: drop it, and continue if it was the active one and not ours to end."""
         self._drop(leg)
-        if leg.decoder.buffered:
+        if leg.decoder.buffered and leg.stream.reset_code is None:
+            # A reset may cut a message short; a clean end inside one is a broken server.
             raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "stream ended mid-message")
         if leg is self._next:
             return await self._continuation_failed(leg, self._rejected(leg, "continue"))
@@ -392,6 +393,5 @@ class NovaSession(StreamingSession):
             if not leg.stream.local_closed:
                 await self._conn.end_stream(leg.stream)
             leg.closing = True
-            self._active = leg
             await self._begin_continuation()
         return []
