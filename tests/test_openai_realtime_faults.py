@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import pytest
 from _realtime_helpers import (
     KEY,
@@ -245,3 +246,23 @@ async def test_sending_after_close_is_a_clear_error() -> None:
         with pytest.raises(S2SError) as info:
             await op
         assert info.value.code is ErrorCode.STREAM_CLOSED
+
+
+async def test_audio_sent_during_a_rotation_goes_to_the_new_connection() -> None:
+    settings = {"max_session_seconds": 0.3}
+    chunk = tone(0.02, 24000, 300.0, 0.01)  # quiet: no speech detected, nothing committed
+    async with conversation(settings, update_delay=0.2) as (fake, session):
+        rotated: list[object] = []
+        async with anyio.create_task_group() as tg:
+
+            async def read() -> None:
+                rotated.extend(await until(session, SessionReconnected))
+
+            tg.start_soon(read)
+            await fake.wait_for_connections(2)  # rotating: the new session is not ready yet
+            for _ in range(5):
+                await session.send_audio(chunk)
+        assert isinstance(rotated[-1], SessionReconnected)
+    old, new = fake.records.audio_per_connection
+    assert old == 0  # nothing went to the connection being replaced
+    assert new == 5 * len(chunk)

@@ -142,6 +142,8 @@ class FakeConversation(Responder):
         else:
             self.turn = (audio.get("input") or {}).get("turn_detection", self.turn)
         self.vad = EnergyTurnDetector(self.rate, threshold_rms=self.server.speech_rms)
+        if self.server.update_delay:
+            await anyio.sleep(self.server.update_delay)
         await self.send({"type": "session.updated", "session": self.session})
         if self.grok:  # Grok's keep-alive, which clients must ignore
             await self.send({"type": "ping", "timestamp": int(time.time() * 1000)})

@@ -85,7 +85,7 @@ class FakeRealtimeServer:
     output is the next entry.  ``user_transcripts`` are the transcripts reported for
     successive user turns.  ``pace`` is the reply speed: 0 sends audio as fast as
     possible, 1.0 at real time (so that a barge-in can land mid-reply).
-    ``speak_audio`` answers out-of-band responses (``conversation: "none"``), whose
+    ``update_delay`` holds each ``session.updated`` back (a slow server).  ``speak_audio`` answers out-of-band responses (``conversation: "none"``), whose
     transcript is their instructions.  ``api_key``, when set, is the only bearer token accepted (401 otherwise).
     """
 
@@ -101,6 +101,7 @@ class FakeRealtimeServer:
         speech_rms: float = 500.0,
         faults: Faults | None = None,
         speak_audio: bytes | None = None,
+        update_delay: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -115,6 +116,7 @@ class FakeRealtimeServer:
         self.speech_rms = speech_rms
         self.faults = faults or Faults()
         self.speak_audio = speak_audio if speak_audio is not None else tone(0.3)
+        self.update_delay = update_delay
         self.records = Records()
         self.host = host
         self.port = port
