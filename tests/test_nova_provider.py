@@ -113,3 +113,25 @@ async def test_api_key_as_a_bare_access_key_id_uses_the_chain(aws_env: FakeCrede
             await other.start_streaming()
         assert info.value.code is ErrorCode.AUTHENTICATION_ERROR
         assert "AKIAANOTHERKEY000000" not in str(info.value)
+
+
+async def test_tls_endpoint_trusted_through_ca_bundle(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async with FakeBedrock(tls=True) as fake:
+        bundle = tmp_path / "ca.pem"
+        bundle.write_bytes(fake.ca_pem())
+        c = fake.credentials
+        settings = NovaSettings(
+            endpoint_url=fake.url,
+            ca_bundle=str(bundle),
+            aws_access_key_id=c.access_key,
+            aws_secret_access_key=c.secret_key,
+        )
+        out = await AmazonNovaSonicProvider(settings=settings).process(AudioInput(SPEECH))
+        assert out.data
+        untrusted = AmazonNovaSonicProvider(
+            settings=settings.model_copy(update={"ca_bundle": None})
+        )
+        with pytest.raises(S2SError) as info:
+            await untrusted.start_streaming()
+        assert info.value.code is ErrorCode.NETWORK_ERROR
+        assert_clean_records(fake)
