@@ -287,6 +287,16 @@ async def test_a_failing_pipeline_factory_closes_only_that_session() -> None:
         assert (server.sessions_failed, server.sessions_served) == (1, 1)
 
 
+async def test_closing_the_server_ends_live_sessions() -> None:
+    with anyio.fail_after(10):
+        async with serving() as server, WebSocketClient.connect(server.url) as client:
+            await client.send_audio(numbered(1)[0])
+            await server.close()  # while the session is live
+            assert server.active_sessions == 0
+            _ = [item async for item in client]
+            assert client.ws.close_code == 1001  # going away
+
+
 async def test_tls() -> None:
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
