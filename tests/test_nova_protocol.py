@@ -322,8 +322,8 @@ _fields = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=400)
-@given(st.lists(st.tuples(_names_st, _fields), max_size=12))
+@settings(max_examples=120)
+@given(st.lists(st.tuples(_names_st, _fields), max_size=8))
 def test_fuzz_server_events_never_crash_the_core(messages: list[tuple[str, dict]]) -> None:
     core = _core()
     for name, body in messages:
@@ -347,7 +347,7 @@ _payloads = (
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=150)
 @given(
     st.lists(
         st.tuples(st.sampled_from(["event", "exception", "error", "other"]), _payloads), max_size=8

@@ -41,7 +41,7 @@ async def open_against(handler: Handler, *, tls_alpn: list[str] | None = None) -
             endpoint_url=f"{scheme}://127.0.0.1:{port}",
             aws_access_key_id="AKIATRANSPORTTEST000",
             aws_secret_access_key="transport-test-secret",
-            connect_timeout=2.0,
+            connect_timeout=0.5,
         ),
         ssl_context=client_ctx,
     )
