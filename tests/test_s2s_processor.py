@@ -325,3 +325,41 @@ async def test_a_fallback_switch_becomes_a_frame_and_no_user_audio_is_lost() -> 
     assert audio_out(out) == tone(0.2)
     assert alive.received_bytes >= len(UTTERANCE) - 2 * 320  # the turn was replayed to it
     assert not [e for e in task.errors if e.fatal]
+
+
+async def test_voice_session_cascade_with_the_embedded_engines() -> None:
+    """STT -> agent -> TTS behind the same facade, with the real offline engines."""
+    from beluga_voice.agents import RuleAgent
+    from beluga_voice.stt import PocketSphinxSTT
+    from beluga_voice.tts import EspeakTTS
+
+    voice = EspeakTTS("en-us+f2", rate=150, sample_rate=16000)
+    speech = bytes(8000) + voice.synthesize("hello") + bytes(32000)
+    said: list[tuple[str, str]] = []
+    audio = bytearray()
+    answered = anyio.Event()
+
+    def on_transcript(frame: TranscriptionFrame) -> None:
+        if frame.final:
+            said.append((frame.role, frame.text))
+
+    def on_audio(pcm: bytes) -> None:
+        audio.extend(pcm)
+        if len(audio) > 24000:
+            answered.set()
+
+    stt = PocketSphinxSTT(phrases=["hello", "what time is it"])
+    with anyio.fail_after(30):
+        async with VoiceSession(
+            stt=stt,
+            tts=EspeakTTS(),
+            agent=RuleAgent(),
+            on_transcript=on_transcript,
+            on_audio=on_audio,
+        ) as session:
+            for frame in frames_of(speech):
+                await session.process_audio(frame.audio)
+            await answered.wait()
+    assert said[0] == ("user", "hello")
+    assert said[1][0] == "assistant" and said[1][1].startswith("Hello!")  # the rule agent
+    assert len(audio) > 24000  # and it was spoken

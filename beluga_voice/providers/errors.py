@@ -82,8 +82,12 @@ _extra_secrets: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret so that :func:`redact` removes it wherever it appears verbatim."""
-    if value and len(value) >= 4:
+    """Remember a secret so that :func:`redact` removes it wherever it appears verbatim.
+
+    Shorter values than eight characters are not credentials anyone issues, and scrubbing
+    them would mangle ordinary words process-wide.
+    """
+    if value and len(value) >= 8:
         _extra_secrets.add(value)
 
 
