@@ -22,6 +22,7 @@ from beluga_voice.frames import (
     Frame,
     InputAudioFrame,
     OutputAudioFrame,
+    ResponseEndFrame,
     StartFrame,
     TextFrame,
     TranscriptionFrame,
@@ -295,6 +296,46 @@ async def test_closing_the_server_ends_live_sessions() -> None:
             assert server.active_sessions == 0
             _ = [item async for item in client]
             assert client.ws.close_code == 1001  # going away
+
+
+async def test_barge_in_over_the_socket_reports_what_was_heard() -> None:
+    """A 1 s reply paced in real time; the client interrupts after 200 ms of it arrived."""
+
+    class Talker(FrameProcessor):
+        async def process_frame(self, frame: Frame, direction: Direction) -> None:
+            if isinstance(frame, TextFrame):
+                await self.push_frame(OutputAudioFrame(bytes(32000), 16000))  # 1 s
+                await self.push_frame(ResponseEndFrame())
+                return
+            await self.push_frame(frame, direction)
+
+    def build(t: WebSocketTransport) -> list[Any]:
+        return [t.input(), Talker(), t.output()]
+
+    received = 0
+    events: list[dict[str, Any]] = []
+    async with (
+        serving(build, realtime=True) as server,
+        WebSocketClient.connect(server.url) as client,
+    ):
+        await client.send_text("talk to me")
+        with anyio.fail_after(10):
+            async for item in client:
+                if isinstance(item, bytes):
+                    received += len(item)
+                    if received == 10 * FRAME:
+                        await client.interrupt()
+                    continue
+                events.append(item)
+                if item["type"] == "bot.stopped_speaking":
+                    await client.end()
+    kinds = [e["type"] for e in events]
+    assert kinds.index("interrupted") < kinds.index("bot.stopped_speaking")
+    stop = next(e for e in events if e["type"] == "bot.stopped_speaking")
+    assert stop["interrupted"] is True
+    received_ms = received / 32
+    assert received_ms < 900  # the rest of the reply was dropped, not sent
+    assert 0 < stop["played_ms"] <= received_ms  # heard <= sent: in-flight audio is not counted
 
 
 async def test_tls() -> None:
