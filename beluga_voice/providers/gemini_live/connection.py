@@ -1,39 +1,21 @@
-"""Opening the BidiGenerateContent WebSocket, with errors mapped and a redacting logger.
+"""The BidiGenerateContent WebSocket on the shared, redacting opener.
 
 The API key travels in the ``x-goog-api-key`` header (a Vertex AI token in
 ``Authorization: Bearer``), never in the URL, so it cannot end up in a proxy's access log.
-``websockets`` logs handshake headers at debug level: the connection therefore gets a logger
-whose filter scrubs every record through :func:`~beluga_voice.providers.errors.redact`.
 """
 
 from __future__ import annotations
 
-import logging
 import ssl
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.asyncio.client import ClientConnection
 
-from ..errors import ErrorCode, S2SError, code_from_http_status, redact
+from ..websocket import open_websocket as _open
+from ..websocket import redacting_logger
 
 __all__ = ["auth_headers", "open_websocket", "wire_logger"]
 
-
-class _RedactFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        return True
-
-
-def _make_wire_logger() -> logging.Logger:
-    logger = logging.getLogger("beluga_voice.providers.gemini.wire")
-    if not any(isinstance(f, _RedactFilter) for f in logger.filters):
-        logger.addFilter(_RedactFilter())
-    return logger
-
-
-wire_logger = _make_wire_logger()
+wire_logger = redacting_logger("beluga_voice.providers.gemini.wire")
 
 
 def auth_headers(secret: str, *, vertexai: bool) -> dict[str, str]:
@@ -51,34 +33,11 @@ async def open_websocket(
     ssl_context: ssl.SSLContext | None = None,
 ) -> ClientConnection:
     """Connect; any failure is an :class:`S2SError` that names no secret."""
-    try:
-        return await connect(
-            url,
-            additional_headers=headers,
-            open_timeout=timeout,
-            max_size=None,
-            compression=None,
-            logger=wire_logger,
-            user_agent_header="beluga-voice",
-            ssl=ssl_context if url.startswith("wss://") else None,
-        )
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        raise S2SError(
-            "connect",
-            code_from_http_status(status),
-            f"gemini: handshake rejected with HTTP {status}",
-            details={"status": status},
-        ) from None
-    except InvalidURI:
-        raise S2SError("connect", ErrorCode.INVALID_CONFIG, "gemini: bad URL") from None
-    except InvalidHandshake as exc:
-        raise S2SError(
-            "connect", ErrorCode.NETWORK_ERROR, f"gemini: handshake failed: {redact(str(exc))}"
-        ) from None
-    except TimeoutError:
-        raise S2SError(
-            "connect", ErrorCode.TIMEOUT, f"gemini: no handshake within {timeout:g} s"
-        ) from None
-    except OSError as exc:
-        raise S2SError("connect", ErrorCode.NETWORK_ERROR, f"gemini: {redact(str(exc))}") from None
+    return await _open(
+        url,
+        headers,
+        timeout=timeout,
+        provider="gemini",
+        logger=wire_logger,
+        ssl_context=ssl_context,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ...providers.errors import redact
+from ...providers.websocket import redacting_logger
 from ..speech import EnergyTurnDetector, TurnEvent
 from .schema import (
     ClientMessageError,
@@ -25,18 +24,8 @@ from .schema import (
 )
 from .script import FakeSessionState, Faults, ScriptedTurn
 
-
-class _RedactFilter(logging.Filter):
-    """The fake logs handshakes at debug level like any websockets server: keys scrubbed."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        return True
-
-
-_log = logging.getLogger("beluga_voice.testing.fake_gemini")
-_log.addFilter(_RedactFilter())
+# The fake logs handshakes at debug level like any websockets server: keys scrubbed.
+_log = redacting_logger("beluga_voice.testing.fake_gemini")
 
 __all__ = ["FakeGeminiServer"]
 

@@ -1,0 +1,82 @@
+"""Opening a provider's WebSocket: errors mapped to :class:`S2SError`, logs redacted.
+
+Shared by every WebSocket provider (OpenAI Realtime, Grok, Gemini Live).  ``websockets``
+logs handshake headers at debug level, and those headers carry API keys; each provider's
+connection therefore logs through a logger whose :class:`RedactFilter` scrubs every record
+with :func:`~beluga_voice.providers.errors.redact` before any handler sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+
+from .errors import ErrorCode, S2SError, code_from_http_status, redact
+
+__all__ = ["RedactFilter", "open_websocket", "redacting_logger"]
+
+
+class RedactFilter(logging.Filter):
+    """Rewrites each record's message with secrets removed (and drops its args)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def redacting_logger(name: str) -> logging.Logger:
+    """The logger ``name`` with a :class:`RedactFilter` attached (once)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactFilter) for f in logger.filters):
+        logger.addFilter(RedactFilter())
+    return logger
+
+
+async def open_websocket(
+    url: str,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    provider: str,
+    logger: logging.Logger,
+    ssl_context: ssl.SSLContext | None = None,
+) -> ClientConnection:
+    """Connect to ``url``; any failure is an :class:`S2SError` that names no secret."""
+    try:
+        return await connect(
+            url,
+            additional_headers=headers,
+            open_timeout=timeout,
+            close_timeout=2.0,
+            max_size=None,
+            compression=None,
+            logger=logger,
+            user_agent_header="beluga-voice",
+            ssl=ssl_context if url.startswith("wss://") else None,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise S2SError(
+            "connect",
+            code_from_http_status(status),
+            f"{provider}: handshake rejected with HTTP {status}",
+            details={"status": status},
+        ) from None
+    except InvalidURI:
+        raise S2SError("connect", ErrorCode.INVALID_CONFIG, f"{provider}: bad URL") from None
+    except InvalidHandshake as exc:
+        raise S2SError(
+            "connect", ErrorCode.NETWORK_ERROR, f"{provider}: handshake failed: {redact(str(exc))}"
+        ) from None
+    except TimeoutError:
+        raise S2SError(
+            "connect", ErrorCode.TIMEOUT, f"{provider}: no handshake within {timeout:g} s"
+        ) from None
+    except OSError as exc:
+        raise S2SError(
+            "connect", ErrorCode.NETWORK_ERROR, f"{provider}: {redact(str(exc))}"
+        ) from None
