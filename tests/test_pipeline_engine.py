@@ -119,6 +119,15 @@ async def test_interruption_flushes_interruptible_frames_but_spares_user_audio()
     assert sum(p.frames_dropped for p in task.processors) == 2 + lost_first
 
 
+async def test_interruption_spares_frames_queued_after_it() -> None:
+    """The start of a new reply queued behind the interruption is not thrown away."""
+    gate = Gate()
+    out, _ = await _run_gated(gate, [TextFrame("stale"), InterruptionFrame(), TextFrame("fresh")])
+    seen = texts([f for f in gate.seen if isinstance(f, TextFrame)])
+    assert seen == ["first", "fresh"]
+    assert "fresh" in texts(out) and "stale" not in texts(out)
+
+
 async def test_interruption_flushes_each_processor_it_passes() -> None:
     """Frames already queued two hops down are dropped when the interruption gets there."""
 

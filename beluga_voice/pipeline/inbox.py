@@ -22,7 +22,7 @@ from typing import Final
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ..frames import Direction, Frame, FrameKind
+from ..frames import Direction, Frame, FrameKind, InterruptionFrame
 
 __all__ = ["PRIORITY_CAPACITY", "Inbox"]
 
@@ -39,10 +39,13 @@ class Inbox:
     __slots__ = (
         "_data_recv",
         "_data_send",
+        "_marks",
         "_prio_recv",
         "_prio_send",
         "_waiter",
         "capacity",
+        "data_in",
+        "data_out",
         "prio_count",
         "spared",
     )
@@ -62,6 +65,12 @@ class Inbox:
         self.prio_count = 0
         """Frames put on the priority lane and not yet taken: lets the consumer skip the
         lane without the cost of a ``WouldBlock`` exception on every data frame."""
+        self.data_in = 0
+        self.data_out = 0
+        """Data frames queued and taken so far.  An interruption notes ``data_in`` as it
+        is queued (in ``_marks``), so that it flushes what was queued *before* it and not
+        the start of a new reply queued after it."""
+        self._marks: deque[int] = deque()
 
     def resize(self, capacity: int) -> None:
         """Set the data lane's bound.  Only before use: queued frames would be lost."""
@@ -77,7 +86,10 @@ class Inbox:
                 self._data_send.send_nowait(frame)
             except anyio.WouldBlock:
                 await self._data_send.send(frame)
+            self.data_in += 1
         else:
+            if isinstance(frame, InterruptionFrame):
+                self._marks.append(self.data_in)
             item = (frame, direction)
             self.prio_count += 1
             try:
@@ -113,24 +125,35 @@ class Inbox:
     def flush(self, everything: bool = False) -> int:
         """Drop queued interruptible data frames; keep uninterruptible ones in order.
 
-        ``everything=True`` (a cancel) drops uninterruptible frames too.  Returns how many
-        frames were dropped.
+        For an interruption (the default) only the frames queued before it are considered;
+        ``everything=True`` (a cancel) drops all queued frames, uninterruptible ones too.
+        Returns how many frames were dropped.
         """
+        if everything:
+            limit = None
+        elif self._marks:
+            limit = self._marks.popleft() - self.data_out
+        else:  # an interruption that did not come through put(): flush all
+            limit = None
         dropped = 0
         spared = self.spared
         kept = [] if everything else [f for f in spared if f.uninterruptible]
         dropped += len(spared) - len(kept)
         spared.clear()
         spared.extend(kept)
-        while True:
+        while limit is None or limit > 0:
             try:
                 frame = self._data_recv.receive_nowait()
             except anyio.WouldBlock:
-                return dropped
+                break
+            self.data_out += 1
+            if limit is not None:
+                limit -= 1
             if frame.uninterruptible and not everything:
                 spared.append(frame)
             else:
                 dropped += 1
+        return dropped
 
     @property
     def depth(self) -> int:

@@ -264,6 +264,7 @@ class FrameProcessor(Node):
             except anyio.WouldBlock:
                 await inbox.wait()
                 continue
+            inbox.data_out += 1
             if self.cancelled:  # after a cancel nothing more flows down
                 self.frames_dropped += 1
                 continue
