@@ -142,6 +142,59 @@ async def paced_latency(pipelines: int = 100, rate: int = 50, seconds: float = 5
     return latencies
 
 
+async def asyncio_floor(pipelines: int = 100, rate: int = 50, seconds: float = 5.0) -> list[float]:
+    """The same paced workload through the leanest possible task-per-hop chain: bare
+    asyncio futures and lists, no frames, no checks.  Its latency is what the machine and
+    the event loop cost; the engine's figures should be read against it."""
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    hops = HOPS + 2  # the engine's chain has a head and a tail too
+
+    class Box:
+        __slots__ = ("items", "waiter")
+
+        def __init__(self) -> None:
+            self.items: list[float] = []
+            self.waiter: asyncio.Future[None] | None = None
+
+        def put(self, x: float) -> None:
+            self.items.append(x)
+            if self.waiter is not None:
+                if not self.waiter.done():
+                    self.waiter.set_result(None)
+                self.waiter = None
+
+    async def relay(boxes: list[Box], i: int) -> None:
+        box, nxt = boxes[i], boxes[i + 1] if i + 1 < hops else None
+        while True:
+            if not box.items:
+                box.waiter = loop.create_future()
+                await box.waiter
+                continue
+            x = box.items.pop(0)
+            if nxt is None:
+                latencies.append(time.monotonic() - x)
+            else:
+                nxt.put(x)
+
+    async def produce(boxes: list[Box], index: int) -> None:
+        period = 1.0 / rate
+        next_at = loop.time() + index * period / pipelines
+        for _ in range(int(seconds * rate)):
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at += period
+            boxes[0].put(time.monotonic())
+
+    async with anyio.create_task_group() as tg:
+        chains = [[Box() for _ in range(hops)] for _ in range(pipelines)]
+        for boxes in chains:
+            for i in range(hops):
+                tg.start_soon(relay, boxes, i)
+        await asyncio.gather(*(produce(boxes, i) for i, boxes in enumerate(chains)))
+        tg.cancel_scope.cancel()
+    return latencies
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(p / 100 * len(values)))]
@@ -159,12 +212,6 @@ async def main(frames: int, seconds: float, pipelines: int) -> None:
     print(f"beluga-voice: {frames} frames x {HOPS} hops in {ours:.3f} s")
     print(f"  throughput: {fps:,.0f} frames/s, {ours / frames / HOPS * 1e6:.2f} us/frame/hop")
     print(f"  cpu: {ours_cpu / frames / HOPS * 1e6:.2f} us/frame/hop (independent of load)")
-    theirs = await pipecat_throughput(frames)
-    if theirs is None:
-        print("pipecat: not installed (pip install '.[bench]') - no comparison")
-    else:
-        print(f"pipecat: {frames / theirs:,.0f} frames/s ({theirs:.3f} s wall)")
-        print(f"  ratio: beluga-voice is {theirs / ours:.1f}x pipecat's throughput")
     cpu = time.process_time()
     lat = await paced_latency(pipelines, 50, seconds)
     busy = (time.process_time() - cpu) / seconds
@@ -174,6 +221,21 @@ async def main(frames: int, seconds: float, pipelines: int) -> None:
         f"max {max(lat) * 1e3:.3f} ms; cpu {busy:.0%} of a core, "
         f"{busy / (pipelines * 50 * (HOPS + 2)) * 1e6:.1f} us per hop"
     )
+    cpu = time.process_time()
+    floor = await asyncio_floor(pipelines, 50, seconds)
+    busy = (time.process_time() - cpu) / seconds
+    print(
+        f"  floor (bare asyncio futures, same hops and pacing): p50 "
+        f"{statistics.median(floor) * 1e3:.3f} ms, p99 {pct(floor, 99) * 1e3:.3f} ms; "
+        f"cpu {busy:.0%} of a core"
+    )
+    # Pipecat last: it leaves tasks of its own running in this event loop.
+    theirs = await pipecat_throughput(frames)
+    if theirs is None:
+        print("pipecat: not installed (pip install '.[bench]') - no comparison")
+    else:
+        print(f"pipecat: {frames / theirs:,.0f} frames/s ({theirs:.3f} s wall)")
+        print(f"  ratio: beluga-voice is {theirs / ours:.1f}x pipecat's throughput")
 
 
 if __name__ == "__main__":

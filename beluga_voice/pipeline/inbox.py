@@ -39,6 +39,7 @@ class Inbox:
     __slots__ = (
         "_data_recv",
         "_data_send",
+        "_loop",
         "_marks",
         "_prio_recv",
         "_prio_send",
@@ -71,6 +72,7 @@ class Inbox:
         is queued (in ``_marks``), so that it flushes what was queued *before* it and not
         the start of a new reply queued after it."""
         self._marks: deque[int] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def resize(self, capacity: int) -> None:
         """Set the data lane's bound.  Only before use: queued frames would be lost."""
@@ -79,23 +81,40 @@ class Inbox:
         self.capacity = capacity
         self._data_send, self._data_recv = anyio.create_memory_object_stream[Frame](capacity)
 
-    async def put(self, frame: Frame, direction: Direction) -> None:
-        """Queue ``frame``; waits only when the data lane is full (backpressure)."""
+    def put_nowait(self, frame: Frame, direction: Direction) -> bool:
+        """Queue ``frame`` if its lane has room (the common case); False if it has not."""
         if direction is _DOWN and frame.kind is not _SYSTEM:
             try:
                 self._data_send.send_nowait(frame)
             except anyio.WouldBlock:
-                await self._data_send.send(frame)
+                return False
             self.data_in += 1
         else:
             if isinstance(frame, InterruptionFrame):
                 self._marks.append(self.data_in)
-            item = (frame, direction)
-            self.prio_count += 1
             try:
-                self._prio_send.send_nowait(item)
+                self._prio_send.send_nowait((frame, direction))
             except anyio.WouldBlock:
-                await self._prio_send.send(item)
+                if isinstance(frame, InterruptionFrame):
+                    self._marks.pop()
+                return False
+            self.prio_count += 1
+        if self._waiter is not None:
+            self._wake()
+        return True
+
+    async def put(self, frame: Frame, direction: Direction) -> None:
+        """Queue ``frame``; waits only when its lane is full (backpressure)."""
+        if self.put_nowait(frame, direction):
+            return
+        if direction is _DOWN and frame.kind is not _SYSTEM:
+            await self._data_send.send(frame)
+            self.data_in += 1
+        else:
+            if isinstance(frame, InterruptionFrame):
+                self._marks.append(self.data_in)
+            self.prio_count += 1
+            await self._prio_send.send((frame, direction))
         if self._waiter is not None:
             self._wake()
 
@@ -109,18 +128,23 @@ class Inbox:
 
     async def wait(self) -> None:
         """Park the consumer until the next ``put`` (call only when both lanes are empty)."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio (trio)
-            loop = None
-        if loop is not None:
-            future: asyncio.Future[None] = loop.create_future()
-            self._waiter = future
-            await future
-        else:
-            event = anyio.Event()
-            self._waiter = event
-            await event.wait()
+        loop = self._loop
+        if loop is None:
+            try:
+                loop = self._loop = asyncio.get_running_loop()
+            except RuntimeError:  # not asyncio (trio): the portable, slower way
+                event = anyio.Event()
+                self._waiter = event
+                await event.wait()
+                return
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiter = future
+        await future
+
+    @property
+    def has_data(self) -> bool:
+        """Whether the data lane (or the spared frames) may hold something to read."""
+        return self.data_in != self.data_out or bool(self.spared)
 
     def flush(self, everything: bool = False) -> int:
         """Drop queued interruptible data frames; keep uninterruptible ones in order.

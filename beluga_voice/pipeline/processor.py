@@ -115,7 +115,7 @@ class FrameProcessor(Node):
                 except Exception:  # an observer must never break the pipeline
                     log.exception("observer %r failed", observer)
         target = self._fp_down if direction is _DOWN else self._fp_up
-        if target is not None:
+        if target is not None and not target.put_nowait(frame, direction):
             await target.put(frame, direction)
 
     async def push_error(
@@ -259,9 +259,12 @@ class FrameProcessor(Node):
             if spared:
                 await handle(spared.popleft(), _DOWN)
                 continue
+            if inbox.data_in == inbox.data_out:  # empty: no exception needed to find out
+                await inbox.wait()
+                continue
             try:
                 item = data.receive_nowait()
-            except anyio.WouldBlock:
+            except anyio.WouldBlock:  # pragma: no cover - a sender not yet counted
                 await inbox.wait()
                 continue
             inbox.data_out += 1
