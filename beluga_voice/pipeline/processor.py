@@ -241,6 +241,7 @@ class FrameProcessor(Node):
         data = inbox._data_recv
         spared = inbox.spared
         handle = self._fp_handle
+        process = self.process_frame
         while True:
             if inbox.prio_count:
                 try:
@@ -271,4 +272,13 @@ class FrameProcessor(Node):
             if self.cancelled:  # after a cancel nothing more flows down
                 self.frames_dropped += 1
                 continue
-            await handle(item, _DOWN)
+            if item.kind is not _DATA:
+                await handle(item, _DOWN)
+                continue
+            # The hot path, inlined: a data frame needs no lifecycle checks.
+            self.current_frame = item
+            try:
+                await process(item, _DOWN)
+            except Exception as exc:
+                await self._fp_fail(exc, item)
+            self.current_frame = None
