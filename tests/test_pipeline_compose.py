@@ -228,3 +228,15 @@ async def test_randomised_start_stop_cycles_leave_no_task_behind() -> None:
                     await task.stop_when_done()
         assert task.finished and task.stuck == []
         assert len(asyncio.all_tasks()) == baseline
+
+
+def test_top_level_and_processor_exports_resolve() -> None:
+    import beluga_voice
+    import beluga_voice.processors as processors
+
+    for name in beluga_voice.__all__:
+        assert getattr(beluga_voice, name) is not None
+    for name in processors.__all__:
+        assert isinstance(getattr(processors, name), type)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        processors.Nope  # noqa: B018
