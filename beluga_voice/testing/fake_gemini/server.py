@@ -1,12 +1,13 @@
-"""The fake BidiGenerateContent server: handshake, message dispatch, turns, resumption."""
+"""The fake BidiGenerateContent server: handshake, message dispatch, resumption, sending.
+
+What it answers once a turn is detected (scripted replies, barge-in, mid-reply faults)
+lives in :mod:`.replies`.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -16,6 +17,7 @@ from websockets.http11 import Request, Response
 
 from ...providers.websocket import redacting_logger
 from ..speech import EnergyTurnDetector, TurnEvent
+from .replies import Conn, ReplyMixin
 from .schema import (
     ClientMessageError,
     check_client_message,
@@ -33,38 +35,9 @@ GEMINI_PATH = "/ws/google.ai.generativelanguage.{v}.GenerativeService.BidiGenera
 VERTEX_PATH = "/ws/google.cloud.aiplatform.{v}.LlmBidiService/BidiGenerateContent"
 _VERSIONS = ("v1alpha", "v1beta", "v1", "v1beta1")
 _PATHS = {p.format(v=v) for p in (GEMINI_PATH, VERTEX_PATH) for v in _VERSIONS}
-OUTPUT_MIME = "audio/pcm;rate=24000"
 
 
-@dataclass
-class _Conn:
-    ws: ServerConnection
-    number: int
-    state: FakeSessionState = field(default_factory=FakeSessionState)
-    setup: dict[str, Any] | None = None
-    index: int = -1
-    vad: EnergyTurnDetector | None = None
-    replying: anyio.CancelScope | None = None
-    waiting_tool: str | None = None
-    pending_turn: ScriptedTurn | None = None
-    in_activity: bool = False
-    audio_messages: int = 0
-    went_away: bool = False
-    send_lock: anyio.Lock = field(default_factory=anyio.Lock)
-
-    @property
-    def manual(self) -> bool:
-        ric = (self.setup or {}).get("realtimeInputConfig") or {}
-        # proto3 JSON takes either spelling, and the SDK sends this one in snake_case.
-        aad = ric.get("automaticActivityDetection") or ric.get("automatic_activity_detection")
-        return bool((aad or {}).get("disabled"))
-
-    @property
-    def transparent(self) -> bool:
-        return bool(((self.setup or {}).get("sessionResumption") or {}).get("transparent"))
-
-
-class FakeGeminiServer:
+class FakeGeminiServer(ReplyMixin):
     """See the module docstring.  Use as ``async with FakeGeminiServer(...) as server``."""
 
     def __init__(
@@ -168,7 +141,7 @@ class FakeGeminiServer:
 
     async def _handler(self, ws: ServerConnection) -> None:
         self._connections += 1
-        conn = _Conn(ws, self._connections)
+        conn = Conn(ws, self._connections)
         authorised = self._authorised()
         try:
             async with anyio.create_task_group() as tg:
@@ -179,12 +152,12 @@ class FakeGeminiServer:
         except* ConnectionClosed:
             pass  # the client went away: nothing left to do for this connection
 
-    async def _close(self, conn: _Conn, code: int, reason: str) -> bool:
+    async def _close(self, conn: Conn, code: int, reason: str) -> bool:
         await conn.ws.close(code, reason)
         return False
 
     async def _on_message(
-        self, conn: _Conn, raw: str | bytes, tg: anyio.abc.TaskGroup, authorised: bool
+        self, conn: Conn, raw: str | bytes, tg: anyio.abc.TaskGroup, authorised: bool
     ) -> bool:
         conn.index += 1
         try:
@@ -217,7 +190,7 @@ class FakeGeminiServer:
         return True
 
     async def _on_setup(
-        self, conn: _Conn, setup: dict[str, Any], tg: anyio.abc.TaskGroup, authorised: bool
+        self, conn: Conn, setup: dict[str, Any], tg: anyio.abc.TaskGroup, authorised: bool
     ) -> bool:
         conn.setup = setup
         self.setups.append(setup)
@@ -246,9 +219,7 @@ class FakeGeminiServer:
         await self._send(conn, {"setupComplete": {}})
         return True
 
-    async def _on_realtime(
-        self, conn: _Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup
-    ) -> None:
+    async def _on_realtime(self, conn: Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup) -> None:
         if "audio" in body:
             pcm, rate = decode_audio(body)
             conn.state.audio += pcm
@@ -293,7 +264,7 @@ class FakeGeminiServer:
             self._start_turn(conn, tg)
 
     async def _on_tool_response(
-        self, conn: _Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup
+        self, conn: Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup
     ) -> None:
         for response in body.get("functionResponses") or []:
             self.tool_responses.append(response)
@@ -302,119 +273,9 @@ class FakeGeminiServer:
                 turn, conn.pending_turn = conn.pending_turn, None
                 self._spawn_reply(conn, tg, turn, False)
 
-    # -- turns ----------------------------------------------------------------------------
-
-    def _start_turn(self, conn: _Conn, tg: anyio.abc.TaskGroup) -> None:
-        turn = self.turns[conn.state.turns % len(self.turns)]
-        conn.state.turns += 1
-        self._spawn_reply(conn, tg, turn, True)
-
-    def _spawn_reply(
-        self, conn: _Conn, tg: anyio.abc.TaskGroup, turn: ScriptedTurn, first_step: bool
-    ) -> None:
-        # The scope exists before the task runs, so a barge-in can cancel a reply that
-        # has not sent anything yet, and two replies never overlap.
-        if conn.replying is not None:
-            conn.replying.cancel()
-        scope = conn.replying = anyio.CancelScope()
-        tg.start_soon(self._reply, conn, turn, first_step, scope)
-
-    async def _barge_in(self, conn: _Conn) -> None:
-        if conn.replying is not None:
-            conn.replying.cancel()
-            conn.replying = None
-            self.interruptions += 1
-            await self._send(conn, {"serverContent": {"interrupted": True}})
-            await self._send(conn, {"serverContent": {"turnComplete": True}})
-        if conn.waiting_tool is not None:
-            ids, conn.waiting_tool, conn.pending_turn = [conn.waiting_tool], None, None
-            await self._send(conn, {"toolCallCancellation": {"ids": ids}})
-
-    async def _reply(
-        self, conn: _Conn, turn: ScriptedTurn, first_step: bool, scope: anyio.CancelScope
-    ) -> None:
-        with scope:
-            try:
-                await self._reply_steps(conn, turn, first_step)
-            except ConnectionClosed:
-                pass
-            finally:
-                if conn.replying is scope:
-                    conn.replying = None
-
-    async def _reply_steps(self, conn: _Conn, turn: ScriptedTurn, first_step: bool) -> None:
-        faults = self.faults
-        if first_step:
-            if turn.user_transcript:
-                words = turn.user_transcript.split(" ")
-                half = max(1, len(words) // 2)
-                for piece in (" ".join(words[:half]), " " + " ".join(words[half:])):
-                    if piece.strip():
-                        await self._content(conn, {"inputTranscription": {"text": piece}})
-            if turn.tool_call is not None:
-                name, args = turn.tool_call
-                call_id = f"call-{conn.state.turns}"
-                conn.waiting_tool, conn.pending_turn = call_id, turn
-                await self._send(
-                    conn,
-                    {"toolCall": {"functionCalls": [{"id": call_id, "name": name, "args": args}]}},
-                )
-                return
-        step = 24000 * self.chunk_ms // 1000 * 2
-        chunks = [turn.audio[i : i + step] for i in range(0, len(turn.audio), step)]
-        words = turn.transcript.split(" ") if turn.transcript else []
-        per_chunk = math.ceil(len(words) / max(1, len(chunks))) if words else 0
-        first = conn.number == 1
-        for n, chunk in enumerate(chunks):
-            if faults.stall_after_chunks is not None and n == faults.stall_after_chunks and first:
-                await anyio.sleep_forever()
-            if faults.malformed_after_chunks == n and first:
-                await conn.ws.send(faults.malformed_payload)
-            if faults.drop_after_chunks == n and first:
-                conn.ws.transport.abort()
-                return
-            if faults.close_after_chunks and faults.close_after_chunks[0] == n and first:
-                await conn.ws.close(*faults.close_after_chunks[1:])
-                return
-            content: dict[str, Any] = {
-                "modelTurn": {
-                    "parts": [
-                        {
-                            "inlineData": {
-                                "mimeType": OUTPUT_MIME,
-                                "data": base64.b64encode(chunk).decode(),
-                            }
-                        }
-                    ]
-                }
-            }
-            said = words[n * per_chunk : (n + 1) * per_chunk]
-            if said:
-                await self._content(conn, {"outputTranscription": {"text": " ".join(said) + " "}})
-            await self._content(conn, content)
-            if self.pace:
-                # Playback pacing of the simulated model, not a synchronisation point.
-                await anyio.sleep(self.pace * self.chunk_ms / 1000)
-        await self._content(conn, {"generationComplete": True})
-        conn.replying = None
-        await self._content(conn, {"turnComplete": True})
-        await self._send(
-            conn,
-            {
-                "usageMetadata": {
-                    "promptTokenCount": 10,
-                    "responseTokenCount": 20,
-                    "totalTokenCount": 30,
-                }
-            },
-        )
-
-    async def _content(self, conn: _Conn, content: dict[str, Any]) -> None:
-        await self._send(conn, {"serverContent": content})
-
     # -- resumption and goAway ------------------------------------------------------------
 
-    async def _maybe_resumption_update(self, conn: _Conn, force: bool = False) -> None:
+    async def _maybe_resumption_update(self, conn: Conn, force: bool = False) -> None:
         setup = conn.setup or {}
         if "sessionResumption" not in setup:
             return
@@ -427,7 +288,7 @@ class FakeGeminiServer:
             update["lastConsumedClientMessageIndex"] = str(conn.index)
         await self._send(conn, {"sessionResumptionUpdate": update})
 
-    async def _go_away(self, conn: _Conn, tg: anyio.abc.TaskGroup) -> None:
+    async def _go_away(self, conn: Conn, tg: anyio.abc.TaskGroup) -> None:
         conn.went_away = True
         await self._maybe_resumption_update(conn, force=True)
         await self._send(conn, {"goAway": {"timeLeft": f"{self.go_away_grace_s:g}s"}})
@@ -441,7 +302,7 @@ class FakeGeminiServer:
 
     # -- sending --------------------------------------------------------------------------
 
-    async def _send(self, conn: _Conn, message: dict[str, Any]) -> None:
+    async def _send(self, conn: Conn, message: dict[str, Any]) -> None:
         text = json.dumps(message)
         problem = check_server_message(text)
         if problem is not None:

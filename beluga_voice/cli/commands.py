@@ -1,0 +1,167 @@
+"""The ``beluga-voice`` commands: ``run``, ``serve`` and ``providers``.
+
+Each command turns its options into a config and a provider through :mod:`.common` and
+fails with one redacted line, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.table import Table
+
+from ..providers.config import S2SConfig
+from ..providers.registry import get_provider_spec, list_providers, new_provider
+from .common import (
+    ConfigOpt,
+    LogJsonOpt,
+    ProviderOpt,
+    app,
+    build_provider,
+    console,
+    example_path,
+    fail,
+    load_config,
+    setup_logging,
+)
+from .conversation import report, run_conversation
+
+
+@app.command()
+def run(
+    input_wav: Annotated[
+        Path | None, typer.Argument(help="User audio (WAV). Default: the bundled example.")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Reply audio WAV.")] = Path(
+        "reply.wav"
+    ),
+    provider: ProviderOpt = None,
+    config: ConfigOpt = None,
+    log_json: LogJsonOpt = False,
+    realtime: Annotated[
+        bool,
+        typer.Option(help="Feed the input at playback speed (default: turn by turn, at once)."),
+    ] = False,
+    settle: Annotated[float, typer.Option(help="Quiet seconds that end the run.")] = 1.0,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300.0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a conversation from a WAV file through a provider and write the replies."""
+    setup_logging(log_json, verbose)
+    source = input_wav or example_path()
+    if not source.exists():
+        raise fail(f"input file not found: {source}")
+    cfg = load_config(config, provider)
+    prov = build_provider(cfg)
+    tracker = anyio.run(
+        lambda: run_conversation(
+            prov,
+            source,
+            output,
+            realtime=realtime,
+            settle=settle,
+            timeout=timeout,
+            show_progress=progress,
+        )
+    )
+    report(tracker, output)
+    if not tracker.turns:
+        raise fail("no conversation turn was recognised")
+
+
+# -- serve ----------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BELUGA_TOKEN", help="Bearer token clients must send.", show_default=False
+        ),
+    ] = None,
+    provider: ProviderOpt = None,
+    config: ConfigOpt = None,
+    log_json: LogJsonOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Serve voice conversations over WebSocket (one pipeline per connection)."""
+    setup_logging(log_json, verbose)
+    cfg = load_config(config, provider)
+    prov = build_provider(cfg)
+    from ..processors.s2s import S2SProcessor
+    from ..transports.websocket import ServerConfig, WebSocketServer
+
+    try:
+        server_config = ServerConfig(
+            host=host, port=port, token=token, output_sample_rate=cfg.sample_rate
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+    def build(transport: Any) -> list[Any]:
+        return [transport.input(), S2SProcessor(prov), transport.output()]
+
+    async def main() -> None:
+        async with WebSocketServer(build, server_config) as server:
+            console.print(f"serving {prov.name} on {server.url} (Ctrl+C to stop)")
+            await server.serve_forever()
+
+    try:
+        anyio.run(main)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except OSError as exc:
+        raise fail(f"cannot serve on {host}:{port}: {exc}") from None
+
+
+# -- providers ------------------------------------------------------------------------------
+
+
+def _capabilities(name: str) -> str:
+    """A provider's capability flags; providers are built with a placeholder key, which is
+    never sent anywhere (building one does not connect)."""
+    try:
+        prov = new_provider(name, S2SConfig(provider=name, api_key="placeholder-not-a-key"))
+    except Exception:  # a provider that cannot even be built: say so, do not crash
+        return "? (needs its credentials to be built)"
+    caps = prov.capabilities
+    flags = [
+        flag
+        for flag, on in (
+            ("server-vad", caps.server_vad),
+            ("truncation", caps.barge_in_truncation),
+            ("tools", caps.tools),
+            ("text", caps.text_input),
+            ("speak", caps.speak_text),
+            ("transcripts", caps.transcripts),
+            ("resume", caps.session_resumption),
+        )
+        if on
+    ]
+    rates = "/".join(str(r // 1000) for r in caps.input_sample_rates)
+    return f"{', '.join(flags)}; in {rates} kHz, out {caps.output_sample_rate // 1000} kHz"
+
+
+@app.command()
+def providers(log_json: LogJsonOpt = False) -> None:
+    """List the providers, their capabilities and the credentials each needs."""
+    setup_logging(log_json, False)
+    table = Table(title="Providers")
+    table.add_column("Name", style="bold")
+    table.add_column("Description")
+    table.add_column("Credentials")
+    table.add_column("Capabilities")
+    for name in list_providers():
+        spec = get_provider_spec(name)
+        creds = spec.credentials or (
+            " or ".join(spec.api_key_env) if spec.requires_api_key else "none"
+        )
+        table.add_row(name, spec.description, creds, _capabilities(name))
+    console.print(table)

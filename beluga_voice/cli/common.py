@@ -1,0 +1,97 @@
+"""What every ``beluga-voice`` command shares: the Typer app, consoles, option types,
+logging set-up, and the one-line failure that stands in for a traceback.
+
+Kept apart from the commands so that the conversation runner can fail the same way
+without importing the commands (and the commands stay short).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ..providers.base import StreamingS2SProvider
+from ..providers.config import S2SConfig
+from ..providers.errors import S2SError, redact
+from ..providers.registry import new_provider
+
+app = typer.Typer(
+    name="beluga-voice",
+    help="Real-time voice conversations with AI, online or fully offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+log = logging.getLogger("beluga_voice.cli")
+
+ProviderOpt = Annotated[
+    str | None, typer.Option("--provider", "-p", help="Provider name (default: config or local).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML or JSON settings file (S2SConfig).")
+]
+LogJsonOpt = Annotated[bool, typer.Option("--log-json", help="Log as JSON lines on stderr.")]
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = redact(repr(record.exc_info[1]))
+        return json.dumps(entry)
+
+
+def setup_logging(log_json: bool, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_json:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {redact(message)}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def load_config(config: Path | None, provider: str | None) -> S2SConfig:
+    try:
+        cfg = S2SConfig.from_file(config) if config is not None else S2SConfig.from_env()
+        if provider is not None:
+            cfg = cfg.model_copy(update={"provider": provider})
+    except FileNotFoundError:
+        raise fail(f"config file not found: {config}") from None
+    except (ValueError, OSError) as exc:
+        raise fail(f"invalid config: {exc}") from None
+    return cfg
+
+
+def build_provider(cfg: S2SConfig) -> StreamingS2SProvider:
+    try:
+        provider = new_provider(cfg.provider, cfg)
+    except S2SError as exc:
+        raise fail(str(exc)) from None
+    if not isinstance(provider, StreamingS2SProvider):
+        raise fail(f"provider {cfg.provider!r} does not support streaming sessions")
+    return provider
+
+
+def example_path() -> Path:
+    """The bundled example conversation (16 kHz mono WAV of a user's side)."""
+    return Path(str(resources.files("beluga_voice") / "data" / "example_conversation.wav"))
