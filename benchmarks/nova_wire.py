@@ -16,17 +16,22 @@ import base64
 import datetime as dt
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import anyio
 from botocore.credentials import ReadOnlyCredentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _turn_latency import first_audio_latencies
 
 from beluga_voice.providers.amazon_nova import AmazonNovaSonicProvider, NovaSettings
 from beluga_voice.providers.amazon_nova.eventstream import EventStreamDecoder, encode_message
 from beluga_voice.providers.amazon_nova.leg import inner_message
 from beluga_voice.providers.amazon_nova.protocol import NovaProtocol
 from beluga_voice.providers.amazon_nova.signing import ChunkSigner
-from beluga_voice.providers.events import AudioChunk, ResponseDone
 from beluga_voice.testing.fake_bedrock import FakeBedrock
 from beluga_voice.testing.speech import tone
 
@@ -82,20 +87,8 @@ async def latency(turns: int) -> None:
         opened = time.perf_counter()
         async with provider.stream() as session:
             open_ms = 1000 * (time.perf_counter() - opened)
-            samples: list[float] = []
-            for _ in range(turns):
-                for i in range(0, len(speech), 640):
-                    await session.send_audio(speech[i : i + 640])
-                sent = time.perf_counter()
-                first: float | None = None
-                async for event in session:
-                    if isinstance(event, AudioChunk) and event.audio and first is None:
-                        first = time.perf_counter()
-                    if isinstance(event, ResponseDone):
-                        break
-                assert first is not None
-                samples.append(1000 * (first - sent))
-    samples.sort()
+            latencies = await first_audio_latencies(session, speech, 640, turns)
+    samples = sorted(1000 * s for s in latencies)
     p95 = samples[min(len(samples) - 1, int(0.95 * len(samples)))]
     print(f"open session (connect, sign, sessionStart..audio block, HTTP 200): {open_ms:.1f} ms")
     print(

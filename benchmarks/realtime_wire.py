@@ -19,12 +19,17 @@ import argparse
 import base64
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import anyio
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _turn_latency import first_audio_latencies
+
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
-from beluga_voice.providers.events import AudioChunk, ResponseDone
 from beluga_voice.providers.openai_realtime import (
     GROK,
     OPENAI,
@@ -92,7 +97,6 @@ def send_rate(seconds: float) -> float:
 
 async def turn_latency(turns: int) -> list[float]:
     user = tone(0.5, 24000, 300.0, 0.5) + bytes(24000 * 2 * 4 // 10)
-    latencies: list[float] = []
     async with FakeRealtimeServer(script=[Reply(tone(0.5), "ok")]) as fake:
         config = S2SConfig(api_key="sk-bench-0000000000")
         provider = new_provider(
@@ -101,18 +105,7 @@ async def turn_latency(turns: int) -> list[float]:
             with_provider_specific(base_url=fake.url, vad_silence_duration_ms=300),
         )
         async with provider.stream() as session:
-            for _ in range(turns):
-                for i in range(0, len(user), 960):
-                    await session.send_audio(user[i : i + 960])
-                sent = time.perf_counter()
-                first: float | None = None
-                async for event in session:
-                    if isinstance(event, AudioChunk) and event.audio and first is None:
-                        first = time.perf_counter()
-                    if isinstance(event, ResponseDone):
-                        break
-                assert first is not None
-                latencies.append(first - sent)
+            latencies = await first_audio_latencies(session, user, 960, turns)
     return latencies
 
 

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 from _gemini_helpers import KEY, SPEECH, make_provider
+from _pipeline_helpers import converse
 
 from beluga_voice.agents.echo import EchoAgent
 from beluga_voice.agents.tools import Tool, ToolRegistry
 from beluga_voice.frames import (
-    Frame,
-    InputAudioFrame,
     OutputAudioFrame,
-    ResponseEndFrame,
-    StartFrame,
     ToolCallFrame,
     ToolResultFrame,
     TranscriptionFrame,
 )
-from beluga_voice.pipeline import PipelineTask
 from beluga_voice.processors.s2s import S2SProcessor
 from beluga_voice.testing.fake_gemini import FakeGeminiServer, ScriptedTurn
 from beluga_voice.testing.speech import tone
@@ -26,32 +21,6 @@ from beluga_voice.testing.speech import tone
 pytestmark = pytest.mark.anyio
 
 REPLY = tone(0.5, 24000, hz=370.0)
-
-
-async def converse(processor: S2SProcessor, audio: bytes, rate: int = 16000) -> list[Frame]:
-    """Feed ``audio`` as 20 ms input frames; return the output up to the reply's end."""
-    out: list[Frame] = []
-    done = anyio.Event()
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-        if isinstance(frame, ResponseEndFrame):
-            done.set()
-
-    task = PipelineTask(
-        [processor],
-        start_frame=StartFrame(input_sample_rate=rate, output_sample_rate=24000),
-        on_output=collect,
-    )
-    step = rate // 50 * 2
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            for i in range(0, len(audio), step):
-                await task.queue_frame(InputAudioFrame(audio[i : i + step], rate))
-            await done.wait()
-            await task.stop_when_done()
-    return out
 
 
 async def test_pipeline_round_trip_plays_the_scripted_reply() -> None:

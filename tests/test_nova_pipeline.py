@@ -2,52 +2,22 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
+from _pipeline_helpers import converse
 from nova_support import REPLY_BYTES, SILENCE, SPEECH, assert_clean_records, nova
 
 from beluga_voice.agents.tools import Tool, ToolRegistry
 from beluga_voice.frames import (
-    Frame,
-    InputAudioFrame,
     OutputAudioFrame,
-    ResponseEndFrame,
-    StartFrame,
     ToolCallFrame,
     ToolResultFrame,
     TranscriptionFrame,
 )
-from beluga_voice.pipeline import PipelineTask
 from beluga_voice.processors.s2s import S2SProcessor
 from beluga_voice.providers.amazon_nova import NovaTool
 from beluga_voice.testing.fake_bedrock import FakeBedrock, Script
 
 pytestmark = pytest.mark.anyio
-
-
-async def converse(processor: S2SProcessor, audio: bytes) -> list[Frame]:
-    """Feed ``audio`` as 20 ms input frames; return the output up to the first reply's end."""
-    out: list[Frame] = []
-    done = anyio.Event()
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-        if isinstance(frame, ResponseEndFrame):
-            done.set()
-
-    task = PipelineTask(
-        [processor],
-        start_frame=StartFrame(input_sample_rate=16000, output_sample_rate=24000),
-        on_output=collect,
-    )
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            for i in range(0, len(audio), 640):
-                await task.queue_frame(InputAudioFrame(audio[i : i + 640], 16000))
-            await done.wait()
-            await task.stop_when_done()
-    return out
 
 
 async def test_pipeline_round_trip() -> None:

@@ -80,24 +80,29 @@ class NovaProtocol:
 
     # -- client events -----------------------------------------------------------------------
 
-    def _text_block(self, role: str, text: str, *, interactive: bool) -> list[dict[str, Any]]:
+    def _content_block(
+        self, input_event: str, content: str, start: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """``contentStart`` (with ``start``'s fields), one ``input_event``, ``contentEnd``.
+
+        Text and tool results are framed the same way on the wire; only the start's fields
+        and the input event's name differ."""
         name = str(uuid.uuid4())
         p = self.prompt_name
         return [
-            _event(
-                "contentStart",
-                {
-                    "promptName": p,
-                    "contentName": name,
-                    "type": "TEXT",
-                    "interactive": interactive,
-                    "role": role,
-                    "textInputConfiguration": {"mediaType": "text/plain"},
-                },
-            ),
-            _event("textInput", {"promptName": p, "contentName": name, "content": text}),
+            _event("contentStart", {"promptName": p, "contentName": name, **start}),
+            _event(input_event, {"promptName": p, "contentName": name, "content": content}),
             _event("contentEnd", {"promptName": p, "contentName": name}),
         ]
+
+    def _text_block(self, role: str, text: str, *, interactive: bool) -> list[dict[str, Any]]:
+        start = {
+            "type": "TEXT",
+            "interactive": interactive,
+            "role": role,
+            "textInputConfiguration": {"mediaType": "text/plain"},
+        }
+        return self._content_block("textInput", text, start)
 
     def opening_events(self, history: Sequence[Turn] = ()) -> list[dict[str, Any]]:
         """Everything up to and including the interactive audio ``contentStart``."""
@@ -189,27 +194,17 @@ class NovaProtocol:
         return self._text_block("USER", speak_instructions(text), interactive=True)
 
     def tool_result_events(self, tool_use_id: str, output: str) -> list[dict[str, Any]]:
-        name = str(uuid.uuid4())
-        p = self.prompt_name
-        return [
-            _event(
-                "contentStart",
-                {
-                    "promptName": p,
-                    "contentName": name,
-                    "interactive": False,
-                    "type": "TOOL",
-                    "role": "TOOL",
-                    "toolResultInputConfiguration": {
-                        "toolUseId": tool_use_id,
-                        "type": "TEXT",
-                        "textInputConfiguration": {"mediaType": "text/plain"},
-                    },
-                },
-            ),
-            _event("toolResult", {"promptName": p, "contentName": name, "content": output}),
-            _event("contentEnd", {"promptName": p, "contentName": name}),
-        ]
+        start = {
+            "interactive": False,
+            "type": "TOOL",
+            "role": "TOOL",
+            "toolResultInputConfiguration": {
+                "toolUseId": tool_use_id,
+                "type": "TEXT",
+                "textInputConfiguration": {"mediaType": "text/plain"},
+            },
+        }
+        return self._content_block("toolResult", output, start)
 
     def closing_events(self) -> list[dict[str, Any]]:
         events = []
