@@ -23,7 +23,7 @@ from ..frames import (
     StartFrame,
 )
 from ..pipeline import FrameProcessor
-from .pacing import Clock, Doorbell, Pacer, PlaybackBuffer
+from .pacing import AnyioClock, Clock, Doorbell, Pacer, PlaybackBuffer
 
 __all__ = ["OutputStats", "OutputTransport"]
 
@@ -238,6 +238,24 @@ class OutputTransport(FrameProcessor):
             return True
         return await self.pacer.clock.wait_bell(self._wake, deadline)
 
+    async def _wait_dry(self, generation: int) -> None:
+        """The dry-while-speaking wait of :meth:`_play` when pacing runs on the loop's clock.
+
+        Audio that rings before ``drained_at`` is on schedule, after it an underrun, and
+        no ring until ``stop_grace`` after it means the bot stopped.  With the two phases
+        on the same clock they are one wait: the echo of a live stream arrives around
+        ``drained_at``, so two waits would cost a timer that fires (a full loop turn and a
+        task step) for about every other chunk.  An injected clock (a virtual one in tests)
+        keeps the two-phase wait of :meth:`_play`, whose grace runs on the event loop.
+        """
+        pacer = self.pacer
+        grace = 0.0 if self._response_ended else self.stop_grace
+        if await self._wake.wait(pacer.drained_at + grace - pacer.clock.now()):
+            pacer.resync()  # a no-op unless the audio came after the drain (an underrun)
+            return
+        if generation == self._generation and self._speaking and not self._buffer:
+            await self._stop_speaking(interrupted=False)
+
     async def _play_loop(self) -> None:
         try:
             await self._play()
@@ -254,6 +272,7 @@ class OutputTransport(FrameProcessor):
         buffer = self._buffer
         assert buffer is not None
         pacer = self.pacer
+        loop_clock = type(pacer.clock) is AnyioClock
         while True:
             generation = self._generation
             if not buffer:
@@ -264,6 +283,9 @@ class OutputTransport(FrameProcessor):
                 # Dry while speaking.  Audio that comes before what was released has
                 # finished playing is still on schedule; after that it is an underrun (the
                 # gap was silence) and after a grace period more the bot has stopped.
+                if self.realtime and loop_clock:
+                    await self._wait_dry(generation)
+                    continue
                 if self.realtime and await self._wait_wake_until(pacer.drained_at):
                     continue
                 if generation != self._generation or buffer:

@@ -22,6 +22,7 @@ a virtual clock with deterministic jitter in no wall-clock time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 import anyio
@@ -119,16 +120,31 @@ class Clock(Protocol):
 
 
 class AnyioClock:
-    """The event loop's monotonic clock (the default)."""
+    """The event loop's monotonic clock (the default).
+
+    ``now`` is read several times per released chunk, and ``anyio.current_time()`` looks
+    the backend up on every call, which costs more than the rest of the pacing arithmetic
+    together; on asyncio the running loop's ``time`` is cached (per loop) instead.
+    """
+
+    __slots__ = ("_loop", "_time")
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._time: Callable[[], float] = anyio.current_time
 
     def now(self) -> float:
-        return anyio.current_time()
+        loop = asyncio._get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._time = anyio.current_time if loop is None else loop.time
+        return self._time()
 
     async def sleep_until(self, deadline: float) -> None:
         await anyio.sleep_until(deadline)
 
     async def wait_bell(self, bell: Doorbell, deadline: float) -> bool:
-        return await bell.wait(deadline - anyio.current_time())
+        return await bell.wait(deadline - self.now())
 
 
 class Pacer:
@@ -241,9 +257,13 @@ class PlaybackBuffer:
 
     def take(self) -> bytes:
         """Up to one chunk (less only when less is buffered); empty when nothing is."""
-        n = min(self.chunk_bytes, len(self._buf))
-        chunk = bytes(self._buf[:n])
-        del self._buf[:n]
+        buf = self._buf
+        if len(buf) <= self.chunk_bytes:  # the usual case in a live stream: one copy, not two
+            chunk = bytes(buf)
+            buf.clear()
+            return chunk
+        chunk = bytes(buf[: self.chunk_bytes])
+        del buf[: self.chunk_bytes]
         return chunk
 
     def clear(self) -> int:
