@@ -137,3 +137,36 @@ def test_bad_input_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="quality"):
         StreamResampler(16000, 8000, quality="best")
     assert StreamResampler(16000, 8000).process(b"") == b""
+
+
+def test_public_fallback_gives_the_same_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If a soxr release drops the bound C method, the public path gives the same audio."""
+    from beluga_voice.processors import resample
+
+    class Plain:
+        def __init__(self, inner: soxr.ResampleStream) -> None:
+            self.resample_chunk = inner.resample_chunk
+
+    assert (
+        resample._bind_process(Plain(soxr.ResampleStream(16000, 8000, 1, dtype="int16"))).__name__
+        == "resample_chunk"
+    )  # type: ignore[arg-type]
+    x = sine(48000, 0.3)
+    sizes = [960, 17, 0, 4000]
+    fast = run_chunked(StreamResampler(48000, 16000), x, sizes)
+    monkeypatch.setattr(resample, "_bind_process", lambda stream: stream.resample_chunk)
+    slow_rs = StreamResampler(48000, 16000)
+    slow = run_chunked(slow_rs, x, sizes)
+    assert slow.size == fast.size == 4800 == slow_rs.samples_out
+    assert np.abs(slow - fast).max() <= 2 / 32768  # identical up to the dither
+
+
+def test_memoryview_and_bytearray_input() -> None:
+    x = sine(16000, 0.2).tobytes()
+    ref = StreamResampler(16000, 8000)
+    want = ref.process(x) + ref.flush()
+    for wrap in (bytearray, memoryview, lambda b: memoryview(b).cast("h")):
+        rs = StreamResampler(16000, 8000)
+        got = rs.process(wrap(x)) + rs.flush()
+        assert len(got) == len(want) == 3200
+        assert rs.samples_in == 3200 and rs.samples_out == 1600

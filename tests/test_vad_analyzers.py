@@ -133,3 +133,35 @@ def test_vectorised_energy_matches_frame_by_frame(seed: int, n: int) -> None:
     assert many.floor_dbfs == pytest.approx(one.floor_dbfs, abs=1e-4)
     with pytest.raises(ValueError, match="expected"):
         many.analyze_many(block[:, :100])
+
+
+def test_neural_gate_skips_quiet_frames_and_replays_them() -> None:
+    gated = TenVADAnalyzer(gate_dbfs=-60.0)
+    quiet = np.full(256, 20, np.int16)  # about -64 dBFS
+    for _ in range(10):
+        assert gated.analyze(quiet) == 0.0
+    assert gated.network_frames == 0
+    loud = (np.sin(np.arange(256) / 3) * 6000).astype(np.int16)
+    assert 0.0 <= gated.analyze(loud) <= 1.0
+    assert gated.network_frames == TenVADAnalyzer._REPLAY + 1  # context refreshed first
+    gated.analyze(loud)
+    assert gated.network_frames == TenVADAnalyzer._REPLAY + 2
+    assert TenVADAnalyzer().gate_dbfs is None  # off unless asked for
+    with pytest.raises(ValueError, match="gate_dbfs"):
+        TenVADAnalyzer(gate_dbfs=3.0)
+
+
+def test_neural_gate_keeps_the_decisions_on_speech_after_silence() -> None:
+    from beluga_voice.processors.vad import detect_speech
+    from beluga_voice.testing.speech_corpus import make_clip
+
+    pcm = make_clip("clean", sentences=["Good morning, everyone.", "See you soon."]).audio
+    pcm = np.asarray(pcm).astype("<i2").tobytes()
+    gated = TenVADAnalyzer(gate_dbfs=-60.0)
+    raw = detect_speech(pcm, 16000, analyzer=TenVADAnalyzer())
+    got = detect_speech(pcm, 16000, analyzer=gated)
+    assert len(got) == len(raw) == 2
+    for g, r in zip(got, raw, strict=True):
+        assert g.start == pytest.approx(r.start, abs=0.04)
+        assert g.end == pytest.approx(r.end, abs=0.04)
+    assert gated.network_frames < 0.8 * (len(pcm) // 512)  # the silences were skipped

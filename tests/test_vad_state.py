@@ -16,6 +16,7 @@ from beluga_voice.processors.vad import (
     detect_speech,
     volume,
 )
+from beluga_voice.processors.vad.state import energy_volume
 from beluga_voice.testing.speech_corpus import speech
 
 FRAME = 0.01
@@ -148,3 +149,43 @@ def test_detect_speech_closes_an_open_segment_at_the_end() -> None:
     segments = detect_speech(x.astype("<i2").tobytes(), 16000)
     assert len(segments) == 1
     assert segments[0].end == pytest.approx(x.size / 16000, abs=0.011)
+
+
+def test_energy_volume_is_volume_of_the_rms() -> None:
+    for rms in (0.0, 5e-4, 1e-3, 1.01e-3, 0.01, 0.3, 1.0, 2.0):
+        e = (rms * 32768.0) ** 2
+        assert energy_volume(e) == pytest.approx(volume(rms), abs=1e-12)
+
+
+def test_stream_same_events_whole_frames_or_ragged_chunks() -> None:
+    """The zero-copy path (whole frames, nothing pending) and the buffered one agree."""
+    x = np.concatenate([np.zeros(8000, np.int16), np.asarray(speech("good morning"))])
+    x = np.concatenate([x, np.zeros(16000, np.int16)]).astype("<i2").tobytes()
+    results = []
+    for step in (640, 320, 322, 1000):
+        stream = VADStream()
+        events = []
+        for i in range(0, len(x), step):
+            events += stream.feed(x[i : i + step], 16000)
+        results.append((events, stream.tracker.time))
+    assert kinds(results[0][0]) == [VADEventKind.STARTED, VADEventKind.STOPPED]
+    for events, time in results[1:]:
+        assert events == results[0][0]
+        assert time == pytest.approx(results[0][1], abs=0.011)
+
+
+def test_stream_rechecks_a_rate_of_another_type() -> None:
+    stream = VADStream()
+    assert stream.feed(bytes(640), 16000) == []
+    with pytest.raises(ValueError, match="sample rate"):
+        stream.feed(bytes(640), 16000.0)  # type: ignore[arg-type]
+
+
+def test_tracker_advance_appends_what_update_returns() -> None:
+    a, b = VoiceActivityTracker(), VoiceActivityTracker()
+    appended: list = []  # type: ignore[type-arg]
+    returned = []
+    for conf, vol in [S] * 30 + [Q] * 90:
+        a.advance(conf, vol, FRAME, appended)
+        returned += b.update(conf, vol, FRAME)
+    assert appended == returned and len(appended) == 2

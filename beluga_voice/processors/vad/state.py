@@ -25,7 +25,15 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["VADEvent", "VADEventKind", "VADParams", "VADState", "VoiceActivityTracker", "volume"]
+__all__ = [
+    "VADEvent",
+    "VADEventKind",
+    "VADParams",
+    "VADState",
+    "VoiceActivityTracker",
+    "energy_volume",
+    "volume",
+]
 
 
 class VADState(enum.Enum):
@@ -91,6 +99,17 @@ def volume(rms_fraction: float) -> float:
     return min(1.0, (20.0 * math.log10(rms_fraction) + 60.0) / 60.0)
 
 
+def energy_volume(mean_square: float) -> float:
+    """:func:`volume` from a frame's mean square in PCM16 units (no square root taken).
+
+    ``volume(sqrt(e) / 32768)`` in one log: 10*log10(e / 32768**2); the 1e-3 threshold
+    becomes e <= 1073.741824 (= (1e-3 * 32768)**2).
+    """
+    if mean_square <= 1073.741824:
+        return 0.0
+    return min(1.0, (10.0 * math.log10(mean_square / 1073741824.0) + 60.0) / 60.0)
+
+
 class VoiceActivityTracker:
     """The state machine of the module docstring.  Feed it one analyser frame at a time."""
 
@@ -126,11 +145,18 @@ class VoiceActivityTracker:
 
     def update(self, confidence: float, volume: float, duration: float) -> list[VADEvent]:
         """Advance by one frame of ``duration`` seconds; return the events it caused."""
+        events: list[VADEvent] = []
+        self.advance(confidence, volume, duration, events)
+        return events
+
+    def advance(
+        self, confidence: float, volume: float, duration: float, events: list[VADEvent]
+    ) -> None:
+        """:meth:`update` appending to ``events``: no list per frame in a stream's loop."""
         p = self.params
         start = self.time
         self.time = end = start + duration
         speech = confidence >= p.confidence and volume >= p.min_volume
-        events: list[VADEvent] = []
         state = self.state
         if state is VADState.QUIET:
             if speech:
@@ -165,7 +191,6 @@ class VoiceActivityTracker:
             self._maybe_stop(end, events)
         if speech and self.speaking:
             self._maybe_interrupt(end, events)
-        return events
 
     def _maybe_start(self, now: float, events: list[VADEvent]) -> None:
         if self._speech_for >= self.params.start_secs - 1e-9:
