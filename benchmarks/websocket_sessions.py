@@ -18,6 +18,7 @@ Loopback only; bounded in count (``--steps``) and time (``--seconds`` per step).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -94,7 +95,7 @@ async def one_session(
     url: str, frames: int, start: float, offset: float, out: dict[str, Any]
 ) -> None:
     await anyio.sleep_until(start)  # connections ramp up instead of arriving all at once
-    sent = np.zeros(frames)
+    sent = [0.0] * frames
     latencies: list[float] = []
     order_ok = True
     last = -1
@@ -115,12 +116,18 @@ async def one_session(
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(receive)
-            t0 = anyio.current_time() + offset
+            # The clients share the machine with the server: asyncio's own sleep and clock
+            # here, not anyio's (which look the backend up on every call), keep their
+            # share small.  Same absolute deadlines.
+            loop = asyncio.get_running_loop()
+            t0 = loop.time() + offset
             silence = bytes(FRAME_BYTES - 4)
+            send = ws.send
             for i in range(frames):
-                await anyio.sleep_until(t0 + i * FRAME_MS / 1000)
+                delay = t0 + i * FRAME_MS / 1000 - loop.time()
+                await asyncio.sleep(delay if delay > 0 else 0)
                 sent[i] = time.perf_counter()
-                await ws.send(i.to_bytes(4, "little") + silence)
+                await send(i.to_bytes(4, "little") + silence)
             await ws.send('{"type": "end"}')
     warm = int(1000 / FRAME_MS)  # skip each session's first second (start-up)
     out["echoed"] += len(latencies)

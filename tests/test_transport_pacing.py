@@ -280,3 +280,74 @@ async def test_doorbell_rings_times_out_and_wakes_a_waiter() -> None:
             await anyio.wait_all_tasks_blocked()
             bell.ring()
     assert woke == [True]
+
+
+class _Streamed(MemoryOutput):
+    """MemoryOutput that signals each write and counts the chunks released inline."""
+
+    def __init__(self, *, lead_ms: float) -> None:
+        super().__init__(lead_ms=lead_ms)
+        self.written = anyio.Event()
+        self.inline = 0
+
+    async def write_audio(self, chunk: bytes) -> None:
+        await super().write_audio(chunk)
+        self.written.set()
+
+    async def _release_inline(self, audio: bytes) -> bool:
+        done = await super()._release_inline(audio)
+        self.inline += done
+        return done
+
+
+@pytest.mark.parametrize(("lead_ms", "inline"), [(100, 5), (0, 0)])
+async def test_live_stream_chunks_are_released_inline_only_when_due(
+    lead_ms: float, inline: int
+) -> None:
+    """Chunks that each arrive once the previous one was sent (faster than real time), on
+    the real clock: with a 100 ms lead, the five after the first are due at once and skip
+    the play task, the rest wait their turn (more go inline only if the machine stalled
+    past their deadline).  Nothing is early, lost or split into two replies."""
+    out = _Streamed(lead_ms=lead_ms)
+    run = _Run(out)
+    blocks = [audio(20, n) for n in range(10)]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run.task.run)
+            for block in blocks:
+                out.written = anyio.Event()
+                await run.task.queue_frame(OutputAudioFrame(block, RATE))
+                await out.written.wait()
+            await run.task.queue_frame(ResponseEndFrame())
+            await run.wait_up(BotStoppedSpeakingFrame, 1)
+            await run.task.stop_when_done()
+    assert out.inline >= inline
+    assert out.audio == b"".join(blocks)
+    assert out.stats.chunks_written == 10
+    start = out.chunks[0][0]
+    assert all(t - start >= n * 0.02 - lead_ms / 1000 - 1e-3 for n, (t, _) in enumerate(out.chunks))
+    stops = run.of(BotStoppedSpeakingFrame, run.up)
+    assert len(stops) == 1 and not stops[0].interrupted  # type: ignore[attr-defined]
+    assert stops[0].played_ms == pytest.approx(200.0, abs=0.5)  # type: ignore[attr-defined]
+    assert len(run.of(BotStartedSpeakingFrame, run.up)) == 1
+
+
+async def test_interruption_during_an_inline_stream_reports_what_was_heard() -> None:
+    out = _Streamed(lead_ms=100)
+    run = _Run(out)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run.task.run)
+            for n in range(5):
+                out.written = anyio.Event()
+                await run.task.queue_frame(OutputAudioFrame(audio(20, n), RATE))
+                await out.written.wait()
+            await run.task.queue_frame(InterruptionFrame())
+            await run.wait_up(BotStoppedSpeakingFrame, 1)
+            await run.task.stop_when_done()
+    assert out.inline == 4
+    stop = run.of(BotStoppedSpeakingFrame, run.up)
+    assert len(stop) == 1 and stop[0].interrupted  # type: ignore[attr-defined]
+    # heard is what was released minus what is still in flight: never more than sent
+    assert 0.0 <= stop[0].played_ms <= 100.0 + 1e-6  # type: ignore[attr-defined]
+    assert out.stats.interruptions == 1

@@ -111,6 +111,8 @@ class OutputTransport(FrameProcessor):
         self._playing = False
         self._response_ended = False
         self._generation = 0
+        self._parked = False
+        """The play task waits in :meth:`_wait_dry`: audio may be released inline."""
 
     # -- subclass API --------------------------------------------------------------------
 
@@ -186,6 +188,8 @@ class OutputTransport(FrameProcessor):
             return
         if not frame.audio:
             return
+        if self._parked and await self._release_inline(frame.audio):
+            return
         self._buffer.push(frame.audio)
         self._response_ended = False
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
@@ -238,6 +242,45 @@ class OutputTransport(FrameProcessor):
             return True
         return await self.pacer.clock.wait_bell(self._wake, deadline)
 
+    async def _release_inline(self, audio: bytes) -> bool:
+        """Release one chunk of a live stream from this task, if the play task would at once.
+
+        In a live stream each chunk arrives about when the previous one has drained, finds
+        the play task parked in :meth:`_wait_dry` and would only wake it to be released
+        at once: a future, a timer and a task step per chunk.  When the chunk is the whole
+        of what is waiting, within one chunk in size, and its turn has come, it is released
+        here instead, with the same accounting; the parked task's deadline follows the
+        schedule (see :meth:`_wait_dry`).  False: nothing done, take the buffer path.
+        """
+        buffer = self._buffer
+        if (
+            buffer is None
+            or buffer
+            or not self._speaking
+            or self.forward_audio
+            or len(audio) > buffer.chunk_bytes
+            or len(audio) % buffer.frame_bytes
+        ):
+            return False
+        pacer = self.pacer
+        pacer.resync()  # a no-op unless the audio came after the drain (an underrun)
+        if not pacer.take_turn():
+            return False
+        self._response_ended = False
+        chunk = audio if type(audio) is bytes else bytes(audio)
+        seconds = len(chunk) / self._bytes_per_second
+        pacer.released(seconds)
+        self.stats.chunks_written += 1
+        self.stats.seconds_written += seconds
+        try:
+            await self.write_audio(chunk)
+        except BaseException:
+            # As when the play task's write fails: nothing will be played any more.
+            self._playing = False
+            self._wake.ring()
+            raise
+        return True
+
     async def _wait_dry(self, generation: int) -> None:
         """The dry-while-speaking wait of :meth:`_play` when pacing runs on the loop's clock.
 
@@ -249,10 +292,20 @@ class OutputTransport(FrameProcessor):
         keeps the two-phase wait of :meth:`_play`, whose grace runs on the event loop.
         """
         pacer = self.pacer
-        grace = 0.0 if self._response_ended else self.stop_grace
-        if await self._wake.wait(pacer.drained_at + grace - pacer.clock.now()):
-            pacer.resync()  # a no-op unless the audio came after the drain (an underrun)
-            return
+        clock = pacer.clock
+        self._parked = True
+        try:
+            while True:
+                grace = 0.0 if self._response_ended else self.stop_grace
+                timeout = pacer.drained_at + grace - clock.now()
+                if await self._wake.wait(timeout):
+                    pacer.resync()  # a no-op unless the audio came after the drain
+                    return
+                # Chunks released inline meanwhile moved the drain: keep waiting.
+                if timeout <= 0 or pacer.drained_at + grace <= clock.now():
+                    break
+        finally:
+            self._parked = False
         if generation == self._generation and self._speaking and not self._buffer:
             await self._stop_speaking(interrupted=False)
 
@@ -285,6 +338,8 @@ class OutputTransport(FrameProcessor):
                 # gap was silence) and after a grace period more the bot has stopped.
                 if self.realtime and loop_clock:
                     await self._wait_dry(generation)
+                    if not self._playing:
+                        return  # an inline write failed
                     continue
                 if self.realtime and await self._wait_wake_until(pacer.drained_at):
                     continue

@@ -194,6 +194,17 @@ class Pacer:
         if late > self.late_max:
             self.late_max = late
 
+    def take_turn(self) -> bool:
+        """:meth:`wait_turn` when it would not sleep: True (and lateness recorded) if it is
+        time to release a chunk now, False (nothing changed) if it is not yet."""
+        now = self._clock.now()
+        late = now - (self._next - self.lead)
+        if late < 0:
+            return False
+        if late > self.late_max:
+            self.late_max = late
+        return True
+
     def released(self, seconds: float) -> None:
         """Record that a chunk of ``seconds`` was handed over at its deadline."""
         self._next += seconds
