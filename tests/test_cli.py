@@ -131,3 +131,14 @@ def test_serve_refuses_a_public_address_without_a_token(monkeypatch: pytest.Monk
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 1
     assert "token is required" in result.stderr
+
+
+def test_the_cli_provider_is_wrapped_as_the_config_says() -> None:
+    from beluga_voice.cli.common import build_provider
+    from beluga_voice.providers import S2SConfig
+    from beluga_voice.providers.fallback import FallbackProvider
+
+    provider = build_provider(S2SConfig(provider="mock", fallback_providers=["local"]))
+    inner = getattr(provider, "inner", provider)  # metrics and tracing sit outside
+    assert isinstance(inner, FallbackProvider)
+    assert [p.name for p in inner.providers] == ["mock", "local"]

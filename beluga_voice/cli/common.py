@@ -74,7 +74,7 @@ def load_config(config: Path | None, provider: str | None) -> S2SConfig:
     try:
         cfg = S2SConfig.from_file(config) if config is not None else S2SConfig.from_env()
         if provider is not None:
-            cfg = cfg.model_copy(update={"provider": provider})
+            cfg = cfg.with_options(lambda data: data.__setitem__("provider", provider))
     except FileNotFoundError:
         raise fail(f"config file not found: {config}") from None
     except (ValueError, OSError) as exc:
@@ -83,8 +83,11 @@ def load_config(config: Path | None, provider: str | None) -> S2SConfig:
 
 
 def build_provider(cfg: S2SConfig) -> StreamingS2SProvider:
+    """The configured provider, wrapped as the config says (retry, fallback, metrics)."""
+    from ..providers.wrap import wrap_provider
+
     try:
-        provider = new_provider(cfg.provider, cfg)
+        provider = wrap_provider(new_provider(cfg.provider, cfg))
     except S2SError as exc:
         raise fail(str(exc)) from None
     if not isinstance(provider, StreamingS2SProvider):
