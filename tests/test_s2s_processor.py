@@ -45,31 +45,17 @@ def audio_out(frames: list[Frame]) -> bytes:
     return b"".join(f.audio for f in frames if isinstance(f, OutputAudioFrame))
 
 
+def is_reply_text(frame: Frame) -> bool:
+    return isinstance(frame, TranscriptionFrame) and frame.role == "assistant"
+
+
 async def test_audio_in_reply_out() -> None:
     reply = tone(0.5, 24000, 500)
     mock = AdvancedMockS2SProvider(audio_outputs=[reply], transcripts=["hello back"])
     s2s = S2SProcessor(mock)
-    # End only after the reply came back: the provider answers asynchronously.
-    got = anyio.Event()
-
-    class Until(FrameProcessor):
-        async def process_frame(self, frame: Frame, direction: Direction) -> None:
-            if isinstance(frame, TranscriptionFrame) and frame.role == "assistant":
-                got.set()
-            await self.push_frame(frame, direction)
-
-    out: list[Frame] = []
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-
-    task = PipelineTask([s2s, Until()], on_output=collect)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            await task.queue_frames(frames_of(UTTERANCE))
-            await got.wait()
-            await task.stop_when_done()
+    out, task = await run_pipeline(
+        [s2s], frames_of(UTTERANCE), until=lambda out: any(is_reply_text(f) for f in out)
+    )
     assert audio_out(out) == reply  # 24 kHz in and out: bit exact
     assert [f.text for f in out if isinstance(f, TranscriptionFrame)] == ["hello back"]
     assert mock.received_bytes == len(UTTERANCE)  # nothing lost on the way in
@@ -81,27 +67,14 @@ async def test_audio_in_reply_out() -> None:
 async def test_output_is_resampled_to_the_pipeline_rate_and_input_to_the_provider_rate() -> None:
     reply = tone(0.6, 24000, 500)
     mock = AdvancedMockS2SProvider(audio_outputs=[reply])
-    got = anyio.Event()
-    out: list[Frame] = []
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-        if len(audio_out(out)) >= 2 * int(0.55 * 16000):
-            got.set()
-
-    task = PipelineTask(
+    # 48 kHz input: the mock takes 16 or 24 kHz, so it is resampled to 16 kHz.
+    speech48 = tone(0.4, 48000, 300, 0.5) + bytes(2 * 48000 // 2)
+    out, _ = await run_pipeline(
         [S2SProcessor(mock)],
-        on_output=collect,
+        frames_of(speech48, 48000),
+        until=lambda out: len(audio_out(out)) >= 2 * int(0.55 * 16000),
         start_frame=StartFrame(input_sample_rate=48000, output_sample_rate=16000),
     )
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            # 48 kHz input: the mock takes 16 or 24 kHz, so it is resampled to 16 kHz.
-            speech48 = tone(0.4, 48000, 300, 0.5) + bytes(2 * 48000 // 2)
-            await task.queue_frames(frames_of(speech48, 48000))
-            await got.wait()
-            await task.stop_when_done()
     assert all(f.sample_rate == 16000 for f in out if isinstance(f, OutputAudioFrame))
     # the resampler's held-back tail is flushed at the end: every sample arrives
     assert abs(mock.received_bytes - len(UTTERANCE)) <= 4
@@ -171,21 +144,11 @@ async def test_tool_calls_are_answered_from_the_registry() -> None:
     mock = AdvancedMockS2SProvider(
         tool_calls={1: ("weather", '{"city": "Lisbon"}')}, transcripts=["Clear."]
     )
-    got = anyio.Event()
-    out: list[Frame] = []
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-        if isinstance(frame, TranscriptionFrame) and frame.role == "assistant":
-            got.set()
-
-    task = PipelineTask([S2SProcessor(mock, tools=tools)], on_output=collect)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            await task.queue_frames(frames_of(UTTERANCE))
-            await got.wait()
-            await task.stop_when_done()
+    out, _ = await run_pipeline(
+        [S2SProcessor(mock, tools=tools)],
+        frames_of(UTTERANCE),
+        until=lambda out: any(is_reply_text(f) for f in out),
+    )
     assert calls == [{"city": "Lisbon"}]
     assert mock.tool_results == [("call_1", '{"city": "Lisbon", "sky": "clear"}')]
     assert any(isinstance(f, ToolCallFrame) for f in out) and any(
@@ -208,21 +171,11 @@ async def test_external_reasoning_voices_the_agents_reply() -> None:
         config=S2SConfig(provider="mock", reasoning_mode="external"), user_transcripts=["hello"]
     )
     agent = UpperAgent()
-    out: list[Frame] = []
-    spoke = anyio.Event()
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-        if isinstance(frame, OutputAudioFrame):
-            spoke.set()
-
-    task = PipelineTask([S2SProcessor(mock, agent=agent)], on_output=collect)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            await task.queue_frames(frames_of(UTTERANCE))
-            await spoke.wait()
-            await task.stop_when_done()
+    await run_pipeline(
+        [S2SProcessor(mock, agent=agent)],
+        frames_of(UTTERANCE),
+        until=lambda out: bool(audio_out(out)),
+    )
     assert agent.heard == ["hello"]
     assert mock.spoken_text == ["YOU SAID HELLO"]
 
@@ -304,21 +257,11 @@ async def test_a_fallback_switch_becomes_a_frame_and_no_user_audio_is_lost() -> 
     config = S2SConfig(provider="mock", max_retries=0)
     dead = AdvancedMockS2SProvider("dead", config=config, fail_after_chunks=0)
     alive = AdvancedMockS2SProvider("alive", config=config, audio_outputs=[tone(0.2)])
-    got = anyio.Event()
-    out: list[Frame] = []
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-        if len(audio_out(out)) >= len(tone(0.2)):
-            got.set()
-
-    task = PipelineTask([S2SProcessor(FallbackProvider([dead, alive], config))], on_output=collect)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            await task.queue_frames(frames_of(UTTERANCE))
-            await got.wait()
-            await task.stop_when_done()
+    out, task = await run_pipeline(
+        [S2SProcessor(FallbackProvider([dead, alive], config))],
+        frames_of(UTTERANCE),
+        until=lambda out: len(audio_out(out)) >= len(tone(0.2)),
+    )
     switches = [f for f in out if isinstance(f, ProviderSwitchedFrame)]
     assert [(f.from_provider, f.to_provider) for f in switches] == [("dead", "alive")]
     assert switches[0].replayed_ms > 0
