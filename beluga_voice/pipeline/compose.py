@@ -57,6 +57,13 @@ class Pipeline(Node):
             )
 
 
+class _Expected:
+    __slots__ = ("frame", "remaining", "total")
+
+    def __init__(self, frame: Frame, n: int) -> None:
+        self.frame, self.remaining, self.total = frame, n, n
+
+
 class _Merge:
     """Forwards each fanned-out frame once, however many branches deliver it.
 
@@ -69,24 +76,24 @@ class _Merge:
     LIMIT: Final = 4096
 
     def __init__(self) -> None:
-        self.pending: OrderedDict[int, list[object]] = OrderedDict()
+        self.pending: OrderedDict[int, _Expected] = OrderedDict()
 
     def expect(self, frame: Frame, n: int) -> None:
-        self.pending[id(frame)] = [frame, n, n]
+        self.pending[id(frame)] = _Expected(frame, n)
         if len(self.pending) > self.LIMIT:
             self.pending.popitem(last=False)
 
     def arrive(self, frame: Frame) -> bool:
         """True when this arrival of ``frame`` should be forwarded."""
         entry = self.pending.get(id(frame))
-        if entry is None or entry[0] is not frame:
+        if entry is None or entry.frame is not frame:
             return True
-        entry[1] = remaining = int(entry[1]) - 1  # type: ignore[call-overload]
-        if remaining <= 0:
+        entry.remaining -= 1
+        if entry.remaining <= 0:
             del self.pending[id(frame)]
         if isinstance(frame, _SYNCED):
-            return remaining <= 0
-        return remaining == int(entry[2]) - 1  # type: ignore[call-overload]
+            return entry.remaining <= 0
+        return entry.remaining == entry.total - 1
 
 
 class _FanOut(FrameProcessor):

@@ -141,11 +141,6 @@ class Inbox:
         self._waiter = future
         await future
 
-    @property
-    def has_data(self) -> bool:
-        """Whether the data lane (or the spared frames) may hold something to read."""
-        return self.data_in != self.data_out or bool(self.spared)
-
     def flush(self, everything: bool = False) -> int:
         """Drop queued interruptible data frames; keep uninterruptible ones in order.
 
@@ -186,7 +181,7 @@ class Inbox:
 
     @property
     def priority_depth(self) -> int:
-        return self._prio_send.statistics().current_buffer_used
+        return self.prio_count
 
     def close(self) -> None:
         self._data_send.close()

@@ -78,6 +78,7 @@ class _Converter:
 
     def __init__(self, in_rate: int, out_rate: int, channels: int = 1) -> None:
         self.in_rate = in_rate
+        self.out_rate = out_rate
         self.channels = channels
         self._resampler = StreamResampler(in_rate, out_rate)
 
@@ -125,7 +126,6 @@ class S2SProcessor(FrameProcessor):
         self._in: _Converter | None = None
         self._out: _Converter | None = None
         self._output_rate = 24000
-        self._responding = False
         self._interrupt_pushed = False
         self._last_error: S2SError | None = None
 
@@ -158,7 +158,6 @@ class S2SProcessor(FrameProcessor):
             return
         if session is not None and not session.closed:
             if isinstance(frame, InterruptionFrame):
-                self._responding = False
                 await session.interrupt(None)
             elif isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
                 await session.interrupt(frame.played_ms)
@@ -211,10 +210,8 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, Interrupted):
             await self._barge_in()
         elif isinstance(event, ResponseStarted):
-            self._responding = True
             await self.push_frame(ResponseStartFrame())
         elif isinstance(event, ResponseDone):
-            self._responding = False
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
         elif isinstance(event, ToolCall):
             await self._on_tool_call(event)
@@ -251,15 +248,16 @@ class S2SProcessor(FrameProcessor):
 
     def _ms(self, pcm_bytes: int) -> float:
         """Milliseconds of PCM16 mono at the rate the provider was sent."""
-        rate = self.provider.capabilities.input_sample_rates[0]
-        if self._in is not None:
-            rate = self._in._resampler.out_rate
+        rate = (
+            self._in.out_rate
+            if self._in is not None
+            else self.provider.capabilities.input_sample_rates[0]
+        )
         return 1000.0 * pcm_bytes / (2 * rate)
 
     async def _barge_in(self) -> None:
         """Flush playback downstream, once per reply (speech start and the provider's own
         interruption notice often both arrive)."""
-        self._responding = False
         if not self._interrupt_pushed:
             self._interrupt_pushed = True
             await self.push_frame(InterruptionFrame())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["TurnLatency"]
@@ -19,11 +20,11 @@ class TurnLatency:
 
     budget: float
     samples: list[float] = field(default_factory=list)
-    clock: object = time.monotonic
+    clock: Callable[[], float] = time.monotonic
     _mark: float | None = None
 
     def user_stopped(self) -> None:
-        self._mark = self.clock()  # type: ignore[operator]
+        self._mark = self.clock()
 
     def first_audio(self) -> None:
         if self._mark is None:
