@@ -1,4 +1,4 @@
-"""Shared test configuration: anyio tests run on asyncio."""
+"""Shared test configuration: anyio tests run on asyncio; engine tests run in both modes."""
 
 from __future__ import annotations
 
@@ -8,3 +8,16 @@ import pytest
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=["handoff", "queued"])
+def engine_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: with direct hand-off to idle processors, and with every hop queued.
+
+    Both paths must keep the engine's promises; which one a frame takes depends on timing.
+    """
+    from beluga_voice.pipeline import FrameProcessor
+
+    if request.param == "queued":
+        monkeypatch.setattr(FrameProcessor, "direct_handoff", False)
+    return str(request.param)

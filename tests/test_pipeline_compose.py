@@ -23,7 +23,7 @@ from beluga_voice.frames import (
 from beluga_voice.pipeline import Branch, FrameProcessor, Parallel, PipelineTask, QueueObserver
 from beluga_voice.testing import run_pipeline
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("engine_mode")]
 
 
 class Tag(FrameProcessor):

@@ -13,7 +13,7 @@ from typing import Final
 
 from ..frames import CancelFrame, Direction, EndFrame, Frame, FrameKind, StartFrame
 from .inbox import Inbox
-from .processor import FrameProcessor, Node
+from .processor import FrameProcessor, Node, deliver
 
 __all__ = ["Branch", "Parallel", "Pipeline"]
 
@@ -109,12 +109,12 @@ class _FanOut(FrameProcessor):
             return
         targets = self.owner._targets(frame)
         if targets is None:  # no branch wants it: pass it around the branches
-            await self.owner._fan_in._ensure_inbox().put(frame, _DOWN)
+            await deliver(self.owner._fan_in._ensure_inbox(), frame, _DOWN)
             return
         if len(targets) > 1:
             self.owner._fan_in.merge_down.expect(frame, len(targets))
         for inbox in targets:
-            await inbox.put(frame, _DOWN)
+            await deliver(inbox, frame, _DOWN)
 
 
 class _FanIn(FrameProcessor):
@@ -132,7 +132,7 @@ class _FanIn(FrameProcessor):
         if len(branches) > 1:
             self.owner._fan_out.merge_up.expect(frame, len(branches))
         for branch in branches:
-            await branch._up_inbox().put(frame, _UP)
+            await deliver(branch._up_inbox(), frame, _UP)
 
 
 class _FanNode(Node):

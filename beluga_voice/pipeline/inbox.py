@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..frames import Direction, Frame, FrameKind, InterruptionFrame
+
+if TYPE_CHECKING:
+    from .processor import FrameProcessor
 
 __all__ = ["PRIORITY_CAPACITY", "Inbox"]
 
@@ -45,13 +48,17 @@ class Inbox:
         "_prio_send",
         "_waiter",
         "capacity",
+        "consumer",
         "data_in",
         "data_out",
         "prio_count",
+        "sending",
         "spared",
     )
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, consumer: FrameProcessor | None = None) -> None:
+        self.consumer = consumer
+        """The processor reading this inbox (a pusher may hand it a frame directly)."""
         self._data_send: MemoryObjectSendStream[Frame]
         self._data_recv: MemoryObjectReceiveStream[Frame]
         self.resize(capacity)
@@ -72,6 +79,9 @@ class Inbox:
         is queued (in ``_marks``), so that it flushes what was queued *before* it and not
         the start of a new reply queued after it."""
         self._marks: deque[int] = deque()
+        self.sending = 0
+        """Senders waiting for room.  While one waits, its frame may already sit in the
+        lane uncounted, so the consumer must not take frames directly meanwhile."""
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def resize(self, capacity: int) -> None:
@@ -107,14 +117,18 @@ class Inbox:
         """Queue ``frame``; waits only when its lane is full (backpressure)."""
         if self.put_nowait(frame, direction):
             return
-        if direction is _DOWN and frame.kind is not _SYSTEM:
-            await self._data_send.send(frame)
-            self.data_in += 1
-        else:
-            if isinstance(frame, InterruptionFrame):
-                self._marks.append(self.data_in)
-            self.prio_count += 1
-            await self._prio_send.send((frame, direction))
+        self.sending += 1
+        try:
+            if direction is _DOWN and frame.kind is not _SYSTEM:
+                await self._data_send.send(frame)
+                self.data_in += 1
+            else:
+                if isinstance(frame, InterruptionFrame):
+                    self._marks.append(self.data_in)
+                self.prio_count += 1
+                await self._prio_send.send((frame, direction))
+        finally:
+            self.sending -= 1
         if self._waiter is not None:
             self._wake()
 

@@ -17,9 +17,11 @@ per frame except the tuple of an upstream or system frame.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -34,19 +36,39 @@ from ..frames import (
     InterruptionFrame,
     StartFrame,
 )
+from .handoff import (
+    MAX_DEPTH,
+    STEP_BUDGET,
+    Rest,
+    Turn,
+    _current_tasks,
+    _enter_task,
+    _leave_task,
+    turn_for,
+)
 from .inbox import Inbox
 
 if TYPE_CHECKING:
     from .observer import FrameObserver
 
-__all__ = ["FrameProcessor", "Node"]
+__all__ = ["FrameProcessor", "Node", "deliver"]
 
 log = logging.getLogger("beluga_voice.pipeline")
 
 _DOWN: Final = Direction.DOWNSTREAM
 _UP: Final = Direction.UPSTREAM
 _DATA: Final = FrameKind.DATA
+_SYSTEM: Final = FrameKind.SYSTEM
 _ids = itertools.count(1)
+
+
+async def deliver(inbox: Inbox, frame: Frame, direction: Direction) -> None:
+    """Give ``frame`` to the processor reading ``inbox``: directly if it is idle, else queued."""
+    consumer = inbox.consumer
+    if consumer is not None and consumer._fp_open and consumer._fp_take(frame, direction):
+        return
+    if not inbox.put_nowait(frame, direction):
+        await inbox.put(frame, direction)
 
 
 class Node:
@@ -81,7 +103,15 @@ class FrameProcessor(Node):
     Lifecycle hooks: :meth:`on_start` runs when the StartFrame arrives (before it is
     passed on), :meth:`on_stop` when an EndFrame or CancelFrame arrives (before it is
     passed on), so a processor can flush what it holds ahead of the end of the stream.
+
+    A frame pushed to a processor that is idle is handled at once, in the pusher's turn
+    of the event loop but as this processor's task (see ``pipeline/handoff.py``); set
+    :attr:`direct_handoff` to False to have every frame queued and picked up by the
+    processor's own task instead.
     """
+
+    direct_handoff: bool = True
+    """Whether an idle processor takes frames directly (no queue, no task wake-up)."""
 
     def __init__(self, *, name: str | None = None, inbox_capacity: int | None = None) -> None:
         self.name = name or f"{type(self).__name__}#{next(_ids)}"
@@ -99,6 +129,12 @@ class FrameProcessor(Node):
         self.cancelled = False
         self.frames_dropped = 0
         """Frames this processor's inbox dropped on interruptions."""
+        # Direct hand-off (see ``handoff``): open while parked on an empty inbox.
+        self._fp_open = False
+        self._fp_rest: Rest | None = None
+        self._fp_turn: Turn | None = None
+        self._fp_task: asyncio.Task[Any] | None = None
+        self._fp_ctx = contextvars.copy_context()
 
     # -- the API for subclasses --------------------------------------------------------------
 
@@ -115,7 +151,12 @@ class FrameProcessor(Node):
                 except Exception:  # an observer must never break the pipeline
                     log.exception("observer %r failed", observer)
         target = self._fp_down if direction is _DOWN else self._fp_up
-        if target is not None and not target.put_nowait(frame, direction):
+        if target is None:
+            return
+        consumer = target.consumer
+        if consumer is not None and consumer._fp_open and consumer._fp_take(frame, direction):
+            return
+        if not target.put_nowait(frame, direction):
             await target.put(frame, direction)
 
     async def push_error(
@@ -167,7 +208,7 @@ class FrameProcessor(Node):
 
     def _ensure_inbox(self, default_capacity: int = 64) -> Inbox:
         if self._fp_inbox is None:
-            self._fp_inbox = Inbox(self._capacity or default_capacity)
+            self._fp_inbox = Inbox(self._capacity or default_capacity, consumer=self)
         return self._fp_inbox
 
     @property
@@ -211,38 +252,128 @@ class FrameProcessor(Node):
                 scope.cancel()
 
     async def _fp_handle(self, frame: Frame, direction: Direction) -> None:
+        """Lifecycle hooks, then :meth:`process_frame` (data frames go straight there)."""
+        if isinstance(frame, StartFrame) and direction is _DOWN:
+            try:
+                await self.on_start(frame)
+            except Exception as exc:
+                await self._fp_fail(exc, frame, fatal=True)
+                return
+        elif isinstance(frame, (EndFrame, CancelFrame)) and direction is _DOWN:
+            try:
+                await self._fp_stop_once()
+            except Exception as exc:
+                await self._fp_fail(exc, frame)
+        elif isinstance(frame, InterruptionFrame):
+            await self.on_interruption()
+        await self.process_frame(frame, direction)
+
+    def _fp_begin(self, frame: Frame, direction: Direction) -> Rest | None:
+        """Start handling ``frame``: run its handler up to its first suspension.
+
+        Returns None when the handler finished without suspending (the common case: no
+        scheduling at all), else the :class:`Rest` of it for this processor's task to await.
+        """
+        if frame.kind is _DATA and direction is _DOWN:
+            return self._fp_step(self.process_frame(frame, _DOWN), frame)
+        return self._fp_step(self._fp_handle(frame, direction), frame)
+
+    def _fp_step(self, coro: Coroutine[Any, Any, None], frame: Frame | None) -> Rest | None:
         self.current_frame = frame
         try:
-            if frame.kind is not _DATA:  # lifecycle frames are never data: skip the checks
-                if isinstance(frame, StartFrame) and direction is _DOWN:
-                    try:
-                        await self.on_start(frame)
-                    except Exception as exc:
-                        await self._fp_fail(exc, frame, fatal=True)
-                        return
-                elif isinstance(frame, (EndFrame, CancelFrame)) and direction is _DOWN:
-                    try:
-                        await self._fp_stop_once()
-                    except Exception as exc:
-                        await self._fp_fail(exc, frame)
-                elif isinstance(frame, InterruptionFrame):
-                    await self.on_interruption()
-            await self.process_frame(frame, direction)
+            out = self._fp_ctx.run(coro.send, None)
+        except StopIteration:
+            self.current_frame = None
+            return None
         except Exception as exc:
-            await self._fp_fail(exc, frame)
+            self.current_frame = None
+            if frame is None:  # reporting an error failed: nothing sensible is left to do
+                raise
+            return self._fp_step(self._fp_fail(exc, frame), None)
+        return Rest(coro, self._fp_ctx, out, frame)
+
+    async def _fp_finish(self, rest: Rest) -> None:
+        try:
+            await rest
+        except Exception as exc:
+            await self._fp_fail(exc, rest.frame)
         finally:
             self.current_frame = None
+
+    def _fp_take(self, frame: Frame, direction: Direction) -> bool:
+        """Handle ``frame`` now, in the caller's turn, as this processor (see ``handoff``).
+
+        Only called while this processor is parked on an empty inbox (``_fp_open``).
+        False when the turn's budget is spent: the caller queues the frame instead.
+        """
+        turn = self._fp_turn
+        assert turn is not None  # set whenever _fp_open is
+        loop = turn.loop
+        caller = _current_tasks.get(loop)  # type: ignore[union-attr]
+        if not turn.depth and caller is not turn.owner:  # another task's step: a new budget
+            turn.owner = caller
+            turn.spent = 0
+        if turn.spent >= STEP_BUDGET or turn.depth >= MAX_DEPTH:
+            return False
+        if not turn.spent:  # the loop's next turn starts afresh, even for the same task
+            turn.arm()
+        turn.spent += 1
+        if frame.kind is _DATA and direction is _DOWN:  # the hot path
+            if self.cancelled:  # after a cancel nothing more flows down
+                self.frames_dropped += 1
+                return True
+            coro = self.process_frame(frame, _DOWN)
+        else:
+            if direction is _DOWN and frame.kind is not _SYSTEM and self.cancelled:
+                self.frames_dropped += 1
+                return True
+            if isinstance(frame, CancelFrame):
+                self.cancelled = True
+            coro = self._fp_handle(frame, direction)
+        self._fp_open = False
+        task = self._fp_task
+        if caller is not None:
+            _leave_task(loop, caller)  # type: ignore[misc]
+        _enter_task(loop, task)  # type: ignore[misc]
+        turn.depth += 1
+        try:
+            rest = self._fp_step(coro, frame)
+        finally:
+            turn.depth -= 1
+            _leave_task(loop, task)  # type: ignore[misc]
+            if caller is not None:
+                _enter_task(loop, caller)  # type: ignore[misc]
+        inbox = self._fp_inbox
+        assert inbox is not None
+        if rest is None:
+            self._fp_open = inbox._waiter is not None  # still parked, nothing queued meanwhile
+        else:  # it suspended: this processor's task carries it on before anything else
+            self._fp_rest = rest
+            inbox._wake()
+        return True
 
     async def _fp_run(self, task_group: anyio.abc.TaskGroup) -> None:
         """The processor's loop: priority lane first, then spared frames, then data."""
         self._task_group = task_group
         inbox = self._ensure_inbox()
+        self._fp_ctx = contextvars.copy_context()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # another anyio backend: frames always queue
+            loop = None
+        self._fp_turn = turn_for(loop) if self.direct_handoff else None
+        self._fp_task = asyncio.current_task() if self._fp_turn is not None else None
         prio = inbox._prio_recv
         data = inbox._data_recv
         spared = inbox.spared
-        handle = self._fp_handle
-        process = self.process_frame
+        begin = self._fp_begin
+        finish = self._fp_finish
         while True:
+            rest = self._fp_rest
+            if rest is not None:  # a frame handed over directly that suspended
+                self._fp_rest = None
+                await finish(rest)
+                continue
             if inbox.prio_count:
                 try:
                     frame, direction = prio.receive_nowait()
@@ -255,13 +386,21 @@ class FrameProcessor(Node):
                     elif isinstance(frame, CancelFrame):
                         self.cancelled = True
                         self.frames_dropped += inbox.flush(everything=True)
-                    await handle(frame, direction)
+                    rest = begin(frame, direction)
+                    if rest is not None:
+                        await finish(rest)
                     continue
             if spared:
-                await handle(spared.popleft(), _DOWN)
+                rest = begin(spared.popleft(), _DOWN)
+                if rest is not None:
+                    await finish(rest)
                 continue
             if inbox.data_in == inbox.data_out:  # empty: no exception needed to find out
-                await inbox.wait()
+                self._fp_open = self._fp_turn is not None and not inbox.sending
+                try:
+                    await inbox.wait()
+                finally:
+                    self._fp_open = False
                 continue
             try:
                 item = data.receive_nowait()
@@ -272,13 +411,6 @@ class FrameProcessor(Node):
             if self.cancelled:  # after a cancel nothing more flows down
                 self.frames_dropped += 1
                 continue
-            if item.kind is not _DATA:
-                await handle(item, _DOWN)
-                continue
-            # The hot path, inlined: a data frame needs no lifecycle checks.
-            self.current_frame = item
-            try:
-                await process(item, _DOWN)
-            except Exception as exc:
-                await self._fp_fail(exc, item)
-            self.current_frame = None
+            rest = begin(item, _DOWN)
+            if rest is not None:
+                await finish(rest)

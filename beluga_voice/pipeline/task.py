@@ -29,7 +29,7 @@ from ..frames import (
 )
 from .compose import Pipeline
 from .observer import FrameObserver
-from .processor import FrameProcessor, Node
+from .processor import FrameProcessor, Node, deliver
 
 __all__ = ["PipelineTask"]
 
@@ -77,7 +77,9 @@ class PipelineTask:
 
     ``on_output`` receives every frame that leaves the end of the pipeline, ``on_upstream``
     every frame that leaves its start going upstream.  ``inbox_capacity`` bounds each
-    processor's data lane (processors may set their own).
+    processor's data lane (processors may set their own).  ``direct_handoff=False`` makes
+    every hop go through the receiver's queue and task, as if no processor were ever idle
+    (slower; for comparison and for debugging).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class PipelineTask:
         start_frame: StartFrame | None = None,
         stop_timeout: float = 2.0,
         inbox_capacity: int = 64,
+        direct_handoff: bool = True,
         observers: Iterable[FrameObserver] = (),
         on_output: FrameCallback | None = None,
         on_upstream: FrameCallback | None = None,
@@ -109,6 +112,8 @@ class PipelineTask:
                 inbox.resize(inbox_capacity)
             proc._observers = observers
             proc._report_error = self._record_error
+            if not direct_handoff:
+                proc.direct_handoff = False
         self.errors: list[ErrorFrame] = []
         self.stuck: list[str] = []
         """Processors that missed the stop deadline, as ``"name (handling Frame)"``."""
@@ -122,10 +127,8 @@ class PipelineTask:
 
     async def queue_frame(self, frame: Frame, direction: Direction = Direction.DOWNSTREAM) -> None:
         """Queue a frame at the start of the pipeline (or at its end, going upstream)."""
-        if direction is Direction.DOWNSTREAM:
-            await self._head._ensure_inbox().put(frame, direction)
-        else:
-            await self._tail._ensure_inbox().put(frame, direction)
+        end = self._head if direction is Direction.DOWNSTREAM else self._tail
+        await deliver(end._ensure_inbox(), frame, direction)
 
     async def queue_frames(self, frames: Iterable[Frame]) -> None:
         for frame in frames:
