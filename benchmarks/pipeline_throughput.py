@@ -5,7 +5,10 @@
    (the ``bench`` extra), the same workload runs through Pipecat in the same process and
    the ratio is printed.
 2. Paced latency: 100 concurrent pipelines, each fed 50 frames/s (real time), print the
-   p50 / p99 transit latency (queued at the head -> out of the tail).
+   p50 / p99 transit latency (queued at the head -> out of the tail).  Run as shipped
+   (idle processors take frames directly) and with ``direct_handoff=False`` (every hop a
+   queue and a task wake-up), next to the same workload through bare asyncio futures, the
+   floor of any task-per-hop design on the machine.
 
 Run: ``.venv/bin/python benchmarks/pipeline_throughput.py [--frames N] [--seconds S]``.
 """
@@ -115,7 +118,9 @@ async def pipecat_throughput(frames: int = 20000, hops: int = HOPS) -> float | N
     return elapsed
 
 
-async def paced_latency(pipelines: int = 100, rate: int = 50, seconds: float = 5.0) -> list[float]:
+async def paced_latency(
+    pipelines: int = 100, rate: int = 50, seconds: float = 5.0, *, handoff: bool = True
+) -> list[float]:
     """Transit latencies (s) of frames fed at ``rate`` per second into each pipeline."""
     latencies: list[float] = []
     audio = bytes(FRAME_BYTES)
@@ -125,7 +130,9 @@ async def paced_latency(pipelines: int = 100, rate: int = 50, seconds: float = 5
             latencies.append((time.monotonic_ns() - frame.created_ns) / 1e9)
 
     async def one(index: int) -> None:
-        task = PipelineTask([FrameProcessor() for _ in range(HOPS)], on_output=out)
+        task = PipelineTask(
+            [FrameProcessor() for _ in range(HOPS)], on_output=out, direct_handoff=handoff
+        )
         async with anyio.create_task_group() as tg:
             tg.start_soon(task.run)
             period = 1.0 / rate
@@ -212,20 +219,20 @@ async def main(frames: int, seconds: float, pipelines: int) -> None:
     print(f"beluga-voice: {frames} frames x {HOPS} hops in {ours:.3f} s")
     print(f"  throughput: {fps:,.0f} frames/s, {ours / frames / HOPS * 1e6:.2f} us/frame/hop")
     print(f"  cpu: {ours_cpu / frames / HOPS * 1e6:.2f} us/frame/hop (independent of load)")
-    cpu = time.process_time()
-    lat = await paced_latency(pipelines, 50, seconds)
-    busy = (time.process_time() - cpu) / seconds
-    print(
-        f"paced: {pipelines} pipelines x 50 frames/s x {seconds:g} s, {len(lat)} frames: "
-        f"p50 {statistics.median(lat) * 1e3:.3f} ms, p99 {pct(lat, 99) * 1e3:.3f} ms, "
-        f"max {max(lat) * 1e3:.3f} ms; cpu {busy:.0%} of a core, "
-        f"{busy / (pipelines * 50 * (HOPS + 2)) * 1e6:.1f} us per hop"
-    )
+    for label, handoff in (("paced", True), ("  paced, every hop queued", False)):
+        cpu = time.process_time()
+        lat = await paced_latency(pipelines, 50, seconds, handoff=handoff)
+        busy = (time.process_time() - cpu) / seconds
+        print(
+            f"{label}: {pipelines} pipelines x 50 frames/s x {seconds:g} s, {len(lat)} frames: "
+            f"p50 {statistics.median(lat) * 1e3:.3f} ms, p99 {pct(lat, 99) * 1e3:.3f} ms, "
+            f"max {max(lat) * 1e3:.3f} ms; cpu {busy:.0%} of a core (producers included)"
+        )
     cpu = time.process_time()
     floor = await asyncio_floor(pipelines, 50, seconds)
     busy = (time.process_time() - cpu) / seconds
     print(
-        f"  floor (bare asyncio futures, same hops and pacing): p50 "
+        f"  task-per-hop floor (bare asyncio futures, same hops and pacing): p50 "
         f"{statistics.median(floor) * 1e3:.3f} ms, p99 {pct(floor, 99) * 1e3:.3f} ms; "
         f"cpu {busy:.0%} of a core"
     )

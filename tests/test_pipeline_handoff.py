@@ -215,7 +215,7 @@ async def test_a_producer_that_never_yields_does_not_starve_the_loop() -> None:
             ticks_while_producing = ticks - before
             stop.set()
             await task.stop_when_done()
-    assert len(rec.seen) == 5000
+    assert rec.seen == [str(i) for i in range(5000)]
     assert ticks_while_producing > 0
 
 
@@ -256,3 +256,36 @@ async def test_a_processor_can_opt_out() -> None:
             seen_at_once = list(rec.seen)
             await task.stop_when_done()
     assert seen_at_once == [] and rec.seen == ["later"]
+
+
+class Impatient(FrameProcessor):
+    """Gives up at once on the first text frame: a timeout that fires during the hand-over."""
+
+    def __init__(self) -> None:
+        super().__init__(name="Impatient")
+        self.outcomes: list[str] = []
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, TextFrame):
+            try:
+                async with asyncio.timeout(0):
+                    await anyio.Event().wait()
+                self.outcomes.append(f"{frame.text}: waited")
+            except TimeoutError:
+                self.outcomes.append(f"{frame.text}: timed out")
+        await self.push_frame(frame, direction)
+
+
+async def test_a_timeout_striking_while_a_suspended_handler_changes_task_reaches_it() -> None:
+    imp = Impatient()
+    started = anyio.Event()
+    task = PipelineTask([imp], on_output=_watch_start(started))
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            await _started(task, started, tg)
+            await task.queue_frame(TextFrame("a"))
+            await wait_all_tasks_blocked()
+            await task.queue_frame(TextFrame("b"))
+            await task.stop_when_done()
+    assert imp.outcomes == ["a: timed out", "b: timed out"]
+    assert task.errors == [] and not task.stuck

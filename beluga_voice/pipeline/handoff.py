@@ -29,14 +29,21 @@ from __future__ import annotations
 import asyncio
 import asyncio.tasks
 import weakref
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from contextvars import Context
 from typing import TYPE_CHECKING, Any, Final
 
+from ..frames import CancelFrame, Direction, FrameKind
+
 if TYPE_CHECKING:
     from ..frames import Frame
+    from .processor import FrameProcessor
 
-__all__ = ["MAX_DEPTH", "STEP_BUDGET", "Rest", "Turn", "turn_for"]
+__all__ = ["MAX_DEPTH", "STEP_BUDGET", "InContext", "Rest", "Turn", "take", "turn_for"]
+
+_DOWN: Final = Direction.DOWNSTREAM
+_DATA: Final = FrameKind.DATA
+_SYSTEM: Final = FrameKind.SYSTEM
 
 STEP_BUDGET: Final = 1024
 """Direct hand-offs one task may start in one step (a few milliseconds of light work)."""
@@ -44,10 +51,24 @@ STEP_BUDGET: Final = 1024
 MAX_DEPTH: Final = 32
 """Direct hand-offs that may nest inside one another (hops handled in one call chain)."""
 
-_enter_task = getattr(asyncio.tasks, "_enter_task", None)
-_leave_task = getattr(asyncio.tasks, "_leave_task", None)
-_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = getattr(
-    asyncio.tasks, "_current_tasks", None
+
+def _unavailable(*_: Any) -> Any:  # pragma: no cover - only where asyncio lacks them
+    raise RuntimeError("direct hand-off is not available on this Python")
+
+
+# The hooks asyncio's own tasks use to mark the task running now (CPython 3.11-3.13).
+# Where they are missing, turn_for() says so and frames are always queued.
+_AVAILABLE: Final = all(
+    hasattr(asyncio.tasks, name) for name in ("_enter_task", "_leave_task", "_current_tasks")
+)
+_enter_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] = getattr(
+    asyncio.tasks, "_enter_task", _unavailable
+)
+_leave_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] = getattr(
+    asyncio.tasks, "_leave_task", _unavailable
+)
+_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = getattr(
+    asyncio.tasks, "_current_tasks", {}
 )
 
 
@@ -84,7 +105,7 @@ _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turn] = weakref.Wea
 
 def turn_for(loop: asyncio.AbstractEventLoop | None) -> Turn | None:
     """The hand-off bookkeeping of ``loop``; None where hand-off is not possible."""
-    if loop is None or _enter_task is None or _leave_task is None or _current_tasks is None:
+    if loop is None or not _AVAILABLE:
         return None
     turn = _turns.get(loop)
     if turn is None:
@@ -92,41 +113,122 @@ def turn_for(loop: asyncio.AbstractEventLoop | None) -> Turn | None:
     return turn
 
 
-class Rest:
-    """The rest of a handler that suspended, for the receiver's task to await.
+def take(proc: FrameProcessor, frame: Frame, direction: Direction) -> bool:
+    """Have ``proc`` handle ``frame`` now, in the caller's turn, as ``proc``'s own task.
 
-    The handler's coroutine was started by hand and stopped at an ``await`` whose object it
-    yielded (``first``).  Awaiting a ``Rest`` yields that object on to the task running it,
-    then feeds the coroutine whatever the task sends or throws, each step in ``ctx``.
+    Only called while ``proc`` is parked on an empty inbox (``proc._fp_open``).  Returns
+    False when the budget is spent or the chain too deep: the caller queues the frame.
     """
+    turn: Turn = proc._fp_turn  # type: ignore[assignment]  # set whenever _fp_open is
+    loop = turn.loop
+    caller = _current_tasks.get(loop)
+    if not turn.depth and caller is not turn.owner:  # another task's step: a new budget
+        turn.owner = caller
+        turn.spent = 0
+    if turn.spent >= STEP_BUDGET or turn.depth >= MAX_DEPTH:
+        return False
+    if not turn.spent:  # the loop's next turn starts afresh, even for the same task
+        turn.arm()
+    turn.spent += 1
+    if direction is _DOWN and frame.kind is not _SYSTEM:
+        if proc.cancelled:  # after a cancel nothing more flows down
+            proc.frames_dropped += 1
+            return True
+        coro = proc.process_frame(frame, _DOWN) if frame.kind is _DATA else None
+    else:
+        if isinstance(frame, CancelFrame):
+            proc.cancelled = True
+        coro = None
+    if coro is None:
+        coro = proc._fp_handle(frame, direction)
+    proc._fp_open = False
+    task: asyncio.Task[Any] = proc._fp_task  # type: ignore[assignment]
+    if caller is not None:
+        _leave_task(loop, caller)
+    _enter_task(loop, task)
+    turn.depth += 1
+    try:
+        rest = proc._fp_step(coro, frame)
+    finally:
+        turn.depth -= 1
+        _leave_task(loop, task)
+        if caller is not None:
+            _enter_task(loop, caller)
+    if rest is None:
+        proc._fp_open = proc._fp_inbox._waiter is not None  # type: ignore[union-attr]
+    else:  # it suspended: the processor's task carries it on before anything else
+        proc._fp_rest = rest
+        proc._fp_inbox._wake()  # type: ignore[union-attr]
+    return True
 
-    __slots__ = ("coro", "ctx", "first", "frame")
 
-    def __init__(
-        self, coro: Coroutine[Any, Any, Any], ctx: Context, first: Any, frame: Frame | None
-    ) -> None:
-        self.coro = coro
-        self.ctx = ctx
-        self.first = first
-        self.frame = frame
-        """The frame being handled (None for an error report), for the error message."""
+_START: Final = object()
 
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro, run = self.coro, self.ctx.run
-        out = self.first
+
+def _drive(
+    coro: Coroutine[Any, Any, Any],
+    run: Callable[..., Any],
+    out: Any,
+    pending: BaseException | None,
+) -> Generator[Any, Any, None]:
+    """Step ``coro`` with ``run``, yielding what it awaits to the task awaiting us."""
+    try:
+        if pending is not None:
+            out = run(coro.throw, pending)
+        elif out is _START:
+            out = run(coro.send, None)
         while True:
             try:
                 sent = yield out
             except GeneratorExit:
                 coro.close()
                 raise
-            except BaseException as exc:  # a cancellation, thrown in by the task
-                try:
-                    out = run(coro.throw, exc)
-                except StopIteration:
-                    return
-                continue
-            try:
+            except BaseException as exc:  # a cancellation thrown in by the task
+                out = run(coro.throw, exc)
+            else:
                 out = run(coro.send, sent)
-            except StopIteration:
-                return
+    except StopIteration:
+        return
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+class Rest:
+    """The rest of a handler that suspended during a hand-off, for its own task to await.
+
+    The handler's coroutine was started by hand and stopped at an ``await`` whose object it
+    yielded (``first``).  Awaiting a ``Rest`` yields that object on to the task, then feeds
+    the coroutine whatever the task sends or throws.
+    """
+
+    __slots__ = ("coro", "first", "frame", "pending")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any, frame: Frame | None) -> None:
+        self.coro = coro
+        self.first = first
+        self.frame = frame
+        """The frame being handled (None for an error report), for the error message."""
+        self.pending: BaseException | None = None
+        """An exception (a cancellation) to throw in before going on."""
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        return _drive(self.coro, _call, self.first, self.pending)
+
+
+class InContext:
+    """Awaits ``coro`` with every step of it run in ``ctx``.
+
+    A processor's task runs its loop this way, so that its handlers see one context
+    whether its task runs them or a pusher hands them a frame (which runs in ``ctx`` too).
+    """
+
+    __slots__ = ("coro", "ctx")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], ctx: Context) -> None:
+        self.coro = coro
+        self.ctx = ctx
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        return _drive(self.coro, self.ctx.run, _START, None)

@@ -133,6 +133,8 @@ class Inbox:
             self._wake()
 
     def _wake(self) -> None:
+        if self.consumer is not None:  # woken, it must see what was queued: no hand-off
+            self.consumer._fp_open = False
         waiter, self._waiter = self._waiter, None
         if isinstance(waiter, asyncio.Future):
             if not waiter.done():

@@ -36,16 +36,7 @@ from ..frames import (
     InterruptionFrame,
     StartFrame,
 )
-from .handoff import (
-    MAX_DEPTH,
-    STEP_BUDGET,
-    Rest,
-    Turn,
-    _current_tasks,
-    _enter_task,
-    _leave_task,
-    turn_for,
-)
+from .handoff import InContext, Rest, Turn, take, turn_for
 from .inbox import Inbox
 
 if TYPE_CHECKING:
@@ -58,14 +49,13 @@ log = logging.getLogger("beluga_voice.pipeline")
 _DOWN: Final = Direction.DOWNSTREAM
 _UP: Final = Direction.UPSTREAM
 _DATA: Final = FrameKind.DATA
-_SYSTEM: Final = FrameKind.SYSTEM
 _ids = itertools.count(1)
 
 
 async def deliver(inbox: Inbox, frame: Frame, direction: Direction) -> None:
     """Give ``frame`` to the processor reading ``inbox``: directly if it is idle, else queued."""
     consumer = inbox.consumer
-    if consumer is not None and consumer._fp_open and consumer._fp_take(frame, direction):
+    if consumer is not None and consumer._fp_open and take(consumer, frame, direction):
         return
     if not inbox.put_nowait(frame, direction):
         await inbox.put(frame, direction)
@@ -154,7 +144,13 @@ class FrameProcessor(Node):
         if target is None:
             return
         consumer = target.consumer
-        if consumer is not None and consumer._fp_open and consumer._fp_take(frame, direction):
+        mine = self._fp_inbox
+        if (
+            consumer is not None
+            and consumer._fp_open
+            and (mine is None or mine.data_in == mine.data_out)  # in a burst, queue: cheaper
+            and take(consumer, frame, direction)
+        ):
             return
         if not target.put_nowait(frame, direction):
             await target.put(frame, direction)
@@ -268,17 +264,21 @@ class FrameProcessor(Node):
             await self.on_interruption()
         await self.process_frame(frame, direction)
 
-    def _fp_begin(self, frame: Frame, direction: Direction) -> Rest | None:
-        """Start handling ``frame``: run its handler up to its first suspension.
-
-        Returns None when the handler finished without suspending (the common case: no
-        scheduling at all), else the :class:`Rest` of it for this processor's task to await.
-        """
-        if frame.kind is _DATA and direction is _DOWN:
-            return self._fp_step(self.process_frame(frame, _DOWN), frame)
-        return self._fp_step(self._fp_handle(frame, direction), frame)
+    async def _fp_guard(self, frame: Frame, direction: Direction) -> None:
+        self.current_frame = frame
+        try:
+            await self._fp_handle(frame, direction)
+        except Exception as exc:
+            await self._fp_fail(exc, frame)
+        finally:
+            self.current_frame = None
 
     def _fp_step(self, coro: Coroutine[Any, Any, None], frame: Frame | None) -> Rest | None:
+        """Run a handler handed a frame directly up to its first suspension, in its context.
+
+        None when it finished (the common case: no scheduling at all), else its
+        :class:`Rest`, for this processor's task to carry on.
+        """
         self.current_frame = frame
         try:
             out = self._fp_ctx.run(coro.send, None)
@@ -290,7 +290,7 @@ class FrameProcessor(Node):
             if frame is None:  # reporting an error failed: nothing sensible is left to do
                 raise
             return self._fp_step(self._fp_fail(exc, frame), None)
-        return Rest(coro, self._fp_ctx, out, frame)
+        return Rest(coro, out, frame)
 
     async def _fp_finish(self, rest: Rest) -> None:
         try:
@@ -300,79 +300,30 @@ class FrameProcessor(Node):
         finally:
             self.current_frame = None
 
-    def _fp_take(self, frame: Frame, direction: Direction) -> bool:
-        """Handle ``frame`` now, in the caller's turn, as this processor (see ``handoff``).
-
-        Only called while this processor is parked on an empty inbox (``_fp_open``).
-        False when the turn's budget is spent: the caller queues the frame instead.
-        """
-        turn = self._fp_turn
-        assert turn is not None  # set whenever _fp_open is
-        loop = turn.loop
-        caller = _current_tasks.get(loop)  # type: ignore[union-attr]
-        if not turn.depth and caller is not turn.owner:  # another task's step: a new budget
-            turn.owner = caller
-            turn.spent = 0
-        if turn.spent >= STEP_BUDGET or turn.depth >= MAX_DEPTH:
-            return False
-        if not turn.spent:  # the loop's next turn starts afresh, even for the same task
-            turn.arm()
-        turn.spent += 1
-        if frame.kind is _DATA and direction is _DOWN:  # the hot path
-            if self.cancelled:  # after a cancel nothing more flows down
-                self.frames_dropped += 1
-                return True
-            coro = self.process_frame(frame, _DOWN)
-        else:
-            if direction is _DOWN and frame.kind is not _SYSTEM and self.cancelled:
-                self.frames_dropped += 1
-                return True
-            if isinstance(frame, CancelFrame):
-                self.cancelled = True
-            coro = self._fp_handle(frame, direction)
-        self._fp_open = False
-        task = self._fp_task
-        if caller is not None:
-            _leave_task(loop, caller)  # type: ignore[misc]
-        _enter_task(loop, task)  # type: ignore[misc]
-        turn.depth += 1
-        try:
-            rest = self._fp_step(coro, frame)
-        finally:
-            turn.depth -= 1
-            _leave_task(loop, task)  # type: ignore[misc]
-            if caller is not None:
-                _enter_task(loop, caller)  # type: ignore[misc]
-        inbox = self._fp_inbox
-        assert inbox is not None
-        if rest is None:
-            self._fp_open = inbox._waiter is not None  # still parked, nothing queued meanwhile
-        else:  # it suspended: this processor's task carries it on before anything else
-            self._fp_rest = rest
-            inbox._wake()
-        return True
-
     async def _fp_run(self, task_group: anyio.abc.TaskGroup) -> None:
-        """The processor's loop: priority lane first, then spared frames, then data."""
+        """Run the processor's loop in a context of its own (see ``handoff.InContext``)."""
         self._task_group = task_group
-        inbox = self._ensure_inbox()
-        self._fp_ctx = contextvars.copy_context()
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # another anyio backend: frames always queue
             loop = None
         self._fp_turn = turn_for(loop) if self.direct_handoff else None
         self._fp_task = asyncio.current_task() if self._fp_turn is not None else None
+        self._fp_ctx = contextvars.copy_context()
+        await InContext(self._fp_loop(self._ensure_inbox()), self._fp_ctx)
+
+    async def _fp_loop(self, inbox: Inbox) -> None:
+        """Carried-over handlers first, then the priority lane, spared frames, data."""
         prio = inbox._prio_recv
         data = inbox._data_recv
         spared = inbox.spared
-        begin = self._fp_begin
-        finish = self._fp_finish
+        guard = self._fp_guard
+        process = self.process_frame
         while True:
             rest = self._fp_rest
-            if rest is not None:  # a frame handed over directly that suspended
+            if rest is not None:  # a frame handed over directly whose handler suspended
                 self._fp_rest = None
-                await finish(rest)
+                await self._fp_finish(rest)
                 continue
             if inbox.prio_count:
                 try:
@@ -386,19 +337,21 @@ class FrameProcessor(Node):
                     elif isinstance(frame, CancelFrame):
                         self.cancelled = True
                         self.frames_dropped += inbox.flush(everything=True)
-                    rest = begin(frame, direction)
-                    if rest is not None:
-                        await finish(rest)
+                    await guard(frame, direction)
                     continue
             if spared:
-                rest = begin(spared.popleft(), _DOWN)
-                if rest is not None:
-                    await finish(rest)
+                await guard(spared.popleft(), _DOWN)
                 continue
             if inbox.data_in == inbox.data_out:  # empty: no exception needed to find out
                 self._fp_open = self._fp_turn is not None and not inbox.sending
                 try:
                     await inbox.wait()
+                except BaseException as exc:  # a cancellation, as a rule
+                    if self._fp_rest is None:
+                        raise
+                    # It struck after a handler suspended in a hand-off and before this task
+                    # took it over: it is meant for that handler (say, its timeout).
+                    self._fp_rest.pending = exc
                 finally:
                     self._fp_open = False
                 continue
@@ -411,6 +364,13 @@ class FrameProcessor(Node):
             if self.cancelled:  # after a cancel nothing more flows down
                 self.frames_dropped += 1
                 continue
-            rest = begin(item, _DOWN)
-            if rest is not None:
-                await finish(rest)
+            if item.kind is not _DATA:
+                await guard(item, _DOWN)
+                continue
+            # The hot path, inlined: a data frame needs no lifecycle checks.
+            self.current_frame = item
+            try:
+                await process(item, _DOWN)
+            except Exception as exc:
+                await self._fp_fail(exc, item)
+            self.current_frame = None
