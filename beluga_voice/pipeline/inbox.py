@@ -10,7 +10,9 @@ on a single waiter that any ``put`` wakes.  Waiting this way instead of in the s
 ``receive()`` matters: ``receive()`` yields once before it registers (so it cannot serve
 two lanes without a race) and costs about three times as much per wake-up, which is most
 of a hop's cost when frames arrive one at a time in real time.  On asyncio the waiter is a
-bare future; on other anyio backends an ``anyio.Event``.
+bare future; on other anyio backends an ``anyio.Event``.  While the consumer is parked
+there, a pusher may hand it a frame directly instead (``handoff.py``); any ``put`` that
+wakes it also closes it to hand-offs, so that it sees what was queued first.
 """
 
 from __future__ import annotations

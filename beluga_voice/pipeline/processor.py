@@ -9,10 +9,11 @@ Subclass :class:`FrameProcessor` and implement :meth:`~FrameProcessor.process_fr
                 frame = TextFrame(frame.text.upper())
             await self.push_frame(frame, direction)
 
-The base class keeps the hot path small: reading the inbox is a ``receive_nowait`` per
-frame while anything is queued (no suspension, so a burst drains in one scheduling slot),
-and pushing is a ``send_nowait`` into the next processor's inbox.  Nothing is allocated
-per frame except the tuple of an upstream or system frame.
+The base class keeps the hot path small.  Pushing to an idle processor hands the frame
+over directly (``handoff.py``: no queue, no task wake-up); otherwise the frame goes into
+the next processor's inbox with a ``send_nowait``, and that processor's loop reads it with
+a ``receive_nowait``, draining a burst in one scheduling slot.  Nothing is allocated per
+frame except the tuple of an upstream or system frame and the coroutines of the handlers.
 """
 
 from __future__ import annotations
