@@ -222,6 +222,12 @@ class PipelineTask:
         )
         self._finished.set()
 
+    @staticmethod
+    async def _tell_on_error(
+        callback: Callable[[ErrorFrame], Awaitable[None]], frame: ErrorFrame
+    ) -> None:
+        await callback(frame)  # any awaitable will do, not only a coroutine
+
     def _record_error(self, frame: ErrorFrame) -> None:
         """Note an error once (processors report directly and the frame also goes upstream)."""
         if id(frame) in self._recorded:
@@ -238,6 +244,8 @@ class PipelineTask:
         if tg is None:
             return
         if self._on_error_cb is not None:
-            tg.start_soon(self._on_error_cb, frame, name="PipelineTask.on_error")
+            tg.start_soon(
+                self._tell_on_error, self._on_error_cb, frame, name="PipelineTask.on_error"
+            )
         if frame.fatal and not self._stopping:
             tg.start_soon(self.cancel, name="PipelineTask.cancel")
