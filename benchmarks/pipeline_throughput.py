@@ -226,7 +226,9 @@ async def main(frames: int, seconds: float, pipelines: int) -> None:
         print(
             f"{label}: {pipelines} pipelines x 50 frames/s x {seconds:g} s, {len(lat)} frames: "
             f"p50 {statistics.median(lat) * 1e3:.3f} ms, p99 {pct(lat, 99) * 1e3:.3f} ms, "
-            f"max {max(lat) * 1e3:.3f} ms; cpu {busy:.0%} of a core (producers included)"
+            f"p99.9 {pct(lat, 99.9) * 1e3:.3f} ms, max {max(lat) * 1e3:.3f} ms, "
+            f"{sum(x > 1e-3 for x in lat)} frames over 1 ms; "
+            f"cpu {busy:.0%} of a core (producers included)"
         )
     cpu = time.process_time()
     floor = await asyncio_floor(pipelines, 50, seconds)
