@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -34,31 +37,37 @@ class Recorder(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-async def _started(task: PipelineTask, started: anyio.Event, tg: anyio.abc.TaskGroup) -> None:
-    tg.start_soon(task.run)
-    await started.wait()
-    await wait_all_tasks_blocked()  # every processor parked on an empty inbox
+@contextlib.asynccontextmanager
+async def idle(
+    nodes: list[FrameProcessor],
+    on_output: Callable[[Frame], Awaitable[None]] | None = None,
+    **task_kwargs: Any,
+) -> AsyncIterator[PipelineTask]:
+    """A running pipeline whose processors are all parked on empty inboxes; ended on exit."""
+    started = anyio.Event()
 
-
-def _watch_start(started: anyio.Event):
-    async def on_output(frame: Frame) -> None:
+    async def output(frame: Frame) -> None:
         if isinstance(frame, StartFrame):
             started.set()
+        elif on_output is not None:
+            await on_output(frame)
 
-    return on_output
+    task = PipelineTask(nodes, on_output=output, **task_kwargs)
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            await started.wait()
+            await wait_all_tasks_blocked()
+            yield task
+            await task.stop_when_done()
 
 
 @pytest.mark.parametrize("handoff", [True, False], ids=["handoff", "queued"])
 async def test_an_idle_processor_takes_the_frame_before_the_push_returns(handoff: bool) -> None:
     rec = Recorder()
-    started = anyio.Event()
-    task = PipelineTask([rec], on_output=_watch_start(started), direct_handoff=handoff)
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            await _started(task, started, tg)
-            await task.queue_frame(TextFrame("now"))
-            seen_at_once = list(rec.seen)
-            await task.stop_when_done()
+    async with idle([rec], direct_handoff=handoff) as task:
+        await task.queue_frame(TextFrame("now"))
+        seen_at_once = list(rec.seen)
     assert seen_at_once == (["now"] if handoff else [])
     assert rec.seen == ["now"]
 
@@ -66,14 +75,9 @@ async def test_an_idle_processor_takes_the_frame_before_the_push_returns(handoff
 async def test_frames_are_handled_as_the_processors_own_task() -> None:
     rec = Recorder()
     producer_task = asyncio.current_task()
-    started = anyio.Event()
-    task = PipelineTask([rec], on_output=_watch_start(started))
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            await _started(task, started, tg)
-            for i in range(20):
-                await task.queue_frame(TextFrame(str(i)))  # direct: the processor is idle
-            await task.stop_when_done()
+    async with idle([rec]) as task:
+        for i in range(20):
+            await task.queue_frame(TextFrame(str(i)))  # direct: the processor is idle
     assert rec.seen == [str(i) for i in range(20)]
     assert len(rec.tasks) == 1 and producer_task not in rec.tasks
 
@@ -104,24 +108,17 @@ class Suspender(FrameProcessor):
 async def test_a_handler_that_suspends_is_carried_on_by_its_task_in_order() -> None:
     sus = Suspender()
     out: list[str] = []
-    started = anyio.Event()
 
     async def on_output(frame: Frame) -> None:
-        if isinstance(frame, StartFrame):
-            started.set()
-        elif isinstance(frame, TextFrame):
+        if isinstance(frame, TextFrame):
             out.append(frame.text)
 
-    task = PipelineTask([sus], on_output=on_output)
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            await _started(task, started, tg)
-            await task.queue_frame(TextFrame("first"))  # returns although "first" waits
-            assert sus.waiting.is_set()
-            await task.queue_frame(TextFrame("second"))  # the processor is busy: queued
-            assert sus.order == ["enter first"]
-            sus.release.set()
-            await task.stop_when_done()
+    async with idle([sus], on_output) as task:
+        await task.queue_frame(TextFrame("first"))  # returns although "first" waits
+        assert sus.waiting.is_set()
+        await task.queue_frame(TextFrame("second"))  # the processor is busy: queued
+        assert sus.order == ["enter first"]
+        sus.release.set()
     assert sus.order == ["enter first", "leave first", "enter second", "leave second"]
     assert out == ["first", "second"]
     assert len(set(sus.tasks)) == 1  # the same task before and after the suspension
@@ -144,17 +141,12 @@ class Remember(FrameProcessor):
 
 async def test_context_variables_belong_to_the_processor_not_the_pusher() -> None:
     rem = Remember()
-    started = anyio.Event()
-    task = PipelineTask([rem], on_output=_watch_start(started))
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            await _started(task, started, tg)
-            await task.queue_frame(TextFrame("a"))
-            await task.queue_frame(TextFrame("b"))
-            await wait_all_tasks_blocked()
-            await task.queue_frame(TextFrame("c"))
-            producer_sees = _var.get()
-            await task.stop_when_done()
+    async with idle([rem]) as task:
+        await task.queue_frame(TextFrame("a"))
+        await task.queue_frame(TextFrame("b"))
+        await wait_all_tasks_blocked()
+        await task.queue_frame(TextFrame("c"))
+        producer_sees = _var.get()
     assert rem.read == ["unset", "a", "b"]
     assert producer_sees == "unset"
 
@@ -202,19 +194,15 @@ async def test_a_producer_that_never_yields_does_not_starve_the_loop() -> None:
             await anyio.lowlevel.checkpoint()
 
     rec = Recorder()
-    started = anyio.Event()
-    task = PipelineTask([rec, FrameProcessor(), FrameProcessor()], on_output=_watch_start(started))
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            await _started(task, started, tg)
-            tg.start_soon(ticker)
-            await anyio.lowlevel.checkpoint()
-            before = ticks
-            for i in range(5000):  # nothing here awaits but the queueing itself
-                await task.queue_frame(TextFrame(str(i)))
-            ticks_while_producing = ticks - before
-            stop.set()
-            await task.stop_when_done()
+    nodes = [rec, FrameProcessor(), FrameProcessor()]
+    async with idle(nodes) as task, anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.lowlevel.checkpoint()
+        before = ticks
+        for i in range(5000):  # nothing here awaits but the queueing itself
+            await task.queue_frame(TextFrame(str(i)))
+        ticks_while_producing = ticks - before
+        stop.set()
     assert rec.seen == [str(i) for i in range(5000)]
     assert ticks_while_producing > 0
 
@@ -222,21 +210,14 @@ async def test_a_producer_that_never_yields_does_not_starve_the_loop() -> None:
 async def test_a_deep_chain_neither_overflows_nor_reorders() -> None:
     chain = [Recorder(name=f"R{i}") for i in range(1500)]
     texts: list[str] = []
-    started = anyio.Event()
 
     async def on_output(frame: Frame) -> None:
-        if isinstance(frame, StartFrame):
-            started.set()
-        elif isinstance(frame, TextFrame):
+        if isinstance(frame, TextFrame):
             texts.append(frame.text)
 
-    task = PipelineTask(chain, on_output=on_output)
-    with anyio.fail_after(20):
-        async with anyio.create_task_group() as tg:
-            await _started(task, started, tg)  # all idle: each frame is handed on and on
-            for i in range(20):
-                await task.queue_frame(TextFrame(str(i)))
-            await task.stop_when_done()
+    async with idle(chain, on_output) as task:  # all idle: each frame is handed on and on
+        for i in range(20):
+            await task.queue_frame(TextFrame(str(i)))
     assert texts == [str(i) for i in range(20)]
     assert all(r.seen == texts for r in chain)
     assert task.errors == []
@@ -247,14 +228,9 @@ async def test_a_processor_can_opt_out() -> None:
         direct_handoff = False
 
     rec = Queued()
-    started = anyio.Event()
-    task = PipelineTask([rec], on_output=_watch_start(started))
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            await _started(task, started, tg)
-            await task.queue_frame(TextFrame("later"))
-            seen_at_once = list(rec.seen)
-            await task.stop_when_done()
+    async with idle([rec]) as task:
+        await task.queue_frame(TextFrame("later"))
+        seen_at_once = list(rec.seen)
     assert seen_at_once == [] and rec.seen == ["later"]
 
 
@@ -278,14 +254,9 @@ class Impatient(FrameProcessor):
 
 async def test_a_timeout_striking_while_a_suspended_handler_changes_task_reaches_it() -> None:
     imp = Impatient()
-    started = anyio.Event()
-    task = PipelineTask([imp], on_output=_watch_start(started))
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            await _started(task, started, tg)
-            await task.queue_frame(TextFrame("a"))
-            await wait_all_tasks_blocked()
-            await task.queue_frame(TextFrame("b"))
-            await task.stop_when_done()
+    async with idle([imp]) as task:
+        await task.queue_frame(TextFrame("a"))
+        await wait_all_tasks_blocked()
+        await task.queue_frame(TextFrame("b"))
     assert imp.outcomes == ["a: timed out", "b: timed out"]
     assert task.errors == [] and not task.stuck
