@@ -57,19 +57,14 @@ def _unavailable(*_: Any) -> Any:  # pragma: no cover - only where asyncio lacks
 
 
 # The hooks asyncio's own tasks use to mark the task running now (CPython 3.11-3.13).
-# Where they are missing, turn_for() says so and frames are always queued.
-_AVAILABLE: Final = all(
-    hasattr(asyncio.tasks, name) for name in ("_enter_task", "_leave_task", "_current_tasks")
-)
+# turn_for() checks that they work before any hand-off; where not, frames always queue.
 _enter_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] = getattr(
     asyncio.tasks, "_enter_task", _unavailable
 )
 _leave_task: Callable[[asyncio.AbstractEventLoop, asyncio.Task[Any]], None] = getattr(
     asyncio.tasks, "_leave_task", _unavailable
 )
-_current_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = getattr(
-    asyncio.tasks, "_current_tasks", {}
-)
+_current_task = asyncio.current_task
 
 
 class Turn:
@@ -100,16 +95,32 @@ class Turn:
         self.owner = None
 
 
-_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turn] = weakref.WeakKeyDictionary()
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turn | None] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def turn_for(loop: asyncio.AbstractEventLoop | None) -> Turn | None:
-    """The hand-off bookkeeping of ``loop``; None where hand-off is not possible."""
-    if loop is None or not _AVAILABLE:
+    """The hand-off bookkeeping of ``loop``; None where hand-off is not possible.
+
+    Call from a task of ``loop``.  The first call per loop checks that the current task
+    can be switched the way :func:`take` does it; if not, hand-off is off for that loop.
+    """
+    if loop is None:
         return None
-    turn = _turns.get(loop)
-    if turn is None:
-        turn = _turns[loop] = Turn(loop)
+    if loop in _turns:
+        return _turns[loop]
+    turn: Turn | None = None
+    task = _current_task(loop)
+    if task is not None:
+        try:
+            _leave_task(loop, task)
+            _enter_task(loop, task)
+        except RuntimeError:  # pragma: no cover - an asyncio that keeps these elsewhere
+            pass
+        else:
+            turn = Turn(loop)
+    _turns[loop] = turn
     return turn
 
 
@@ -121,7 +132,7 @@ def take(proc: FrameProcessor, frame: Frame, direction: Direction) -> bool:
     """
     turn: Turn = proc._fp_turn  # type: ignore[assignment]  # set whenever _fp_open is
     loop = turn.loop
-    caller = _current_tasks.get(loop)
+    caller = _current_task(loop)
     if not turn.depth and caller is not turn.owner:  # another task's step: a new budget
         turn.owner = caller
         turn.spent = 0
