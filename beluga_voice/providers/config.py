@@ -66,11 +66,11 @@ class S2SConfig(BaseModel):
     latency_target: LatencyTarget = "medium"
     reasoning_mode: ReasoningMode = "built-in"
     fallback_providers: list[str] = Field(default_factory=list)
-    max_retries: int = Field(3, ge=0, le=10)
-    retry_delay: float = Field(1.0, ge=0.1, le=30.0)
-    retry_backoff: float = Field(2.0, ge=1.0, le=5.0)
-    timeout: float = Field(30.0, gt=0.0, le=3600.0)
-    max_concurrent_sessions: int = Field(100, ge=1, le=1000)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    retry_delay: float = Field(default=1.0, ge=0.1, le=30.0)
+    retry_backoff: float = Field(default=2.0, ge=1.0, le=5.0)
+    timeout: float = Field(default=30.0, gt=0.0, le=3600.0)
+    max_concurrent_sessions: int = Field(default=100, ge=1, le=1000)
     provider_specific: dict[str, Any] = Field(default_factory=dict)
     enable_tracing: bool = True
     enable_metrics: bool = True

@@ -49,18 +49,18 @@ class FallbackSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    first_audio_timeout: float | None = Field(None, gt=0)
+    first_audio_timeout: float | None = Field(default=None, gt=0)
     """Seconds from end of user turn to first reply audio; None: ``config.latency_budget``."""
     switch_on_latency: bool = True
-    stall_timeout: float = Field(2.0, gt=0)
+    stall_timeout: float = Field(default=2.0, gt=0)
     """Seconds without any event while reply audio is streaming."""
-    probe_cooldown: float = Field(10.0, gt=0)
-    probe_timeout: float = Field(2.0, gt=0)
-    failure_threshold: int = Field(3, ge=1)
-    breaker_cooldown: float = Field(30.0, gt=0)
+    probe_cooldown: float = Field(default=10.0, gt=0)
+    probe_timeout: float = Field(default=2.0, gt=0)
+    failure_threshold: int = Field(default=3, ge=1)
+    breaker_cooldown: float = Field(default=30.0, gt=0)
     replay_started_turns: bool = False
-    replay_seconds: float = Field(30.0, gt=0)
-    rest_keep_seconds: float = Field(1.0, ge=0)
+    replay_seconds: float = Field(default=30.0, gt=0)
+    rest_keep_seconds: float = Field(default=1.0, ge=0)
     """On a switch back at rest, replay only this much of the unanswered (quiet) audio."""
 
 

@@ -49,11 +49,11 @@ class LocalSettings(BaseModel):
     stt_model: Literal["auto", "domain", "general"] = "auto"
     """``auto``: a domain model from the agent's phrases when it has some, else general."""
     voice: str = "en-us"
-    speech_rate: int = Field(165, ge=80, le=450)
-    silence_ms: int = Field(500, ge=100, le=5000)
+    speech_rate: int = Field(default=165, ge=80, le=450)
+    silence_ms: int = Field(default=500, ge=100, le=5000)
     """Quiet that ends a user turn."""
     turn_detection: Literal["server", "client"] = "server"
-    chunk_ms: int = Field(20, ge=5, le=500)
+    chunk_ms: int = Field(default=20, ge=5, le=500)
     system_prompt: str | None = None
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     openai_model: str = "llama3.2"

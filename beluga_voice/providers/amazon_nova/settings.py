@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["MODEL_IDS", "NovaSettings", "NovaTool"]
+__all__ = ["MODEL_IDS", "NovaModelId", "NovaSettings", "NovaTool"]
 
-MODEL_IDS = ("amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0")
+NovaModelId = Literal["amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0"]
+MODEL_IDS: tuple[NovaModelId, NovaModelId] = ("amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0")
 _SHORT_MODELS = {"nova-2-sonic": MODEL_IDS[0], "nova-sonic": MODEL_IDS[1]}
 
 
@@ -35,12 +36,12 @@ class NovaSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
-    model_id: Literal["amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0"] = Field(
-        MODEL_IDS[0], validation_alias=AliasChoices("model_id", "model")
+    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    model_id: NovaModelId = Field(
+        default=MODEL_IDS[0], validation_alias=AliasChoices("model_id", "model")
     )
     """Also accepted as ``model``, and by the short names ``nova-2-sonic`` / ``nova-sonic``."""
-    voice_id: str = Field("matthew", min_length=1, max_length=32)
+    voice_id: str = Field(default="matthew", min_length=1, max_length=32)
     """Nova voice ids are lower case (``matthew``, ``tiffany``...); ``Tiffany`` is accepted."""
     endpointing_sensitivity: Literal["HIGH", "MEDIUM", "LOW"] | None = None
     system_prompt: str = (
@@ -51,21 +52,21 @@ class NovaSettings(BaseModel):
     ca_bundle: str | None = None
     """PEM file of extra trusted CAs (for a TLS endpoint with a private certificate)."""
     output_sample_rate: Literal[8000, 16000, 24000] = 24000
-    max_tokens: int = Field(1024, ge=1, le=10000)
-    temperature: float = Field(0.7, ge=0.0, le=1.0)
-    top_p: float = Field(0.9, ge=0.0, le=1.0)
+    max_tokens: int = Field(default=1024, ge=1, le=10000)
+    temperature: float = Field(default=0.7, ge=0.0, le=1.0)
+    top_p: float = Field(default=0.9, ge=0.0, le=1.0)
     profile: str | None = None
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
     aws_session_token: SecretStr | None = None
-    continue_after_seconds: float = Field(450.0, gt=0.0, le=480.0)
-    max_history_chars: int = Field(40_000, ge=0)
+    continue_after_seconds: float = Field(default=450.0, gt=0.0, le=480.0)
+    max_history_chars: int = Field(default=40_000, ge=0)
     """History handed over to a continuation stream, newest turns kept first."""
-    max_buffered_seconds: float = Field(30.0, gt=0.0)
+    max_buffered_seconds: float = Field(default=30.0, gt=0.0)
     """User audio held while a continuation stream opens; more is a stream_error."""
-    end_turn_silence_ms: int = Field(800, ge=0, le=5000)
+    end_turn_silence_ms: int = Field(default=800, ge=0, le=5000)
     """Silence sent by ``end_turn``: Nova detects turns itself, silence lets it close one."""
-    connect_timeout: float = Field(10.0, gt=0.0)
+    connect_timeout: float = Field(default=10.0, gt=0.0)
 
     @field_validator("model_id", mode="before")
     @classmethod

@@ -67,8 +67,8 @@ class GeminiSettings(BaseModel):
     activity_detection: Literal["automatic", "manual"] = "automatic"
     start_sensitivity: Sensitivity | None = None
     end_sensitivity: Sensitivity | None = None
-    prefix_padding_ms: int | None = Field(None, ge=0, le=10_000)
-    silence_duration_ms: int | None = Field(None, ge=0, le=10_000)
+    prefix_padding_ms: int | None = Field(default=None, ge=0, le=10_000)
+    silence_duration_ms: int | None = Field(default=None, ge=0, le=10_000)
     barge_in: bool = True
     """``False`` sends ``activityHandling: NO_INTERRUPTION``: user speech does not cut replies."""
     tools: list[ToolDeclaration] = Field(default_factory=list)
@@ -76,22 +76,22 @@ class GeminiSettings(BaseModel):
     output_transcription: bool = True
     context_window_compression: bool = True
     """A sliding window lets a session outlive the model's context (and its 15 min cap)."""
-    compression_trigger_tokens: int | None = Field(None, gt=0)
+    compression_trigger_tokens: int | None = Field(default=None, gt=0)
     session_resumption: bool = True
     """Ask for resumption handles, which the transparent reconnect after goAway needs."""
     transparent_resumption: bool = False
     """Vertex AI only: the server then says which client message it consumed last, so a
     reconnect replays exactly the audio it has not covered."""
-    replay_margin_s: float = Field(1.0, ge=0.0, le=30.0)
+    replay_margin_s: float = Field(default=1.0, ge=0.0, le=30.0)
     """Without transparent resumption, audio sent this long before a handle arrived is
     replayed as well, since it may still have been in flight (duplicates over loss)."""
-    max_replay_s: float = Field(30.0, gt=0.0, le=600.0)
-    max_reconnects: int = Field(3, ge=0, le=20)
-    stall_timeout_s: float = Field(15.0, gt=0.0, le=600.0)
+    max_replay_s: float = Field(default=30.0, gt=0.0, le=600.0)
+    max_reconnects: int = Field(default=3, ge=0, le=20)
+    stall_timeout_s: float = Field(default=15.0, gt=0.0, le=600.0)
     """A reply (or setup) that produces nothing for this long fails with stream_timeout."""
     base_url: str | None = None
     """``wss://host[:port]`` to talk to instead of Google (a proxy, or a fake server)."""
-    api_version: str = Field("v1beta", pattern=r"^v\d+(alpha|beta)?\d*$")
+    api_version: str = Field(default="v1beta", pattern=r"^v\d+(alpha|beta)?\d*$")
     vertexai: bool = False
     project: str | None = None
     location: str | None = None

@@ -187,7 +187,8 @@ class _Connection:
 
     async def _dispatch(self, event: h2.events.Event, tg: anyio.abc.TaskGroup) -> None:
         if isinstance(event, h2.events.RequestReceived):
-            stream = _Stream(self, event.stream_id, dict(event.headers or []))
+            headers = {_text(k): _text(v) for k, v in event.headers or []}
+            stream = _Stream(self, event.stream_id, headers)
             self.streams[event.stream_id] = stream
             tg.start_soon(stream.run)
         elif isinstance(event, h2.events.DataReceived):
@@ -195,13 +196,19 @@ class _Connection:
             if event.stream_id in self.streams:
                 self.streams[event.stream_id].inbox.send_nowait(event.data)
         elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream.record.client_ended = True
-                stream.inbox.close()
+            ended = self.streams.get(event.stream_id)
+            if ended is not None:
+                ended.record.client_ended = True
+                ended.inbox.close()
         elif isinstance(event, h2.events.WindowUpdated):
             self.window.set()
             self.window = anyio.Event()
+
+
+def _text(value: str | bytes) -> str:
+    """A header name or value as text.  ``header_encoding="utf-8"`` makes h2 hand over
+    ``str`` already, though its annotations say ``bytes``; decode in case it does not."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 class _Stream:
