@@ -273,9 +273,10 @@ class RealtimeProtocol(ServerEventHandlers):
             event = json.loads(message)
         except (ValueError, TypeError, RecursionError) as exc:
             return [_malformed(f"not JSON ({type(exc).__name__})")]
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        etype = event.get("type") if isinstance(event, dict) else None
+        if not isinstance(etype, str):
             return [_malformed("server event without a 'type'")]
-        kind = self.dialect.aliases.get(event["type"], event["type"])
+        kind = self.dialect.aliases.get(etype, etype)
         handler = self._handlers.get(kind)
         if handler is None:
             return []  # ignored keep-alives and events we have no use for

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from ..errors import ErrorCode, S2SError
 from ..events import (
@@ -29,22 +30,74 @@ from ..events import (
     Usage,
 )
 from ..types import Turn
+from .dialect import Dialect
 from .playback import ReplyAudio
+from .settings import RealtimeSettings
 
 if TYPE_CHECKING:
-    from .core import RealtimeProtocol
+    from .core import Outbound
 
 __all__ = ["ServerEventHandlers"]
 
 log = logging.getLogger("beluga_voice.providers.openai_realtime.core")
 
-_STATUSES = ("completed", "cancelled", "failed", "incomplete")
+_Status = Literal["completed", "cancelled", "failed", "incomplete"]
+_STATUSES: tuple[_Status, ...] = ("completed", "cancelled", "failed", "incomplete")
 
 
 class ServerEventHandlers:
-    """Mixin of :class:`~.core.RealtimeProtocol`: one method per server event it uses."""
+    """Mixin of :class:`~.core.RealtimeProtocol`: one method per server event it uses.
 
-    def _on_binary(self: RealtimeProtocol, data: bytes) -> list[SessionEvent]:
+    The attributes and methods below belong to :class:`~.core.RealtimeProtocol`, which
+    sets them in ``__init__``; they are declared here only so that the handlers are
+    type-checked against them.
+    """
+
+    dialect: Dialect
+    settings: RealtimeSettings
+    history: list[Turn]
+    rate: int
+    binary: bool
+    local_turns: bool
+    ready: bool
+    expired: bool
+    fatal: S2SError | None
+    session_id: str | None
+    response_id: str | None
+    response_requested: bool
+    user_speaking: bool
+    create_event_id: str | None
+    _outbox: list[Outbound]
+    _announced: bool
+    _out_of_band: set[str]
+    _reply: ReplyAudio
+    _reply_oob: bool
+    _item_id: str | None
+    _pending_calls: set[str]
+    _seen_calls: set[str]
+    _respond_when_done: bool
+    _queued_speech: deque[str]
+    _partial: dict[tuple[str, str], str]
+    _assistant_turns: dict[str, Turn]
+    _unacked: deque[bytes]
+    _unacked_bytes: int
+    _since_commit: int
+    _commit_pending: bool
+    _speak_pending: str | None
+    _live_speak: str | None
+    _cancel_sent: bool
+    _cancel_on_create: bool
+
+    if TYPE_CHECKING:
+
+        @property
+        def response_live(self) -> bool: ...
+
+        def speak(self, text: str) -> None: ...
+
+        def _request_response(self) -> None: ...
+
+    def _on_binary(self, data: bytes) -> list[SessionEvent]:
         if not self.binary or self._item_id is None or len(data) % 2:
             return [
                 SessionError(
@@ -54,19 +107,19 @@ class ServerEventHandlers:
         self._reply.add(self._item_id, 0, len(data))
         return [AudioChunk(data, self.rate, response_id=self.response_id)]
 
-    def _on_session_created(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_session_created(self, event: dict[str, Any]) -> list[SessionEvent]:
         session = event.get("session") or {}
         self.session_id = _opt_str(session.get("id")) if isinstance(session, dict) else None
         return []
 
-    def _on_session_updated(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_session_updated(self, event: dict[str, Any]) -> list[SessionEvent]:
         self.ready = True
         if self._announced:
             return []  # a reconnect or rotation: invisible to the consumer
         self._announced = True
         return [SessionReady(session_id=self.session_id)]
 
-    def _on_speech_started(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_speech_started(self, event: dict[str, Any]) -> list[SessionEvent]:
         self.user_speaking = True
         events: list[SessionEvent] = [SpeechStarted(_opt_float(event.get("audio_start_ms")))]
         if self.response_live and self.settings.vad_interrupt_response:
@@ -74,11 +127,11 @@ class ServerEventHandlers:
             events.append(Interrupted(self.response_id))
         return events
 
-    def _on_speech_stopped(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_speech_stopped(self, event: dict[str, Any]) -> list[SessionEvent]:
         self.user_speaking = False
         return [SpeechStopped(_opt_float(event.get("audio_end_ms")))]
 
-    def _on_committed(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_committed(self, event: dict[str, Any]) -> list[SessionEvent]:
         self._unacked.clear()
         self._unacked_bytes = 0
         self._commit_pending = False
@@ -86,7 +139,7 @@ class ServerEventHandlers:
             self._since_commit = 0
         return []
 
-    def _on_user_delta(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_user_delta(self, event: dict[str, Any]) -> list[SessionEvent]:
         item = str(event["item_id"])
         key = ("user", item)
         if isinstance(event.get("transcript"), str):  # Grok's ``.updated`` carries it whole
@@ -96,21 +149,23 @@ class ServerEventHandlers:
         self._partial[key] = text
         return [Transcript("user", text, final=False, item_id=item)]
 
-    def _on_user_done(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_user_done(self, event: dict[str, Any]) -> list[SessionEvent]:
         item = str(event["item_id"])
         text = str(event["transcript"])
         self._partial.pop(("user", item), None)
         self.history.append(Turn(role="user", text=text, metadata={"item_id": item}))
         return [Transcript("user", text, final=True, item_id=item)]
 
-    def _on_user_failed(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
-        err = event.get("error") if isinstance(event.get("error"), dict) else {}
+    def _on_user_failed(self, event: dict[str, Any]) -> list[SessionEvent]:
+        err = event.get("error")
+        if not isinstance(err, dict):
+            err = {}
         message = str(err.get("message") or "input transcription failed")
         return [SessionError(S2SError("receive", ErrorCode.INVALID_RESPONSE, message))]
 
-    def _on_response_created(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_response_created(self, event: dict[str, Any]) -> list[SessionEvent]:
         rid = _opt_str(event["response"].get("id"))
-        self.response_id = rid or "response"
+        self.response_id = response_id = rid or "response"
         self.response_requested = False
         self._cancel_sent = self._cancel_on_create
         if self._cancel_on_create:  # interrupted before it started
@@ -119,18 +174,18 @@ class ServerEventHandlers:
         self._reply = ReplyAudio(self.rate)
         self._reply_oob = self._speak_pending is not None
         if self._speak_pending is not None:
-            self._out_of_band.add(self.response_id)
+            self._out_of_band.add(response_id)
             self.history.append(Turn(role="assistant", text=self._speak_pending))
             self._live_speak, self._speak_pending = self._speak_pending, None
         return [ResponseStarted(rid)]
 
-    def _on_item_added(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_item_added(self, event: dict[str, Any]) -> list[SessionEvent]:
         item = event["item"]
         if item.get("type") == "message":
             self._item_id = _opt_str(item.get("id"))
         return []
 
-    def _on_audio(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_audio(self, event: dict[str, Any]) -> list[SessionEvent]:
         pcm = base64.b64decode(event["delta"], validate=True)
         if len(pcm) % 2:
             raise ValueError("odd byte count of PCM16 audio")
@@ -139,17 +194,17 @@ class ServerEventHandlers:
         self._reply.add(item, int(event.get("content_index") or 0), len(pcm))
         return [AudioChunk(pcm, self.rate, response_id=_opt_str(event.get("response_id")))]
 
-    def _on_audio_done(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_audio_done(self, event: dict[str, Any]) -> list[SessionEvent]:
         return []
 
-    def _on_assistant_delta(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_assistant_delta(self, event: dict[str, Any]) -> list[SessionEvent]:
         item = str(event["item_id"])
         key = ("assistant", item)
         text = self._partial.get(key, "") + str(event["delta"])
         self._partial[key] = text
         return [Transcript("assistant", text, final=False, item_id=item)]
 
-    def _on_assistant_done(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_assistant_done(self, event: dict[str, Any]) -> list[SessionEvent]:
         item = str(event["item_id"])
         text = event.get("transcript", event.get("text"))
         if not isinstance(text, str):
@@ -161,7 +216,7 @@ class ServerEventHandlers:
             self._assistant_turns = {item: turn}
         return [Transcript("assistant", text, final=True, item_id=item)]
 
-    def _on_function_call(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_function_call(self, event: dict[str, Any]) -> list[SessionEvent]:
         call_id = str(event["call_id"])
         if call_id in self._seen_calls:
             return []
@@ -170,11 +225,11 @@ class ServerEventHandlers:
         arguments = str(event.get("arguments") or "")
         return [ToolCall(call_id, str(event["name"]), arguments)]
 
-    def _on_response_done(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_response_done(self, event: dict[str, Any]) -> list[SessionEvent]:
         response = event["response"]
         rid = _opt_str(response.get("id")) or self.response_id
-        status = response.get("status")
-        status = status if status in _STATUSES else "completed"
+        raw_status = response.get("status")
+        status: _Status = raw_status if _is_status(raw_status) else "completed"
         details = response.get("status_details") or {}
         reason = _opt_str(details.get("reason")) if isinstance(details, dict) else None
         events: list[SessionEvent] = []
@@ -208,7 +263,7 @@ class ServerEventHandlers:
             self._request_response()
         return events
 
-    def _on_error(self: RealtimeProtocol, event: dict[str, Any]) -> list[SessionEvent]:
+    def _on_error(self, event: dict[str, Any]) -> list[SessionEvent]:
         err = event["error"]
         if not isinstance(err, dict):
             raise TypeError("'error' is not an object")
@@ -230,6 +285,10 @@ class ServerEventHandlers:
         if rule.fatal:
             self.fatal = error
         return [SessionError(error, fatal=rule.fatal)]
+
+
+def _is_status(value: object) -> TypeGuard[_Status]:
+    return value in _STATUSES
 
 
 def _opt_str(value: Any) -> str | None:

@@ -73,22 +73,22 @@ class RealtimeSettings(BaseModel):
     voice: str = ""
     instructions: str | None = None
     vad: VadMode = "server_vad"
-    vad_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    vad_prefix_padding_ms: int | None = Field(None, ge=0, le=5000)
-    vad_silence_duration_ms: int | None = Field(None, ge=0, le=10000)
+    vad_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    vad_prefix_padding_ms: int | None = Field(default=None, ge=0, le=5000)
+    vad_silence_duration_ms: int | None = Field(default=None, ge=0, le=10000)
     vad_eagerness: Literal["low", "medium", "high", "auto"] | None = None
     vad_interrupt_response: bool = True
     transcription_model: str | None = None
     tools: list[FunctionTool] = Field(default_factory=list)
     tool_choice: Literal["auto", "none", "required"] = "auto"
-    max_session_seconds: float = Field(3540.0, gt=0.0)
-    session_rotation_grace: float = Field(60.0, ge=0.0)
-    max_reconnects: int = Field(3, ge=0, le=20)
-    reconnect_delay: float = Field(0.5, ge=0.0, le=30.0)
-    response_timeout: float = Field(20.0, gt=0.0)
-    open_timeout: float = Field(10.0, gt=0.0)
-    replay_max_ms: int = Field(15000, ge=0)
-    reseed_max_turns: int = Field(50, ge=0)
+    max_session_seconds: float = Field(default=3540.0, gt=0.0)
+    session_rotation_grace: float = Field(default=60.0, ge=0.0)
+    max_reconnects: int = Field(default=3, ge=0, le=20)
+    reconnect_delay: float = Field(default=0.5, ge=0.0, le=30.0)
+    response_timeout: float = Field(default=20.0, gt=0.0)
+    open_timeout: float = Field(default=10.0, gt=0.0)
+    replay_max_ms: int = Field(default=15000, ge=0)
+    reseed_max_turns: int = Field(default=50, ge=0)
 
     @field_validator("base_url")
     @classmethod

@@ -11,11 +11,13 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.abc import TaskGroup
+from websockets.asyncio.server import ServerConnection
 
 from .script import FunctionCall, Reply
 
 if TYPE_CHECKING:
-    from .conversation import FakeConversation
+    from .server import FakeRealtimeServer
 
 __all__ = ["Responder", "new_id"]
 
@@ -25,18 +27,39 @@ def new_id(prefix: str) -> str:
 
 
 class Responder:
-    """Mixin of :class:`~.conversation.FakeConversation`: the response side."""
+    """Mixin of :class:`~.conversation.FakeConversation`: the response side.
+
+    The attributes and methods below belong to :class:`~.conversation.FakeConversation`
+    (``tg`` is set when its ``run`` opens the task group); they are declared here only
+    so that the response side is type-checked against them.
+    """
+
+    server: FakeRealtimeServer
+    ws: ServerConnection
+    tg: TaskGroup
+    rate: int
+    binary_out: bool
+    response_scope: anyio.CancelScope | None
+    response_id: str | None
+    audio_ms: dict[str, float]
+    pending_call: str | None
+
+    if TYPE_CHECKING:
+
+        async def send(self, event: dict[str, Any]) -> None: ...
+
+        def abort(self) -> None: ...
 
     # -- responses ----------------------------------------------------------------------------
 
-    def start_response(self: FakeConversation, params: dict[str, Any]) -> None:
+    def start_response(self, params: dict[str, Any]) -> None:
         if self.response_scope is not None:
             return
-        self.response_id = new_id("resp")
-        self.response_scope = anyio.CancelScope()
-        self.tg.start_soon(self.respond, self.response_id, self.response_scope, params)
+        self.response_id = rid = new_id("resp")
+        self.response_scope = scope = anyio.CancelScope()
+        self.tg.start_soon(self.respond, rid, scope, params)
 
-    async def cancel_response(self: FakeConversation, reason: str) -> None:
+    async def cancel_response(self, reason: str) -> None:
         scope, rid = self.response_scope, self.response_id
         if scope is None:
             return
@@ -53,9 +76,7 @@ class Responder:
         response["usage"] = {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
         return {"type": "response.done", "response": response}
 
-    async def respond(
-        self: FakeConversation, rid: str, scope: anyio.CancelScope, params: dict[str, Any]
-    ) -> None:
+    async def respond(self, rid: str, scope: anyio.CancelScope, params: dict[str, Any]) -> None:
         with scope:
             if params.get("conversation") == "none":  # out of band: voice the instructions
                 said = str(params.get("instructions", ""))
@@ -75,7 +96,7 @@ class Responder:
             self.response_scope = None
             await self.send(self.response_done(rid, "completed"))
 
-    async def call_function(self: FakeConversation, rid: str, call: FunctionCall) -> None:
+    async def call_function(self, rid: str, call: FunctionCall) -> None:
         item_id, call_id = new_id("item"), new_id("call")
         self.pending_call = call_id
         item = {
@@ -121,7 +142,7 @@ class Responder:
             }
         )
 
-    async def speak(self: FakeConversation, rid: str, reply: Reply) -> None:
+    async def speak(self, rid: str, reply: Reply) -> None:
         server, faults = self.server, self.server.faults
         item_id = new_id("item")
         self.audio_ms[item_id] = 0.0
