@@ -16,7 +16,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
@@ -44,6 +44,10 @@ from .providers.base import StreamingS2SProvider
 from .providers.config import S2SConfig
 from .providers.errors import ErrorCode, S2SError
 from .providers.types import ConversationContext, new_conversation_context
+
+if TYPE_CHECKING:
+    from .stt.base import STTEngine
+    from .tts.base import TTSEngine
 
 __all__ = ["SessionState", "VoiceSession"]
 
@@ -109,8 +113,8 @@ class VoiceSession:
         self,
         *,
         s2s_provider: StreamingS2SProvider | None = None,
-        stt: Any = None,
-        tts: Any = None,
+        stt: STTEngine | None = None,
+        tts: TTSEngine | None = None,
         agent: Agent | None = None,
         transport: Any = None,
         config: S2SConfig | None = None,
@@ -193,10 +197,18 @@ class VoiceSession:
         from .processors.stt import STTProcessor
         from .processors.tts import TTSProcessor
 
+        stt, tts, agent = self.stt, self.tts, self.agent
+        if stt is None or tts is None or agent is None:
+            # __init__ refuses such a session: only a later change of the attributes gets here.
+            raise S2SError(
+                "VoiceSession",
+                ErrorCode.INVALID_CONFIG,
+                "the STT + TTS branch needs stt, tts and an agent",
+            )
         return [
-            STTProcessor(self.stt),
-            AgentProcessor(self.agent, context=self.context),
-            TTSProcessor(self.tts),
+            STTProcessor(stt),
+            AgentProcessor(agent, context=self.context),
+            TTSProcessor(tts),
         ]
 
     # -- lifecycle ------------------------------------------------------------------------

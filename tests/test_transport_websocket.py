@@ -165,6 +165,19 @@ async def test_bearer_token_is_checked() -> None:
             assert json.loads(await ws.recv())["type"] == "session.started"
 
 
+async def test_a_str_token_set_after_creation_is_checked() -> None:
+    # ServerConfig wraps a str token in a SecretStr at creation only; one assigned later
+    # (the annotation allows a str) must still be compared, not crash the handshake.
+    async with serving() as server:
+        server.config.token = "later-token-value"
+        with pytest.raises(InvalidStatus) as info:
+            async with WebSocketClient.connect(server.url, token="wrong-token"):
+                pass
+        assert info.value.response.status_code == 401
+        async with WebSocketClient.connect(server.url, token="later-token-value") as client:
+            assert client.session["type"] == "session.started"
+
+
 def test_a_public_address_requires_a_token() -> None:
     with pytest.raises(ValueError, match="token is required"):
         ServerConfig(host="0.0.0.0")

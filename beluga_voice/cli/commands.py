@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import anyio
 import typer
+from pydantic import SecretStr
 from rich.table import Table
 
 from ..providers.config import S2SConfig
@@ -128,7 +129,9 @@ def _capabilities(name: str) -> str:
     """A provider's capability flags; providers are built with a placeholder key, which is
     never sent anywhere (building one does not connect)."""
     try:
-        prov = new_provider(name, S2SConfig(provider=name, api_key="placeholder-not-a-key"))
+        prov = new_provider(
+            name, S2SConfig(provider=name, api_key=SecretStr("placeholder-not-a-key"))
+        )
     except Exception:  # a provider that cannot even be built: say so, do not crash
         return "? (needs its credentials to be built)"
     caps = prov.capabilities

@@ -81,7 +81,12 @@ class PipelineMetrics(FrameObserver):
         self._turn_end_ns: int | None = None
         self._first_audio_ns: int | None = None
         self._stop_frame: Frame | None = None
-        self._on_push = self.on_push = self._make_on_push()  # type: ignore[method-assign]
+        # The engine calls ``observer.on_push``: the closure set on the instance saves a
+        # method call per frame.  mypy cannot type a method replaced on an instance (it
+        # compares the closure with the unbound method), hence the ignore.
+        on_push = self._make_on_push()
+        self._on_push = on_push
+        self.on_push = on_push  # type: ignore[method-assign, assignment]
         meter = get_meter(meter_provider)
         meter.create_observable_counter(
             "pipeline.frames", [self._observe_frames], unit="{frame}", description="Frames pushed"

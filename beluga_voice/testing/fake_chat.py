@@ -53,18 +53,19 @@ class FakeChatServer:
     port: int = 0
     _served: int = 0
     _tg: anyio.abc.TaskGroup | None = None
-    _listener: anyio.abc.SocketListener | None = None
+    _listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.prefix}"
 
     async def __aenter__(self) -> FakeChatServer:
-        self._listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self.port = self._listener.extra(anyio.abc.SocketAttribute.local_port)
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self._listener = listener
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._listener.serve, self._serve_one)
+        self._tg.start_soon(listener.serve, self._serve_one)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

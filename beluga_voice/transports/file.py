@@ -118,10 +118,13 @@ class WavFileOutput(OutputTransport):
 
     async def on_start(self, frame: StartFrame) -> None:
         await super().on_start(frame)
+        out: BinaryIO
         if isinstance(self.dest, (str, os.PathLike)):
             # A local file: opening (like the chunk writes) does not block noticeably.
-            self._owned = open(self.dest, "wb")  # noqa: SIM115, ASYNC230 - closed in on_stop
-        writer = wave.open(self._owned or self.dest, "wb")  # noqa: SIM115 - closed in on_stop
+            self._owned = out = open(self.dest, "wb")  # noqa: SIM115, ASYNC230 - closed in on_stop
+        else:
+            out = self.dest
+        writer = wave.open(out, "wb")  # noqa: SIM115 - closed in on_stop
         writer.setnchannels(self.channels)
         writer.setsampwidth(2)
         writer.setframerate(self.sample_rate)

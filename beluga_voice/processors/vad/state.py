@@ -78,12 +78,12 @@ class VADParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    start_secs: float = Field(0.2, ge=0.0, le=5.0)
-    start_gap_secs: float = Field(0.1, ge=0.0, le=5.0)
-    stop_secs: float = Field(0.8, ge=0.0, le=10.0)
-    confidence: float = Field(0.7, ge=0.0, le=1.0)
-    min_volume: float = Field(0.2, ge=0.0, le=1.0)
-    interrupt_min_secs: float = Field(0.5, ge=0.0, le=10.0)
+    start_secs: float = Field(default=0.2, ge=0.0, le=5.0)
+    start_gap_secs: float = Field(default=0.1, ge=0.0, le=5.0)
+    stop_secs: float = Field(default=0.8, ge=0.0, le=10.0)
+    confidence: float = Field(default=0.7, ge=0.0, le=1.0)
+    min_volume: float = Field(default=0.2, ge=0.0, le=1.0)
+    interrupt_min_secs: float = Field(default=0.5, ge=0.0, le=10.0)
 
     @model_validator(mode="after")
     def _interrupt_after_start(self) -> VADParams:

@@ -21,7 +21,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from websockets.asyncio.client import ClientConnection
@@ -129,7 +129,9 @@ def event_to_frame(event: dict[str, Any]) -> Frame | None:
     """The frame a server event stands for on the client side (None: nothing to push)."""
     kind = event.get("type")
     if kind == "transcript":
-        role = "assistant" if event.get("role") == "assistant" else "user"
+        role: Literal["user", "assistant"] = (
+            "assistant" if event.get("role") == "assistant" else "user"
+        )
         return TranscriptionFrame(
             str(event.get("text", "")), final=bool(event.get("final", True)), role=role
         )

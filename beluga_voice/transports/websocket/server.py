@@ -40,6 +40,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Origin
 
 from ...frames import ErrorFrame, StartFrame
 from ...pipeline import Node, PipelineTask
@@ -75,7 +76,8 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
-    token: SecretStr | None = field(default=None, repr=False)
+    token: SecretStr | str | None = field(default=None, repr=False)
+    """The bearer token clients must send; a ``str`` is wrapped in a ``SecretStr`` at creation."""
     allowed_origins: Sequence[str] | None = None
     max_message_bytes: int = 256 * 1024
     max_sessions: int = 100
@@ -149,7 +151,11 @@ class WebSocketServer:
             cfg.host,
             cfg.port,
             ssl=cfg.ssl,
-            origins=list(cfg.allowed_origins) if cfg.allowed_origins is not None else None,
+            origins=(
+                [Origin(o) for o in cfg.allowed_origins]
+                if cfg.allowed_origins is not None
+                else None
+            ),
             max_size=cfg.max_message_bytes,
             process_request=self._process_request,
             compression=None,  # audio does not compress; deflate would only cost CPU
@@ -203,10 +209,10 @@ class WebSocketServer:
         token = self.config.token
         if token is None:
             return None
+        # A str assigned after creation (which __post_init__ did not wrap) works as well.
+        expected = token.get_secret_value() if isinstance(token, SecretStr) else token
         offered = _offered_token(request.path, request.headers)
-        if offered is not None and hmac.compare_digest(
-            offered.encode(), token.get_secret_value().encode()
-        ):
+        if offered is not None and hmac.compare_digest(offered.encode(), expected.encode()):
             return None
         response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or invalid token\n")
         response.headers["WWW-Authenticate"] = "Bearer"
