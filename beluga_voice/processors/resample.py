@@ -54,7 +54,7 @@ def _bind_process(stream: soxr.ResampleStream) -> _Convert:
     """
     bound = getattr(stream, "_process", None)
     if callable(bound) and getattr(bound, "__name__", "") == "process_int16":
-        return bound  # type: ignore[no-any-return]
+        return bound
     return stream.resample_chunk
 
 
@@ -205,7 +205,7 @@ class ResampleProcessor(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, self.frame_type) and self.sample_rate is not None:
-            await self._resample(frame, direction)  # type: ignore[arg-type]
+            await self._resample(frame, direction)
             return
         if isinstance(frame, (EndFrame, CancelFrame)):
             if isinstance(frame, EndFrame):

@@ -27,9 +27,10 @@ class TurnLatency:
         self._mark = self.clock()
 
     def first_audio(self) -> None:
-        if self._mark is None:
+        mark = self._mark
+        if mark is None:
             return
-        self.samples.append(self.clock() - self._mark)  # type: ignore[operator]
+        self.samples.append(self.clock() - mark)
         self._mark = None
 
     @property
