@@ -60,6 +60,18 @@ def test_run_answers_each_turn_and_writes_the_replies(two_turns: Path, tmp_path:
         assert w.getnframes() / 24000 > 2.0
 
 
+def test_the_demo_answers_every_turn_of_the_bundled_example(tmp_path: Path) -> None:
+    # Fed faster than real time, a next question must wait for the reply to be played out:
+    # asked while the output still "plays", it is a barge-in, and replies went missing.
+    result = runner.invoke(app, ["run", "-o", str(tmp_path / "r.wav"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│") for line in result.stdout.splitlines() if line[:3].strip("│ ")]
+    turns = [cells for cells in rows if len(cells) > 4 and cells[1].strip().isdigit()]
+    assert len(turns) == 5, result.stdout
+    assert all(cells[3].strip() not in ("", "-") for cells in turns), result.stdout
+    assert "That is 36." in result.stdout
+
+
 def test_run_with_a_config_file_and_json_logs(two_turns: Path, tmp_path: Path) -> None:
     config = tmp_path / "voice.toml"
     config.write_text(

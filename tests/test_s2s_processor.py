@@ -18,6 +18,8 @@ from beluga_voice.frames import (
     InputAudioFrame,
     InterruptionFrame,
     OutputAudioFrame,
+    ResponseEndFrame,
+    ResponseStartFrame,
     StartFrame,
     ToolCallFrame,
     ToolResultFrame,
@@ -306,3 +308,60 @@ async def test_voice_session_cascade_with_the_embedded_engines() -> None:
     assert said[0] == ("user", "hello")
     assert said[1][0] == "assistant" and said[1][1].startswith("Hello!")  # the rule agent
     assert len(audio) > 24000  # and it was spoken
+
+
+class LatePlayer(Player):
+    """Reports a barge-in only once the next reply has begun, as happens when the input is
+    fed faster than real time or the user's interjection is very short."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.owed = False
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, InterruptionFrame) and self.first_audio.is_set():
+            self.owed = True
+        elif isinstance(frame, ResponseStartFrame) and self.owed:
+            self.owed = False
+            await self.push_frame(
+                BotStoppedSpeakingFrame(played_ms=self.played_ms, interrupted=True),
+                Direction.UPSTREAM,
+            )
+            self.interrupted.set()
+        elif isinstance(frame, OutputAudioFrame):
+            if not self.first_audio.is_set():
+                self.first_audio.set()
+            self.played_ms += 1000 * frame.duration
+        await self.push_frame(frame, direction)
+
+
+async def test_a_late_barge_in_report_does_not_cancel_the_next_reply() -> None:
+    first, second = tone(3.0, 24000, 500), tone(0.4, 24000, 700)
+    mock = AdvancedMockS2SProvider(audio_outputs=[first, second], pace=1.0)
+    player = LatePlayer()
+
+    def both_replies_ended(out: list[Frame]) -> bool:
+        return sum(isinstance(f, ResponseEndFrame) for f in out) >= 2
+
+    out: list[Frame] = []
+    ended = anyio.Event()
+
+    async def collect(frame: Frame) -> None:
+        out.append(frame)
+        if both_replies_ended(out):
+            ended.set()
+
+    task = PipelineTask([S2SProcessor(mock), player], on_output=collect)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+            await task.queue_frames(frames_of(UTTERANCE))
+            await player.first_audio.wait()
+            await task.queue_frames(frames_of(UTTERANCE))  # a whole new question, at once
+            await player.interrupted.wait()
+            await ended.wait()
+            await task.stop_when_done()
+    ends = [f.interrupted for f in out if isinstance(f, ResponseEndFrame)]
+    assert ends == [True, False]  # the answer to the second question was not cut
+    assert len(audio_out(out)) > len(second)  # all of the second reply came out
+    assert mock.interrupts == []  # no truncation aimed at the wrong reply

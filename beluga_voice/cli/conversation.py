@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..frames import (
+    BotStoppedSpeakingFrame,
     Direction,
     ErrorFrame,
     Frame,
@@ -49,6 +50,9 @@ class Tracker(FrameObserver):
         self.turns: list[Turn] = []
         self.errors: list[str] = []
         self.responding = False
+        self.playing = False
+        """Reply audio went out and the output has not yet said the bot stopped speaking."""
+        self.played = anyio.Event()
         self.reply_seconds = 0.0
         self.last_activity = time.monotonic()
         self.source: FrameProcessor | None = None
@@ -68,6 +72,9 @@ class Tracker(FrameObserver):
         self.last_activity = now
         if isinstance(frame, ErrorFrame) and frame.message not in self.errors:
             self.errors.append(frame.message)
+        if isinstance(frame, BotStoppedSpeakingFrame) and self.playing:  # from the output
+            self.playing = False
+            self.played.set()
         if source is not self.source:
             return
         if isinstance(frame, UserStoppedSpeakingFrame):
@@ -78,6 +85,9 @@ class Tracker(FrameObserver):
             elif not self._turn().bot or self._turn().bot[-1] != frame.text:
                 self._turn().bot.append(frame.text)
         elif isinstance(frame, OutputAudioFrame) and direction is Direction.DOWNSTREAM:
+            if not self.playing:
+                self.playing = True
+                self.played = anyio.Event()
             self.reply_seconds += frame.duration
             if self._stopped_at is not None:
                 self._turn().first_audio_ms = 1000 * (now - self._stopped_at)
@@ -96,8 +106,10 @@ class TurnGate(FrameProcessor):
     Fed at full speed, a provider would hear the next question before it had answered the
     last one, and (like a person talked over) drop its reply.  The gate runs its own VAD
     on the user audio; at the end of each user turn it holds the rest of the file until the
-    bot's reply has ended, or until no reply has started within ``start_timeout`` seconds
-    (nothing was understood).
+    bot's reply has ended and its audio has been played out, or until no reply has started
+    within ``start_timeout`` seconds (nothing was understood).  Waiting for the end of the
+    reply alone is not enough: the output may still be playing it, and the next question
+    would then be a barge-in.
     """
 
     def __init__(self, tracker: Tracker, *, start_timeout: float = 3.0) -> None:
@@ -123,6 +135,8 @@ class TurnGate(FrameProcessor):
                 await self.tracker.started.wait()
             if self.tracker.started.is_set():
                 await self.tracker.ended.wait()
+                if self.tracker.playing:
+                    await self.tracker.played.wait()
 
 
 async def run_conversation(

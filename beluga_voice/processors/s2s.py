@@ -127,6 +127,10 @@ class S2SProcessor(FrameProcessor):
         self._out: _Converter | None = None
         self._output_rate = 24000
         self._interrupt_pushed = False
+        self._responses = 0
+        """Replies the provider started so far."""
+        self._barged_at: int | None = None
+        """``_responses`` when the last barge-in happened (None: none pending)."""
         self._last_error: S2SError | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -158,9 +162,10 @@ class S2SProcessor(FrameProcessor):
             return
         if session is not None and not session.closed:
             if isinstance(frame, InterruptionFrame):
+                self._barged_at = self._responses
                 await session.interrupt(None)
             elif isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
-                await session.interrupt(frame.played_ms)
+                await self._truncate(session, frame.played_ms)
             elif (
                 isinstance(frame, UserTurnEndedFrame) and not self.provider.capabilities.server_vad
             ):
@@ -210,6 +215,7 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, Interrupted):
             await self._barge_in()
         elif isinstance(event, ResponseStarted):
+            self._responses += 1
             await self.push_frame(ResponseStartFrame())
         elif isinstance(event, ResponseDone):
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
@@ -260,7 +266,22 @@ class S2SProcessor(FrameProcessor):
         interruption notice often both arrive)."""
         if not self._interrupt_pushed:
             self._interrupt_pushed = True
+            self._barged_at = self._responses
             await self.push_frame(InterruptionFrame())
+
+    async def _truncate(self, session: StreamingSession, played_ms: float | None) -> None:
+        """Second step of a barge-in: tell the provider how much of its reply was heard.
+
+        Skipped when the provider has started a new reply since the barge-in (a short
+        interjection, or input fed faster than real time): ``interrupt`` acts on the reply
+        in progress, so it would cut the answer to the interjection instead.  The model
+        then remembers the interrupted reply whole, the lesser harm.
+        """
+        barged_at, self._barged_at = self._barged_at, None
+        if barged_at is not None and barged_at != self._responses:
+            log.debug("%s: a reply began after the barge-in; not truncating", self.name)
+            return
+        await session.interrupt(played_ms)
 
     async def _on_audio(self, chunk: AudioChunk) -> None:
         if chunk.error is not None:
