@@ -13,6 +13,7 @@ import anyio
 import numpy as np
 import pytest
 import trustme
+from pydantic import SecretStr
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -28,6 +29,7 @@ from beluga_voice.frames import (
     TranscriptionFrame,
 )
 from beluga_voice.pipeline import FrameProcessor, PipelineTask
+from beluga_voice.providers.errors import redact
 from beluga_voice.transports import ClientConnectedFrame, ClientDisconnectedFrame
 from beluga_voice.transports.websocket import (
     CLOSE_IDLE,
@@ -170,6 +172,8 @@ async def test_a_str_token_set_after_creation_is_checked() -> None:
     # (the annotation allows a str) must still be compared, not crash the handshake.
     async with serving() as server:
         server.config.token = "later-token-value"
+        assert isinstance(server.config.token, SecretStr)
+        assert "later-token-value" not in redact("sent later-token-value")  # kept secret
         with pytest.raises(InvalidStatus) as info:
             async with WebSocketClient.connect(server.url, token="wrong-token"):
                 pass

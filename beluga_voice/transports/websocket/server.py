@@ -77,7 +77,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     token: SecretStr | str | None = field(default=None, repr=False)
-    """The bearer token clients must send; a ``str`` is wrapped in a ``SecretStr`` at creation."""
+    """The bearer token clients must send; a ``str`` is wrapped in a ``SecretStr``."""
     allowed_origins: Sequence[str] | None = None
     max_message_bytes: int = 256 * 1024
     max_sessions: int = 100
@@ -96,11 +96,16 @@ class ServerConfig:
     serve_client_page: bool = True
     """Answer a plain ``GET /client`` with a minimal browser page (see :mod:`.page`)."""
 
+    def __setattr__(self, name: str, value: object) -> None:
+        # A token is kept secret and redacted from logs whenever it is set, not only at
+        # creation: a server's token may be rotated on a live config.
+        if name == "token" and value is not None:
+            secret = value if isinstance(value, SecretStr) else SecretStr(str(value))
+            register_secret(secret.get_secret_value())
+            value = secret
+        object.__setattr__(self, name, value)
+
     def __post_init__(self) -> None:
-        if isinstance(self.token, str):
-            self.token = SecretStr(self.token)
-        if self.token is not None:
-            register_secret(self.token.get_secret_value())
         if self.token is None and not _is_loopback(self.host):
             raise ValueError(
                 f"a token is required to listen on the non-loopback address {self.host!r}"
