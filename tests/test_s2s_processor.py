@@ -340,15 +340,12 @@ async def test_a_late_barge_in_report_does_not_cancel_the_next_reply() -> None:
     mock = AdvancedMockS2SProvider(audio_outputs=[first, second], pace=1.0)
     player = LatePlayer()
 
-    def both_replies_ended(out: list[Frame]) -> bool:
-        return sum(isinstance(f, ResponseEndFrame) for f in out) >= 2
-
     out: list[Frame] = []
     ended = anyio.Event()
 
     async def collect(frame: Frame) -> None:
         out.append(frame)
-        if both_replies_ended(out):
+        if sum(isinstance(f, ResponseEndFrame) for f in out) == 2:
             ended.set()
 
     task = PipelineTask([S2SProcessor(mock), player], on_output=collect)
