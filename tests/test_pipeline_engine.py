@@ -24,6 +24,12 @@ from beluga_voice.testing import run_pipeline
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("engine_mode")]
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """The engine promises anyio: it runs on trio too (where every hop is queued)."""
+    return str(request.param)
+
+
 class Tag(FrameProcessor):
     """Appends a tag to text frames (the five-line transformer of the docs)."""
 
