@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Async tests marked ``engine`` run on both anyio backends.
+
+    The engine promises anyio, so it must run on trio too, where every hop is queued.
+    """
+    marked = metafunc.definition.get_closest_marker("engine") is not None
+    if marked and inspect.iscoroutinefunction(metafunc.function):
+        metafunc.parametrize("anyio_backend", ["asyncio", "trio"])
 
 
 @pytest.fixture(params=["handoff", "queued"])

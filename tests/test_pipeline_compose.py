@@ -22,13 +22,7 @@ from beluga_voice.frames import (
 from beluga_voice.pipeline import Branch, FrameProcessor, Parallel, PipelineTask, QueueObserver
 from beluga_voice.testing import run_pipeline
 
-pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("engine_mode")]
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """The engine promises anyio: it runs on trio too (where every hop is queued)."""
-    return str(request.param)
+pytestmark = [pytest.mark.anyio, pytest.mark.engine, pytest.mark.usefixtures("engine_mode")]
 
 
 class Tag(FrameProcessor):

@@ -141,16 +141,14 @@ def take(proc: FrameProcessor, frame: Frame, direction: Direction) -> bool:
     if not turn.spent:  # the loop's next turn starts afresh, even for the same task
         turn.arm()
     turn.spent += 1
-    if direction is _DOWN and frame.kind is not _SYSTEM:
-        if proc.cancelled:  # after a cancel nothing more flows down
-            proc.frames_dropped += 1
-            return True
-        coro = proc.process_frame(frame, _DOWN) if frame.kind is _DATA else None
+    if direction is _DOWN and frame.kind is not _SYSTEM and proc.cancelled:
+        proc.frames_dropped += 1  # after a cancel nothing more flows down
+        return True
+    if isinstance(frame, CancelFrame):
+        proc.cancelled = True
+    if frame.kind is _DATA and direction is _DOWN:  # the hot path: no lifecycle checks
+        coro = proc.process_frame(frame, _DOWN)
     else:
-        if isinstance(frame, CancelFrame):
-            proc.cancelled = True
-        coro = None
-    if coro is None:
         coro = proc._fp_handle(frame, direction)
     proc._fp_open = False
     task: asyncio.Task[Any] = proc._fp_task  # type: ignore[assignment]

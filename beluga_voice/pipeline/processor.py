@@ -125,7 +125,7 @@ class FrameProcessor(Node):
         self._fp_rest: Rest | None = None
         self._fp_turn: Turn | None = None
         self._fp_task: asyncio.Task[Any] | None = None
-        self._fp_ctx = contextvars.copy_context()
+        self._fp_ctx = contextvars.Context()  # the real one is made as the run starts
 
     # -- the API for subclasses --------------------------------------------------------------
 
@@ -144,6 +144,7 @@ class FrameProcessor(Node):
         target = self._fp_down if direction is _DOWN else self._fp_up
         if target is None:
             return
+        # deliver(), inlined on the hot path; a processor with a burst queued queues too
         consumer = target.consumer
         mine = self._fp_inbox
         if (
