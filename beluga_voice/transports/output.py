@@ -213,11 +213,14 @@ class OutputTransport(FrameProcessor):
         self._speaking = True
         self._response_ended = False
         self.stats.responses += 1
-        self.pacer.begin()
+        self.pacer.begin()  # a new response: nothing of it played yet, should anyone ask
         frame = BotStartedSpeakingFrame()
         await self.write_frame(frame)
         await self.push_frame(frame, _UP)
         await self.push_frame(frame, _DOWN)
+        # The first chunk plays from when it goes out, after the pipeline was told: the
+        # pushes may have run other processors' handlers (or waited) for a while.
+        self.pacer.begin()
 
     async def _stop_speaking(self, *, interrupted: bool) -> None:
         self._speaking = False
