@@ -93,7 +93,9 @@ class FrameProcessor(Node):
 
     Lifecycle hooks: :meth:`on_start` runs when the StartFrame arrives (before it is
     passed on), :meth:`on_stop` when an EndFrame or CancelFrame arrives (before it is
-    passed on), so a processor can flush what it holds ahead of the end of the stream.
+    passed on), so a processor can flush what it holds ahead of the end of the stream,
+    and :meth:`on_cleanup` when the processor's task ends, however it ends, to release
+    what the processor opened.
 
     A frame pushed to a processor that is idle is handled at once, in the pusher's turn
     of the event loop but as this processor's task (see ``pipeline/handoff.py``); set
@@ -126,6 +128,11 @@ class FrameProcessor(Node):
         self._fp_turn: Turn | None = None
         self._fp_task: asyncio.Task[Any] | None = None
         self._fp_ctx = contextvars.Context()  # the real one is made as the run starts
+        self._fp_idle: Callable[[], None] | None = None
+        """Called each time the processor parks on an empty inbox (set while the runner
+        waits for the pipeline to settle, so that it waits without polling)."""
+        self._fp_cleanup_timeout = 1.0
+        self._fp_cleaned = False
 
     # -- the API for subclasses --------------------------------------------------------------
 
@@ -170,6 +177,16 @@ class FrameProcessor(Node):
             ErrorFrame(message, code=code, fatal=fatal, source=self.name, cause=cause), _UP
         )
 
+    async def push_exception(self, exc: Exception, doing: str = "", *, fatal: bool = False) -> None:
+        """Report ``exc`` upstream the way the engine reports one a handler raised.
+
+        For work a processor catches to keep going (a worker that must survive one failed
+        job): the :class:`ErrorFrame`'s code is the exception's own ``code`` (every
+        :class:`~beluga_voice.providers.S2SError` has one), else ``internal_error``;
+        ``doing`` says what failed ("synthesising a sentence").
+        """
+        await self._fp_report(exc, f" {doing}" if doing else "", fatal)
+
     async def on_start(self, frame: StartFrame) -> None:
         """Called with the StartFrame before it is passed on."""
 
@@ -178,6 +195,20 @@ class FrameProcessor(Node):
 
     async def on_interruption(self) -> None:
         """Called on an InterruptionFrame, after the inbox was flushed."""
+
+    async def on_cleanup(self) -> None:
+        """Release what this processor opened; runs once, on every exit path.
+
+        Why it exists beside :meth:`on_stop`: ``on_stop`` is part of the graceful end and
+        never runs when the stop deadline cancels a processor that is busy (stuck in an
+        ``await``, or held back by a full inbox downstream) before the End or Cancel frame
+        reached it, or cancels ``on_stop`` itself half-way.  ``on_cleanup`` runs when the
+        processor's task ends, whether it stopped gracefully or was cancelled, after
+        ``on_stop`` if that ran: shielded from the cancellation and bounded by the
+        runner's ``cleanup_timeout``.  Make it idempotent (``on_stop`` may already have
+        released everything) and do not push frames from it: the pipeline is gone.  It
+        may run without :meth:`on_start` having run (or finished).
+        """
 
     def create_task(self, func: Callable[..., Awaitable[Any]], *args: Any, name: str = "") -> None:
         """Run ``func(*args)`` beside this processor, owned by the pipeline's task group.
@@ -224,8 +255,14 @@ class FrameProcessor(Node):
                 self._scopes.discard(scope)
 
     async def _fp_fail(self, exc: Exception, frame: Frame | None, *, fatal: bool = False) -> None:
-        code = str(getattr(exc, "code", "internal_error"))
         what = f" handling {type(frame).__name__}" if frame is not None else ""
+        await self._fp_report(exc, what, fatal)
+
+    def _fp_error(
+        self, exc: BaseException, what: str, fatal: bool, code: str | None = None
+    ) -> ErrorFrame:
+        """The ErrorFrame telling ``exc``, noted by the runner at once (even mid-shutdown)."""
+        code = code or str(getattr(exc, "code", "internal_error"))
         err = ErrorFrame(
             f"{self.name} raised {type(exc).__name__}{what}: {exc}",
             code=code,
@@ -234,10 +271,30 @@ class FrameProcessor(Node):
             cause=exc,
         )
         log.warning("%s", err.message, exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
-        if self._report_error is not None:  # the runner learns at once, even mid-shutdown
+        if self._report_error is not None:
             self._report_error(err)
+        return err
+
+    async def _fp_report(self, exc: Exception, what: str, fatal: bool) -> None:
+        err = self._fp_error(exc, what, fatal)
         if self._fp_up is not None:
             await self._fp_up.put(err, _UP)
+
+    async def _fp_cleanup(self) -> None:
+        """Run :meth:`on_cleanup` once, shielded, within ``cleanup_timeout``."""
+        if self._fp_cleaned:
+            return
+        self._fp_cleaned = True
+        timeout = self._fp_cleanup_timeout
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + timeout
+            try:
+                await self.on_cleanup()
+            except Exception as exc:
+                self._fp_error(exc, " cleaning up", False)
+        if scope.cancelled_caught:
+            late = TimeoutError(f"not done within {timeout:g} s; what it holds may leak")
+            self._fp_error(late, " cleaning up", False, code="timeout")
 
     async def _fp_stop_once(self) -> None:
         if self.stopped:
@@ -312,7 +369,10 @@ class FrameProcessor(Node):
         self._fp_turn = turn_for(loop) if self.direct_handoff else None
         self._fp_task = asyncio.current_task() if self._fp_turn is not None else None
         self._fp_ctx = contextvars.copy_context()
-        await InContext(self._fp_loop(self._ensure_inbox()), self._fp_ctx)
+        try:
+            await InContext(self._fp_loop(self._ensure_inbox()), self._fp_ctx)
+        finally:  # cancelled, as a rule: on_cleanup runs whether on_stop ran or not
+            await InContext(self._fp_cleanup(), self._fp_ctx)
 
     async def _fp_loop(self, inbox: Inbox) -> None:
         """Carried-over handlers first, then the priority lane, spared frames, data."""
@@ -345,6 +405,8 @@ class FrameProcessor(Node):
                 await guard(spared.popleft(), _DOWN)
                 continue
             if inbox.data_in == inbox.data_out:  # empty: no exception needed to find out
+                if self._fp_idle is not None:
+                    self._fp_idle()
                 self._fp_open = self._fp_turn is not None and not inbox.sending
                 try:
                     await inbox.wait()

@@ -8,7 +8,12 @@ task of one task group, so nothing outlives :meth:`PipelineTask.run`.
 Stopping has a hard deadline: after :meth:`stop_when_done` (graceful, EndFrame) or
 :meth:`cancel` (CancelFrame), the run ends within ``stop_timeout`` seconds even if a
 processor is stuck in an ``await``; the stuck processors are named in
-:attr:`PipelineTask.stuck` and in a warning.
+:attr:`PipelineTask.stuck` and in a warning.  ``stop_timeout`` is the whole budget of the
+graceful part: the End crossing the pipeline, the ``on_stop`` hooks and the wait for the
+last upstream frames share it, and nothing polls meanwhile.  Then every processor's task
+is cancelled and its ``on_cleanup`` hook runs, shielded and bounded by
+``cleanup_timeout``, so that what a processor opened is released however the run ended
+(a cleanup with nothing to release costs nothing).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import anyio
-import anyio.lowlevel
 
 from ..frames import (
     CancelFrame,
@@ -79,7 +83,11 @@ class PipelineTask:
     every frame that leaves its start going upstream.  ``inbox_capacity`` bounds each
     processor's data lane (processors may set their own).  ``direct_handoff=False`` makes
     every hop go through the receiver's queue and task, as if no processor were ever idle
-    (slower; for comparison and for debugging).
+    (slower; for comparison and for debugging).  ``stop_timeout`` bounds a stop from the
+    moment it is asked for; ``cleanup_timeout`` bounds each processor's ``on_cleanup``
+    after it (they run side by side), so :meth:`run` returns within ``stop_timeout +
+    cleanup_timeout`` of a stop in the worst case, and within ``stop_timeout`` when the
+    cleanups have nothing slow to do.
     """
 
     def __init__(
@@ -88,6 +96,7 @@ class PipelineTask:
         *,
         start_frame: StartFrame | None = None,
         stop_timeout: float = 2.0,
+        cleanup_timeout: float = 1.0,
         inbox_capacity: int = 64,
         direct_handoff: bool = True,
         observers: Iterable[FrameObserver] = (),
@@ -98,6 +107,7 @@ class PipelineTask:
         self.pipeline = pipeline if isinstance(pipeline, Node) else Pipeline(list(pipeline))
         self.start_frame = start_frame or StartFrame()
         self.stop_timeout = stop_timeout
+        self.cleanup_timeout = cleanup_timeout
         self.on_output = on_output
         self.on_upstream = on_upstream
         self._on_error_cb = on_error
@@ -112,6 +122,7 @@ class PipelineTask:
                 inbox.resize(inbox_capacity)
             proc._observers = observers
             proc._report_error = self._record_error
+            proc._fp_cleanup_timeout = cleanup_timeout
             if not direct_handoff:
                 proc.direct_handoff = False
         self.errors: list[ErrorFrame] = []
@@ -120,6 +131,9 @@ class PipelineTask:
         self._recorded: set[int] = set()
         self._finished = anyio.Event()
         self._stopping = False
+        self._deadline: float | None = None
+        """When the stop asked for must be over (anyio clock); None until one is asked."""
+        self._settled: anyio.Event | None = None
         self._started = False
         self._task_group: anyio.abc.TaskGroup | None = None
 
@@ -163,6 +177,8 @@ class PipelineTask:
             if self._stopping:  # stop was asked before the run began
                 tg.start_soon(self._watchdog, name="PipelineTask.watchdog")
             await self._finished.wait()
+            if self._deadline is None:  # the end came from inside: the budget starts now
+                self._deadline = anyio.current_time() + self.stop_timeout
             await self._quiesce()
             tg.cancel_scope.cancel()
             with anyio.CancelScope(shield=True):
@@ -175,39 +191,73 @@ class PipelineTask:
         """Let upstream frames already on their way (errors, reports) reach the head.
 
         When the end of the stream reaches the tail, a processor may have pushed frames
-        upstream just before passing the end on; give them the time to arrive, bounded
-        by the stop deadline, so that nothing said on the way out is lost.
+        upstream just before passing the end on; give them the time to arrive, within
+        what is left of the stop deadline (nothing, when the watchdog fired), so that
+        nothing said on the way out is lost.  It waits on the processors' idle hook, not
+        by polling: a processor stuck in an ``await`` costs no CPU here.
         """
-        with anyio.move_on_after(self.stop_timeout):
-            while any(
-                p.current_frame is not None
-                or (p._fp_inbox is not None and p._fp_inbox.priority_depth)
-                for p in self.processors
-                if p is not self._tail
-            ):
-                await anyio.lowlevel.checkpoint()
+        deadline = self._deadline
+        if deadline is None or deadline <= anyio.current_time() or not self._busy():
+            return
+        busy = self._busy
+        for proc in self.processors:
+            proc._fp_idle = self._on_idle
+        try:
+            with anyio.CancelScope(deadline=deadline):
+                while busy():
+                    self._settled = anyio.Event()
+                    await self._settled.wait()
+        finally:
+            for proc in self.processors:
+                proc._fp_idle = None
+
+    def _busy(self) -> bool:
+        """Whether a processor (but the tail) is handling a frame or has system frames queued."""
+        return any(
+            p.current_frame is not None or (p._fp_inbox is not None and p._fp_inbox.priority_depth)
+            for p in self.processors
+            if p is not self._tail
+        )
+
+    def _on_idle(self) -> None:
+        if self._settled is not None:
+            self._settled.set()
 
     async def _drain_head(self) -> None:
-        """Deliver upstream frames (errors) still queued at the head when the run ends."""
+        """Deliver upstream frames (errors) still queued at the head when the run ends.
+
+        Errors are recorded whatever the time left; the ``on_upstream`` callback gets
+        what is left of the stop deadline (one that does not await always runs).
+        """
         inbox = self._head._ensure_inbox()
+        frames: list[Frame] = []
         while True:
             try:
                 frame, direction = inbox._prio_recv.receive_nowait()
             except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.EndOfStream):
-                return
+                break
             if direction is Direction.UPSTREAM:
-                with anyio.move_on_after(self.stop_timeout):
-                    await self._head.process_frame(frame, direction)
+                frames.append(frame)
+                if isinstance(frame, ErrorFrame):
+                    self._record_error(frame)
+        if not frames:
+            return
+        deadline = self._deadline if self._deadline is not None else anyio.current_time()
+        with anyio.CancelScope(shield=True, deadline=deadline):  # expired: no await runs
+            for frame in frames:
+                await self._head.process_frame(frame, Direction.UPSTREAM)
 
     def _arm_deadline(self) -> None:
         if self._stopping:
             return
         self._stopping = True
+        self._deadline = anyio.current_time() + self.stop_timeout
         if self._task_group is not None:
             self._task_group.start_soon(self._watchdog, name="PipelineTask.watchdog")
 
     async def _watchdog(self) -> None:
-        with anyio.move_on_after(self.stop_timeout):
+        assert self._deadline is not None  # armed before the watchdog starts
+        with anyio.CancelScope(deadline=self._deadline):
             await self._finished.wait()
             return
         self.stuck = [
