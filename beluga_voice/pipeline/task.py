@@ -149,14 +149,23 @@ class PipelineTask:
             await self.queue_frame(frame)
 
     async def stop_when_done(self) -> None:
-        """Queue an EndFrame: stop once everything queued before it has been processed."""
-        await self.queue_frame(EndFrame())
+        """Queue an EndFrame: stop once everything queued before it has been processed.
+
+        The stop deadline starts now.  On a jammed pipeline, where even the EndFrame
+        cannot be queued, this returns at the deadline, when the run is cancelled.
+        """
         self._arm_deadline()
+        await self._queue_stop(EndFrame())
 
     async def cancel(self) -> None:
         """Stop now: a CancelFrame overtakes queued data; hard deadline as for End."""
-        await self.queue_frame(CancelFrame())
         self._arm_deadline()
+        await self._queue_stop(CancelFrame())
+
+    async def _queue_stop(self, frame: Frame) -> None:
+        assert self._deadline is not None
+        with anyio.CancelScope(deadline=self._deadline):
+            await self.queue_frame(frame)
 
     @property
     def finished(self) -> bool:
