@@ -8,9 +8,14 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Tool", "ToolRegistry"]
+__all__ = ["Tool", "ToolRegistry", "tool_error"]
 
 ToolHandler = Callable[..., Any | Awaitable[Any]]
+
+
+def tool_error(message: str) -> str:
+    """A failed call's answer, as the model should hear it: a JSON ``{"error": ...}``."""
+    return json.dumps({"error": message})
 
 
 @dataclass(slots=True)
@@ -65,11 +70,11 @@ class ToolRegistry:
         error object, which is what the model should hear, rather than as an exception."""
         tool = self._tools.get(name)
         if tool is None:
-            return json.dumps({"error": f"unknown tool {name!r}"})
+            return tool_error(f"unknown tool {name!r}")
         try:
             args = json.loads(arguments or "{}") if isinstance(arguments, str) else arguments
             if not isinstance(args, dict):
                 raise ValueError("arguments must be a JSON object")
             return await tool.call(args)
         except Exception as exc:
-            return json.dumps({"error": f"{type(exc).__name__}: {exc}"})
+            return tool_error(f"{type(exc).__name__}: {exc}")

@@ -14,7 +14,6 @@ the provider truncates its memory of the reply to what the user heard.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Literal
 
 from ..agents.base import Agent
@@ -35,8 +34,6 @@ from ..frames import (
     SpeakFrame,
     StartFrame,
     TextFrame,
-    ToolCallFrame,
-    ToolResultFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -59,11 +56,13 @@ from ..providers.events import (
     SpeechStarted,
     SpeechStopped,
     ToolCall,
+    ToolCallCancelled,
     Transcript,
     Usage,
 )
 from ..providers.types import ConversationContext, new_conversation_context
 from .resample import StreamResampler
+from .tool_calls import ToolCalls
 from .turns import TurnLatency
 
 __all__ = ["S2SProcessor"]
@@ -95,8 +94,14 @@ class S2SProcessor(FrameProcessor):
     ``reasoning_mode="external"`` sends final user transcripts to ``agent`` and has the
     provider voice the agent's reply (the provider must then not answer by itself; every
     built-in provider honours ``config.reasoning_mode``).  Tool calls are answered from
-    ``tools``.  ``forward_input_audio`` passes user audio on downstream (an output transport
-    that records the conversation needs it).
+    ``tools``, beside the event reader (see :mod:`~beluga_voice.processors.tool_calls`):
+    at most ``max_tool_calls`` at a time, each within ``tool_timeout`` seconds, cancelled
+    on barge-in and when the session ends.  ``forward_input_audio`` passes user audio on
+    downstream (an output transport that records the conversation needs it).
+
+    The provider session is closed in :meth:`on_stop` and, should the stop deadline
+    cancel the processor before that ran or finished, in :meth:`on_cleanup`: the
+    connection and the provider's session slot are released on every exit path.
     """
 
     def __init__(
@@ -108,6 +113,8 @@ class S2SProcessor(FrameProcessor):
         agent: Agent | None = None,
         reasoning_mode: Literal["built-in", "external"] | None = None,
         forward_input_audio: bool = True,
+        tool_timeout: float = 30.0,
+        max_tool_calls: int = 4,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name or f"S2S[{provider.name}]")
@@ -121,6 +128,9 @@ class S2SProcessor(FrameProcessor):
                 "S2SProcessor", ErrorCode.INVALID_CONFIG, "external reasoning needs an agent"
             )
         self.forward_input_audio = forward_input_audio
+        self.tool_calls = ToolCalls(
+            self, self.tools, self._send_tool_result, timeout=tool_timeout, limit=max_tool_calls
+        )
         self.session: StreamingSession | None = None
         self.latency = TurnLatency(LATENCY_BUDGETS[provider.config.latency_target])
         self._in: _Converter | None = None
@@ -141,14 +151,23 @@ class S2SProcessor(FrameProcessor):
         self.create_task(self._read_events, name=f"{self.name}.events")
 
     async def on_stop(self) -> None:
+        self.tool_calls.cancel()  # nobody is left to hear their answers
         session = self.session
         if session is None:
             return
-        if self._in is not None and not session.closed:
-            tail = self._in(b"", last=True)  # what the resampler still holds back
-            if tail:
-                await session.send_audio(tail)
-        await session.close()
+        try:
+            if self._in is not None and not session.closed:
+                tail = self._in(b"", last=True)  # what the resampler still holds back
+                if tail:
+                    await session.send_audio(tail)
+        finally:
+            await session.close()
+
+    async def on_cleanup(self) -> None:
+        """Close the session if :meth:`on_stop` did not (idempotent)."""
+        self.tool_calls.cancel()
+        if self.session is not None:
+            await self.session.close()
 
     # -- frames in --------------------------------------------------------------------------
 
@@ -163,6 +182,7 @@ class S2SProcessor(FrameProcessor):
         if session is not None and not session.closed:
             if isinstance(frame, InterruptionFrame):
                 self._barged_at = self._responses
+                self.tool_calls.cancel(reason="the user interrupted")
                 await session.interrupt(None)
             elif isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
                 await self._truncate(session, frame.played_ms)
@@ -220,7 +240,9 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, ResponseDone):
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
         elif isinstance(event, ToolCall):
-            await self._on_tool_call(event)
+            await self.tool_calls.start(event)
+        elif isinstance(event, ToolCallCancelled):
+            self.tool_calls.cancel(event.call_ids)  # the provider forgot them: no answer
         elif isinstance(event, Usage):
             await self.push_frame(
                 MetricsFrame(
@@ -245,12 +267,10 @@ class S2SProcessor(FrameProcessor):
             )
         elif isinstance(event, SessionError):
             await self._report(event.error, fatal=event.fatal)
-        elif (
-            isinstance(event, SessionClosed)
-            and event.error is not None
-            and event.error is not self._last_error  # not already told by a SessionError
-        ):
-            await self._report(event.error, fatal=True)
+        elif isinstance(event, SessionClosed):
+            self.tool_calls.cancel()  # their answers could not be sent
+            if event.error is not None and event.error is not self._last_error:
+                await self._report(event.error, fatal=True)  # not told by a SessionError
 
     def _ms(self, pcm_bytes: int) -> float:
         """Milliseconds of PCM16 mono at the rate the provider was sent."""
@@ -263,7 +283,8 @@ class S2SProcessor(FrameProcessor):
 
     async def _barge_in(self) -> None:
         """Flush playback downstream, once per reply (speech start and the provider's own
-        interruption notice often both arrive)."""
+        interruption notice often both arrive); tools still running are cancelled."""
+        self.tool_calls.cancel(reason="the user interrupted")
         if not self._interrupt_pushed:
             self._interrupt_pushed = True
             self._barged_at = self._responses
@@ -312,15 +333,9 @@ class S2SProcessor(FrameProcessor):
         if reply and not self.session.closed:
             await self.session.speak(reply)
 
-    async def _on_tool_call(self, call: ToolCall) -> None:
-        assert self.session is not None
-        await self.push_frame(ToolCallFrame(call.call_id, call.name, call.arguments))
-        started = time.monotonic()
-        output = await self.tools.call(call.name, call.arguments)
-        log.debug("tool %s answered in %.1f ms", call.name, 1000 * (time.monotonic() - started))
-        await self.push_frame(ToolResultFrame(call.call_id, output))
-        if not self.session.closed:
-            await self.session.send_tool_result(call.call_id, output)
+    async def _send_tool_result(self, call_id: str, output: str) -> None:
+        if self.session is not None and not self.session.closed:
+            await self.session.send_tool_result(call_id, output)
 
     async def _report(self, error: S2SError, *, fatal: bool) -> None:
         self._last_error = error
