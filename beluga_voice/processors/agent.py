@@ -12,7 +12,11 @@ current utterance, then the user's turn and the assistant's reply (as far as it 
 appended.  An ``InterruptionFrame`` cancels the reply in flight; a newer utterance
 replaces an older reply.  An assistant ``TranscriptionFrame`` coming back upstream (the
 TTS processor's account of what was heard before a barge-in) truncates the last reply in
-the history to those words.  Anything with a ``respond`` async generator is an agent; to put
+the history to those words.  An agent that fails (a network error, a bug) ends its reply
+there: the failure goes upstream as an ``ErrorFrame`` with the exception's code (every
+``S2SError`` has one, anything else is ``internal_error``), the reply is closed with a
+``ResponseEndFrame`` as usual, and the next utterance is answered as if nothing had
+happened.  Anything with a ``respond`` async generator is an agent; to put
 entirely custom logic here, subclass :class:`~beluga_voice.pipeline.FrameProcessor`
 instead and handle ``TranscriptionFrame`` the same way.
 """
@@ -36,13 +40,21 @@ from ..frames import (
     TranscriptionFrame,
 )
 from ..pipeline.processor import FrameProcessor
-from ..providers.errors import S2SError
 from ..providers.types import ConversationContext, Turn, new_conversation_context
 
 __all__ = ["AgentProcessor"]
 
 log = logging.getLogger("beluga_voice.agent")
 _DOWN = Direction.DOWNSTREAM
+
+WRAP_UP_TIMEOUT = 1.0
+"""Seconds a reply's wrap-up may take once the reply is cancelled: closing the agent's
+generator and sending the closing frames are shielded from the cancellation (they must
+happen), but a generator that never closes or a jammed pipeline must not hang the stop."""
+
+
+def _wrap_up() -> anyio.CancelScope:
+    return anyio.CancelScope(shield=True, deadline=anyio.current_time() + WRAP_UP_TIMEOUT)
 
 
 class AgentProcessor(FrameProcessor):
@@ -100,8 +112,11 @@ class AgentProcessor(FrameProcessor):
         await self.push_frame(frame, direction)
 
     async def on_stop(self) -> None:
-        """Let the reply in flight finish (the pipeline's stop deadline bounds this)."""
-        if self._done is not None:
+        """Let the reply in flight finish (the pipeline's stop deadline bounds this); on a
+        cancel, cancel it."""
+        if self.cancelled:
+            await self._cancel_reply()
+        elif self._done is not None:
             await self._done.wait()
 
     async def _cancel_reply(self) -> None:
@@ -134,11 +149,11 @@ class AgentProcessor(FrameProcessor):
                 finally:
                     aclose = getattr(gen, "aclose", None)
                     if aclose is not None:
-                        with anyio.CancelScope(shield=True):
+                        with _wrap_up():
                             await aclose()
             interrupted = scope.cancelled_caught
-        except S2SError as exc:
-            await self.push_error(f"agent failed: {exc}", code=exc.code.value, cause=exc)
+        except Exception as exc:  # this reply is lost; the next utterance gets a new one
+            await self.push_exception(exc, "answering")
         finally:
             self._scope = None
             reply = "".join(pieces).strip()
@@ -146,7 +161,7 @@ class AgentProcessor(FrameProcessor):
                 self._current = self.context.add_turn("assistant", reply)
                 if interrupted:
                     self._current.metadata["interrupted"] = True
-            with anyio.CancelScope(shield=True):
+            with _wrap_up():
                 if reply:  # the whole reply as a transcript, as S2S providers report it
                     await self.push_frame(TranscriptionFrame(reply, role="assistant"), _DOWN)
                 await self.push_frame(ResponseEndFrame(interrupted=interrupted), _DOWN)

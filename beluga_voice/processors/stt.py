@@ -12,10 +12,16 @@ Two ways to know where utterances are:
   pre-roll) and its ``UserStoppedSpeakingFrame`` / ``UserTurnEndedFrame``.
 
 Recognition runs in a worker thread; user audio is passed on unchanged.
+
+A recogniser that fails (an engine error, a dropped connection) costs the utterance in
+progress, never the next one: the failure goes upstream as an ``ErrorFrame`` with the
+exception's code, once; the stream is reset (or, if it cannot be, replaced by a new
+one), and a user turn that was announced is closed with ``UserStoppedSpeakingFrame``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import Literal
 
@@ -39,6 +45,8 @@ from ..stt.utterance import UtteranceEvent, UtteranceRecognizer
 from .resample import StreamResampler
 
 __all__ = ["STTProcessor"]
+
+log = logging.getLogger("beluga_voice.stt")
 
 _DOWN = Direction.DOWNSTREAM
 _UP = Direction.UPSTREAM
@@ -72,15 +80,25 @@ class STTProcessor(FrameProcessor):
         self._resampler: StreamResampler | None = None
         self._preroll: deque[bytes] = deque(maxlen=max(1, int(preroll_ms // 20)))
         self._listening = False
+        self._speaking = False
+        """A UserStartedSpeakingFrame went out (own endpointing) and its stop not yet."""
 
     async def on_start(self, frame: StartFrame) -> None:
-        self.stream = await anyio.to_thread.run_sync(self.engine.open_stream)
+        await anyio.to_thread.run_sync(self._open)
+
+    def _open(self) -> None:
+        """Open a stream (and its endpointing).  In a worker thread: it may be slow."""
+        self.stream = self.engine.open_stream()
         if self.endpointing == "own":
             self.recognizer = UtteranceRecognizer(
                 self.stream, silence_ms=self.silence_ms, preroll_ms=self.preroll_ms
             )
 
     async def on_stop(self) -> None:
+        await self.on_cleanup()
+
+    async def on_cleanup(self) -> None:
+        """Close the stream, on every way out (idempotent)."""
         if self.stream is not None:
             stream, self.stream = self.stream, None
             await anyio.to_thread.run_sync(stream.close)
@@ -117,24 +135,61 @@ class STTProcessor(FrameProcessor):
         if not pcm:
             return
         if self.recognizer is not None:
-            events = await anyio.to_thread.run_sync(self.recognizer.feed, pcm)
+            try:
+                events = await anyio.to_thread.run_sync(self.recognizer.feed, pcm)
+            except Exception as exc:
+                await self._recover(exc)
+                return
             for event in events:
                 await self._on_event(event)
         elif self._listening:
             assert self.stream is not None
-            result = await anyio.to_thread.run_sync(self.stream.feed, pcm)
+            try:
+                result = await anyio.to_thread.run_sync(self.stream.feed, pcm)
+            except Exception as exc:
+                await self._recover(exc)
+                return
             if result is not None:
                 await self._transcript(result)
         else:
             self._preroll.append(pcm)
 
+    async def _recover(self, exc: Exception) -> None:
+        """The recogniser failed: report it, drop the utterance, be ready for the next."""
+        await self.push_exception(exc, "recognising")
+        self._listening = False  # the rest of this utterance is not recognised
+        await anyio.to_thread.run_sync(self._reset)
+        if self._speaking:  # close the turn that was announced (it has no words)
+            self._speaking = False
+            await self.push_frame(UserStoppedSpeakingFrame(), _DOWN)
+            await self.push_frame(UserStoppedSpeakingFrame(), _UP)
+
+    def _reset(self) -> None:
+        """Drop the current utterance; replace a stream that cannot even do that."""
+        try:
+            if self.recognizer is not None:
+                self.recognizer.reset()
+            elif self.stream is not None:
+                self.stream.reset()
+        except Exception:
+            log.warning("%s: resetting the recogniser failed; opening a new one", self.name)
+            old, self.stream, self.recognizer = self.stream, None, None
+            try:
+                if old is not None:
+                    old.close()
+            except Exception:  # it is broken: what matters is the new one
+                log.debug("%s: closing the broken stream failed", self.name, exc_info=True)
+            self._open()
+
     async def _on_event(self, event: UtteranceEvent) -> None:
         if event.kind == "started":
+            self._speaking = True
             await self.push_frame(UserStartedSpeakingFrame(), _DOWN)
             await self.push_frame(UserStartedSpeakingFrame(), _UP)
             if self.interruptions:
                 await self.push_frame(InterruptionFrame(), _DOWN)
         elif event.kind == "stopped":
+            self._speaking = False
             await self.push_frame(UserStoppedSpeakingFrame(), _DOWN)
             await self.push_frame(UserStoppedSpeakingFrame(), _UP)
         elif event.result is not None:
@@ -161,5 +216,9 @@ class STTProcessor(FrameProcessor):
         if not self._listening or self.stream is None:
             return
         self._listening = False
-        result = await anyio.to_thread.run_sync(self.stream.finish)
+        try:
+            result = await anyio.to_thread.run_sync(self.stream.finish)
+        except Exception as exc:
+            await self._recover(exc)
+            return
         await self._transcript(result)

@@ -9,7 +9,13 @@ rate.  ``SpeakFrame`` text is spoken verbatim (after anything pending).  A
 Synthesis runs in a job queue owned by a background task, so the processor keeps reading
 its inbox: an ``InterruptionFrame`` drops the queued sentences, the pending text and the
 sentence being synthesised at once.  At the end of the stream the queue is spoken out
-before the ``EndFrame`` passes on.
+before the ``EndFrame`` passes on; a ``CancelFrame`` drops it instead.
+
+A sentence that fails to synthesise (an engine error, a dropped connection) is reported
+upstream as an ``ErrorFrame`` with the exception's code and skipped: the worker goes on
+with the next sentence, so one failure never silences the turns after it.  Should the
+worker itself end (a bug), the engine reports that too, and the next sentence starts a
+new worker.
 
 Barge-in truncation: the processor remembers the sentences of the current reply and their
 audio length; when the output transport reports the reply cut short (an interrupted
@@ -78,10 +84,12 @@ class TTSProcessor(FrameProcessor):
         self._idle = anyio.Event()
         self._idle.set()
         self._job_scope: anyio.CancelScope | None = None
+        self._working = False
+        """A worker task is running (it takes the jobs)."""
 
     async def on_start(self, frame: StartFrame) -> None:
         self.output_rate = frame.output_sample_rate
-        self.create_task(self._worker, name=f"{self.name}.worker")
+        self._start_worker()
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         if direction is not _DOWN:
@@ -113,9 +121,15 @@ class TTSProcessor(FrameProcessor):
             self._queue(frame)  # keep data in order behind the audio still to come
 
     async def on_stop(self) -> None:
-        """Speak out what is queued before the end passes (bounded by the stop deadline)."""
+        """Speak out what is queued before the end passes (bounded by the stop deadline);
+        on a cancel, drop it."""
+        if self.cancelled:
+            self._drop_all()
+            return
         self._flush_text()
-        if self._jobs or not self._idle.is_set():
+        if self._jobs and not self._working:
+            self._start_worker()
+        if self._working and not self._idle.is_set():
             await self._idle.wait()
 
     # -- the job queue --------------------------------------------------------------------
@@ -126,6 +140,14 @@ class TTSProcessor(FrameProcessor):
         self._jobs.append(job)
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
         self._wake.set()
+        if not self._working and self._task_group is not None:
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        self._working = True
+        if self._jobs and self._idle.is_set():
+            self._idle = anyio.Event()
+        self.create_task(self._worker, name=f"{self.name}.worker")
 
     def _flush_text(self) -> None:
         rest = self.aggregator.flush()
@@ -139,20 +161,27 @@ class TTSProcessor(FrameProcessor):
             self._job_scope.cancel()
 
     async def _worker(self) -> None:
-        while True:
-            if not self._jobs:
-                self._idle.set()
-                self._wake = anyio.Event()
-                await self._wake.wait()
-                continue
-            job = self._jobs.popleft()
-            if isinstance(job, str):
-                with anyio.CancelScope() as scope:
-                    self._job_scope = scope
-                    await self._speak(job)
-                self._job_scope = None
-            else:
-                await self.push_frame(job, _DOWN)
+        try:
+            while True:
+                if not self._jobs:
+                    self._idle.set()
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
+                    continue
+                job = self._jobs.popleft()
+                if isinstance(job, str):
+                    with anyio.CancelScope() as scope:
+                        self._job_scope = scope
+                        try:
+                            await self._speak(job)
+                        except Exception as exc:  # this sentence is lost, not the next ones
+                            await self.push_exception(exc, "synthesising a sentence")
+                    self._job_scope = None
+                else:
+                    await self.push_frame(job, _DOWN)
+        finally:  # nothing may wait for a worker that is gone
+            self._working = False
+            self._idle.set()
 
     async def _speak(self, sentence: str) -> None:
         audio = await self.engine.synthesize_async(sentence)
