@@ -121,10 +121,10 @@ class WavFileOutput(OutputTransport):
         out: BinaryIO
         if isinstance(self.dest, (str, os.PathLike)):
             # A local file: opening (like the chunk writes) does not block noticeably.
-            self._owned = out = open(self.dest, "wb")  # noqa: SIM115, ASYNC230 - closed in on_stop
+            self._owned = out = open(self.dest, "wb")  # noqa: SIM115, ASYNC230 - closed in _close
         else:
             out = self.dest
-        writer = wave.open(out, "wb")  # noqa: SIM115 - closed in on_stop
+        writer = wave.open(out, "wb")  # noqa: SIM115 - closed in _close
         writer.setnchannels(self.channels)
         writer.setsampwidth(2)
         writer.setframerate(self.sample_rate)
@@ -139,11 +139,19 @@ class WavFileOutput(OutputTransport):
         try:
             await super().on_stop()
         finally:
-            writer, self._writer = self._writer, None
-            owned, self._owned = self._owned, None
-            try:
-                if writer is not None:
-                    writer.close()
-            finally:
-                if owned is not None:
-                    owned.close()
+            self._close()
+
+    async def on_cleanup(self) -> None:
+        """Close the file even when a stop deadline cancelled the output mid-chunk."""
+        await super().on_cleanup()
+        self._close()
+
+    def _close(self) -> None:
+        writer, self._writer = self._writer, None
+        owned, self._owned = self._owned, None
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            if owned is not None:
+                owned.close()

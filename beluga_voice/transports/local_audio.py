@@ -122,10 +122,18 @@ class LocalAudioOutput(OutputTransport):
         try:
             await super().on_stop()
         finally:
-            stream, self._stream = self._stream, None
-            if stream is not None:
-                stream.stop()
-                stream.close()
+            self._close()
+
+    async def on_cleanup(self) -> None:
+        """Release the device even when a stop deadline cancelled the output mid-chunk."""
+        await super().on_cleanup()
+        self._close()
+
+    def _close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.stop()
+            stream.close()
 
 
 class LocalAudioTransport(Transport):
