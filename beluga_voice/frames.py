@@ -37,6 +37,7 @@ __all__ = [
     "Frame",
     "FrameKind",
     "InputAudioFrame",
+    "InputMuteFrame",
     "InterruptionFrame",
     "MetricsFrame",
     "OutputAudioFrame",
@@ -166,6 +167,18 @@ class BotStoppedSpeakingFrame(SystemFrame):
 
     played_ms: float = 0.0
     interrupted: bool = False
+
+
+@dataclass(slots=True)
+class InputMuteFrame(SystemFrame):
+    """Mute (``muted=True``) or unmute the user's audio towards the model.
+
+    A system frame so that it takes effect before audio already queued.  The S2S processor
+    sends silence in place of the user's audio while muted (a full-duplex model must keep
+    hearing a stream) and tells providers with a native mute.
+    """
+
+    muted: bool = True
 
 
 @dataclass(slots=True)

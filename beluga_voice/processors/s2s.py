@@ -26,6 +26,7 @@ from ..frames import (
     ErrorFrame,
     Frame,
     InputAudioFrame,
+    InputMuteFrame,
     InterruptionFrame,
     MetricsFrame,
     OutputAudioFrame,
@@ -47,6 +48,7 @@ from ..providers.base import StreamingS2SProvider, StreamingSession
 from ..providers.config import LATENCY_BUDGETS
 from ..providers.errors import ErrorCode, S2SError
 from ..providers.events import (
+    DELEGATE_TOOL,
     AudioChunk,
     Interrupted,
     ProviderSwitched,
@@ -94,9 +96,12 @@ class S2SProcessor(FrameProcessor):
 
     ``reasoning_mode="external"`` sends final user transcripts to ``agent`` and has the
     provider voice the agent's reply (the provider must then not answer by itself; every
-    built-in provider honours ``config.reasoning_mode``).  Tool calls are answered from
-    ``tools``.  ``forward_input_audio`` passes user audio on downstream (an output transport
-    that records the conversation needs it).
+    built-in provider honours ``config.reasoning_mode``).  A delegating provider
+    (``capabilities.delegation``, GPT-Live) talks by itself and hands work over instead:
+    the agent answers its ``delegate`` tool calls.  Tool calls are answered from
+    ``tools``.  An ``InputMuteFrame`` mutes the user towards the model (silence is sent in
+    place of their audio).  ``forward_input_audio`` passes user audio on downstream (an
+    output transport that records the conversation needs it).
     """
 
     def __init__(
@@ -132,6 +137,7 @@ class S2SProcessor(FrameProcessor):
         self._barged_at: int | None = None
         """``_responses`` when the last barge-in happened (None: none pending)."""
         self._last_error: S2SError | None = None
+        self._muted = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -156,12 +162,16 @@ class S2SProcessor(FrameProcessor):
         session = self.session
         if isinstance(frame, InputAudioFrame) and direction is _DOWN:
             if session is not None and not session.closed:
-                await session.send_audio(self._to_provider(frame))
+                pcm = self._to_provider(frame)
+                await session.send_audio(bytes(len(pcm)) if self._muted else pcm)
             if self.forward_input_audio:
                 await self.push_frame(frame, direction)
             return
         if session is not None and not session.closed:
-            if isinstance(frame, InterruptionFrame):
+            if isinstance(frame, InputMuteFrame):
+                self._muted = frame.muted
+                await session.set_input_muted(frame.muted)
+            elif isinstance(frame, InterruptionFrame):
                 self._barged_at = self._responses
                 await session.interrupt(None)
             elif isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
@@ -220,7 +230,12 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, ResponseDone):
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
         elif isinstance(event, ToolCall):
-            await self._on_tool_call(event)
+            if event.name == DELEGATE_TOOL and DELEGATE_TOOL not in self.tools and self.agent:
+                # The model delegated to the application: the agent does the work, in its
+                # own task, while the model keeps the conversation going.
+                self.create_task(self._delegate, event, name=f"{self.name}.delegation")
+            else:
+                await self._on_tool_call(event)
         elif isinstance(event, Usage):
             await self.push_frame(
                 MetricsFrame(
@@ -302,15 +317,40 @@ class S2SProcessor(FrameProcessor):
         if not event.final:
             return
         self.context.add_turn(event.role, event.text)
-        if event.role == "user" and self.reasoning_mode == "external" and self.agent is not None:
+        if (
+            event.role == "user"
+            and self.reasoning_mode == "external"
+            and self.agent is not None
+            and not self.provider.capabilities.delegation  # the model asks by delegating
+        ):
             self.create_task(self._ask_agent, event.text, name=f"{self.name}.agent")
 
-    async def _ask_agent(self, text: str) -> None:
-        assert self.agent is not None and self.session is not None
+    async def _agent_reply(self, text: str) -> str:
+        assert self.agent is not None
         pieces = [piece async for piece in self.agent.respond(text, self.context)]
-        reply = "".join(pieces).strip()
+        return "".join(pieces).strip()
+
+    async def _ask_agent(self, text: str) -> None:
+        assert self.session is not None
+        reply = await self._agent_reply(text)
         if reply and not self.session.closed:
             await self.session.speak(reply)
+
+    async def _delegate(self, call: ToolCall) -> None:
+        assert self.session is not None
+        await self.push_frame(ToolCallFrame(call.call_id, call.name, call.arguments))
+        try:
+            args = call.parsed_arguments()
+            task = str(args.get("task") or "") if isinstance(args, dict) else ""
+            output = await self._agent_reply(task)
+        except Exception as exc:  # the model must hear that the work failed, not wait
+            output = f"The request could not be completed ({type(exc).__name__})."
+            await self._report(
+                S2SError("delegate", ErrorCode.INTERNAL_ERROR, f"agent failed: {exc}"), fatal=False
+            )
+        await self.push_frame(ToolResultFrame(call.call_id, output))
+        if not self.session.closed:
+            await self.session.send_tool_result(call.call_id, output)
 
     async def _on_tool_call(self, call: ToolCall) -> None:
         assert self.session is not None
