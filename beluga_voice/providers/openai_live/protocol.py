@@ -392,7 +392,6 @@ class LiveProtocol:
             args = json.dumps({"task": task, "offset_ms": event.get("offset_ms")})
             events.append(ToolCall(did, DELEGATE_TOOL, args))
         elif target == "responses":
-            self.users.take_task()
             self.backend.delegated(did, _opt_str(delegation.get("response_id")))
         else:
             log.debug("openai_live: delegation to %s not handled", target)

@@ -17,7 +17,7 @@ socket or a clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -106,8 +106,6 @@ class UserTurns:
 
     gap_ms: int
     current: UserTurn | None = None
-    since_delegation: list[str] = field(default_factory=list)
-    """Final user turns since the last delegation: the task text of the next one."""
     last_text: str = ""
 
     def fragment(self, delta: str, start_ms: int, end_ms: int) -> tuple[UserTurn | None, UserTurn]:
@@ -127,12 +125,13 @@ class UserTurns:
         """Close the open turn (if any) and return it."""
         turn, self.current = self.current, None
         if turn is not None and turn.text.strip():
-            self.since_delegation.append(turn.text.strip())
             self.last_text = turn.text.strip()
         return turn
 
     def take_task(self) -> str:
-        """What the user asked since the last delegation (or, failing that, last said)."""
-        task = " ".join(self.since_delegation) or self.last_text
-        self.since_delegation = []
-        return task
+        """The task of a delegation: the user's last turn.
+
+        A delegation carries no task text, only an id and a time; the request it serves
+        is what the user said last (the agent also gets the whole history as context).
+        """
+        return self.last_text
