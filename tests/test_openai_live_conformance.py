@@ -56,7 +56,12 @@ def test_every_client_event_validates_against_the_sdk_union(mode: str) -> None:
         store=False,
         safety_identifier="user-1",
     )
-    history = [Turn("user", "Hi"), Turn("assistant", "Hello!"), Turn("tool", "42"), Turn("system", "Note")]
+    history = [
+        Turn("user", "Hi"),
+        Turn("assistant", "Hello!"),
+        Turn("tool", "42"),
+        Turn("system", "Note"),
+    ]
     core = LiveProtocol(settings, history, delegation=mode)
     core.start()
     _started(core)
@@ -67,28 +72,62 @@ def test_every_client_event_validates_against_the_sdk_union(mode: str) -> None:
     core.context("Silent note.", kind="thinking")
     core.context("A rule.", kind="instructions")
     # A client delegation answered, and a backend function call answered.
-    core.receive(json.dumps({"type": "session.delegation.created", "event_id": "e2", "offset_ms": 5,
-                             "delegation": {"id": "d1", "type": "delegation", "target": "client"}}))
+    core.receive(
+        json.dumps(
+            {
+                "type": "session.delegation.created",
+                "event_id": "e2",
+                "offset_ms": 5,
+                "delegation": {"id": "d1", "type": "delegation", "target": "client"},
+            }
+        )
+    )
     core.answer("d1", "It is sunny. " * 300)  # long: split into several appends
-    core.receive(json.dumps({"type": "response.event", "event_id": "e3", "delegation_id": "d2",
-                             "event": {"type": "response.output_item.done", "item": {
-                                 "type": "function_call", "call_id": "c1", "name": "get_weather",
-                                 "arguments": "{}"}}}))
+    core.receive(
+        json.dumps(
+            {
+                "type": "response.event",
+                "event_id": "e3",
+                "delegation_id": "d2",
+                "event": {
+                    "type": "response.output_item.done",
+                    "item": {
+                        "type": "function_call",
+                        "call_id": "c1",
+                        "name": "get_weather",
+                        "arguments": "{}",
+                    },
+                },
+            }
+        )
+    )
     core.answer("c1", '{"temp": 21}')
     core.interrupt(None)
     core.close()
     sent = core.take_outbound()
     kinds = [e["type"] for e in sent]
     assert kinds[0] == "session.start"
-    assert {"session.input_audio.append", "session.input_audio.mute", "session.commentary.append",
-            "session.thinking.append", "session.instructions.append", "response.item.create",
-            "response.create", "session.close"} <= set(kinds)
+    assert {
+        "session.input_audio.append",
+        "session.input_audio.mute",
+        "session.commentary.append",
+        "session.thinking.append",
+        "session.instructions.append",
+        "response.item.create",
+        "response.create",
+        "session.close",
+    } <= set(kinds)
     for event in sent:
         CLIENT.validate_python(event)  # raises on any mismatch
     start = SessionStartEvent.model_validate(sent[0])
     assert start.session.delegation is not None and start.session.delegation.type == mode
     assert start.session.audio is not None and start.session.audio.format is not None
-    assert [item.role for item in start.session.input or []] == ["user", "assistant", "developer", "developer"]
+    assert [item.role for item in start.session.input or []] == [
+        "user",
+        "assistant",
+        "developer",
+        "developer",
+    ]
     assert all(len(e["content"]) <= settings.append_max_chars for e in sent if "content" in e)
 
 
@@ -115,17 +154,22 @@ async def test_official_sdk_live_client_completes_a_session_on_the_fake() -> Non
         client = AsyncOpenAI(api_key=KEY, websocket_base_url=fake.base_url)
         async with client.live.connect(max_retries=0) as conn:
             await conn.session.start(
-                session={"model": "gpt-live-1", "audio": {"format": {"type": "audio/pcm", "rate": 24000}},
-                         "delegation": {"type": "client"}}
+                session={
+                    "model": "gpt-live-1",
+                    "audio": {"format": {"type": "audio/pcm", "rate": 24000}},
+                    "delegation": {"type": "client"},
+                }
             )
             with anyio.fail_after(5):
                 started = await conn.recv()
             assert started.type == "session.started"
             seen: list[str] = []
             pcm = speech()
-            for turn in range(2):
+            for _turn in range(2):
                 for i in range(0, len(pcm), 4800):
-                    await conn.session.input_audio.append(audio=base64.b64encode(pcm[i : i + 4800]).decode())
+                    await conn.session.input_audio.append(
+                        audio=base64.b64encode(pcm[i : i + 4800]).decode()
+                    )
                 with anyio.fail_after(5):
                     async for event in conn:
                         seen.append(event.type)
@@ -143,9 +187,13 @@ async def test_official_sdk_live_client_completes_a_session_on_the_fake() -> Non
                         break
         await client.close()
     assert closed.reason == "close_requested" and closed.usage.seconds >= 2.0
-    assert {"session.input_transcript.delta", "session.output_audio.delta",
-            "session.output_transcript.delta", "session.delegation.created",
-            "session.commentary.appended"} <= set(seen)
+    assert {
+        "session.input_transcript.delta",
+        "session.output_audio.delta",
+        "session.output_transcript.delta",
+        "session.delegation.created",
+        "session.commentary.appended",
+    } <= set(seen)
     assert fake.records.violations == [] and fake.records.server_violations == []
 
 

@@ -44,17 +44,35 @@ def feed(core: LiveProtocol, event: dict[str, Any]) -> list[SessionEvent]:
 
 
 def audio(core: LiveProtocol, pcm: bytes) -> list[SessionEvent]:
-    return feed(core, {"type": "session.output_audio.delta", "delta": base64.b64encode(pcm).decode()})
+    return feed(
+        core, {"type": "session.output_audio.delta", "delta": base64.b64encode(pcm).decode()}
+    )
 
 
 def user(core: LiveProtocol, text: str, start: int, end: int) -> list[SessionEvent]:
-    return feed(core, {"type": "session.input_transcript.delta", "event_id": "e", "delta": text,
-                       "start_ms": start, "end_ms": end})
+    return feed(
+        core,
+        {
+            "type": "session.input_transcript.delta",
+            "event_id": "e",
+            "delta": text,
+            "start_ms": start,
+            "end_ms": end,
+        },
+    )
 
 
 def said(core: LiveProtocol, text: str) -> list[SessionEvent]:
-    return feed(core, {"type": "session.output_transcript.delta", "event_id": "e", "delta": text,
-                       "start_ms": 0, "end_ms": 0})
+    return feed(
+        core,
+        {
+            "type": "session.output_transcript.delta",
+            "event_id": "e",
+            "delta": text,
+            "start_ms": 0,
+            "end_ms": 0,
+        },
+    )
 
 
 SILENCE = bytes(2400 * 2)  # 100 ms at 24 kHz
@@ -72,15 +90,25 @@ def test_state_machine_refuses_what_the_state_does_not_allow() -> None:
         core.start()
     assert core.close() is False  # nothing started to close
     events = feed(core, {"type": "session.output_audio.delta", "delta": ""})
-    assert isinstance(events[0], SessionError) and events[0].error.code is ErrorCode.MALFORMED_RESPONSE
+    assert (
+        isinstance(events[0], SessionError) and events[0].error.code is ErrorCode.MALFORMED_RESPONSE
+    )
     events = feed(core, {"type": "session.started", "event_id": "e", "session": SESSION})
     assert events == [SessionReady("sess_1")] and core.state is State.ACTIVE
     assert core.close() is True and core.state is State.CLOSING
     with pytest.raises(S2SError) as exc:
         core.audio(VOICE)
     assert exc.value.code is ErrorCode.STREAM_CLOSED
-    events = feed(core, {"type": "session.closed", "event_id": "e", "reason": "close_requested",
-                         "session": SESSION, "usage": {"seconds": 7}})
+    events = feed(
+        core,
+        {
+            "type": "session.closed",
+            "event_id": "e",
+            "reason": "close_requested",
+            "session": SESSION,
+            "usage": {"seconds": 7},
+        },
+    )
     assert core.state is State.CLOSED
     assert isinstance(events[-2], Usage) and events[-2].details["seconds"] == 7
     assert isinstance(events[-1], SessionClosed) and events[-1].error is None
@@ -127,7 +155,9 @@ def test_the_model_yielding_to_the_user_is_a_barge_in() -> None:
     audio(core, VOICE)
     said(core, "A long story about")
     events = user(core, "Wait", 100, 200)
-    assert not any(isinstance(e, (SpeechStarted, Interrupted)) for e in events)  # maybe a backchannel
+    assert not any(
+        isinstance(e, (SpeechStarted, Interrupted)) for e in events
+    )  # maybe a backchannel
     audio(core, SILENCE)
     events = audio(core, SILENCE)  # the model stopped while the user spoke over it
     kinds = [type(e).__name__ for e in events]
@@ -163,8 +193,15 @@ def test_interrupt_keeps_only_what_was_heard_and_tells_the_model() -> None:
 def test_client_delegation_becomes_a_tool_call_answered_by_commentary() -> None:
     core = make(answer_channel="commentary", append_max_chars=100)
     user(core, "Book a table for two.", 0, 900)
-    events = feed(core, {"type": "session.delegation.created", "event_id": "e", "offset_ms": 950,
-                         "delegation": {"id": "del_1", "type": "delegation", "target": "client"}})
+    events = feed(
+        core,
+        {
+            "type": "session.delegation.created",
+            "event_id": "e",
+            "offset_ms": 950,
+            "delegation": {"id": "del_1", "type": "delegation", "target": "client"},
+        },
+    )
     assert Transcript("user", "Book a table for two.", final=True) in events
     call = events[-1]
     assert isinstance(call, ToolCall) and call.name == "delegate" and call.call_id == "del_1"
@@ -180,22 +217,50 @@ def test_client_delegation_becomes_a_tool_call_answered_by_commentary() -> None:
 
 def test_backend_function_calls_usage_and_failures() -> None:
     core = make(responses_model="gpt-5.5", delegation="responses")
-    feed(core, {"type": "session.delegation.created", "event_id": "e", "offset_ms": 1,
-                "delegation": {"id": "d", "type": "delegation", "target": "responses", "response_id": "r"}})
+    feed(
+        core,
+        {
+            "type": "session.delegation.created",
+            "event_id": "e",
+            "offset_ms": 1,
+            "delegation": {
+                "id": "d",
+                "type": "delegation",
+                "target": "responses",
+                "response_id": "r",
+            },
+        },
+    )
+
     def env(inner: dict[str, Any]) -> list[SessionEvent]:
-        return feed(core, {"type": "response.event", "event_id": "e", "delegation_id": "d", "event": inner})
+        return feed(
+            core, {"type": "response.event", "event_id": "e", "delegation_id": "d", "event": inner}
+        )
+
     item = {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": '{"q": 1}'}
     item2 = {**item, "call_id": "c2"}
-    assert env({"type": "response.output_item.done", "item": item}) == [ToolCall("c1", "lookup", '{"q": 1}')]
+    assert env({"type": "response.output_item.done", "item": item}) == [
+        ToolCall("c1", "lookup", '{"q": 1}')
+    ]
     assert env({"type": "response.output_item.done", "item": item}) == []  # no duplicate
     env({"type": "response.output_item.done", "item": item2})
     core.answer("c1", "a")
     assert [e["type"] for e in core.take_outbound()] == ["response.item.create"]  # c2 still open
     core.answer("c2", "b")
     assert [e["type"] for e in core.take_outbound()] == ["response.item.create", "response.create"]
-    usage = env({"type": "response.completed", "response": {"usage": {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}}})
+    usage = env(
+        {
+            "type": "response.completed",
+            "response": {"usage": {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}},
+        }
+    )
     assert usage == [Usage(3, 4, 7, {"delegation_id": "d", "model": None})]
-    failed = env({"type": "response.failed", "response": {"error": {"code": "server_error", "message": "boom"}}})
+    failed = env(
+        {
+            "type": "response.failed",
+            "response": {"error": {"code": "server_error", "message": "boom"}},
+        }
+    )
     assert isinstance(failed[0], SessionError) and not failed[0].fatal
     assert "boom" in failed[0].error.message
 
@@ -209,32 +274,62 @@ def test_backend_function_calls_usage_and_failures() -> None:
         ("unknown_parameter", False, ErrorCode.INVALID_REQUEST, False),  # a command rejected
     ],
 )
-def test_errors_map_to_our_codes(code: str, starting: bool, expected: ErrorCode, fatal: bool) -> None:
+def test_errors_map_to_our_codes(
+    code: str, starting: bool, expected: ErrorCode, fatal: bool
+) -> None:
     core = LiveProtocol(OpenAILiveSettings(), [])
     core.start()
     if not starting:
         feed(core, {"type": "session.started", "event_id": "e", "session": SESSION})
-    events = feed(core, {"type": "error", "event_id": "e", "error": {
-        "code": code, "type": "invalid_request_error", "message": f"bad {code}", "param": "session.x"}})
+    events = feed(
+        core,
+        {
+            "type": "error",
+            "event_id": "e",
+            "error": {
+                "code": code,
+                "type": "invalid_request_error",
+                "message": f"bad {code}",
+                "param": "session.x",
+            },
+        },
+    )
     assert isinstance(events[0], SessionError)
     assert (events[0].error.code, events[0].fatal) == (expected, fatal)
     assert (core.fatal is not None) == fatal
 
 
 @pytest.mark.parametrize(
-    ("reason", "code"), [("expired", ErrorCode.STREAM_CLOSED), ("connection_lost", ErrorCode.NETWORK_ERROR)]
+    ("reason", "code"),
+    [("expired", ErrorCode.STREAM_CLOSED), ("connection_lost", ErrorCode.NETWORK_ERROR)],
 )
 def test_a_session_ending_by_itself_is_a_fatal_error(reason: str, code: ErrorCode) -> None:
     core = make()
-    events = feed(core, {"type": "session.closed", "event_id": "e", "reason": reason,
-                         "session": SESSION, "usage": {"seconds": 3}})
+    events = feed(
+        core,
+        {
+            "type": "session.closed",
+            "event_id": "e",
+            "reason": reason,
+            "session": SESSION,
+            "usage": {"seconds": 3},
+        },
+    )
     assert isinstance(events[-1], SessionClosed) and events[-1].error is not None
     assert events[-1].error.code is code and events[-1].error.is_retryable
 
 
-@pytest.mark.parametrize("raw", ["not json", "[]", '{"no": "type"}', b"\xff\xfe",
-                                 '{"type": "session.output_audio.delta", "delta": "!!"}',
-                                 '{"type": "session.output_audio.delta", "delta": "AAAA"}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        "[]",
+        '{"no": "type"}',
+        b"\xff\xfe",
+        '{"type": "session.output_audio.delta", "delta": "!!"}',
+        '{"type": "session.output_audio.delta", "delta": "AAAA"}',
+    ],
+)
 def test_malformed_messages_are_non_fatal_errors(raw: str | bytes) -> None:
     core = make()
     events = core.receive(raw)
@@ -247,4 +342,7 @@ def test_mute_is_sent_once_per_change() -> None:
     core.mute(True)
     core.mute(True)
     core.mute(False)
-    assert [e["type"] for e in core.take_outbound()] == ["session.input_audio.mute", "session.input_audio.unmute"]
+    assert [e["type"] for e in core.take_outbound()] == [
+        "session.input_audio.mute",
+        "session.input_audio.unmute",
+    ]

@@ -34,15 +34,25 @@ async def test_an_audio_turn_gets_the_scripted_reply() -> None:
     finals = [(e.role, e.text) for e in events if isinstance(e, Transcript) and e.final]
     assert finals == [("user", "Hi there."), ("assistant", "Hello from Live.")]
     start = fake.records.starts[0]
-    assert start["model"] == "gpt-live-1" and start["audio"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert start["model"] == "gpt-live-1" and start["audio"]["format"] == {
+        "type": "audio/pcm",
+        "rate": 24000,
+    }
     assert start["delegation"] == {"type": "client"}
 
 
 async def test_responses_backend_function_tool_round_trip() -> None:
-    script = [Delegate(ack=None, function=("get_weather", '{"city": "Paris"}'), answer="It is {output}.")]
+    script = [
+        Delegate(ack=None, function=("get_weather", '{"city": "Paris"}'), answer="It is {output}.")
+    ]
     settings = {
         "responses_model": "gpt-5.5",
-        "tools": [{"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+        "tools": [
+            {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            }
+        ],
     }
     async with conversation(settings, script=script) as (fake, session):
         await send_speech(session)
@@ -56,7 +66,9 @@ async def test_responses_backend_function_tool_round_trip() -> None:
     assert any(isinstance(e, Transcript) and e.final and e.text == "It is sunny." for e in events)
     assert any(isinstance(e, Usage) and e.input_tokens == 120 for e in events)
     backend = fake.records.starts[0]["delegation"]
-    assert backend["type"] == "responses" and backend["responses"]["tools"][0]["name"] == "get_weather"
+    assert (
+        backend["type"] == "responses" and backend["responses"]["tools"][0]["name"] == "get_weather"
+    )
     kinds = fake.records.types()
     assert kinds.index("response.item.create") < kinds.index("response.create")
 
@@ -73,7 +85,9 @@ async def test_mute_reaches_the_server_and_silences_the_user() -> None:
     assert fake.records.mutes == [True, False]
 
 
-async def test_rejected_key_is_an_authentication_error_without_the_key(caplog: pytest.LogCaptureFixture) -> None:
+async def test_rejected_key_is_an_authentication_error_without_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with FakeLiveServer(api_key="sk-the-right-key-000000") as fake:
         with pytest.raises(S2SError) as exc:
