@@ -1,16 +1,17 @@
 """Shared helpers of the openai_live tests (not a test module)."""
 
+# events_until is re-exported for the openai_live test modules.
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
+from _gemini_helpers import events_until, send_pcm
 
 from beluga_voice.providers.base import StreamingSession
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
-from beluga_voice.providers.events import SessionEvent
 from beluga_voice.providers.openai_live import OpenAILiveProvider
 from beluga_voice.providers.registry import new_provider
 from beluga_voice.testing.fake_live import FakeLiveServer
@@ -46,23 +47,7 @@ async def conversation(
 
 
 async def send_speech(session: StreamingSession, rate: int = 24000) -> None:
-    pcm = speech(rate)
-    step = rate // 50 * 2
-    for i in range(0, len(pcm), step):
-        await session.send_audio(pcm[i : i + step])
+    await send_pcm(session, speech(rate), rate // 50 * 2)
 
 
-async def events_until(
-    session: StreamingSession, stop: type | tuple[type, ...], count: int = 1, timeout: float = 5.0
-) -> list[SessionEvent]:
-    """Events up to and including the ``count``-th event of type ``stop``."""
-    out: list[SessionEvent] = []
-    seen = 0
-    with anyio.fail_after(timeout):
-        async for event in session:
-            out.append(event)
-            if isinstance(event, stop):
-                seen += 1
-                if seen == count:
-                    break
-    return out
+__all__ = ["KEY", "conversation", "events_until", "provider_for", "send_speech", "speech"]

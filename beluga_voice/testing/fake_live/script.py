@@ -1,20 +1,15 @@
-"""What a fake GPT-Live server says after each user turn."""
+"""What a fake GPT-Live server says after each user turn.
+
+``Reply`` (the model answers by itself: audio and its transcript) is the realtime fake's.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..speech import tone
+from ..fake_realtime.script import Reply
 
 __all__ = ["Delegate", "Reply", "ScriptEntry"]
-
-
-@dataclass(slots=True)
-class Reply:
-    """The model answers by itself: PCM16 mono at the session rate, and its transcript."""
-
-    audio: bytes = field(default_factory=lambda: tone(0.4))
-    transcript: str = "Hello from the fake Live server."
 
 
 @dataclass(slots=True)

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-import anyio
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from ..loopback import LoopbackServer
 from .conversation import LiveConversation
 from .script import Reply, ScriptEntry
 
@@ -71,7 +71,7 @@ class Records:
         return [str(e.get("type")) for e in self.events]
 
 
-class FakeLiveServer:
+class FakeLiveServer(LoopbackServer):
     """See the module docstring.
 
     ``script`` entries answer successive user turns (cycling); ``user_transcripts`` are
@@ -106,12 +106,9 @@ class FakeLiveServer:
         self.speech_rms = speech_rms
         self.expire_after_turns = expire_after_turns
         self.reject_status = reject_status
+        super().__init__(host=host, port=port, logger=_log)
         self.records = Records()
-        self.host = host
-        self.port = port
         self.turns = 0
-        self._server: Server | None = None
-        self._changed = anyio.Event()
 
     @property
     def base_url(self) -> str:
@@ -122,41 +119,6 @@ class FakeLiveServer:
     def url(self) -> str:
         """The sessions endpoint (the provider's ``base_url``)."""
         return self.base_url + "/live/sessions"
-
-    async def start(self) -> None:
-        self._server = await serve(
-            self._handle,
-            self.host,
-            self.port,
-            process_request=self._check,
-            max_size=None,
-            logger=_log,
-        )
-        self.port = next(iter(self._server.sockets)).getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with anyio.move_on_after(5):
-                await self._server.wait_closed()
-            self._server = None
-
-    async def __aenter__(self) -> FakeLiveServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        with anyio.CancelScope(shield=True):
-            await self.stop()
-
-    def notify(self) -> None:
-        """Wake :meth:`wait_until` callers: a client event was handled."""
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def wait_until(self, predicate: Callable[[Records], bool]) -> None:
-        while not predicate(self.records):
-            await self._changed.wait()
 
     def next_entry(self) -> ScriptEntry:
         entry = self.script[self.turns % len(self.script)]
