@@ -10,6 +10,7 @@ the records without sleeping: handlers call :meth:`notify` after each client eve
 from __future__ import annotations
 
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Self
@@ -18,7 +19,26 @@ import anyio
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-__all__ = ["LoopbackServer"]
+__all__ = ["LoopbackServer", "quiet_logger"]
+
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+
+
+class _HideTokens(logging.Filter):
+    """A fake logs handshakes like a real server: without the bearer tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _BEARER.sub(r"\1***", record.getMessage())
+        record.args = None
+        return True
+
+
+def quiet_logger(name: str) -> logging.Logger:
+    """The logger ``name``, with bearer tokens scrubbed from its records (added once)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _HideTokens) for f in logger.filters):
+        logger.addFilter(_HideTokens())
+    return logger
 
 
 class LoopbackServer(ABC):

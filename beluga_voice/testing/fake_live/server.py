@@ -18,8 +18,6 @@ The official SDK connects to it too: ``AsyncOpenAI(websocket_base_url=fake.base_
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -28,24 +26,13 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from ..loopback import LoopbackServer
+from ..loopback import LoopbackServer, quiet_logger
 from .conversation import LiveConversation
 from .script import Reply, ScriptEntry
 
 __all__ = ["FakeLiveServer", "Records"]
 
-_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
-
-
-class _HideTokens(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _BEARER.sub(r"\1***", record.getMessage())
-        record.args = None
-        return True
-
-
-_log = logging.getLogger("beluga_voice.testing.fake_live")
-_log.addFilter(_HideTokens())
+_log = quiet_logger("beluga_voice.testing.fake_live")
 
 
 @dataclass

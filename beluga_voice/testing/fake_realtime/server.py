@@ -16,8 +16,6 @@ mid-reply and send malformed frames, so that client recovery can be tested offli
 from __future__ import annotations
 
 import contextlib
-import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -27,27 +25,14 @@ import anyio
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from ..loopback import LoopbackServer
+from ..loopback import LoopbackServer, quiet_logger
 from ..speech import tone
 from .conversation import FakeConversation
 from .script import Faults, Reply, ScriptEntry
 
 __all__ = ["FakeRealtimeServer", "Records"]
 
-_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
-
-
-class _HideTokens(logging.Filter):
-    """The fake logs handshakes like a real server: without the bearer tokens."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _BEARER.sub(r"\1***", record.getMessage())
-        record.args = None
-        return True
-
-
-_log = logging.getLogger("beluga_voice.testing.fake_realtime")
-_log.addFilter(_HideTokens())
+_log = quiet_logger("beluga_voice.testing.fake_realtime")
 
 Flavour = Literal["openai", "grok"]
 
