@@ -346,3 +346,14 @@ def test_mute_is_sent_once_per_change() -> None:
         "session.input_audio.mute",
         "session.input_audio.unmute",
     ]
+
+
+def test_trailing_silence_does_not_count_as_heard_words() -> None:
+    core = make()  # replies end after 200 ms of silence
+    for _ in range(4):  # 400 ms of speech
+        audio(core, VOICE)
+    said(core, "one two three four")
+    audio(core, SILENCE)
+    audio(core, SILENCE)  # the reply ends: 400 ms of speech, then 200 ms of silence
+    core.interrupt(played_ms=200.0)
+    assert core.history[-1].text == "one two"

@@ -11,6 +11,7 @@ import pytest
 from _live_helpers import provider_for, speech
 
 from beluga_voice.agents.echo import EchoAgent
+from beluga_voice.agents.tools import Tool, ToolRegistry
 from beluga_voice.audio import read_wav_pcm16, write_wav_pcm16
 from beluga_voice.frames import (
     BotStoppedSpeakingFrame,
@@ -152,3 +153,24 @@ async def test_input_mute_frame_mutes_the_model() -> None:
         await drive(processor, frames, until=1)
     assert fake.records.mutes == [True, False]
     assert fake.turns == 1  # only the unmuted speech was heard
+
+
+async def test_a_delegate_tool_answers_delegations_without_an_agent() -> None:
+    asked: list[str] = []
+
+    async def delegate(task: str, offset_ms: int | None = None) -> str:
+        asked.append(task)
+        return "Table booked."
+
+    tools = ToolRegistry([Tool("delegate", "Does the delegated work", delegate)])
+    async with FakeLiveServer(
+        api_key=KEY, script=[Delegate(ack=None)], user_transcripts=["Book it."]
+    ) as fake:
+        processor = S2SProcessor(
+            provider_for(fake, delegation="client"), tools=tools, forward_input_audio=False
+        )
+        await drive(processor, speech_frames(), until=1)
+    assert asked == ["Book it."]
+    assert [(a["content"], a["type"]) for a in fake.records.appends] == [
+        ("Table booked.", "session.commentary.append")
+    ]

@@ -85,8 +85,11 @@ class ReplyTracker:
         return self.current
 
     def finish(self) -> Reply | None:
-        """End the live reply (if any) and return it."""
+        """End the live reply (if any) and return it.  Its ``audio_ms`` leaves out the
+        trailing silence that ended it, so that a played position maps onto its words."""
         reply, self.current = self.current, None
+        if reply is not None:
+            reply.audio_ms = max(0.0, reply.audio_ms - self._quiet_ms)
         self._quiet_ms = 0.0
         return reply
 
