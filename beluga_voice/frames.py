@@ -37,6 +37,7 @@ __all__ = [
     "Frame",
     "FrameKind",
     "InputAudioFrame",
+    "InputMuteFrame",
     "InterruptionFrame",
     "MetricsFrame",
     "OutputAudioFrame",
@@ -282,6 +283,20 @@ class ToolResultFrame(DataFrame):
 @dataclass(slots=True)
 class EndFrame(Uninterruptible, ControlFrame):
     """Graceful end: everything queued before it is processed first."""
+
+
+@dataclass(slots=True)
+class InputMuteFrame(Uninterruptible, ControlFrame):
+    """Mute (``muted=True``) or unmute the user's audio towards the model, from this
+    point of the stream on.
+
+    Ordered with the audio (a control frame), so that it applies exactly where it was
+    placed, and uninterruptible, so that a barge-in cannot drop an unmute.  The S2S
+    processor sends silence in place of the user's audio while muted (a full-duplex model
+    must keep hearing a stream) and tells providers that have a native mute.
+    """
+
+    muted: bool = True
 
 
 @dataclass(slots=True)

@@ -170,6 +170,9 @@ class InstrumentedSession(StreamingSession):
     async def send_tool_result(self, call_id: str, output: str) -> None:
         await self.inner_session.send_tool_result(call_id, output)
 
+    async def set_input_muted(self, muted: bool) -> None:
+        await self.inner_session.set_input_muted(muted)
+
     async def end_turn(self) -> None:
         self._mark_turn_end()
         await self.inner_session.end_turn()

@@ -25,6 +25,7 @@ from ..frames import (
     ErrorFrame,
     Frame,
     InputAudioFrame,
+    InputMuteFrame,
     InterruptionFrame,
     MetricsFrame,
     OutputAudioFrame,
@@ -34,6 +35,8 @@ from ..frames import (
     SpeakFrame,
     StartFrame,
     TextFrame,
+    ToolCallFrame,
+    ToolResultFrame,
     TranscriptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -44,6 +47,7 @@ from ..providers.base import StreamingS2SProvider, StreamingSession
 from ..providers.config import LATENCY_BUDGETS
 from ..providers.errors import ErrorCode, S2SError
 from ..providers.events import (
+    DELEGATE_TOOL,
     AudioChunk,
     Interrupted,
     ProviderSwitched,
@@ -93,11 +97,14 @@ class S2SProcessor(FrameProcessor):
 
     ``reasoning_mode="external"`` sends final user transcripts to ``agent`` and has the
     provider voice the agent's reply (the provider must then not answer by itself; every
-    built-in provider honours ``config.reasoning_mode``).  Tool calls are answered from
+    built-in provider honours ``config.reasoning_mode``).  A delegating provider
+    (``capabilities.delegation``, GPT-Live) talks by itself and hands work over instead:
+    the agent answers its ``delegate`` tool calls.  Tool calls are answered from
     ``tools``, beside the event reader (see :mod:`~beluga_voice.processors.tool_calls`):
     at most ``max_tool_calls`` at a time, each within ``tool_timeout`` seconds, cancelled
-    on barge-in and when the session ends.  ``forward_input_audio`` passes user audio on
-    downstream (an output transport that records the conversation needs it).
+    on barge-in and when the session ends.  An ``InputMuteFrame`` mutes the user towards
+    the model (silence is sent in place of their audio).  ``forward_input_audio`` passes
+    user audio on downstream (an output transport that records the conversation needs it).
 
     The provider session is closed in :meth:`on_stop` and, should the stop deadline
     cancel the processor before that ran or finished, in :meth:`on_cleanup`: the
@@ -142,6 +149,7 @@ class S2SProcessor(FrameProcessor):
         self._barged_at: int | None = None
         """``_responses`` when the last barge-in happened (None: none pending)."""
         self._last_error: S2SError | None = None
+        self._muted = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -175,12 +183,16 @@ class S2SProcessor(FrameProcessor):
         session = self.session
         if isinstance(frame, InputAudioFrame) and direction is _DOWN:
             if session is not None and not session.closed:
-                await session.send_audio(self._to_provider(frame))
+                pcm = self._to_provider(frame)
+                await session.send_audio(bytes(len(pcm)) if self._muted else pcm)
             if self.forward_input_audio:
                 await self.push_frame(frame, direction)
             return
         if session is not None and not session.closed:
-            if isinstance(frame, InterruptionFrame):
+            if isinstance(frame, InputMuteFrame):
+                self._muted = frame.muted
+                await session.set_input_muted(frame.muted)
+            elif isinstance(frame, InterruptionFrame):
                 self._barged_at = self._responses
                 self.tool_calls.cancel(reason="the user interrupted")
                 await session.interrupt(None)
@@ -240,7 +252,12 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, ResponseDone):
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
         elif isinstance(event, ToolCall):
-            await self.tool_calls.start(event)
+            if event.name == DELEGATE_TOOL and DELEGATE_TOOL not in self.tools and self.agent:
+                # The model delegated to the application: the agent does the work, in its
+                # own task, while the model keeps the conversation going.
+                self.create_task(self._delegate, event, name=f"{self.name}.delegation")
+            else:
+                await self.tool_calls.start(event)
         elif isinstance(event, ToolCallCancelled):
             self.tool_calls.cancel(event.call_ids)  # the provider forgot them: no answer
         elif isinstance(event, Usage):
@@ -323,19 +340,43 @@ class S2SProcessor(FrameProcessor):
         if not event.final:
             return
         self.context.add_turn(event.role, event.text)
-        if event.role == "user" and self.reasoning_mode == "external" and self.agent is not None:
+        if (
+            event.role == "user"
+            and self.reasoning_mode == "external"
+            and self.agent is not None
+            and not self.provider.capabilities.delegation  # the model asks by delegating
+        ):
             self.create_task(self._ask_agent, event.text, name=f"{self.name}.agent")
 
-    async def _ask_agent(self, text: str) -> None:
-        assert self.agent is not None and self.session is not None
+    async def _agent_reply(self, text: str) -> str:
+        assert self.agent is not None
         pieces = [piece async for piece in self.agent.respond(text, self.context)]
-        reply = "".join(pieces).strip()
+        return "".join(pieces).strip()
+
+    async def _ask_agent(self, text: str) -> None:
+        assert self.session is not None
+        reply = await self._agent_reply(text)
         if reply and not self.session.closed:
             await self.session.speak(reply)
 
     async def _send_tool_result(self, call_id: str, output: str) -> None:
         if self.session is not None and not self.session.closed:
             await self.session.send_tool_result(call_id, output)
+
+    async def _delegate(self, call: ToolCall) -> None:
+        assert self.session is not None
+        await self.push_frame(ToolCallFrame(call.call_id, call.name, call.arguments))
+        try:
+            args = call.parsed_arguments()
+            task = str(args.get("task") or "") if isinstance(args, dict) else ""
+            output = await self._agent_reply(task)
+        except Exception as exc:  # the model must hear that the work failed, not wait
+            output = f"The request could not be completed ({type(exc).__name__})."
+            await self._report(
+                S2SError("delegate", ErrorCode.INTERNAL_ERROR, f"agent failed: {exc}"), fatal=False
+            )
+        await self.push_frame(ToolResultFrame(call.call_id, output))
+        await self._send_tool_result(call.call_id, output)
 
     async def _report(self, error: S2SError, *, fatal: bool) -> None:
         self._last_error = error

@@ -85,6 +85,11 @@ class StreamingSession(ABC):
         """Answer a :class:`~beluga_voice.providers.events.ToolCall`."""
         raise S2SError("send_tool_result", ErrorCode.UNSUPPORTED_OPERATION, self.provider_name)
 
+    async def set_input_muted(self, muted: bool) -> None:  # noqa: B027
+        """Mute (or unmute) the user's audio at the provider, for providers with a native
+        mute (GPT-Live).  The S2S processor already sends silence while muted, so the
+        default does nothing."""
+
     async def end_turn(self) -> None:  # noqa: B027
         """Tell the provider the user finished speaking (when turn detection is local)."""
 

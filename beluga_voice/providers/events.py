@@ -14,6 +14,7 @@ from typing import Any, Literal
 from .errors import S2SError
 
 __all__ = [
+    "DELEGATE_TOOL",
     "AudioChunk",
     "Interrupted",
     "ProviderSwitched",
@@ -113,6 +114,11 @@ class ToolCall:
         import json
 
         return json.loads(self.arguments or "{}")
+
+
+DELEGATE_TOOL = "delegate"
+"""Name of the :class:`ToolCall` by which a model delegates reasoning to the application
+(providers with ``capabilities.delegation``); its JSON arguments carry ``task``."""
 
 
 @dataclass(slots=True)

@@ -38,6 +38,7 @@ _BUILTIN_MODULES: dict[str, str] = {
     "openai_realtime": "beluga_voice.providers.openai_realtime",
     "grok": "beluga_voice.providers.openai_realtime",
     "gemini": "beluga_voice.providers.gemini_live",
+    "openai_live": "beluga_voice.providers.openai_live",
     "amazon_nova": "beluga_voice.providers.amazon_nova.provider",
 }
 

@@ -243,6 +243,9 @@ class ResilientSession(StreamingSession):
     async def send_tool_result(self, call_id: str, output: str) -> None:
         await self._forward("send_tool_result", call_id, output)
 
+    async def set_input_muted(self, muted: bool) -> None:
+        await self._forward("set_input_muted", muted)
+
     async def end_turn(self) -> None:
         self._client_turn = True
         self._mark_turn_end(self.journal.total)

@@ -142,3 +142,7 @@ class ProviderCapabilities:
     input_sample_rates: tuple[int, ...] = (16000,)
     output_sample_rate: int = 24000
     max_session_seconds: float | None = None
+    delegation: bool = False
+    """The model hands reasoning to the application as a ``ToolCall`` named ``delegate``
+    (OpenAI GPT-Live client delegation): with external reasoning the agent answers those
+    calls instead of every final user transcript."""

@@ -16,37 +16,23 @@ mid-reply and send malformed frames, so that client recovery can be tested offli
 from __future__ import annotations
 
 import contextlib
-import logging
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
 
 import anyio
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from ..loopback import LoopbackServer, quiet_logger
 from ..speech import tone
 from .conversation import FakeConversation
 from .script import Faults, Reply, ScriptEntry
 
 __all__ = ["FakeRealtimeServer", "Records"]
 
-_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
-
-
-class _HideTokens(logging.Filter):
-    """The fake logs handshakes like a real server: without the bearer tokens."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _BEARER.sub(r"\1***", record.getMessage())
-        record.args = None
-        return True
-
-
-_log = logging.getLogger("beluga_voice.testing.fake_realtime")
-_log.addFilter(_HideTokens())
+_log = quiet_logger("beluga_voice.testing.fake_realtime")
 
 Flavour = Literal["openai", "grok"]
 
@@ -77,7 +63,7 @@ class Records:
         return [str(e.get("type")) for e in self.events]
 
 
-class FakeRealtimeServer:
+class FakeRealtimeServer(LoopbackServer):
     """See the module docstring.
 
     ``script`` entries are used in order, one per response (cycling); a
@@ -117,14 +103,11 @@ class FakeRealtimeServer:
         self.faults = faults or Faults()
         self.speak_audio = speak_audio if speak_audio is not None else tone(0.3)
         self.update_delay = update_delay
+        super().__init__(host=host, port=port, logger=_log)
         self.records = Records()
-        self.host = host
-        self.port = port
         self.turns = 0
-        self._server: Server | None = None
         self._live: set[FakeConversation] = set()
         self._waiters: list[tuple[int, anyio.Event]] = []
-        self._changed = anyio.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -137,33 +120,6 @@ class FakeRealtimeServer:
     def url(self) -> str:
         """The realtime endpoint, without the model query."""
         return self.base_url + "/realtime"
-
-    async def start(self) -> None:
-        self._server = await serve(
-            self._handle,
-            self.host,
-            self.port,
-            process_request=self._check,
-            max_size=None,
-            logger=_log,
-        )
-        sock = next(iter(self._server.sockets))
-        self.port = sock.getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with anyio.move_on_after(5):
-                await self._server.wait_closed()
-            self._server = None
-
-    async def __aenter__(self) -> FakeRealtimeServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        with anyio.CancelScope(shield=True):
-            await self.stop()
 
     # -- faults at run time --------------------------------------------------------------------
 
@@ -190,16 +146,6 @@ class FakeRealtimeServer:
         """Cut every live connection without a close frame."""
         for conv in list(self._live):
             conv.abort()
-
-    def notify(self) -> None:
-        """Wake :meth:`wait_until` callers: a client event was handled."""
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def wait_until(self, predicate: Callable[[Records], bool]) -> None:
-        """Return once ``predicate(records)`` holds (checked after each client event)."""
-        while not predicate(self.records):
-            await self._changed.wait()
 
     async def wait_for_connections(self, count: int) -> None:
         """Return once ``count`` connections have been accepted in total."""
