@@ -39,6 +39,7 @@ _BUILTIN_MODULES: dict[str, str] = {
     "grok": "beluga_voice.providers.openai_realtime",
     "gemini": "beluga_voice.providers.gemini_live",
     "amazon_nova": "beluga_voice.providers.amazon_nova.provider",
+    "replay": "beluga_voice.providers.recording.playback",
 }
 
 ProviderFactory = Callable[[S2SConfig, Any], S2SProvider]
