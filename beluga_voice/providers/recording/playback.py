@@ -273,6 +273,8 @@ class ReplaySession(StreamingSession):
             due = self._due()
             if due:
                 return due
+            if self._finished:
+                return []  # a divergence ended the session: its events are pending
             if self._closing:
                 return [SessionClosed(reason="closed by client")]
             self._wake = anyio.Event()

@@ -21,7 +21,8 @@ and plays one tick of reply audio.
 
 from __future__ import annotations
 
-from collections import deque
+import hashlib
+from collections import OrderedDict, deque
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +40,10 @@ __all__ = ["Caller", "CallerError"]
 
 ClockName = Literal["virtual", "real"]
 _MAX_PENDING = 100_000
+_SPOKEN: OrderedDict[str, bytes] = OrderedDict()
+"""Lines already synthesised in this process (espeak-ng's timing varies by a few samples
+from call to call; a replay needs the very same audio)."""
+_SPOKEN_MAX = 256
 
 
 class CallerError(AssertionError):
@@ -48,6 +53,9 @@ class CallerError(AssertionError):
 class Caller:
     """See the module docstring.
 
+    Synthesised lines are kept for the life of the process, and with ``speech_cache``
+    (a directory) on disk too: espeak-ng does not give the same samples twice, and a
+    replay needs the caller to say exactly what it said when the recording was made.
     ``pause_ms`` is the silence after each line before the caller tells the agent its
     turn ended (agents with a voice detector end the turn on the silence itself);
     ``reply_timeout_ms`` how long, on the caller's clock, a line waits for an answer.
@@ -64,7 +72,9 @@ class Caller:
         pause_ms: int = 700,
         reply_timeout_ms: float = 15_000,
         token: str | None = None,
+        speech_cache: Path | str | None = None,
     ) -> None:
+        self.speech_cache = Path(speech_cache) if speech_cache is not None else None
         self.target = _target_for(target, token)
         if isinstance(clock, str):
             if clock == "virtual" and self.target.realtime_only:
@@ -188,16 +198,32 @@ class Caller:
 
     async def _speech(self, text: str, audio: bytes | Path | str | None) -> bytes:
         rate = self.target.input_rate
-        if audio is None:
+        if isinstance(audio, bytes):
+            return audio
+        if audio is not None:
+            return await anyio.to_thread.run_sync(_read_wav, Path(audio), rate)
+        key = hashlib.sha1(f"{self.voice}|{self.speech_rate}|{rate}|{text}".encode()).hexdigest()
+        pcm = _SPOKEN.get(key)
+        stored = self.speech_cache / f"{key[:20]}.pcm" if self.speech_cache else None
+        if pcm is None and stored is not None and stored.exists():
+            pcm = stored.read_bytes()
+        if pcm is None:
             if self._tts is None:
                 from ...tts.espeak import EspeakTTS
 
                 self._tts = EspeakTTS(self.voice, rate=self.speech_rate, sample_rate=rate)
-            pcm: bytes = await self._tts.synthesize_async(text)
-            return pcm
-        if isinstance(audio, bytes):
-            return audio
-        return _read_wav(Path(audio), rate)
+            tts = self._tts
+            pcm = await anyio.to_thread.run_sync(
+                lambda: _exact_rate(*tts.synth.synthesize(text), rate)
+            )
+        if stored is not None and not stored.exists():
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            stored.write_bytes(pcm)
+        _SPOKEN[key] = pcm
+        _SPOKEN.move_to_end(key)
+        while len(_SPOKEN) > _SPOKEN_MAX:
+            _SPOKEN.popitem(last=False)
+        return pcm
 
     def _turn_settled(self, turn: Turn) -> bool:
         if not turn.replies:
@@ -343,12 +369,22 @@ def _target_for(target: Any, token: str | None) -> Target:
 def _read_wav(path: Path, rate: int) -> bytes:
     from ...audio.pcm import convert_channels
     from ...audio.wav import read_wav_pcm16
-    from ...processors.resample import StreamResampler
 
     pcm, wav_rate, channels = read_wav_pcm16(path)
     if channels > 1:
         pcm = convert_channels(pcm, channels, 1)
-    if wav_rate == rate:
+    return _exact_rate(pcm, wav_rate, rate)
+
+
+def _exact_rate(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
+    """Resample PCM16 without dither: the same speech gives the same bytes on every run,
+    which a replay needs (the pipeline's own resampler dithers, so a caller speaks at
+    the pipeline's input rate and skips it)."""
+    if from_rate == to_rate or not pcm:
         return pcm
-    resampler = StreamResampler(wav_rate, rate)
-    return resampler.process(pcm) + resampler.flush()
+    import numpy as np
+    import soxr
+
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    y = soxr.resample(x, from_rate, to_rate, quality="HQ")
+    return np.clip(np.rint(y), -32768, 32767).astype("<i2").tobytes()
