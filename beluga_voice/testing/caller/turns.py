@@ -35,8 +35,35 @@ def spell_number(n: int) -> str | None:
     return f"{_ONES[hundreds]} hundred" + (f" {tail}" if tail else "")
 
 
+_SPELLED: dict[str, str] = {}
+
+
+def _spelled() -> dict[str, str]:
+    if not _SPELLED:
+        for n in range(1000):
+            words = spell_number(n)
+            if words:
+                _SPELLED[words] = str(n)
+    return _SPELLED
+
+
 def _normalise(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9']+(?:\.[0-9]+)?", text.lower().replace("-", " ")))
+    """Lower-case words, spelled numbers (up to 999) as digits: "Thirty-six" -> "36"."""
+    words = re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+    spelled = _spelled()
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for size in (5, 4, 3, 2, 1):
+            phrase = " ".join(words[i : i + size])
+            if len(words) - i >= size and phrase in spelled:
+                out.append(spelled[phrase])
+                i += size
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return " ".join(out)
 
 
 @dataclass
@@ -72,17 +99,9 @@ class Reply:
 
     def mentions(self, *words: str) -> bool:
         """True when the reply's text contains every one of ``words`` (whole words, any
-        case; a number also matches spelled out, ``"5"`` matches "five")."""
+        case; numbers match in digits or spelled out: ``"5"`` matches "five")."""
         text = f" {_normalise(self.text)} "
-        for word in words:
-            forms = [_normalise(word)]
-            if word.strip().isdigit():
-                spelled = spell_number(int(word))
-                if spelled:
-                    forms.append(spelled)
-            if not any(f" {form} " in text or f" {form}." in text for form in forms):
-                return False
-        return True
+        return all(f" {_normalise(word)} " in text for word in words)
 
     def __str__(self) -> str:
         cut = ", interrupted" if self.interrupted else ""
