@@ -203,10 +203,9 @@ class Caller:
         if audio is not None:
             return await anyio.to_thread.run_sync(_read_wav, Path(audio), rate)
         key = hashlib.sha1(f"{self.voice}|{self.speech_rate}|{rate}|{text}".encode()).hexdigest()
-        pcm = _SPOKEN.get(key)
         stored = self.speech_cache / f"{key[:20]}.pcm" if self.speech_cache else None
-        if pcm is None and stored is not None and stored.exists():
-            pcm = stored.read_bytes()
+        # the cache on disk wins: it holds what was said when a recording was made
+        pcm = stored.read_bytes() if stored is not None and stored.exists() else _SPOKEN.get(key)
         if pcm is None:
             if self._tts is None:
                 from ...tts.espeak import EspeakTTS
