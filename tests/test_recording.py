@@ -117,7 +117,7 @@ async def test_shipped_fixture_replays_offline() -> None:
 def test_replay_needs_a_readable_recording(tmp_path: Path) -> None:
     from beluga_voice.providers.errors import S2SError
 
-    with pytest.raises(S2SError, match="provider_specific.recording"):
+    with pytest.raises(S2SError, match=r"provider_specific\.recording"):
         new_provider(
             "replay",
             S2SConfig(provider="replay"),

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import anyio
+from pydantic import SecretStr
 
 from ..providers.config import S2SConfig, with_provider_specific
 from ..providers.recording import RecordingProvider
@@ -63,7 +64,7 @@ def fake_server() -> FakeRealtimeServer:
 
 
 def fake_openai_provider(fake: FakeRealtimeServer) -> object:
-    config = S2SConfig(api_key=_FAKE_KEY, timeout=10.0)
+    config = S2SConfig(api_key=SecretStr(_FAKE_KEY), timeout=10.0)
     opts = with_provider_specific(base_url=fake.url, reconnect_delay=0.0)
     return new_provider("openai_realtime", config, opts)
 

@@ -120,7 +120,11 @@ def check(turn: Turn, expect: Expect) -> list[str]:
 
 
 async def run_scenario(
-    scenario: Scenario, *, target: Any = None, token: str | None = None, base_dir: Path | None = None
+    scenario: Scenario,
+    *,
+    target: Any = None,
+    token: str | None = None,
+    base_dir: Path | None = None,
 ) -> list[StepResult]:
     """Run ``scenario`` against ``target`` (default: its ``url``, else its provider).
 

@@ -130,11 +130,17 @@ class ReplaySession(StreamingSession):
         at = self._audio_in / (2 * rate)
         done = self._inputs[max(0, self._in_index - 3) : self._in_index]
         ahead = self._inputs[self._in_index : self._in_index + 2]
+        said = [
+            f"{e.args.get('role')} said {e.args.get('text')!r}"
+            for e in self._outputs[: self._out_index]
+            if e.op == "Transcript" and e.args.get("final")
+        ][-2:]
         lines = [
             f"replay of {self.p.recording.path.name} diverged at input #{self._in_index + 1} "
             f"(after {self._audio_in} bytes of audio, ~{at:.3f} s at {rate} Hz, "
             f"and {self._ops_in} other operations):",
             *(f"  {line}" for line in problem.splitlines()),
+            f"  conversation so far: {'; '.join(said)}" if said else "  before any transcript",
             "  last matching inputs:" if done else "  no input matched yet",
             *(f"    {e.describe()}" for e in done),
             "  recorded next:" if ahead else "  the recording has no more input",

@@ -205,16 +205,21 @@ class Caller:
         key = hashlib.sha1(f"{self.voice}|{self.speech_rate}|{rate}|{text}".encode()).hexdigest()
         stored = self.speech_cache / f"{key[:20]}.pcm" if self.speech_cache else None
         # the cache on disk wins: it holds what was said when a recording was made
-        pcm = stored.read_bytes() if stored is not None and stored.exists() else _SPOKEN.get(key)
+        pcm: bytes | None = (
+            stored.read_bytes() if stored is not None and stored.exists() else _SPOKEN.get(key)
+        )
         if pcm is None:
             if self._tts is None:
                 from ...tts.espeak import EspeakTTS
 
                 self._tts = EspeakTTS(self.voice, rate=self.speech_rate, sample_rate=rate)
-            tts = self._tts
-            pcm = await anyio.to_thread.run_sync(
-                lambda: _exact_rate(*tts.synth.synthesize(text), rate)
-            )
+            synth = self._tts.synth
+
+            def speak() -> bytes:
+                native_pcm, native_rate = synth.synthesize(text)
+                return _exact_rate(native_pcm, native_rate, rate)
+
+            pcm = await anyio.to_thread.run_sync(speak)
         if stored is not None and not stored.exists():
             stored.parent.mkdir(parents=True, exist_ok=True)
             stored.write_bytes(pcm)
