@@ -43,7 +43,9 @@ async def offline_agent() -> tuple[float, float]:
 async def main() -> None:
     for name, run in (("mock, one minute", minute_with_mock), ("offline agent", offline_agent)):
         talk, wall = await run()
-        print(f"{name:18} {talk:6.1f} s of conversation in {wall:5.2f} s wall ({talk / wall:5.0f}x)")
+        print(
+            f"{name:18} {talk:6.1f} s of conversation in {wall:5.2f} s wall ({talk / wall:5.0f}x)"
+        )
 
 
 if __name__ == "__main__":

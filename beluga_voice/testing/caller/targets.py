@@ -27,6 +27,7 @@ import anyio.abc
 from websockets.exceptions import ConnectionClosed
 
 from ...frames import (
+    BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Direction,
     ErrorFrame,
@@ -42,7 +43,7 @@ from ...frames import (
 )
 from ...pipeline import PipelineTask
 
-__all__ = ["Heard", "PipelineTarget", "Target", "WebSocketTarget"]
+__all__ = ["Heard", "PipelineTarget", "Target", "WebSocketTarget", "heard_from_frame"]
 
 
 @dataclass(slots=True)
@@ -127,18 +128,10 @@ class PipelineTarget(Target):
             self._ended.set()
 
     async def _on_output(self, frame: Frame) -> None:
-        emit = self._emit
-        assert emit is not None
-        if isinstance(frame, OutputAudioFrame):
-            emit(Heard("audio", audio=frame.audio, sample_rate=frame.sample_rate))
-        elif isinstance(frame, TranscriptionFrame):
-            emit(Heard("transcript", role=frame.role, text=frame.text, final=frame.final))
-        elif isinstance(frame, InterruptionFrame):
-            emit(Heard("interrupted"))
-        elif isinstance(frame, ResponseStartFrame):
-            emit(Heard("started"))
-        elif isinstance(frame, ResponseEndFrame):
-            emit(Heard("done", interrupted=frame.interrupted))
+        assert self._emit is not None
+        heard = heard_from_frame(frame)
+        if heard is not None:
+            self._emit(heard)
         if self._previous is not None:
             await self._previous(frame)
 
@@ -205,39 +198,24 @@ class WebSocketTarget(Target):
         tg.start_soon(self._receive, emit)
 
     async def _receive(self, emit: Emit) -> None:
+        from ...transports.websocket.client import event_to_frame
+
         rate = self.client.output_sample_rate
         try:
             async for item in self.client:
                 if isinstance(item, bytes):
                     emit(Heard("audio", audio=item, sample_rate=rate))
-                    continue
-                kind = item.get("type")
-                if kind == "transcript":
-                    emit(
-                        Heard(
-                            "transcript",
-                            role=str(item.get("role", "user")),
-                            text=str(item.get("text", "")),
-                            final=bool(item.get("final", True)),
-                        )
-                    )
-                elif kind == "interrupted":
-                    emit(Heard("interrupted"))
-                elif kind == "bot.started_speaking":
-                    emit(Heard("started"))
-                elif kind == "bot.stopped_speaking":
-                    emit(Heard("done", interrupted=bool(item.get("interrupted", False))))
-                elif kind == "error":
-                    emit(
-                        Heard(
-                            "error",
-                            text=str(item.get("message", "")),
-                            fatal=bool(item.get("fatal", False)),
-                            code=str(item.get("code", "server_error")),
-                        )
-                    )
-                elif kind == "session.ended":
+                elif item.get("type") == "error":
+                    code = str(item.get("code", "server_error"))
+                    fatal = bool(item.get("fatal", False))
+                    emit(Heard("error", text=str(item.get("message", "")), fatal=fatal, code=code))
+                elif item.get("type") == "session.ended":
                     break
+                else:
+                    frame = event_to_frame(item)
+                    heard = heard_from_frame(frame) if frame is not None else None
+                    if heard is not None:
+                        emit(heard)
         finally:
             self._ended.set()
             emit(Heard("ended"))
@@ -254,6 +232,25 @@ class WebSocketTarget(Target):
             await self.client.end()
         with anyio.move_on_after(self.end_timeout):
             await self._ended.wait()
+
+
+def heard_from_frame(frame: Frame) -> Heard | None:
+    """What a frame leaving the agent means to the caller (None: nothing).
+
+    A pipeline says a reply starts and ends with response frames; a server over
+    WebSocket with the bot's speaking events (``event_to_frame`` turns those into frames).
+    """
+    if isinstance(frame, OutputAudioFrame):
+        return Heard("audio", audio=frame.audio, sample_rate=frame.sample_rate)
+    if isinstance(frame, TranscriptionFrame):
+        return Heard("transcript", role=frame.role, text=frame.text, final=frame.final)
+    if isinstance(frame, InterruptionFrame):
+        return Heard("interrupted")
+    if isinstance(frame, (ResponseStartFrame, BotStartedSpeakingFrame)):
+        return Heard("started")
+    if isinstance(frame, (ResponseEndFrame, BotStoppedSpeakingFrame)):
+        return Heard("done", interrupted=frame.interrupted)
+    return None
 
 
 def start_frame_for(provider: Any) -> StartFrame:

@@ -154,7 +154,7 @@ class Turn:
     def reply(self) -> Reply:
         """The answer to this line; an empty reply when none came (so assertions on it
         fail with a readable message rather than an AttributeError)."""
-        return self.replies[0] if self.replies else Reply(sample_rate=0)
+        return self.replies[0] if self.replies else Reply()
 
     @property
     def interrupted(self) -> bool:
