@@ -6,15 +6,30 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from beluga_voice.providers import S2SConfig, new_provider, with_provider_specific
-from beluga_voice.providers.events import SessionClosed, Transcript
+from beluga_voice.providers.errors import ErrorCode, S2SError, redact
+from beluga_voice.providers.events import (
+    AudioChunk,
+    ResponseDone,
+    SessionClosed,
+    SessionError,
+    SessionEvent,
+    SpeechStarted,
+    ToolCall,
+    ToolCallCancelled,
+    Transcript,
+    Usage,
+)
 from beluga_voice.providers.recording import (
     Recording,
     RecordingProvider,
     ReplayDivergence,
     ReplayProvider,
 )
+from beluga_voice.providers.recording.format import decode_event, encode_event
 from beluga_voice.testing.caller import Caller, CallerError
 from beluga_voice.testing.recordings import (
     FAKES,
@@ -122,11 +137,63 @@ async def test_shipped_fixture_replays_offline(name: str) -> None:
 
 
 def test_replay_needs_a_readable_recording(tmp_path: Path) -> None:
-    from beluga_voice.providers.errors import S2SError
-
     with pytest.raises(S2SError, match=r"provider_specific\.recording"):
         new_provider(
             "replay",
             S2SConfig(provider="replay"),
             with_provider_specific(recording=str(tmp_path / "missing.jsonl")),
         )
+
+
+_text = st.text(max_size=40)
+_events = st.one_of(
+    st.builds(
+        AudioChunk,
+        st.binary(max_size=64).map(lambda b: b[: len(b) // 2 * 2]),
+        st.sampled_from([16000, 24000]),
+        is_final=st.booleans(),
+        response_id=st.none() | _text,
+    ),
+    st.builds(Transcript, st.sampled_from(["user", "assistant"]), _text, final=st.booleans()),
+    st.builds(ResponseDone, st.none() | _text, st.sampled_from(["completed", "cancelled"])),
+    st.builds(ToolCall, _text, _text, _text),
+    st.builds(ToolCallCancelled, st.lists(_text, max_size=3).map(tuple)),
+    st.builds(Usage, st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)),
+    st.builds(
+        SessionError,
+        st.builds(S2SError, _text, st.sampled_from(list(ErrorCode)), _text),
+        fatal=st.booleans(),
+    ),
+    st.builds(SpeechStarted, st.none() | st.floats(0, 1e6)),
+)
+
+
+@given(_events)
+def test_events_survive_the_recording_format(event: SessionEvent) -> None:
+    data, audio = encode_event(event)
+    back = decode_event(json.loads(json.dumps(data)), audio)
+    assert type(back) is type(event)
+    for name in event.__dataclass_fields__:
+        if name == "timestamp":
+            continue
+        before, after = getattr(event, name), getattr(back, name)
+        if isinstance(before, S2SError):
+            assert isinstance(after, S2SError)
+            assert (after.op, after.code, after.message) == (before.op, before.code, before.message)
+        elif isinstance(before, str):
+            assert after == redact(before)  # the format scrubs every string
+        elif isinstance(before, tuple):
+            assert after == tuple(redact(x) for x in before)
+        else:
+            assert after == before
+
+
+def test_a_broken_recording_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.with_suffix(".pcm").write_bytes(b"")
+    path.write_text('{"kind": "header", "version": 1}\n{"kind": "out"}\n')
+    with pytest.raises(ValueError, match=r"broken.jsonl:2: bad entry"):
+        Recording(path)
+    path.write_text('{"kind": "header", "version": 99}\n')
+    with pytest.raises(ValueError, match="recording format 99"):
+        Recording(path)
