@@ -147,3 +147,14 @@ def test_reply_mentions_reads_like_the_domain() -> None:
     ]
     turn = Turn(text="hi", replies=[reply], transcripts=["hi"])
     assert "'hi' (heard 'hi') -> 'That is 36.'" in str(turn)
+
+
+async def test_a_greeting_before_the_first_line() -> None:
+    session = VoiceSession(s2s_provider=mock(reply_s=0.4), resilient=False)
+    async with Caller(session) as call:
+        await session.say("Welcome to the test line.")
+        greeting = await call.wait_for_reply()
+        turn = await call.say("what is two plus three")
+    assert call.greeting is not None and call.greeting.replies == [greeting]
+    assert greeting.duration_ms == pytest.approx(400) and greeting.played_ms == pytest.approx(400)
+    assert turn.reply is not greeting and turn.reply.mentions("5")

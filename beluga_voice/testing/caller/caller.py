@@ -58,7 +58,8 @@ class Caller:
     replay needs the caller to say exactly what it said when the recording was made.
     ``pause_ms`` is the silence after each line before the caller tells the agent its
     turn ended (agents with a voice detector end the turn on the silence itself);
-    ``reply_timeout_ms`` how long, on the caller's clock, a line waits for an answer.
+    ``reply_timeout_ms`` how long, on the caller's clock, a line waits for an answer to
+    start, and ``max_turn_ms`` for it to end.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class Caller:
         tick_ms: int = 20,
         pause_ms: int = 700,
         reply_timeout_ms: float = 15_000,
+        max_turn_ms: float = 120_000,
         token: str | None = None,
         speech_cache: Path | str | None = None,
     ) -> None:
@@ -85,6 +87,7 @@ class Caller:
         self.clock: Clock = clock
         self.voice, self.speech_rate = voice, speech_rate
         self.tick_ms, self.pause_ms, self.reply_timeout_ms = tick_ms, pause_ms, reply_timeout_ms
+        self.max_turn_ms = max_turn_ms
         self.turns: list[Turn] = []
         self.greeting: Turn | None = None
         """Replies that came before the caller said anything."""
@@ -165,8 +168,8 @@ class Caller:
                 told_end = True
             if self._turn_settled(turn):
                 break
-            if not turn.replies and since >= self.reply_timeout_ms:
-                turn.timed_out = True
+            if since >= (self.max_turn_ms if turn.replies else self.reply_timeout_ms):
+                turn.timed_out = True  # no answer; or one that never ends
                 break
             await self._tick(bytes(step))
         return turn

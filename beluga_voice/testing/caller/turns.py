@@ -134,7 +134,7 @@ class Turn:
     ``transcript`` is what the agent understood (its final user transcripts during the
     turn); ``reply`` the first answer after the line (None: no answer came), ``replies``
     every answer.  ``timed_out`` is True when no answer came within the caller's
-    ``reply_timeout_ms``.
+    ``reply_timeout_ms`` (or one never ended within ``max_turn_ms``).
     """
 
     text: str
