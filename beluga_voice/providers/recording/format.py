@@ -233,8 +233,11 @@ class Recording:
 
 
 class RecordingWriter:
-    """Appends entries to a recording as they happen (flushed per line, so a crash keeps
-    everything written before it)."""
+    """Appends entries to a recording as they happen.
+
+    Writes are buffered (they reach the page cache in blocks, never waiting on the disk
+    in the event loop) and flushed when the session closes.
+    """
 
     def __init__(
         self, path: Path | str, provider: str, capabilities: ProviderCapabilities, config: Any
@@ -258,7 +261,6 @@ class RecordingWriter:
 
     def _line(self, data: dict[str, Any]) -> None:
         self._jsonl.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._jsonl.flush()
 
     def write(
         self,
@@ -279,7 +281,6 @@ class RecordingWriter:
         }
         if audio:
             self._audio.write(audio)
-            self._audio.flush()
             data["audio"] = [self._offset, len(audio)]
             self._offset += len(audio)
         self._line(data)

@@ -21,8 +21,7 @@ and plays one tick of reply audio.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict, deque
+from collections import deque
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -35,15 +34,12 @@ from ...providers.base import StreamingS2SProvider
 from .clock import Clock, RealClock, VirtualClock
 from .targets import Heard, PipelineTarget, Target, WebSocketTarget, start_frame_for
 from .turns import Reply, Turn
+from .voice import CallerVoice
 
 __all__ = ["Caller", "CallerError"]
 
 ClockName = Literal["virtual", "real"]
 _MAX_PENDING = 100_000
-_SPOKEN: OrderedDict[str, bytes] = OrderedDict()
-"""Lines already synthesised in this process (espeak-ng's timing varies by a few samples
-from call to call; a replay needs the very same audio)."""
-_SPOKEN_MAX = 256
 
 
 class CallerError(AssertionError):
@@ -76,7 +72,6 @@ class Caller:
         token: str | None = None,
         speech_cache: Path | str | None = None,
     ) -> None:
-        self.speech_cache = Path(speech_cache) if speech_cache is not None else None
         self.target = _target_for(target, token)
         if isinstance(clock, str):
             if clock == "virtual" and self.target.realtime_only:
@@ -85,7 +80,7 @@ class Caller:
                 )
             clock = VirtualClock() if clock == "virtual" else RealClock()
         self.clock: Clock = clock
-        self.voice, self.speech_rate = voice, speech_rate
+        self.voice = CallerVoice(voice, speech_rate, speech_cache)
         self.tick_ms, self.pause_ms, self.reply_timeout_ms = tick_ms, pause_ms, reply_timeout_ms
         self.max_turn_ms = max_turn_ms
         self.turns: list[Turn] = []
@@ -100,7 +95,6 @@ class Caller:
         self._speaker: deque[tuple[Reply, int]] = deque()
         """Reply audio waiting to be played: (reply, bytes)."""
         self._stack: AsyncExitStack | None = None
-        self._tts: Any = None
         self._hung_up = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -152,7 +146,7 @@ class Caller:
         the next line then talks over the rest of it (a barge-in), and this turn's
         ``interrupted`` tells whether the agent stopped.
         """
-        pcm = await self._speech(text, audio)
+        pcm = await self.voice.speak(text, self.target.input_rate, audio)
         turn = Turn(text=text, started_ms=self.clock.now(), barge_in_after_ms=barge_in_after_ms)
         self.turns.append(turn)
         step = self._step_bytes()
@@ -198,39 +192,6 @@ class Caller:
 
     def _step_bytes(self) -> int:
         return self.target.input_rate * self.tick_ms // 1000 * 2
-
-    async def _speech(self, text: str, audio: bytes | Path | str | None) -> bytes:
-        rate = self.target.input_rate
-        if isinstance(audio, bytes):
-            return audio
-        if audio is not None:
-            return await anyio.to_thread.run_sync(_read_wav, Path(audio), rate)
-        key = hashlib.sha1(f"{self.voice}|{self.speech_rate}|{rate}|{text}".encode()).hexdigest()
-        stored = self.speech_cache / f"{key[:20]}.pcm" if self.speech_cache else None
-        # the cache on disk wins: it holds what was said when a recording was made
-        pcm: bytes | None = (
-            stored.read_bytes() if stored is not None and stored.exists() else _SPOKEN.get(key)
-        )
-        if pcm is None:
-            if self._tts is None:
-                from ...tts.espeak import EspeakTTS
-
-                self._tts = EspeakTTS(self.voice, rate=self.speech_rate, sample_rate=rate)
-            synth = self._tts.synth
-
-            def speak() -> bytes:
-                native_pcm, native_rate = synth.synthesize(text)
-                return _exact_rate(native_pcm, native_rate, rate)
-
-            pcm = await anyio.to_thread.run_sync(speak)
-        if stored is not None and not stored.exists():
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            stored.write_bytes(pcm)
-        _SPOKEN[key] = pcm
-        _SPOKEN.move_to_end(key)
-        while len(_SPOKEN) > _SPOKEN_MAX:
-            _SPOKEN.popitem(last=False)
-        return pcm
 
     def _turn_settled(self, turn: Turn) -> bool:
         if not turn.replies:
@@ -371,27 +332,3 @@ def _target_for(target: Any, token: str | None) -> Target:
         f"cannot call {type(target).__name__}: give a provider, a PipelineTask, "
         "a VoiceSession or a ws:// URL"
     )
-
-
-def _read_wav(path: Path, rate: int) -> bytes:
-    from ...audio.pcm import convert_channels
-    from ...audio.wav import read_wav_pcm16
-
-    pcm, wav_rate, channels = read_wav_pcm16(path)
-    if channels > 1:
-        pcm = convert_channels(pcm, channels, 1)
-    return _exact_rate(pcm, wav_rate, rate)
-
-
-def _exact_rate(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
-    """Resample PCM16 without dither: the same speech gives the same bytes on every run,
-    which a replay needs (the pipeline's own resampler dithers, so a caller speaks at
-    the pipeline's input rate and skips it)."""
-    if from_rate == to_rate or not pcm:
-        return pcm
-    import numpy as np
-    import soxr
-
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-    y = soxr.resample(x, from_rate, to_rate, quality="HQ")
-    return np.clip(np.rint(y), -32768, 32767).astype("<i2").tobytes()
