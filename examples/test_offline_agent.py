@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from beluga_voice.providers import new_provider
+from beluga_voice.providers import S2SProvider, new_provider
 from beluga_voice.testing.pytest_plugin import CallerFactory
 
 
@@ -24,12 +24,12 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def agent():  # type: ignore[no-untyped-def]
+def agent() -> S2SProvider:
     return new_provider("local")  # building the engines once serves every test
 
 
 @pytest.mark.anyio
-async def test_arithmetic_and_barge_in(caller: CallerFactory, agent) -> None:  # type: ignore[no-untyped-def]
+async def test_arithmetic_and_barge_in(caller: CallerFactory, agent: S2SProvider) -> None:
     async with caller(agent) as call:
         first = await call.say("what is two plus three")
         helping = await call.say("what can you do", barge_in_after_ms=400)
@@ -45,7 +45,7 @@ async def test_arithmetic_and_barge_in(caller: CallerFactory, agent) -> None:  #
 
 
 @pytest.mark.anyio
-async def test_silence_gets_no_answer(caller: CallerFactory, agent) -> None:  # type: ignore[no-untyped-def]
+async def test_silence_gets_no_answer(caller: CallerFactory, agent: S2SProvider) -> None:
     async with caller(agent) as call:
         await call.silence(3000)
     assert call.turns == [] and call.greeting is None
