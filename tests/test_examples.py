@@ -45,3 +45,32 @@ def test_example_runs_offline(name: str, expected: list[str]) -> None:
     out = _run(name)
     for line in expected:
         assert line in out, out
+
+
+def test_example_test_file_passes_in_under_two_seconds(tmp_path: Path) -> None:
+    """examples/test_offline_agent.py: the offline agent, a barge-in included, tested in
+    under 2 s of wall time (setup, calls and teardown of its tests, as pytest times them)."""
+    import xml.etree.ElementTree as ET
+
+    report = tmp_path / "report.xml"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(EXAMPLES / "test_offline_agent.py"),
+            "-p",
+            "no:randomly",
+            f"--junitxml={report}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=EXAMPLES.parent,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    cases = ET.parse(report).getroot().iter("testcase")
+    times = {case.get("name"): float(case.get("time", "0")) for case in cases}
+    assert "test_arithmetic_and_barge_in" in times, times
+    assert sum(times.values()) < 2.0, times

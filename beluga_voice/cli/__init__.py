@@ -16,6 +16,7 @@ register on the app when imported).  ``beluga_voice.cli:app`` stays the entry po
 from __future__ import annotations
 
 from . import commands as _commands  # noqa: F401  (registers the commands on ``app``)
+from . import scenario as _scenario  # noqa: F401  (registers ``test``)
 from .common import app, console, err_console, example_path
 from .conversation import Turn
 

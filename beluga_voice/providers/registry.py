@@ -40,6 +40,7 @@ _BUILTIN_MODULES: dict[str, str] = {
     "gemini": "beluga_voice.providers.gemini_live",
     "openai_live": "beluga_voice.providers.openai_live",
     "amazon_nova": "beluga_voice.providers.amazon_nova.provider",
+    "replay": "beluga_voice.providers.recording.playback",
 }
 
 ProviderFactory = Callable[[S2SConfig, Any], S2SProvider]
