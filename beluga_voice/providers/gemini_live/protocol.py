@@ -10,9 +10,18 @@ without a network:
 * **Manual activity detection.**  The first audio of a user turn is preceded by
   ``activityStart``; :meth:`end_turn` sends ``activityEnd``.
 * **Transparent reconnect.**  Every message sent since the last resumption handle that
-  covers it is kept (:class:`~.replay.ReplayLog`).  After a ``goAway`` the shell reconnects with the newest handle, and
-  :meth:`take_ready` returns those messages for replay followed by anything the caller sent
-  while the connection was down, so no user audio is lost across the switch.
+  covers it is kept (:class:`~.replay.ReplayLog`).  After a ``goAway`` the shell reconnects
+  with the newest handle, and :meth:`take_ready` returns those messages for replay followed
+  by anything the caller sent while the connection was down, so no user audio is lost
+  across the switch.
+* **Bounded repeats.**  Without ``lastConsumedClientMessageIndex`` (the Developer API) a
+  handle covers everything written more than ``replay_margin_s`` before it arrived, and
+  maybe some of what was written since: that uncertain part is replayed, so it is what a
+  resumption can repeat.  Written at a microphone's pace it holds at most
+  ``replay_margin_s`` of audio; a handle that arrives soon after a replay (written in one
+  burst) can hold far more.  So after ``goAway`` the switch waits for a *settled* handle,
+  one whose uncertain part holds at most ``replay_margin_s`` of audio, and only the
+  server's deadline (``goAway.timeLeft``) or its close makes it move on without one.
 """
 
 from __future__ import annotations
@@ -84,6 +93,11 @@ class GeminiLiveProtocol:
         self.session_id: str | None = None
         self.last_replay_bytes = 0
         """Audio bytes released by the last :meth:`take_ready` (replayed or held)."""
+        self.repeat_bound = 0
+        """Audio bytes the newest handle may cover although they are kept for replay: the
+        most a resumption with it can repeat."""
+        self._margin_bytes = int(settings.replay_margin_s * _INPUT_BYTES_PER_S)
+        self._switch_by: float | None = None
         self._ready_sent = False
         self.replay = ReplayLog(
             int(settings.max_replay_s * _INPUT_BYTES_PER_S), enabled=settings.session_resumption
@@ -108,6 +122,7 @@ class GeminiLiveProtocol:
         self.connections += 1
         self.phase = Phase.SETUP
         self.go_away = False
+        self._switch_by = None
         self.replay.new_connection()
         setup = build_setup(
             self.settings,
@@ -133,12 +148,34 @@ class GeminiLiveProtocol:
         After ``goAway`` the switch waits for the reply in progress to finish, since a
         reply cut at the switch would be lost with the old connection.
         """
-        return (
+        ready = (
             self.go_away
             and self.phase == Phase.OPEN
             and self.resume_handle is not None
             and self.replies.response is None
         )
+        if not ready or self.handle_settled:
+            return ready
+        if self._switch_by is not None and self.clock() >= self._switch_by:
+            log.warning(
+                "gemini: goAway deadline near and no settled handle: up to %.2f s of audio "
+                "may be sent twice",
+                self.repeat_bound / _INPUT_BYTES_PER_S,
+            )
+            return True
+        return False
+
+    @property
+    def handle_settled(self) -> bool:
+        """The newest handle bounds a resumption's repeats by ``replay_margin_s``."""
+        return self.repeat_bound <= self._margin_bytes
+
+    def switch_wait(self) -> float | None:
+        """Seconds until a pending switch must happen even without a settled handle
+        (``None``: nothing pending, or no deadline given); the shell wakes up then."""
+        if not self.go_away or self._switch_by is None or self.handle_settled:
+            return None
+        return max(0.0, self._switch_by - self.clock())
 
     def can_resume(self, attempts: int) -> bool:
         return self.resume_handle is not None and attempts < self.settings.max_reconnects
@@ -267,9 +304,9 @@ class GeminiLiveProtocol:
             for call_id in ids:
                 self._tool_names.pop(call_id, None)
             events.append(ToolCallCancelled(ids))
-        if wire.obj(message, "goAway") is not None:
-            self.go_away = True
-            log.info("gemini: goAway, time left %s", message["goAway"].get("timeLeft"))
+        go_away = wire.obj(message, "goAway")
+        if go_away is not None:
+            self._on_go_away(go_away)
         update = wire.obj(message, "sessionResumptionUpdate")
         if update is not None:
             self._on_resumption(update)
@@ -343,6 +380,14 @@ class GeminiLiveProtocol:
             events.append(ToolCall(call_id, name, json.dumps(args)))
         return events
 
+    def _on_go_away(self, go_away: dict[str, Any]) -> None:
+        left = wire.duration_s(go_away, "timeLeft")
+        log.info("gemini: goAway, time left %s s", left)
+        if not self.go_away and left is not None:
+            # Keep a little of the time left for the switch itself.
+            self._switch_by = self.clock() + left - min(1.0, left / 2)
+        self.go_away = True
+
     def _on_resumption(self, update: dict[str, Any]) -> None:
         handle = wire.string(update, "newHandle")
         if not (wire.flag(update, "resumable") and handle):
@@ -351,9 +396,13 @@ class GeminiLiveProtocol:
         if "lastConsumedClientMessageIndex" in update:
             last = wire.integer(update, "lastConsumedClientMessageIndex")
             self.replay.covered_through(last)
+            self.repeat_bound = 0
         else:
             horizon = self.clock() - self.settings.replay_margin_s
             self.replay.covered_before(horizon)
+            # Everything still in the log was written before this handle arrived: the
+            # server may have taken any prefix of it into the handle.
+            self.repeat_bound = self.replay.sent_audio_bytes
 
     # -- the replay log ---------------------------------------------------------------------
 

@@ -98,6 +98,20 @@ def integer(parent: dict[str, Any], key: str) -> int:
     return value
 
 
+_DURATION = re.compile(r"^(\d{1,9})(\.\d{1,9})?s$")
+
+
+def duration_s(parent: dict[str, Any], key: str) -> float | None:
+    """A proto3 JSON ``Duration`` (``"4.5s"``) in seconds; ``None`` when absent."""
+    value = parent.get(key)
+    if value is None:
+        return None
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise malformed(f"{key} must be a duration like '5s', got {value!r}"[:120])
+    return float(value[:-1])
+
+
 def flag(parent: dict[str, Any], key: str) -> bool:
     value = parent.get(key, False)
     if value is None:

@@ -50,8 +50,9 @@ class FakeGeminiServer(ReplyMixin):
         silence_ms: float = 300.0,
         speech_rms: float = 500.0,
         resumption_every: int = 5,
-        go_away_after_audio: int | None = None,
+        go_away_after_audio: int | Sequence[int | None] | None = None,
         go_away_grace_s: float = 5.0,
+        handle_after_setup: bool = False,
         binary_frames: bool = False,
         faults: Faults | None = None,
         ssl_context: Any = None,
@@ -63,8 +64,17 @@ class FakeGeminiServer(ReplyMixin):
         self.silence_ms = silence_ms
         self.speech_rms = speech_rms
         self.resumption_every = resumption_every
-        self.go_away_after_audio = go_away_after_audio
+        # An int: goAway on the first connection after that many audio messages; a
+        # sequence: one entry per connection, in order (None: no goAway on that one).
+        self.go_away_after_audio: list[int | None] = (
+            [go_away_after_audio]
+            if go_away_after_audio is None or isinstance(go_away_after_audio, int)
+            else list(go_away_after_audio)
+        )
         self.go_away_grace_s = go_away_grace_s
+        self.handle_after_setup = handle_after_setup
+        """Send a handle right after ``setupComplete``: it holds the resumed state only, so
+        it arrives before the server has read anything the client replays."""
         self.binary_frames = binary_frames
         self.faults = faults or Faults()
         self.ssl_context = ssl_context
@@ -80,6 +90,9 @@ class FakeGeminiServer(ReplyMixin):
         self.interruptions = 0
         self.resumed_from: list[tuple[str, int]] = []
         """``(handle, audio bytes the handle covered)`` for every resumption."""
+        self.audio_in: list[tuple[int, bytes]] = []
+        """Every audio chunk received, with its connection number: every byte counted,
+        including what a resumption later rolls back."""
         self._handles: dict[str, tuple[FakeSessionState, int, int]] = {}
         self._connections = 0
         self._server: Server | None = None
@@ -217,6 +230,8 @@ class FakeGeminiServer(ReplyMixin):
         if self.faults.stall_before_setup_complete and conn.number == 1:
             return True
         await self._send(conn, {"setupComplete": {}})
+        if self.handle_after_setup:
+            await self._maybe_resumption_update(conn, force=True)
         return True
 
     async def _on_realtime(self, conn: Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup) -> None:
@@ -224,6 +239,7 @@ class FakeGeminiServer(ReplyMixin):
             pcm, rate = decode_audio(body)
             conn.state.audio += pcm
             conn.audio_messages += 1
+            self.audio_in.append((conn.number, pcm))
             if conn.vad is not None:
                 if conn.vad.sample_rate != rate:
                     conn.vad = EnergyTurnDetector(
@@ -234,11 +250,8 @@ class FakeGeminiServer(ReplyMixin):
                         await self._barge_in(conn)
                     else:
                         self._start_turn(conn, tg)
-            if (
-                self.go_away_after_audio is not None
-                and conn.number == 1
-                and conn.audio_messages == self.go_away_after_audio
-            ):
+            plan = self.go_away_after_audio
+            if conn.number <= len(plan) and conn.audio_messages == plan[conn.number - 1]:
                 await self._go_away(conn, tg)
         elif "activityStart" in body or "activityEnd" in body:
             if not conn.manual:
