@@ -60,11 +60,13 @@ async def open_websocket(
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
+        # The service's own words (redacted, bounded) for providers that explain them.
+        body = redact(bytes(exc.response.body or b"")[:2000].decode("utf-8", "replace"))
         raise S2SError(
             "connect",
             code_from_http_status(status),
             f"{provider}: handshake rejected with HTTP {status}",
-            details={"status": status},
+            details={"status": status, "body": body},
         ) from None
     except InvalidURI:
         raise S2SError("connect", ErrorCode.INVALID_CONFIG, f"{provider}: bad URL") from None

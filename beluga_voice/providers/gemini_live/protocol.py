@@ -193,12 +193,10 @@ class GeminiLiveProtocol:
         text = _close_text(code, reason)
         if code in (1000, 1001) and not self.go_away:
             return CloseVerdict(reason=text)
-        error = S2SError(
-            "receive",
-            wire.code_from_gemini_close(code, reason),
-            text,
-            details={"close_code": code},
-        )
+        mapped = wire.code_from_gemini_close(code, reason)
+        if mapped is ErrorCode.AUTHENTICATION_ERROR:
+            text += f"; check {wire.credentials_to_check(vertexai=self.settings.vertexai)}"
+        error = S2SError("receive", mapped, text, details={"close_code": code})
         return CloseVerdict(reason=text, error=error)
 
     def interrupted_by_reconnect(self) -> list[SessionEvent]:

@@ -81,6 +81,7 @@ class GeminiLiveSession(StreamingSession):
             endpoint_url(self.settings),
             auth_headers(secret, vertexai=self.settings.vertexai),
             timeout=config.timeout,
+            vertexai=self.settings.vertexai,
             ssl_context=self._provider.ssl_context,
         )
         async with self._lock:

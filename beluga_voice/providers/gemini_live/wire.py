@@ -196,6 +196,11 @@ _REASONS: tuple[tuple[re.Pattern[str], ErrorCode], ...] = (
         re.compile(r"(?i)models?/\S+ (is )?not (found|supported)|unknown model|not found for api"),
         ErrorCode.INVALID_MODEL,
     ),
+    # gRPC UNIMPLEMENTED: the setup asks for something this model or API version lacks.
+    (
+        re.compile(r"(?i)not implemented, or supported, or enabled|unimplemented"),
+        ErrorCode.INVALID_CONFIG,
+    ),
     (re.compile(r"(?i)deadline|timed? ?out"), ErrorCode.TIMEOUT),
     (re.compile(r"(?i)unavailable|overloaded"), ErrorCode.MODEL_NOT_AVAILABLE),
     (
@@ -225,3 +230,14 @@ def error_from_message(error: dict[str, Any]) -> S2SError:
         if code is ErrorCode.NETWORK_ERROR:
             code = ErrorCode.STREAM_ERROR
     return S2SError("receive", code, f"gemini: {message}", details={"status": status})
+
+
+def credentials_to_check(*, vertexai: bool) -> str:
+    """Where the credential the service refused came from, for the error message."""
+    if vertexai:
+        return (
+            "the Vertex AI credentials: the service account or application default "
+            "credentials (GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth "
+            "application-default login), or the access token in config.api_key"
+        )
+    return "config.api_key, or GEMINI_API_KEY / GOOGLE_API_KEY"

@@ -7,7 +7,7 @@ lives in :mod:`.replies`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import anyio
@@ -24,7 +24,7 @@ from .schema import (
     check_server_message,
     decode_audio,
 )
-from .script import FakeSessionState, Faults, ScriptedTurn
+from .script import LIVE_MODELS, FakeSessionState, Faults, ScriptedTurn
 
 # The fake logs handshakes at debug level like any websockets server: keys scrubbed.
 _log = redacting_logger("beluga_voice.testing.fake_gemini")
@@ -44,7 +44,7 @@ class FakeGeminiServer(ReplyMixin):
         self,
         turns: Sequence[ScriptedTurn] = (),
         *,
-        api_key: str = "test-key",
+        api_key: str | Collection[str] = "test-key",
         chunk_ms: int = 40,
         pace: float = 0.0,
         silence_ms: float = 300.0,
@@ -56,9 +56,11 @@ class FakeGeminiServer(ReplyMixin):
         binary_frames: bool = False,
         faults: Faults | None = None,
         ssl_context: Any = None,
+        models: dict[str, tuple[str, bool, bool]] | None = None,
     ) -> None:
         self.turns = list(turns) or [ScriptedTurn()]
         self.api_key = api_key
+        self._keys = {api_key} if isinstance(api_key, str) else set(api_key)
         self.chunk_ms = chunk_ms
         self.pace = pace
         self.silence_ms = silence_ms
@@ -78,6 +80,7 @@ class FakeGeminiServer(ReplyMixin):
         self.binary_frames = binary_frames
         self.faults = faults or Faults()
         self.ssl_context = ssl_context
+        self.models = LIVE_MODELS if models is None else models
         # Records.
         self.violations: list[str] = []
         self.received: list[tuple[int, dict[str, Any]]] = []
@@ -136,30 +139,32 @@ class FakeGeminiServer(ReplyMixin):
     # -- handshake ------------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        self.headers.append({k.lower(): v for k, v in request.headers.raw_items()})
+        headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        self.headers.append(headers)
         if self.faults.reject_status is not None:
             return connection.respond(self.faults.reject_status, "rejected by the fake\n")
-        if request.path.split("?")[0] not in _PATHS:
+        path = request.path.split("?")[0]
+        if path not in _PATHS:
             return connection.respond(404, "no such method\n")
+        # The credential is checked at the handshake, as the service does: the Developer
+        # API answers a missing or wrong key with 403, Vertex AI a bad token with 401.
+        if "aiplatform" in path:
+            token = headers.get("authorization", "").removeprefix("Bearer ")
+            if token not in self._keys:
+                return _google_error(connection, 401, "UNAUTHENTICATED", _BAD_TOKEN)
+        elif headers.get("x-goog-api-key") not in self._keys:
+            return _google_error(connection, 403, "PERMISSION_DENIED", _BAD_KEY)
         return None
-
-    def _authorised(self) -> bool:
-        headers = self.headers[-1]
-        key = headers.get("x-goog-api-key") or headers.get("authorization", "").removeprefix(
-            "Bearer "
-        )
-        return key == self.api_key
 
     # -- one connection -------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
         self._connections += 1
         conn = Conn(ws, self._connections)
-        authorised = self._authorised()
         try:
             async with anyio.create_task_group() as tg:
                 async for raw in ws:
-                    if not await self._on_message(conn, raw, tg, authorised):
+                    if not await self._on_message(conn, raw, tg):
                         break
                 tg.cancel_scope.cancel()
         except* ConnectionClosed:
@@ -169,9 +174,7 @@ class FakeGeminiServer(ReplyMixin):
         await conn.ws.close(code, reason)
         return False
 
-    async def _on_message(
-        self, conn: Conn, raw: str | bytes, tg: anyio.abc.TaskGroup, authorised: bool
-    ) -> bool:
+    async def _on_message(self, conn: Conn, raw: str | bytes, tg: anyio.abc.TaskGroup) -> bool:
         conn.index += 1
         try:
             kind, body = check_client_message(raw)
@@ -183,7 +186,7 @@ class FakeGeminiServer(ReplyMixin):
             if kind != "setup":
                 self._violation(conn.number, f"first message was {kind}, not setup")
                 return await self._close(conn, 1007, "Invalid argument: setup must come first")
-            return await self._on_setup(conn, body, tg, authorised)
+            return await self._on_setup(conn, body, tg)
         if kind == "setup":
             self._violation(conn.number, "a second setup")
             return await self._close(conn, 1007, "Invalid argument: setup sent twice")
@@ -202,13 +205,12 @@ class FakeGeminiServer(ReplyMixin):
         await self._maybe_resumption_update(conn)
         return True
 
-    async def _on_setup(
-        self, conn: Conn, setup: dict[str, Any], tg: anyio.abc.TaskGroup, authorised: bool
-    ) -> bool:
+    async def _on_setup(self, conn: Conn, setup: dict[str, Any], tg: anyio.abc.TaskGroup) -> bool:
         conn.setup = setup
         self.setups.append(setup)
-        if not authorised:
-            return await self._close(conn, 1008, "API key not valid. Please pass a valid API key.")
+        refusal = self._refusal(setup)
+        if refusal is not None:
+            return await self._close(conn, *refusal)
         if self.faults.close_on_setup and conn.number == 1:
             return await self._close(conn, *self.faults.close_on_setup)
         handle = (setup.get("sessionResumption") or {}).get("handle")
@@ -233,6 +235,29 @@ class FakeGeminiServer(ReplyMixin):
         if self.handle_after_setup:
             await self._maybe_resumption_update(conn, force=True)
         return True
+
+    def _refusal(self, setup: dict[str, Any]) -> tuple[int, str] | None:
+        """Why the service would refuse this setup, as its close frame, if it would."""
+        model = str(setup.get("model", ""))
+        features = self.models.get(model.rsplit("/", 1)[-1])
+        if features is None:
+            return 1008, (
+                f"{model} is not found for API version v1beta, or is not supported for "
+                "bidiGenerateContent. Call ListModels to see the list of available models "
+                "and their supported methods."
+            )[:123]
+        proactive, affective, non_blocking = features
+        generation = setup.get("generationConfig") or {}
+        asked = (setup.get("proactivity") or {}).get("proactiveAudio")
+        tools = [d for t in setup.get("tools") or [] for d in t.get("functionDeclarations") or []]
+        if (
+            (generation.get("enableAffectiveDialog") and not affective)
+            or (asked is True and proactive == "no")
+            or (asked is False and proactive == "always")
+            or (not non_blocking and any(d.get("behavior") == "NON_BLOCKING" for d in tools))
+        ):
+            return 1007, "Request contains an invalid argument."
+        return None
 
     async def _on_realtime(self, conn: Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup) -> None:
         if "audio" in body:
@@ -323,3 +348,18 @@ class FakeGeminiServer(ReplyMixin):
         self.sent.append((conn.number, message))
         async with conn.send_lock:
             await conn.ws.send(text.encode() if self.binary_frames else text)
+
+
+_BAD_KEY = "API key not valid. Please pass a valid API key."
+_BAD_TOKEN = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+    "cookie or other valid authentication credential."
+)
+
+
+def _google_error(connection: ServerConnection, status: int, kind: str, message: str) -> Response:
+    """A handshake refusal with Google's JSON error body (``{"error": {...}}``)."""
+    body = {"error": {"code": status, "message": message, "status": kind}}
+    response = connection.respond(status, json.dumps(body))
+    response.headers["Content-Type"] = "application/json; charset=UTF-8"
+    return response
