@@ -76,7 +76,7 @@ class GeminiLiveSession(StreamingSession):
 
     async def _connect(self) -> None:
         config = self._provider.config
-        secret = config.secret() or ""
+        secret = await self._provider.tokens.token(config.timeout)
         ws = await open_websocket(
             endpoint_url(self.settings),
             auth_headers(secret, vertexai=self.settings.vertexai),

@@ -108,6 +108,9 @@ class GeminiSettings(BaseModel):
     vertexai: bool = False
     project: str | None = None
     location: str | None = None
+    credentials_file: str | None = None
+    """Vertex AI: a service account key file.  Without it (and without ``api_key``) the
+    application default credentials are used; either way the token is refreshed."""
 
     @model_validator(mode="before")
     @classmethod
@@ -146,6 +149,8 @@ class GeminiSettings(BaseModel):
     def _check(self) -> GeminiSettings:
         if self.vertexai and not (self.project and self.location):
             raise ValueError("vertexai needs project and location")
+        if self.credentials_file and not self.vertexai:
+            raise ValueError("credentials_file is for Vertex AI (vertexai: true)")
         if self.transparent_resumption and not self.vertexai:
             raise ValueError("transparent_resumption is only offered by Vertex AI")
         if self.base_url is not None and not self.base_url.startswith(("ws://", "wss://")):
