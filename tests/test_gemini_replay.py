@@ -193,3 +193,22 @@ def test_the_goaway_deadline_forces_the_switch() -> None:
     clock.now += 0.75
     assert core.reconnect_wanted  # the deadline: go, replaying all that is uncertain
     assert core.repeat_bound == 50 * CHUNK
+
+
+def test_no_wait_when_the_deadline_leaves_no_time_to_settle() -> None:
+    """Waiting would only add live audio to the uncertain part: switch at once."""
+    clock = Clock()
+    core = GeminiLiveProtocol(GeminiSettings(replay_margin_s=0.5), clock=clock)
+    core.start_connection()
+    core.receive('{"setupComplete": {}}')
+    core.receive(handle("h1"))
+    for _ in range(100):
+        core.send_audio(bytes(CHUNK))
+        clock.now += 0.02
+    core.receive('{"goAway": {"timeLeft": "5s"}}')
+    core.start_connection()  # the switch (h1 is settled: nothing was in flight)
+    core.receive('{"setupComplete": {}}')
+    assert len(core.take_ready()) == 100  # a 2 s burst
+    core.receive(handle("h2"))
+    core.receive('{"goAway": {"timeLeft": "1s"}}')  # switch by +0.5 s; settling takes 0.75
+    assert not core.handle_settled and core.reconnect_wanted

@@ -20,14 +20,16 @@ without a network:
   resumption can repeat.  Written at a microphone's pace it holds at most
   ``replay_margin_s`` of audio; a handle that arrives soon after a replay (written in one
   burst) can hold far more.  So after ``goAway`` the switch waits for a *settled* handle,
-  one whose uncertain part holds at most ``replay_margin_s`` of audio, and only the
-  server's deadline (``goAway.timeLeft``) or its close makes it move on without one.
+  one whose uncertain part holds at most ``replay_margin_s`` of audio.  It moves without
+  one when the server's deadline (``goAway.timeLeft``, or its close) leaves no time for a
+  handle to settle: waiting longer would only add live audio to the uncertain part.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ log = logging.getLogger("beluga_voice.providers.gemini")
 
 SPEAK_PREFIX = "Say exactly this, word for word, and nothing else:\n"
 _INPUT_BYTES_PER_S = 16000 * 2
+_HANDLE_SLACK_S = 0.25  # time for one more handle to arrive once one could settle
 
 
 class Phase:
@@ -98,6 +101,7 @@ class GeminiLiveProtocol:
         most a resumption with it can repeat."""
         self._margin_bytes = int(settings.replay_margin_s * _INPUT_BYTES_PER_S)
         self._switch_by: float | None = None
+        self._burst_at = -math.inf
         self._ready_sent = False
         self.replay = ReplayLog(
             int(settings.max_replay_s * _INPUT_BYTES_PER_S), enabled=settings.session_resumption
@@ -139,6 +143,8 @@ class GeminiLiveProtocol:
         held = self.replay.take_held()
         self.last_replay_bytes = sum(m.audio_bytes for m in held)
         now = self.clock()
+        if self.last_replay_bytes > self._margin_bytes:
+            self._burst_at = now  # handles within the margin from now cannot settle
         return [self.replay.release(m, now) for m in held]
 
     @property
@@ -156,7 +162,11 @@ class GeminiLiveProtocol:
         )
         if not ready or self.handle_settled:
             return ready
-        if self._switch_by is not None and self.clock() >= self._switch_by:
+        # A handle settles once the last replay burst has left its margin; when the
+        # deadline comes first, waiting would only add live audio to what gets replayed.
+        settles_at = self._burst_at + self.settings.replay_margin_s + _HANDLE_SLACK_S
+        deadline = self._switch_by
+        if deadline is not None and (self.clock() >= deadline or settles_at > deadline):
             log.warning(
                 "gemini: goAway deadline near and no settled handle: up to %.2f s of audio "
                 "may be sent twice",
