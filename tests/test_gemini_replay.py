@@ -12,14 +12,12 @@ from __future__ import annotations
 import itertools
 import json
 
-import anyio
 import numpy as np
 import pytest
-from _gemini_helpers import CHUNK, KEY, events_until, make_provider, of
+from _gemini_helpers import CHUNK, KEY, of, stream_then_text
 
-from beluga_voice.providers.events import ResponseDone, SessionEvent, SessionReconnected
+from beluga_voice.providers.events import ResponseDone, SessionReconnected
 from beluga_voice.providers.gemini_live import GeminiLiveProtocol, GeminiSettings, Phase
-from beluga_voice.providers.gemini_live.session import GeminiLiveSession
 from beluga_voice.testing.fake_gemini import FakeGeminiServer, ScriptedTurn
 from beluga_voice.testing.speech import tone
 
@@ -38,28 +36,6 @@ def unique_audio(chunks: int, seed: int = 11) -> list[bytes]:
     ]
     assert len(set(out)) == chunks
     return out
-
-
-async def stream_live(
-    server: FakeGeminiServer, chunks: list[bytes], **settings: object
-) -> tuple[GeminiLiveSession, list[SessionEvent]]:
-    """Send at a microphone's pace (20 ms a chunk, never catching up in a burst), then a
-    text turn whose reply proves the server took in everything sent before it."""
-    session = await make_provider(server, replay_margin_s=MARGIN_S, **settings).start_streaming()
-    assert isinstance(session, GeminiLiveSession)
-    events: list[SessionEvent] = []
-    async with session:
-
-        async def read() -> None:
-            events.extend(await events_until(session, timeout=30))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(read)
-            for chunk in chunks:
-                await session.send_audio(chunk)
-                await anyio.sleep(0.02)  # a microphone's pace, not a synchronisation
-            await session.send_text("that is all")
-    return session, events
 
 
 def seams(heard: bytes, chunks: list[bytes]) -> list[int]:
@@ -96,7 +72,9 @@ async def test_resumptions_repeat_at_most_the_margin_and_lose_nothing(
         go_away_grace_s=1.2,
         handle_after_setup=after_setup,
     ) as server:
-        session, events = await stream_live(server, chunks)
+        session, events = await stream_then_text(
+            server, b"".join(chunks), pace=0.02, timeout=30, replay_margin_s=MARGIN_S
+        )
     moves = of(events, SessionReconnected)
     assert session.reconnections == len(moves) == len(plan) - 1  # several in a row
     [state] = server.states
@@ -124,7 +102,9 @@ async def test_without_a_settled_handle_the_close_still_loses_nothing() -> None:
         handle_after_setup=True,
         resumption_every=10_000,
     ) as server:
-        session, events = await stream_live(server, chunks)
+        session, events = await stream_then_text(
+            server, b"".join(chunks), pace=0.02, timeout=30, replay_margin_s=MARGIN_S
+        )
     assert session.reconnections == 2
     [state] = server.states
     seams(bytes(state.audio), chunks)  # no loss, in order

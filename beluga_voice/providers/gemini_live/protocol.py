@@ -14,22 +14,14 @@ without a network:
   with the newest handle, and :meth:`take_ready` returns those messages for replay followed
   by anything the caller sent while the connection was down, so no user audio is lost
   across the switch.
-* **Bounded repeats.**  Without ``lastConsumedClientMessageIndex`` (the Developer API) a
-  handle covers everything written more than ``replay_margin_s`` before it arrived, and
-  maybe some of what was written since: that uncertain part is replayed, so it is what a
-  resumption can repeat.  Written at a microphone's pace it holds at most
-  ``replay_margin_s`` of audio; a handle that arrives soon after a replay (written in one
-  burst) can hold far more.  So after ``goAway`` the switch waits for a *settled* handle,
-  one whose uncertain part holds at most ``replay_margin_s`` of audio.  It moves without
-  one when the server's deadline (``goAway.timeLeft``, or its close) leaves no time for a
-  handle to settle: waiting longer would only add live audio to the uncertain part.
+* **Bounded repeats.**  When to switch, and how much a switch may repeat, is
+  :class:`~.switch.SwitchPlan`'s business.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,11 +35,11 @@ from ..events import (
     SpeechStopped,
     ToolCall,
     ToolCallCancelled,
-    Usage,
 )
 from . import wire
 from .replay import Outgoing, ReplayLog
 from .settings import GeminiSettings, build_setup
+from .switch import SwitchPlan
 from .turns import ReplyTracker
 
 __all__ = ["SPEAK_PREFIX", "CloseVerdict", "GeminiLiveProtocol", "Phase"]
@@ -56,7 +48,6 @@ log = logging.getLogger("beluga_voice.providers.gemini")
 
 SPEAK_PREFIX = "Say exactly this, word for word, and nothing else:\n"
 _INPUT_BYTES_PER_S = 16000 * 2
-_HANDLE_SLACK_S = 0.25  # time for one more handle to arrive once one could settle
 
 
 class Phase:
@@ -91,17 +82,10 @@ class GeminiLiveProtocol:
         self.clock = clock
         self.phase = Phase.SETUP
         self.connections = 0
-        self.resume_handle: str | None = None
-        self.go_away = False
         self.session_id: str | None = None
         self.last_replay_bytes = 0
         """Audio bytes released by the last :meth:`take_ready` (replayed or held)."""
-        self.repeat_bound = 0
-        """Audio bytes the newest handle may cover although they are kept for replay: the
-        most a resumption with it can repeat."""
-        self._margin_bytes = int(settings.replay_margin_s * _INPUT_BYTES_PER_S)
-        self._switch_by: float | None = None
-        self._burst_at = -math.inf
+        self.switch = SwitchPlan(settings.replay_margin_s, _INPUT_BYTES_PER_S)
         self._ready_sent = False
         self.replay = ReplayLog(
             int(settings.max_replay_s * _INPUT_BYTES_PER_S), enabled=settings.session_resumption
@@ -125,8 +109,7 @@ class GeminiLiveProtocol:
         """
         self.connections += 1
         self.phase = Phase.SETUP
-        self.go_away = False
-        self._switch_by = None
+        self.switch.new_connection()
         self.replay.new_connection()
         setup = build_setup(
             self.settings,
@@ -143,8 +126,7 @@ class GeminiLiveProtocol:
         held = self.replay.take_held()
         self.last_replay_bytes = sum(m.audio_bytes for m in held)
         now = self.clock()
-        if self.last_replay_bytes > self._margin_bytes:
-            self._burst_at = now  # handles within the margin from now cannot settle
+        self.switch.replayed(self.last_replay_bytes, now)
         return [self.replay.release(m, now) for m in held]
 
     @property
@@ -160,32 +142,32 @@ class GeminiLiveProtocol:
             and self.resume_handle is not None
             and self.replies.response is None
         )
-        if not ready or self.handle_settled:
-            return ready
-        # A handle settles once the last replay burst has left its margin; when the
-        # deadline comes first, waiting would only add live audio to what gets replayed.
-        settles_at = self._burst_at + self.settings.replay_margin_s + _HANDLE_SLACK_S
-        deadline = self._switch_by
-        if deadline is not None and (self.clock() >= deadline or settles_at > deadline):
-            log.warning(
-                "gemini: goAway deadline near and no settled handle: up to %.2f s of audio "
-                "may be sent twice",
-                self.repeat_bound / _INPUT_BYTES_PER_S,
-            )
-            return True
-        return False
+        return ready and self.switch.due(self.clock())
+
+    @property
+    def resume_handle(self) -> str | None:
+        """The newest resumption handle (what a new connection resumes from)."""
+        return self.switch.handle
+
+    @property
+    def go_away(self) -> bool:
+        return self.switch.go_away
+
+    @property
+    def repeat_bound(self) -> int:
+        """Audio bytes the newest handle may cover although they are kept for replay: the
+        most a resumption with it can repeat."""
+        return self.switch.repeat_bound
 
     @property
     def handle_settled(self) -> bool:
         """The newest handle bounds a resumption's repeats by ``replay_margin_s``."""
-        return self.repeat_bound <= self._margin_bytes
+        return self.switch.settled
 
     def switch_wait(self) -> float | None:
         """Seconds until a pending switch must happen even without a settled handle
         (``None``: nothing pending, or no deadline given); the shell wakes up then."""
-        if not self.go_away or self._switch_by is None or self.handle_settled:
-            return None
-        return max(0.0, self._switch_by - self.clock())
+        return self.switch.wait(self.clock())
 
     def can_resume(self, attempts: int) -> bool:
         return self.resume_handle is not None and attempts < self.settings.max_reconnects
@@ -200,7 +182,7 @@ class GeminiLiveProtocol:
         if (self.go_away or code in (None, 1006, 1012, 1014)) and self.can_resume(attempts):
             return CloseVerdict(reconnect=True)
         self.phase = Phase.CLOSED
-        text = _close_text(code, reason)
+        text = wire.close_text(code, reason)
         if code in (1000, 1001) and not self.go_away:
             return CloseVerdict(reason=text)
         mapped = wire.code_from_gemini_close(code, reason)
@@ -320,7 +302,7 @@ class GeminiLiveProtocol:
             self._on_resumption(update)
         usage = wire.obj(message, "usageMetadata")
         if usage is not None:
-            events.append(_usage(usage))
+            events.append(wire.usage_event(usage))
         activity = wire.obj(message, "voiceActivity")
         if activity is not None:
             # Vertex AI names the field ``type`` (the SDK's from_vertex converter).
@@ -391,26 +373,16 @@ class GeminiLiveProtocol:
     def _on_go_away(self, go_away: dict[str, Any]) -> None:
         left = wire.duration_s(go_away, "timeLeft")
         log.info("gemini: goAway, time left %s s", left)
-        if not self.go_away and left is not None:
-            # Keep a little of the time left for the switch itself.
-            self._switch_by = self.clock() + left - min(1.0, left / 2)
-        self.go_away = True
+        self.switch.go_away_received(left, self.clock())
 
     def _on_resumption(self, update: dict[str, Any]) -> None:
         handle = wire.string(update, "newHandle")
         if not (wire.flag(update, "resumable") and handle):
             return
-        self.resume_handle = handle
+        last = None
         if "lastConsumedClientMessageIndex" in update:
             last = wire.integer(update, "lastConsumedClientMessageIndex")
-            self.replay.covered_through(last)
-            self.repeat_bound = 0
-        else:
-            horizon = self.clock() - self.settings.replay_margin_s
-            self.replay.covered_before(horizon)
-            # Everything still in the log was written before this handle arrived: the
-            # server may have taken any prefix of it into the handle.
-            self.repeat_bound = self.replay.sent_audio_bytes
+        self.switch.handle_received(handle, last, self.replay, self.clock())
 
     # -- the replay log ---------------------------------------------------------------------
 
@@ -431,17 +403,3 @@ class GeminiLiveProtocol:
         """Audio that fell out of the replay buffer (``max_replay_s``) before a handle
         covered it: a reconnect would lose it."""
         return self.replay.dropped_audio_bytes
-
-
-def _usage(usage: dict[str, Any]) -> Usage:
-    prompt = wire.integer(usage, "promptTokenCount")
-    # Vertex AI reports the reply as ``candidatesTokenCount``.
-    response = wire.integer(usage, "responseTokenCount") or wire.integer(
-        usage, "candidatesTokenCount"
-    )
-    total = wire.integer(usage, "totalTokenCount") or prompt + response
-    return Usage(prompt, response, total, details=dict(usage))
-
-
-def _close_text(code: int | None, reason: str) -> str:
-    return f"gemini closed the connection ({code}{': ' + reason[:200] if reason else ''})"

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ..errors import ErrorCode, S2SError, code_from_http_status, code_from_ws_close
+from ..events import Usage
 
 __all__ = [
     "INPUT_MIME",
@@ -241,3 +242,16 @@ def credentials_to_check(*, vertexai: bool) -> str:
             "application-default login), or the access token in config.api_key"
         )
     return "config.api_key, or GEMINI_API_KEY / GOOGLE_API_KEY"
+
+
+def usage_event(usage: dict[str, Any]) -> Usage:
+    """``usageMetadata`` as a :class:`Usage` event (Vertex AI says ``candidatesTokenCount``
+    for the reply)."""
+    prompt = integer(usage, "promptTokenCount")
+    response = integer(usage, "responseTokenCount") or integer(usage, "candidatesTokenCount")
+    total = integer(usage, "totalTokenCount") or prompt + response
+    return Usage(prompt, response, total, details=dict(usage))
+
+
+def close_text(code: int | None, reason: str) -> str:
+    return f"gemini closed the connection ({code}{': ' + reason[:200] if reason else ''})"
