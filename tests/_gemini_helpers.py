@@ -9,7 +9,7 @@ import anyio
 from beluga_voice.providers.base import StreamingSession
 from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.events import ResponseDone, SessionClosed, SessionEvent
-from beluga_voice.providers.gemini_live import GeminiLiveProvider, GeminiSettings
+from beluga_voice.providers.gemini_live import GeminiLiveProvider, GeminiLiveSession, GeminiSettings
 from beluga_voice.testing.fake_gemini import FakeGeminiServer
 from beluga_voice.testing.speech import tone
 
@@ -50,3 +50,30 @@ async def events_until(
 
 def of(events: list[SessionEvent], kind: type) -> list[Any]:
     return [e for e in events if isinstance(e, kind)]
+
+
+async def stream_then_text(
+    server: FakeGeminiServer,
+    audio: bytes,
+    *,
+    pace: float = 0.002,
+    timeout: float = 10.0,
+    **settings: Any,
+) -> tuple[GeminiLiveSession, list[SessionEvent]]:
+    """Send ``audio`` in 20 ms chunks, ``pace`` seconds apart, while the session reads;
+    then a text turn, whose reply proves the server took in everything sent before it."""
+    session = await make_provider(server, **settings).start_streaming()
+    assert isinstance(session, GeminiLiveSession)
+    events: list[SessionEvent] = []
+    async with session:
+
+        async def read() -> None:
+            events.extend(await events_until(session, timeout=timeout))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            for i in range(0, len(audio), CHUNK):
+                await session.send_audio(audio[i : i + CHUNK])
+                await anyio.sleep(pace)  # a microphone's pace, not a synchronisation
+            await session.send_text("that is all")
+    return session, events

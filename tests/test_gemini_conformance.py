@@ -68,9 +68,7 @@ async def test_the_official_sdk_completes_a_turn_against_the_fake(
         )
         audio = bytearray()
         said, heard = [], []
-        async with client.aio.live.connect(
-            model="gemini-2.5-flash-native-audio-preview-09-2025", config=config
-        ) as session:
+        async with client.aio.live.connect(model="gemini-3.8-live", config=config) as session:
             for i in range(0, len(SPEECH), 640):
                 await session.send_realtime_input(
                     audio=types.Blob(data=SPEECH[i : i + 640], mime_type="audio/pcm;rate=16000")
@@ -89,7 +87,7 @@ async def test_the_official_sdk_completes_a_turn_against_the_fake(
     assert "".join(said).strip() == "hello" and "".join(heard).strip() == "Hi there."
     assert server.violations == []
     assert server.headers[0]["x-goog-api-key"] == KEY
-    assert server.setups[0]["model"] == "models/gemini-2.5-flash-native-audio-preview-09-2025"
+    assert server.setups[0]["model"] == "models/gemini-3.8-live"
 
 
 async def test_sdk_tool_response_and_text_are_accepted(
@@ -106,7 +104,7 @@ async def test_sdk_tool_response_and_text_are_accepted(
         )
         config = types.LiveConnectConfig(response_modalities=[types.Modality.AUDIO])
         audio = bytearray()
-        async with client.aio.live.connect(model="gemini-live-2.5-flash", config=config) as s:
+        async with client.aio.live.connect(model="gemini-3.8-live", config=config) as s:
             await s.send_client_content(
                 turns=types.Content(role="user", parts=[types.Part(text="look it up")])
             )

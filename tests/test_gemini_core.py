@@ -77,7 +77,7 @@ def test_setup_defaults_validate_and_ask_for_audio_transcripts_and_resumption() 
     setup = build_setup(GeminiSettings())
     check_client_message(json.dumps(setup))
     body = setup["setup"]
-    assert body["model"] == "models/gemini-2.5-flash-native-audio-preview-09-2025"
+    assert body["model"] == "models/gemini-3.8-live"
     assert body["generationConfig"]["responseModalities"] == ["AUDIO"]
     assert body["realtimeInputConfig"]["automaticActivityDetection"] == {"disabled": False}
     assert body["inputAudioTranscription"] == {} and body["outputAudioTranscription"] == {}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import anyio
 import numpy as np
 import pytest
-from _gemini_helpers import CHUNK, KEY, SPEECH, events_until, make_provider, of
+from _gemini_helpers import CHUNK, KEY, SPEECH, events_until, make_provider, of, stream_then_text
 
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import (
@@ -15,10 +14,8 @@ from beluga_voice.providers.events import (
     ResponseDone,
     SessionClosed,
     SessionError,
-    SessionEvent,
     SessionReconnected,
 )
-from beluga_voice.providers.gemini_live import GeminiLiveSession
 from beluga_voice.testing.fake_gemini import FakeGeminiServer, Faults, ScriptedTurn
 from beluga_voice.testing.speech import tone
 
@@ -33,35 +30,12 @@ def quiet_noise(seconds: float, seed: int = 7) -> bytes:
     return rng.integers(-60, 60, int(16000 * seconds), dtype="<i2").astype("<i2").tobytes()
 
 
-async def stream_through_go_away(
-    server: FakeGeminiServer, audio: bytes, **settings: object
-) -> tuple[GeminiLiveSession, list[SessionEvent]]:
-    """Send ``audio`` at a microphone's pace while the session reads; then a text turn,
-    whose reply proves that the server has taken in everything sent before it."""
-    provider = make_provider(server, **settings)
-    session = await provider.start_streaming()
-    assert isinstance(session, GeminiLiveSession)
-    events: list[SessionEvent] = []
-    async with session:
-
-        async def read() -> None:
-            events.extend(await events_until(session, timeout=10))
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(read)
-            for i in range(0, len(audio), CHUNK):
-                await session.send_audio(audio[i : i + CHUNK])
-                await anyio.sleep(0.002)  # a microphone's pace, not a synchronisation
-            await session.send_text("that is all")
-    return session, events
-
-
 async def test_transparent_resumption_across_go_away_loses_nothing() -> None:
     audio = quiet_noise(1.6)  # 80 messages; goAway after the 20th
     async with FakeGeminiServer(
         [ScriptedTurn(audio=REPLY)], api_key=KEY, go_away_after_audio=20, go_away_grace_s=0.5
     ) as server:
-        session, events = await stream_through_go_away(
+        session, events = await stream_then_text(
             server,
             audio,
             vertexai=True,
@@ -86,7 +60,7 @@ async def test_resumption_without_index_replays_a_margin_and_loses_nothing() -> 
     async with FakeGeminiServer(
         [ScriptedTurn(audio=REPLY)], api_key=KEY, go_away_after_audio=20, go_away_grace_s=0.5
     ) as server:
-        session, events = await stream_through_go_away(server, audio)
+        session, events = await stream_then_text(server, audio)
     assert session.reconnections == 1
     [(_, covered)] = server.resumed_from
     [state] = server.states

@@ -51,7 +51,7 @@ async def test_a_spoken_turn_gets_the_scripted_reply(binary: bool) -> None:
     assert server.violations == []
     headers = server.headers[0]
     assert headers["x-goog-api-key"] == KEY
-    assert server.setups[0]["model"].startswith("models/gemini-2.5-flash-native-audio")
+    assert server.setups[0]["model"] == "models/gemini-3.8-live"
 
 
 async def test_usage_arrives_after_the_reply() -> None:

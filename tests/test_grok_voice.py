@@ -64,7 +64,7 @@ def test_grok_session_keeps_voice_and_turn_detection_on_top() -> None:
 def test_grok_defaults_and_url() -> None:
     provider = new_provider("grok", S2SConfig(api_key=KEY))
     assert isinstance(provider, GrokVoiceProvider)
-    assert provider.url == "wss://api.x.ai/v1/realtime?model=grok-voice-latest"
+    assert provider.url == "wss://api.x.ai/v1/realtime?model=grok-voice-3.0"
     assert GROK.default_voice == "eve" and set(GROK.voices) == {"eve", "ara", "rex", "sal", "leo"}
     assert get_provider_spec("grok").api_key_env == ("XAI_API_KEY",)
     assert get_provider_spec("openai_realtime").api_key_env == ("OPENAI_API_KEY",)

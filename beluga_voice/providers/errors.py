@@ -72,6 +72,7 @@ RETRYABLE_CODES: frozenset[ErrorCode] = frozenset(
 _SECRET_PATTERNS = [
     re.compile(r"\b(?:sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
+    re.compile(r"\bya29\.[0-9A-Za-z_\-.]{8,}"),  # Google OAuth access tokens
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{12,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
     re.compile(

@@ -14,6 +14,7 @@ import ssl
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from ..tls import client_context
 from .errors import ErrorCode, S2SError, code_from_http_status, redact
 
 __all__ = ["RedactFilter", "open_websocket", "redacting_logger"]
@@ -56,15 +57,17 @@ async def open_websocket(
             compression=None,
             logger=logger,
             user_agent_header="beluga-voice",
-            ssl=ssl_context if url.startswith("wss://") else None,
+            ssl=(ssl_context or client_context()) if url.startswith("wss://") else None,
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
+        # The service's own words (redacted, bounded) for providers that explain them.
+        body = redact(bytes(exc.response.body or b"")[:2000].decode("utf-8", "replace"))
         raise S2SError(
             "connect",
             code_from_http_status(status),
             f"{provider}: handshake rejected with HTTP {status}",
-            details={"status": status},
+            details={"status": status, "body": body},
         ) from None
     except InvalidURI:
         raise S2SError("connect", ErrorCode.INVALID_CONFIG, f"{provider}: bad URL") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from urllib.parse import quote, urlsplit
 
+from ...tls import client_context
 from ..base import StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
 from ..errors import ErrorCode, S2SError
@@ -95,7 +96,7 @@ class AmazonNovaSonicProvider(StreamingS2SProvider):
         self.url = f"{parts.scheme}://{parts.netloc}{self.path}"
         self._ssl_context = ssl_context
         if self._ssl_context is None and self._tls and s.ca_bundle:
-            self._ssl_context = ssl.create_default_context(cafile=s.ca_bundle)
+            self._ssl_context = client_context(cafile=s.ca_bundle)
         self.capabilities = ProviderCapabilities(
             server_vad=True,
             barge_in_truncation=False,

@@ -8,7 +8,14 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, fiel
 
 __all__ = ["MODEL_IDS", "NovaModelId", "NovaSettings", "NovaTool"]
 
-NovaModelId = Literal["amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0"]
+# Nova 2 Sonic in-region, or through the cross-Region inference profiles the Nova 2 user
+# guide lists (us., global.); Nova Sonic v1 reached end of life on 2026-09-14.
+NovaModelId = Literal[
+    "amazon.nova-2-sonic-v1:0",
+    "amazon.nova-sonic-v1:0",
+    "us.amazon.nova-2-sonic-v1:0",
+    "global.amazon.nova-2-sonic-v1:0",
+]
 MODEL_IDS: tuple[NovaModelId, NovaModelId] = ("amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0")
 _SHORT_MODELS = {"nova-2-sonic": MODEL_IDS[0], "nova-sonic": MODEL_IDS[1]}
 

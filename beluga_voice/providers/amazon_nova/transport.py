@@ -32,6 +32,7 @@ import h2.exceptions
 import h2.settings
 from anyio.streams.tls import TLSAttribute
 
+from ...tls import client_context
 from ..errors import ErrorCode, S2SError
 
 __all__ = ["H2Connection", "H2Stream"]
@@ -92,7 +93,7 @@ class H2Connection:
         try:
             with anyio.fail_after(timeout):
                 if tls:
-                    ctx = ssl_context or ssl.create_default_context()
+                    ctx = ssl_context or client_context()
                     ctx.set_alpn_protocols(["h2"])
                     sock: anyio.abc.ByteStream = await anyio.connect_tcp(
                         host, port, tls=True, ssl_context=ctx, tls_standard_compatible=False

@@ -10,9 +10,12 @@ without a network:
 * **Manual activity detection.**  The first audio of a user turn is preceded by
   ``activityStart``; :meth:`end_turn` sends ``activityEnd``.
 * **Transparent reconnect.**  Every message sent since the last resumption handle that
-  covers it is kept (:class:`~.replay.ReplayLog`).  After a ``goAway`` the shell reconnects with the newest handle, and
-  :meth:`take_ready` returns those messages for replay followed by anything the caller sent
-  while the connection was down, so no user audio is lost across the switch.
+  covers it is kept (:class:`~.replay.ReplayLog`).  After a ``goAway`` the shell reconnects
+  with the newest handle, and :meth:`take_ready` returns those messages for replay followed
+  by anything the caller sent while the connection was down, so no user audio is lost
+  across the switch.
+* **Bounded repeats.**  When to switch, and how much a switch may repeat, is
+  :class:`~.switch.SwitchPlan`'s business.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ from ..events import (
     SpeechStopped,
     ToolCall,
     ToolCallCancelled,
-    Usage,
 )
 from . import wire
 from .replay import Outgoing, ReplayLog
 from .settings import GeminiSettings, build_setup
+from .switch import SwitchPlan
 from .turns import ReplyTracker
 
 __all__ = ["SPEAK_PREFIX", "CloseVerdict", "GeminiLiveProtocol", "Phase"]
@@ -79,11 +82,10 @@ class GeminiLiveProtocol:
         self.clock = clock
         self.phase = Phase.SETUP
         self.connections = 0
-        self.resume_handle: str | None = None
-        self.go_away = False
         self.session_id: str | None = None
         self.last_replay_bytes = 0
         """Audio bytes released by the last :meth:`take_ready` (replayed or held)."""
+        self.switch = SwitchPlan(settings.replay_margin_s, _INPUT_BYTES_PER_S)
         self._ready_sent = False
         self.replay = ReplayLog(
             int(settings.max_replay_s * _INPUT_BYTES_PER_S), enabled=settings.session_resumption
@@ -107,7 +109,7 @@ class GeminiLiveProtocol:
         """
         self.connections += 1
         self.phase = Phase.SETUP
-        self.go_away = False
+        self.switch.new_connection()
         self.replay.new_connection()
         setup = build_setup(
             self.settings,
@@ -124,6 +126,7 @@ class GeminiLiveProtocol:
         held = self.replay.take_held()
         self.last_replay_bytes = sum(m.audio_bytes for m in held)
         now = self.clock()
+        self.switch.replayed(self.last_replay_bytes, now)
         return [self.replay.release(m, now) for m in held]
 
     @property
@@ -133,12 +136,38 @@ class GeminiLiveProtocol:
         After ``goAway`` the switch waits for the reply in progress to finish, since a
         reply cut at the switch would be lost with the old connection.
         """
-        return (
+        ready = (
             self.go_away
             and self.phase == Phase.OPEN
             and self.resume_handle is not None
             and self.replies.response is None
         )
+        return ready and self.switch.due(self.clock())
+
+    @property
+    def resume_handle(self) -> str | None:
+        """The newest resumption handle (what a new connection resumes from)."""
+        return self.switch.handle
+
+    @property
+    def go_away(self) -> bool:
+        return self.switch.go_away
+
+    @property
+    def repeat_bound(self) -> int:
+        """Audio bytes the newest handle may cover although they are kept for replay: the
+        most a resumption with it can repeat."""
+        return self.switch.repeat_bound
+
+    @property
+    def handle_settled(self) -> bool:
+        """The newest handle bounds a resumption's repeats by ``replay_margin_s``."""
+        return self.switch.settled
+
+    def switch_wait(self) -> float | None:
+        """Seconds until a pending switch must happen even without a settled handle
+        (``None``: nothing pending, or no deadline given); the shell wakes up then."""
+        return self.switch.wait(self.clock())
 
     def can_resume(self, attempts: int) -> bool:
         return self.resume_handle is not None and attempts < self.settings.max_reconnects
@@ -153,15 +182,13 @@ class GeminiLiveProtocol:
         if (self.go_away or code in (None, 1006, 1012, 1014)) and self.can_resume(attempts):
             return CloseVerdict(reconnect=True)
         self.phase = Phase.CLOSED
-        text = _close_text(code, reason)
+        text = wire.close_text(code, reason)
         if code in (1000, 1001) and not self.go_away:
             return CloseVerdict(reason=text)
-        error = S2SError(
-            "receive",
-            wire.code_from_gemini_close(code, reason),
-            text,
-            details={"close_code": code},
-        )
+        mapped = wire.code_from_gemini_close(code, reason)
+        if mapped is ErrorCode.AUTHENTICATION_ERROR:
+            text += f"; check {wire.credentials_to_check(vertexai=self.settings.vertexai)}"
+        error = S2SError("receive", mapped, text, details={"close_code": code})
         return CloseVerdict(reason=text, error=error)
 
     def interrupted_by_reconnect(self) -> list[SessionEvent]:
@@ -267,15 +294,15 @@ class GeminiLiveProtocol:
             for call_id in ids:
                 self._tool_names.pop(call_id, None)
             events.append(ToolCallCancelled(ids))
-        if wire.obj(message, "goAway") is not None:
-            self.go_away = True
-            log.info("gemini: goAway, time left %s", message["goAway"].get("timeLeft"))
+        go_away = wire.obj(message, "goAway")
+        if go_away is not None:
+            self._on_go_away(go_away)
         update = wire.obj(message, "sessionResumptionUpdate")
         if update is not None:
             self._on_resumption(update)
         usage = wire.obj(message, "usageMetadata")
         if usage is not None:
-            events.append(_usage(usage))
+            events.append(wire.usage_event(usage))
         activity = wire.obj(message, "voiceActivity")
         if activity is not None:
             # Vertex AI names the field ``type`` (the SDK's from_vertex converter).
@@ -343,17 +370,19 @@ class GeminiLiveProtocol:
             events.append(ToolCall(call_id, name, json.dumps(args)))
         return events
 
+    def _on_go_away(self, go_away: dict[str, Any]) -> None:
+        left = wire.duration_s(go_away, "timeLeft")
+        log.info("gemini: goAway, time left %s s", left)
+        self.switch.go_away_received(left, self.clock())
+
     def _on_resumption(self, update: dict[str, Any]) -> None:
         handle = wire.string(update, "newHandle")
         if not (wire.flag(update, "resumable") and handle):
             return
-        self.resume_handle = handle
+        last = None
         if "lastConsumedClientMessageIndex" in update:
             last = wire.integer(update, "lastConsumedClientMessageIndex")
-            self.replay.covered_through(last)
-        else:
-            horizon = self.clock() - self.settings.replay_margin_s
-            self.replay.covered_before(horizon)
+        self.switch.handle_received(handle, last, self.replay, self.clock())
 
     # -- the replay log ---------------------------------------------------------------------
 
@@ -374,17 +403,3 @@ class GeminiLiveProtocol:
         """Audio that fell out of the replay buffer (``max_replay_s``) before a handle
         covered it: a reconnect would lose it."""
         return self.replay.dropped_audio_bytes
-
-
-def _usage(usage: dict[str, Any]) -> Usage:
-    prompt = wire.integer(usage, "promptTokenCount")
-    # Vertex AI reports the reply as ``candidatesTokenCount``.
-    response = wire.integer(usage, "responseTokenCount") or wire.integer(
-        usage, "candidatesTokenCount"
-    )
-    total = wire.integer(usage, "totalTokenCount") or prompt + response
-    return Usage(prompt, response, total, details=dict(usage))
-
-
-def _close_text(code: int | None, reason: str) -> str:
-    return f"gemini closed the connection ({code}{': ' + reason[:200] if reason else ''})"

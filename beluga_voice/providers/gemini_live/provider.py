@@ -1,13 +1,16 @@
-"""``GeminiLiveProvider``: Gemini 2.5 Flash native audio over the Live API."""
+"""``GeminiLiveProvider``: Gemini Live models (Developer API or Vertex AI) over the Live API."""
 
 from __future__ import annotations
 
+import os
 import ssl
 
 from ..base import StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
+from ..errors import ErrorCode, S2SError
 from ..registry import register_provider
 from ..types import ConversationContext, ProviderCapabilities
+from .credentials import GoogleCredentials, TokenSource
 from .session import GeminiLiveSession
 from .settings import GeminiSettings, endpoint_url
 
@@ -31,11 +34,16 @@ class GeminiLiveProvider(StreamingS2SProvider):
         settings: GeminiSettings | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        credentials: GoogleCredentials | None = None,
     ) -> None:
+        settings = settings or GeminiSettings()
+        if not settings.vertexai:
+            config = _with_api_key(config)
         super().__init__(config)
         self.name = "gemini"
-        self.settings = settings or GeminiSettings()
+        self.settings = settings
         self.ssl_context = ssl_context
+        self.tokens = _token_source(config, settings, credentials)
         s = self.settings
         self.capabilities = ProviderCapabilities(
             streaming=True,
@@ -65,11 +73,41 @@ class GeminiLiveProvider(StreamingS2SProvider):
         return cls(config, settings)
 
 
+def _with_api_key(config: S2SConfig) -> S2SConfig:
+    """The Developer API needs a key: ``config.api_key``, else the environment."""
+    if config.api_key is not None:
+        return config
+    env = GeminiLiveProvider.api_key_env
+    key = next((os.environ[v] for v in env if os.environ.get(v)), None)
+    if key is None:
+        raise S2SError(
+            "new_provider",
+            ErrorCode.INVALID_CONFIG,
+            f"api_key: gemini needs an API key (config.api_key or {' or '.join(env)})",
+        )
+    return config.with_options(lambda data: data.__setitem__("api_key", key))
+
+
+def _token_source(
+    config: S2SConfig, settings: GeminiSettings, credentials: GoogleCredentials | None
+) -> TokenSource:
+    """The API key for the Developer API; for Vertex AI a fixed token in
+    ``config.api_key``, else google-auth credentials that are refreshed."""
+    secret = config.secret()
+    if settings.vertexai and (credentials is not None or settings.credentials_file):
+        secret = None
+    return TokenSource(settings, static=secret, credentials=credentials)
+
+
 register_provider(
     "gemini",
     GeminiLiveProvider.from_config,
     settings=GeminiSettings,
     api_key_env=GeminiLiveProvider.api_key_env,
-    description="Google Gemini Live API (Gemini 2.5 Flash native audio) over WebSocket",
-    credentials="GEMINI_API_KEY or GOOGLE_API_KEY (Vertex AI: a bearer token as api_key)",
+    requires_api_key=False,  # Vertex AI finds its own credentials; checked above
+    description="Google Gemini Live API (Gemini 3.8 Live, Vertex AI native audio) over WebSocket",
+    credentials=(
+        "GEMINI_API_KEY or GOOGLE_API_KEY; Vertex AI: service account or application "
+        "default credentials (refreshed), or an access token as api_key"
+    ),
 )

@@ -51,6 +51,11 @@ class ReplayLog:
         """Audio kept for a possible replay, sent or held."""
         return self._audio
 
+    @property
+    def sent_audio_bytes(self) -> int:
+        """Audio written to the current connection that no handle is known to cover."""
+        return sum(m.audio_bytes for m in self._log)
+
     def new_connection(self) -> None:
         """Everything uncovered goes back to the front of the hold queue, in order; the
         new connection numbers messages from 1 (its setup is message 0)."""
@@ -71,7 +76,12 @@ class ReplayLog:
         return held
 
     def release(self, message: Outgoing, now: float) -> str:
-        """Number ``message`` as the next one on the wire and remember it."""
+        """Number ``message`` as the next one on the wire and remember it.
+
+        ``now`` is when it is written to *this* connection: what a later handle on this
+        connection can have seen depends on that moment, not on when the message was first
+        made (a replayed message is new to the new connection).
+        """
         message.index = self._next_index
         message.at = now
         self._next_index += 1

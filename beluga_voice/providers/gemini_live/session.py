@@ -14,6 +14,7 @@ the replayed messages, once the new connection has answered ``setupComplete``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -75,11 +76,12 @@ class GeminiLiveSession(StreamingSession):
 
     async def _connect(self) -> None:
         config = self._provider.config
-        secret = config.secret() or ""
+        secret = await self._provider.tokens.token(config.timeout)
         ws = await open_websocket(
             endpoint_url(self.settings),
             auth_headers(secret, vertexai=self.settings.vertexai),
             timeout=config.timeout,
+            vertexai=self.settings.vertexai,
             ssl_context=self._provider.ssl_context,
         )
         async with self._lock:
@@ -130,7 +132,13 @@ class GeminiLiveSession(StreamingSession):
                 self.provider_name, attempt, cause, replayed_bytes=self.core.last_replay_bytes
             )
         )
-        log.info("gemini: resumed on a new connection (%d so far)", self.reconnections)
+        log.info(
+            "gemini: resumed on a new connection (%d so far); replayed %d bytes of audio, "
+            "of which the server may already have had up to %d",
+            self.reconnections,
+            self.core.last_replay_bytes,
+            self.core.repeat_bound,
+        )
 
     async def _drop_socket(self) -> None:
         ws, self._ws = self._ws, None
@@ -211,12 +219,17 @@ class GeminiLiveSession(StreamingSession):
         if ws is None:
             await self._reconnect()
             return []
+        switch_in = self.core.switch_wait()
         try:
-            if self.core.awaiting_server:
-                with anyio.fail_after(self.settings.stall_timeout_s):
+            # After goAway, wake up at the switch deadline even if the server is quiet.
+            with anyio.move_on_after(math.inf if switch_in is None else switch_in) as wake:
+                if self.core.awaiting_server:
+                    with anyio.fail_after(self.settings.stall_timeout_s):
+                        raw = await ws.recv()
+                else:
                     raw = await ws.recv()
-            else:
-                raw = await ws.recv()
+            if wake.cancelled_caught:
+                return []
         except TimeoutError:
             raise S2SError(
                 "receive",

@@ -12,8 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .models import DEFAULT_DEVELOPER_MODEL, DEFAULT_VERTEX_MODEL, MODELS, SHUT_DOWN, short_name
+
 __all__ = [
     "DEFAULT_MODEL",
+    "DEFAULT_VERTEX_MODEL",
     "EXTERNAL_REASONING_INSTRUCTION",
     "GeminiSettings",
     "ToolDeclaration",
@@ -21,7 +24,8 @@ __all__ = [
     "endpoint_url",
 ]
 
-DEFAULT_MODEL = "models/gemini-2.5-flash-native-audio-preview-09-2025"
+DEFAULT_MODEL = f"models/{DEFAULT_DEVELOPER_MODEL}"
+"""The Developer API's default; on Vertex AI the default is :data:`DEFAULT_VERTEX_MODEL`."""
 GEMINI_HOST = "wss://generativelanguage.googleapis.com"
 _GEMINI_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
 _VERTEX_PATH = "/ws/google.cloud.aiplatform.{version}.LlmBidiService/BidiGenerateContent"
@@ -47,6 +51,9 @@ class ToolDeclaration(BaseModel):
     description: str = ""
     parameters: dict[str, Any] | None = None
     """JSON Schema of the arguments (sent as ``parametersJsonSchema``)."""
+    behavior: Literal["BLOCKING", "NON_BLOCKING"] | None = None
+    """``NON_BLOCKING``: the model keeps talking while the call runs (asynchronous tools);
+    the model's default when unset."""
 
 
 class GeminiSettings(BaseModel):
@@ -60,6 +67,7 @@ class GeminiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = DEFAULT_MODEL
+    """Defaults to :data:`DEFAULT_MODEL`, or :data:`DEFAULT_VERTEX_MODEL` with ``vertexai``."""
     voice: str | None = "Puck"
     speech_language: str | None = None
     """BCP 47 code for ``speechConfig.languageCode``; native audio models pick it themselves."""
@@ -69,6 +77,11 @@ class GeminiSettings(BaseModel):
     end_sensitivity: Sensitivity | None = None
     prefix_padding_ms: int | None = Field(default=None, ge=0, le=10_000)
     silence_duration_ms: int | None = Field(default=None, ge=0, le=10_000)
+    proactive_audio: bool | None = None
+    """``setup.proactivity.proactiveAudio``: the model may stay silent when not addressed.
+    ``None`` leaves the model's default (always on for Gemini 3.8 Live)."""
+    affective_dialog: bool | None = None
+    """``generationConfig.enableAffectiveDialog``: answers that follow the user's tone."""
     barge_in: bool = True
     """``False`` sends ``activityHandling: NO_INTERRUPTION``: user speech does not cut replies."""
     tools: list[ToolDeclaration] = Field(default_factory=list)
@@ -95,11 +108,49 @@ class GeminiSettings(BaseModel):
     vertexai: bool = False
     project: str | None = None
     location: str | None = None
+    credentials_file: str | None = None
+    """Vertex AI: a service account key file.  Without it (and without ``api_key``) the
+    application default credentials are used; either way the token is refreshed."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_model(cls, data: Any) -> Any:
+        # Vertex AI serves other model ids than the Developer API.
+        if isinstance(data, dict) and data.get("vertexai") and data.get("model") is None:
+            return {**data, "model": DEFAULT_VERTEX_MODEL}
+        return data
+
+    @model_validator(mode="after")
+    def _check_model(self) -> GeminiSettings:
+        """Refuse, at configuration time, what the service would refuse at setup."""
+        name = short_name(self.model)
+        if name in SHUT_DOWN:
+            raise ValueError(f"model: {name} was shut down on {SHUT_DOWN[name]}")
+        model = MODELS.get(name)
+        if model is None:
+            return self  # not in our table: the service decides
+        if self.affective_dialog and not model.affective_dialog:
+            raise ValueError(f"affective_dialog: {name} does not offer affective dialog")
+        fixed = model.proactive_audio != "optional"
+        if fixed and self.proactive_audio not in (None, model.proactive_audio == "always"):
+            state = "always on" if model.proactive_audio == "always" else "not offered"
+            raise ValueError(f"proactive_audio: on {name} proactive audio is {state}")
+        if not model.async_tools and any(t.behavior == "NON_BLOCKING" for t in self.tools):
+            raise ValueError(f"tools: {name} runs function calls synchronously only")
+        wants_alpha = self.affective_dialog or self.proactive_audio
+        alpha = model.v1alpha_features and not self.vertexai
+        if alpha and wants_alpha and self.api_version != "v1alpha":
+            raise ValueError(
+                f"api_version: proactive audio and affective dialog on {name} need v1alpha"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check(self) -> GeminiSettings:
         if self.vertexai and not (self.project and self.location):
             raise ValueError("vertexai needs project and location")
+        if self.credentials_file and not self.vertexai:
+            raise ValueError("credentials_file is for Vertex AI (vertexai: true)")
         if self.transparent_resumption and not self.vertexai:
             raise ValueError("transparent_resumption is only offered by Vertex AI")
         if self.base_url is not None and not self.base_url.startswith(("ws://", "wss://")):
@@ -152,7 +203,11 @@ def build_setup(
     generation: dict[str, Any] = {"responseModalities": ["AUDIO"]}
     if speech:
         generation["speechConfig"] = speech
+    if settings.affective_dialog is not None:
+        generation["enableAffectiveDialog"] = settings.affective_dialog
     setup: dict[str, Any] = {"model": settings.wire_model, "generationConfig": generation}
+    if settings.proactive_audio is not None:
+        setup["proactivity"] = {"proactiveAudio": settings.proactive_audio}
 
     instructions = [t for t in (settings.system_instruction,) if t]
     if external_reasoning:
@@ -166,6 +221,8 @@ def build_setup(
             decl: dict[str, Any] = {"name": tool.name, "description": tool.description}
             if tool.parameters is not None:
                 decl["parametersJsonSchema"] = tool.parameters
+            if tool.behavior is not None:
+                decl["behavior"] = tool.behavior
             declarations.append(decl)
         setup["tools"] = [{"functionDeclarations": declarations}]
 

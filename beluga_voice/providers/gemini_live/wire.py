@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ..errors import ErrorCode, S2SError, code_from_http_status, code_from_ws_close
+from ..events import Usage
 
 __all__ = [
     "INPUT_MIME",
@@ -96,6 +97,20 @@ def integer(parent: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise malformed(f"{key} must be an integer, got {type(value).__name__}")
     return value
+
+
+_DURATION = re.compile(r"^(\d{1,9})(\.\d{1,9})?s$")
+
+
+def duration_s(parent: dict[str, Any], key: str) -> float | None:
+    """A proto3 JSON ``Duration`` (``"4.5s"``) in seconds; ``None`` when absent."""
+    value = parent.get(key)
+    if value is None:
+        return None
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise malformed(f"{key} must be a duration like '5s', got {value!r}"[:120])
+    return float(value[:-1])
 
 
 def flag(parent: dict[str, Any], key: str) -> bool:
@@ -182,6 +197,11 @@ _REASONS: tuple[tuple[re.Pattern[str], ErrorCode], ...] = (
         re.compile(r"(?i)models?/\S+ (is )?not (found|supported)|unknown model|not found for api"),
         ErrorCode.INVALID_MODEL,
     ),
+    # gRPC UNIMPLEMENTED: the setup asks for something this model or API version lacks.
+    (
+        re.compile(r"(?i)not implemented, or supported, or enabled|unimplemented"),
+        ErrorCode.INVALID_CONFIG,
+    ),
     (re.compile(r"(?i)deadline|timed? ?out"), ErrorCode.TIMEOUT),
     (re.compile(r"(?i)unavailable|overloaded"), ErrorCode.MODEL_NOT_AVAILABLE),
     (
@@ -211,3 +231,27 @@ def error_from_message(error: dict[str, Any]) -> S2SError:
         if code is ErrorCode.NETWORK_ERROR:
             code = ErrorCode.STREAM_ERROR
     return S2SError("receive", code, f"gemini: {message}", details={"status": status})
+
+
+def credentials_to_check(*, vertexai: bool) -> str:
+    """Where the credential the service refused came from, for the error message."""
+    if vertexai:
+        return (
+            "the Vertex AI credentials: the service account or application default "
+            "credentials (GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth "
+            "application-default login), or the access token in config.api_key"
+        )
+    return "config.api_key, or GEMINI_API_KEY / GOOGLE_API_KEY"
+
+
+def usage_event(usage: dict[str, Any]) -> Usage:
+    """``usageMetadata`` as a :class:`Usage` event (Vertex AI says ``candidatesTokenCount``
+    for the reply)."""
+    prompt = integer(usage, "promptTokenCount")
+    response = integer(usage, "responseTokenCount") or integer(usage, "candidatesTokenCount")
+    total = integer(usage, "totalTokenCount") or prompt + response
+    return Usage(prompt, response, total, details=dict(usage))
+
+
+def close_text(code: int | None, reason: str) -> str:
+    return f"gemini closed the connection ({code}{': ' + reason[:200] if reason else ''})"

@@ -177,7 +177,7 @@ def _turn_detection(settings: RealtimeSettings, auto_respond: bool) -> dict[str,
 OPENAI = Dialect(
     name="openai_realtime",
     default_url="wss://api.openai.com/v1/realtime",
-    default_model="gpt-realtime",
+    default_model="gpt-realtime-2.1",
     default_voice="marin",
     voices=(
         "alloy",
@@ -197,7 +197,7 @@ OPENAI = Dialect(
 GROK = Dialect(
     name="grok",
     default_url="wss://api.x.ai/v1/realtime",
-    default_model="grok-voice-latest",
+    default_model="grok-voice-3.0",
     default_voice="eve",
     voices=("eve", "ara", "rex", "sal", "leo"),
     errors=_GROK_ERRORS,

@@ -34,6 +34,7 @@ import h2.exceptions
 from anyio.streams.tls import TLSListener
 from botocore.eventstream import EventStreamBuffer
 
+from ...tls import client_context, server_context
 from .conversation import Conversation, ProtocolViolation
 from .script import Injection, OpenFailure, Script, StreamRecord
 from .wire import (
@@ -81,7 +82,7 @@ class FakeBedrock:
 
     def client_ssl_context(self) -> ssl.SSLContext:
         """An SSL context that trusts the fake's generated certificate authority."""
-        ctx = ssl.create_default_context()
+        ctx = client_context()
         self._ca.configure_trust(ctx)
         return ctx
 
@@ -106,7 +107,7 @@ class FakeBedrock:
             import trustme
 
             self._ca = trustme.CA()
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx = server_context()
             self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
             ctx.set_alpn_protocols(["h2"])
             listener = TLSListener(listener, ctx, standard_compatible=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..speech import tone
 
-__all__ = ["FakeSessionState", "Faults", "ScriptedTurn"]
+__all__ = ["LIVE_MODELS", "FakeSessionState", "Faults", "ScriptedTurn"]
 
 
 @dataclass
@@ -44,3 +44,16 @@ class FakeSessionState:
     audio: bytearray = field(default_factory=bytearray)
     turns: int = 0
     connections: int = 0
+
+
+# The Live models the fake serves and what each refuses, from Google's model pages (read
+# 2026-11-28): (proactive audio "optional" | "always" | "no", affective dialog, NON_BLOCKING
+# function calls).  Anything else is "not found", as the service answers an unknown model.
+LIVE_MODELS: dict[str, tuple[str, bool, bool]] = {
+    "gemini-3.8-live": ("always", False, True),
+    "gemini-3.8-live-extended-thinking": ("always", False, True),
+    "gemini-3.1-flash-live-preview": ("no", False, False),
+    "gemini-2.5-flash-native-audio-preview-12-2025": ("optional", True, True),
+    "gemini-2.5-flash-native-audio-preview-09-2025": ("optional", True, True),
+    "gemini-live-2.5-flash-native-audio": ("optional", True, True),
+}

@@ -7,7 +7,7 @@ lives in :mod:`.replies`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import anyio
@@ -24,7 +24,7 @@ from .schema import (
     check_server_message,
     decode_audio,
 )
-from .script import FakeSessionState, Faults, ScriptedTurn
+from .script import LIVE_MODELS, FakeSessionState, Faults, ScriptedTurn
 
 # The fake logs handshakes at debug level like any websockets server: keys scrubbed.
 _log = redacting_logger("beluga_voice.testing.fake_gemini")
@@ -44,30 +44,43 @@ class FakeGeminiServer(ReplyMixin):
         self,
         turns: Sequence[ScriptedTurn] = (),
         *,
-        api_key: str = "test-key",
+        api_key: str | Collection[str] = "test-key",
         chunk_ms: int = 40,
         pace: float = 0.0,
         silence_ms: float = 300.0,
         speech_rms: float = 500.0,
         resumption_every: int = 5,
-        go_away_after_audio: int | None = None,
+        go_away_after_audio: int | Sequence[int | None] | None = None,
         go_away_grace_s: float = 5.0,
+        handle_after_setup: bool = False,
         binary_frames: bool = False,
         faults: Faults | None = None,
         ssl_context: Any = None,
+        models: dict[str, tuple[str, bool, bool]] | None = None,
     ) -> None:
         self.turns = list(turns) or [ScriptedTurn()]
         self.api_key = api_key
+        self._keys = {api_key} if isinstance(api_key, str) else set(api_key)
         self.chunk_ms = chunk_ms
         self.pace = pace
         self.silence_ms = silence_ms
         self.speech_rms = speech_rms
         self.resumption_every = resumption_every
-        self.go_away_after_audio = go_away_after_audio
+        # An int: goAway on the first connection after that many audio messages; a
+        # sequence: one entry per connection, in order (None: no goAway on that one).
+        self.go_away_after_audio: list[int | None] = (
+            [go_away_after_audio]
+            if go_away_after_audio is None or isinstance(go_away_after_audio, int)
+            else list(go_away_after_audio)
+        )
         self.go_away_grace_s = go_away_grace_s
+        self.handle_after_setup = handle_after_setup
+        """Send a handle right after ``setupComplete``: it holds the resumed state only, so
+        it arrives before the server has read anything the client replays."""
         self.binary_frames = binary_frames
         self.faults = faults or Faults()
         self.ssl_context = ssl_context
+        self.models = LIVE_MODELS if models is None else models
         # Records.
         self.violations: list[str] = []
         self.received: list[tuple[int, dict[str, Any]]] = []
@@ -80,6 +93,9 @@ class FakeGeminiServer(ReplyMixin):
         self.interruptions = 0
         self.resumed_from: list[tuple[str, int]] = []
         """``(handle, audio bytes the handle covered)`` for every resumption."""
+        self.audio_in: list[tuple[int, bytes]] = []
+        """Every audio chunk received, with its connection number: every byte counted,
+        including what a resumption later rolls back."""
         self._handles: dict[str, tuple[FakeSessionState, int, int]] = {}
         self._connections = 0
         self._server: Server | None = None
@@ -123,30 +139,32 @@ class FakeGeminiServer(ReplyMixin):
     # -- handshake ------------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        self.headers.append({k.lower(): v for k, v in request.headers.raw_items()})
+        headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        self.headers.append(headers)
         if self.faults.reject_status is not None:
             return connection.respond(self.faults.reject_status, "rejected by the fake\n")
-        if request.path.split("?")[0] not in _PATHS:
+        path = request.path.split("?")[0]
+        if path not in _PATHS:
             return connection.respond(404, "no such method\n")
+        # The credential is checked at the handshake, as the service does: the Developer
+        # API answers a missing or wrong key with 403, Vertex AI a bad token with 401.
+        if "aiplatform" in path:
+            token = headers.get("authorization", "").removeprefix("Bearer ")
+            if token not in self._keys:
+                return _google_error(connection, 401, "UNAUTHENTICATED", _BAD_TOKEN)
+        elif headers.get("x-goog-api-key") not in self._keys:
+            return _google_error(connection, 403, "PERMISSION_DENIED", _BAD_KEY)
         return None
-
-    def _authorised(self) -> bool:
-        headers = self.headers[-1]
-        key = headers.get("x-goog-api-key") or headers.get("authorization", "").removeprefix(
-            "Bearer "
-        )
-        return key == self.api_key
 
     # -- one connection -------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
         self._connections += 1
         conn = Conn(ws, self._connections)
-        authorised = self._authorised()
         try:
             async with anyio.create_task_group() as tg:
                 async for raw in ws:
-                    if not await self._on_message(conn, raw, tg, authorised):
+                    if not await self._on_message(conn, raw, tg):
                         break
                 tg.cancel_scope.cancel()
         except* ConnectionClosed:
@@ -156,9 +174,7 @@ class FakeGeminiServer(ReplyMixin):
         await conn.ws.close(code, reason)
         return False
 
-    async def _on_message(
-        self, conn: Conn, raw: str | bytes, tg: anyio.abc.TaskGroup, authorised: bool
-    ) -> bool:
+    async def _on_message(self, conn: Conn, raw: str | bytes, tg: anyio.abc.TaskGroup) -> bool:
         conn.index += 1
         try:
             kind, body = check_client_message(raw)
@@ -170,7 +186,7 @@ class FakeGeminiServer(ReplyMixin):
             if kind != "setup":
                 self._violation(conn.number, f"first message was {kind}, not setup")
                 return await self._close(conn, 1007, "Invalid argument: setup must come first")
-            return await self._on_setup(conn, body, tg, authorised)
+            return await self._on_setup(conn, body, tg)
         if kind == "setup":
             self._violation(conn.number, "a second setup")
             return await self._close(conn, 1007, "Invalid argument: setup sent twice")
@@ -189,13 +205,12 @@ class FakeGeminiServer(ReplyMixin):
         await self._maybe_resumption_update(conn)
         return True
 
-    async def _on_setup(
-        self, conn: Conn, setup: dict[str, Any], tg: anyio.abc.TaskGroup, authorised: bool
-    ) -> bool:
+    async def _on_setup(self, conn: Conn, setup: dict[str, Any], tg: anyio.abc.TaskGroup) -> bool:
         conn.setup = setup
         self.setups.append(setup)
-        if not authorised:
-            return await self._close(conn, 1008, "API key not valid. Please pass a valid API key.")
+        refusal = self._refusal(setup)
+        if refusal is not None:
+            return await self._close(conn, *refusal)
         if self.faults.close_on_setup and conn.number == 1:
             return await self._close(conn, *self.faults.close_on_setup)
         handle = (setup.get("sessionResumption") or {}).get("handle")
@@ -217,13 +232,39 @@ class FakeGeminiServer(ReplyMixin):
         if self.faults.stall_before_setup_complete and conn.number == 1:
             return True
         await self._send(conn, {"setupComplete": {}})
+        if self.handle_after_setup:
+            await self._maybe_resumption_update(conn, force=True)
         return True
+
+    def _refusal(self, setup: dict[str, Any]) -> tuple[int, str] | None:
+        """Why the service would refuse this setup, as its close frame, if it would."""
+        model = str(setup.get("model", ""))
+        features = self.models.get(model.rsplit("/", 1)[-1])
+        if features is None:
+            return 1008, (
+                f"{model} is not found for API version v1beta, or is not supported for "
+                "bidiGenerateContent. Call ListModels to see the list of available models "
+                "and their supported methods."
+            )[:123]
+        proactive, affective, non_blocking = features
+        generation = setup.get("generationConfig") or {}
+        asked = (setup.get("proactivity") or {}).get("proactiveAudio")
+        tools = [d for t in setup.get("tools") or [] for d in t.get("functionDeclarations") or []]
+        if (
+            (generation.get("enableAffectiveDialog") and not affective)
+            or (asked is True and proactive == "no")
+            or (asked is False and proactive == "always")
+            or (not non_blocking and any(d.get("behavior") == "NON_BLOCKING" for d in tools))
+        ):
+            return 1007, "Request contains an invalid argument."
+        return None
 
     async def _on_realtime(self, conn: Conn, body: dict[str, Any], tg: anyio.abc.TaskGroup) -> None:
         if "audio" in body:
             pcm, rate = decode_audio(body)
             conn.state.audio += pcm
             conn.audio_messages += 1
+            self.audio_in.append((conn.number, pcm))
             if conn.vad is not None:
                 if conn.vad.sample_rate != rate:
                     conn.vad = EnergyTurnDetector(
@@ -234,11 +275,8 @@ class FakeGeminiServer(ReplyMixin):
                         await self._barge_in(conn)
                     else:
                         self._start_turn(conn, tg)
-            if (
-                self.go_away_after_audio is not None
-                and conn.number == 1
-                and conn.audio_messages == self.go_away_after_audio
-            ):
+            plan = self.go_away_after_audio
+            if conn.number <= len(plan) and conn.audio_messages == plan[conn.number - 1]:
                 await self._go_away(conn, tg)
         elif "activityStart" in body or "activityEnd" in body:
             if not conn.manual:
@@ -310,3 +348,18 @@ class FakeGeminiServer(ReplyMixin):
         self.sent.append((conn.number, message))
         async with conn.send_lock:
             await conn.ws.send(text.encode() if self.binary_frames else text)
+
+
+_BAD_KEY = "API key not valid. Please pass a valid API key."
+_BAD_TOKEN = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+    "cookie or other valid authentication credential."
+)
+
+
+def _google_error(connection: ServerConnection, status: int, kind: str, message: str) -> Response:
+    """A handshake refusal with Google's JSON error body (``{"error": {...}}``)."""
+    body = {"error": {"code": status, "message": message, "status": kind}}
+    response = connection.respond(status, json.dumps(body))
+    response.headers["Content-Type"] = "application/json; charset=UTF-8"
+    return response
