@@ -40,7 +40,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.typing import Origin
+from websockets.typing import Origin, Subprotocol
 
 from ...frames import ErrorFrame, StartFrame
 from ...pipeline import Node, PipelineTask
@@ -121,6 +121,10 @@ class WebSocketServer:
     :class:`~.protocol.DefaultSerializer`; :class:`~.twilio.TwilioSerializer` for Twilio).
     """
 
+    subprotocols: Sequence[str] | None = None
+    """Subprotocols the server may select in the handshake (subclasses speaking another
+    protocol set this; the default pipeline protocol uses none)."""
+
     def __init__(
         self,
         factory: PipelineFactory,
@@ -163,6 +167,7 @@ class WebSocketServer:
             ),
             max_size=cfg.max_message_bytes,
             process_request=self._process_request,
+            subprotocols=[Subprotocol(p) for p in self.subprotocols] if self.subprotocols else None,
             compression=None,  # audio does not compress; deflate would only cost CPU
         )
 
@@ -216,12 +221,16 @@ class WebSocketServer:
             return None
         # A str assigned after creation (which __post_init__ did not wrap) works as well.
         expected = token.get_secret_value() if isinstance(token, SecretStr) else token
-        offered = _offered_token(request.path, request.headers)
+        offered = self._offered_token(request)
         if offered is not None and hmac.compare_digest(offered.encode(), expected.encode()):
             return None
         response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or invalid token\n")
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
+
+    def _offered_token(self, request: Request) -> str | None:
+        """The token the client offers (subclasses may accept it in more places)."""
+        return _offered_token(request.path, request.headers)
 
     # -- sessions -----------------------------------------------------------------------------
 
