@@ -154,6 +154,8 @@ class BackendEvents:
             return
         item_id = self.awaiting_transcript
         if item_id is None or item_id not in self.items:
+            if not event.final:
+                return  # a guess while the user still speaks: the item does not exist yet
             item_id = self.commit_user_item()
         base = {"item_id": item_id, "content_index": 0}
         if not event.final:

@@ -121,9 +121,9 @@ class WebSocketServer:
     :class:`~.protocol.DefaultSerializer`; :class:`~.twilio.TwilioSerializer` for Twilio).
     """
 
-    subprotocols: Sequence[str] | None = None
-    """Subprotocols the server may select in the handshake (subclasses speaking another
-    protocol set this; the default pipeline protocol uses none)."""
+    subprotocols: Sequence[str] = ()
+    """Subprotocols the server selects when a client offers one (subclasses speaking
+    another protocol set this); a client that offers none is accepted all the same."""
 
     def __init__(
         self,
@@ -167,7 +167,7 @@ class WebSocketServer:
             ),
             max_size=cfg.max_message_bytes,
             process_request=self._process_request,
-            subprotocols=[Subprotocol(p) for p in self.subprotocols] if self.subprotocols else None,
+            select_subprotocol=self._select_subprotocol if self.subprotocols else None,
             compression=None,  # audio does not compress; deflate would only cost CPU
         )
 
@@ -227,6 +227,11 @@ class WebSocketServer:
         response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or invalid token\n")
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        return next((p for p in offered if p in self.subprotocols), None)
 
     def _offered_token(self, request: Request) -> str | None:
         """The token the client offers (subclasses may accept it in more places)."""
