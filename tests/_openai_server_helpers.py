@@ -30,7 +30,9 @@ def spoken(text: str, *, rate: int = 24000, lead_s: float = 0.3, tail_s: float =
 
 
 @asynccontextmanager
-async def running(backend: Backend | None = None, **config: Any) -> AsyncIterator[OpenAIRealtimeServer]:
+async def running(
+    backend: Backend | None = None, **config: Any
+) -> AsyncIterator[OpenAIRealtimeServer]:
     cfg = ServerConfig(token=TOKEN, max_message_bytes=1 << 20, **config)
     async with OpenAIRealtimeServer(backend, cfg) as server:
         yield server
@@ -63,9 +65,7 @@ class Client:
         with anyio.fail_after(timeout):
             while True:
                 event = await self.recv()
-                if event["type"] == kind and all(
-                    _get(event, k) == v for k, v in match.items()
-                ):
+                if event["type"] == kind and all(_get(event, k) == v for k, v in match.items()):
                     return event
 
     async def append(self, pcm: bytes, chunk: int = 4800) -> None:

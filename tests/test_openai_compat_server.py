@@ -8,18 +8,19 @@ failed.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
-import anyio
 import pytest
+from _openai_server_helpers import TOKEN, running, sdk_client, spoken
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from beluga_voice.audio.g711 import ulaw_encode
+from beluga_voice.providers.local import LocalS2SProvider
 from beluga_voice.providers.mock import AdvancedMockS2SProvider
+from beluga_voice.providers.types import ConversationContext
 from beluga_voice.testing.speech import tone
 from beluga_voice.transports.openai_realtime_server import INSECURE_KEY_PREFIX, ProviderBackend
-
-from _openai_server_helpers import TOKEN, running, sdk_client, spoken
 
 pytestmark = pytest.mark.anyio
 
@@ -118,8 +119,20 @@ async def test_barge_in_cancels_the_reply_and_truncation_reaches_the_backend() -
     assert c.problems == []
 
 
+class _RecordingAgent:
+    """Answers with two sentences and records the assistant turns of the history it sees."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[str]] = []
+
+    async def respond(self, text: str, ctx: ConversationContext) -> AsyncIterator[str]:
+        self.seen.append([t.text for t in ctx.history if t.role == "assistant"])
+        yield "The first sentence is here. The second sentence is longer than the first one."
+
+
 async def test_truncation_is_honoured_in_the_local_backends_history() -> None:
-    backend = ProviderBackend("local")
+    agent = _RecordingAgent()
+    backend = ProviderBackend(provider=LocalS2SProvider(agent=agent))
     async with running(backend) as server, sdk_client(server) as c:
         await c.send(_TEXT)
         await c.send({"type": "response.create"})
@@ -130,14 +143,18 @@ async def test_truncation_is_honoured_in_the_local_backends_history() -> None:
                 "type": "conversation.item.truncate",
                 "item_id": item["id"],
                 "content_index": 0,
-                "audio_end_ms": 0,
+                "audio_end_ms": 1500,
             }
         )
         await c.until("conversation.item.truncated")
-        # The next answer is produced with the truncated history: retrieve shows it.
-        await c.send({"type": "conversation.item.retrieve", "item_id": item["id"]})
-        retrieved = await c.until("conversation.item.retrieved")
-    assert retrieved["item"]["id"] == item["id"]
+        await c.send(_TEXT)
+        await c.send({"type": "response.create"})
+        await c.until("response.done")
+    whole = item["content"][0]["transcript"]
+    assert whole.startswith("The first sentence is here.") and "second" in whole
+    [heard] = agent.seen[1]  # the reply as the backend now remembers it: what was heard
+    assert heard.startswith("The first sentence is here.")
+    assert "first one" not in heard and len(heard) < len(whole)
     assert c.problems == []
 
 
@@ -146,7 +163,9 @@ async def test_function_call_round_trip() -> None:
         transcripts=["It is sunny."], tool_calls={1: ("get_weather", '{"city": "Paris"}')}
     )
     async with running(ProviderBackend(provider=mock)) as server, sdk_client(server) as c:
-        await c.send({"type": "session.update", "session": {"type": "realtime", "tools": [_WEATHER]}})
+        await c.send(
+            {"type": "session.update", "session": {"type": "realtime", "tools": [_WEATHER]}}
+        )
         updated = await c.until("session.updated")
         await c.send(_TEXT)
         await c.send({"type": "response.create"})
@@ -201,7 +220,13 @@ async def test_browser_subprotocol_carries_the_key() -> None:
 
 async def test_unknown_fields_get_an_error_event_and_the_session_goes_on() -> None:
     async with running(ProviderBackend("mock")) as server, sdk_client(server) as c:
-        await c.conn.send({"type": "session.update", "event_id": "e1", "session": {"type": "realtime", "colour": "red"}})
+        await c.conn.send(
+            {
+                "type": "session.update",
+                "event_id": "e1",
+                "session": {"type": "realtime", "colour": "red"},
+            }
+        )
         err = await c.until("error")
         await c.conn.send({"type": "no.such.event"})
         unknown = await c.until("error")
@@ -209,7 +234,9 @@ async def test_unknown_fields_get_an_error_event_and_the_session_goes_on() -> No
         unsupported = await c.until("error")
         await c.send({"type": "response.cancel"})
         not_active = await c.until("error")
-        await c.send({"type": "session.update", "session": {"type": "realtime", "instructions": "hi"}})
+        await c.send(
+            {"type": "session.update", "session": {"type": "realtime", "instructions": "hi"}}
+        )
         updated = await c.until("session.updated")
     assert err["error"]["type"] == "invalid_request_error"
     assert err["error"]["code"] == "unknown_parameter"

@@ -89,12 +89,24 @@ def serve(
     ] = None,
     provider: ProviderOpt = None,
     config: ConfigOpt = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Wire protocol: 'beluga' (the project's own, one pipeline per connection) "
+            "or 'openai-realtime' (OpenAI Realtime clients, at /v1/realtime)."
+        ),
+    ] = "beluga",
     log_json: LogJsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Serve voice conversations over WebSocket (one pipeline per connection)."""
     setup_logging(log_json, verbose)
     cfg = load_config(config, provider)
+    if protocol == "openai-realtime":
+        _serve_openai_realtime(cfg, host, port, token)
+        return
+    if protocol != "beluga":
+        raise fail(f"unknown protocol {protocol!r}; use 'beluga' or 'openai-realtime'")
     prov = build_provider(cfg)
     from ..processors.s2s import S2SProcessor
     from ..transports.websocket import ServerConfig, WebSocketServer
@@ -112,6 +124,40 @@ def serve(
     async def main() -> None:
         async with WebSocketServer(build, server_config) as server:
             console.print(f"serving {prov.name} on {server.url} (Ctrl+C to stop)")
+            await server.serve_forever()
+
+    try:
+        anyio.run(main)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except OSError as exc:
+        raise fail(f"cannot serve on {host}:{port}: {exc}") from None
+
+
+def _serve_openai_realtime(cfg: S2SConfig, host: str, port: int, token: str | None) -> None:
+    """``serve --protocol openai-realtime``: the provider behind OpenAI's Realtime protocol,
+    built per client session settings (see docs/openai-compatible-server.md)."""
+    from ..transports.openai_realtime_server import (
+        OpenAIRealtimeServer,
+        ProviderBackend,
+        RealtimeServerCore,
+    )
+    from ..transports.websocket import ServerConfig
+
+    backend = ProviderBackend(cfg.provider, cfg)
+    try:
+        server_config = ServerConfig(host=host, port=port, token=token, max_message_bytes=1 << 20)
+        # Build the provider for the default session now: a missing key fails here, once.
+        backend.provider_for(RealtimeServerCore().backend_settings())
+    except Exception as exc:
+        raise fail(str(exc)) from None
+
+    async def main() -> None:
+        async with OpenAIRealtimeServer(backend, server_config) as server:
+            console.print(
+                f"serving {cfg.provider} as OpenAI Realtime on {server.base_url}/realtime "
+                "(Ctrl+C to stop)"
+            )
             await server.serve_forever()
 
     try:

@@ -533,7 +533,7 @@ def out_of_band_text(params: ResponseParams) -> str:
     if texts:
         return "\n".join(texts)
     instructions = params.instructions or ""
-    start, end = instructions.find("<say>"), instructions.rfind("</say>")
+    start, end = instructions.rfind("<say>"), instructions.rfind("</say>")
     if start >= 0 and end > start:
         return instructions[start + 5 : end]
     return instructions.strip()
