@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
+from _openai_server_helpers import TOKEN, running, sdk_client
 from openai import AsyncOpenAI
 
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
@@ -22,8 +23,6 @@ from beluga_voice.testing.fake_realtime import FakeRealtimeServer, Reply, check_
 from beluga_voice.testing.speech import tone
 from beluga_voice.transports.openai_realtime_server import ProviderBackend, parse_client_event
 from beluga_voice.transports.openai_realtime_server.schema import EventProblem
-
-from _openai_server_helpers import TOKEN, running, sdk_client
 
 pytestmark = pytest.mark.anyio
 

@@ -83,6 +83,10 @@ class OpenAIRealtimeServer(WebSocketServer):
         self.send_timeout = send_timeout
         self.open_timeout = open_timeout
 
+    async def __aenter__(self) -> OpenAIRealtimeServer:
+        await self.start()
+        return self
+
     @property
     def base_url(self) -> str:
         """``ws://host:port/v1``: the SDK's ``websocket_base_url``."""
