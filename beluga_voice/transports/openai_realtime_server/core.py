@@ -170,6 +170,17 @@ class RealtimeServerCore(ConversationItems, BackendEvents):
 
     def _on_session_update(self, ev: SessionUpdate) -> None:
         new = self.session.merged(ev.session)
+        if (new.turn_detection or {}).get("create_response") is False:
+            # Every backend answers a finished turn by itself; pretending otherwise would
+            # leave the client waiting for a reply that is already on its way.
+            self.error(
+                "create_response: false is not supported; use turn_detection: null and "
+                "commit + response.create to decide when to answer",
+                "unsupported_parameter",
+                param="session.audio.input.turn_detection.create_response",
+                event_id=ev.event_id,
+            )
+            return
         wanted = new.backend_settings()
         if self.backend_state == "open" and wanted != self.applied and self._busy():
             self.error(

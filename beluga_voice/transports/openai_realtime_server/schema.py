@@ -58,7 +58,6 @@ class ServerVad(_Strict):
     silence_duration_ms: int | None = Field(default=None, ge=0)
     create_response: bool | None = None
     interrupt_response: bool | None = None
-    idle_timeout_ms: int | None = Field(default=None, ge=0)
 
 
 class SemanticVad(_Strict):
