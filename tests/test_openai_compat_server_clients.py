@@ -279,3 +279,25 @@ def test_what_we_cannot_honour_is_refused_with_a_reason(event: dict[str, Any]) -
         "unsupported_event",
     }
     assert info.value.message
+
+
+def test_serve_fails_at_once_without_the_backends_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from beluga_voice.cli import app
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    args = [
+        "serve",
+        "--protocol",
+        "openai-realtime",
+        "--provider",
+        "openai_realtime",
+        "--port",
+        "0",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "needs an API key" in result.output
+    wrong = CliRunner().invoke(app, ["serve", "--protocol", "sip"])
+    assert wrong.exit_code == 1 and "unknown protocol" in wrong.output

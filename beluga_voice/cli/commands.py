@@ -6,6 +6,7 @@ fails with one redacted line, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -126,6 +127,10 @@ def serve(
             console.print(f"serving {prov.name} on {server.url} (Ctrl+C to stop)")
             await server.serve_forever()
 
+    _run_server(main, host, port)
+
+
+def _run_server(main: Callable[[], Awaitable[None]], host: str, port: int) -> None:
     try:
         anyio.run(main)
     except KeyboardInterrupt:
@@ -160,12 +165,7 @@ def _serve_openai_realtime(cfg: S2SConfig, host: str, port: int, token: str | No
             )
             await server.serve_forever()
 
-    try:
-        anyio.run(main)
-    except KeyboardInterrupt:
-        console.print("stopped")
-    except OSError as exc:
-        raise fail(f"cannot serve on {host}:{port}: {exc}") from None
+    _run_server(main, host, port)
 
 
 # -- providers ------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ from ...providers.events import (
     Usage,
 )
 from ...providers.types import ConversationContext, Turn
-from .actions import Action, CloseConnection, Interrupt
+from .actions import CloseConnection, Interrupt
 from .audio import OutputConverter, bytes_to_ms
+from .outbox import Outbox
 from .responses import ResponseState, Status, new_id
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ __all__ = ["BackendEvents"]
 CLOSE_BACKEND_GONE = 1011
 
 
-class BackendEvents:
+class BackendEvents(Outbox):
     """See the module docstring.  The attributes are :class:`~.core.RealtimeServerCore`'s."""
 
     session: SessionState
@@ -58,22 +59,9 @@ class BackendEvents:
     discard: set[str | None]
     discarding: bool
     cancel_next_start: bool
-    _actions: list[Action]
     _out: OutputConverter
 
     if TYPE_CHECKING:
-
-        def emit(self, event: dict[str, Any]) -> None: ...
-
-        def error(
-            self,
-            message: str,
-            code: str,
-            *,
-            param: str | None = None,
-            event_id: str | None = None,
-            kind: str = "invalid_request_error",
-        ) -> None: ...
 
         def commit_user_item(self) -> str: ...
 

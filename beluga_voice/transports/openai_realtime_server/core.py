@@ -27,10 +27,8 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-from ...providers.errors import redact
 from ...providers.types import ConversationContext, Turn, new_conversation_context
 from .actions import (
-    Action,
     EndTurn,
     OpenBackend,
     SendAudio,
@@ -96,47 +94,12 @@ class RealtimeServerCore(ConversationItems, BackendEvents):
         self.turn_pending = False
         self.protocol_errors = 0
         """Client messages refused as malformed or unknown (the shell limits them)."""
-        self._events: list[dict[str, Any]] = []
-        self._actions: list[Action] = []
+        super().__init__()
         self._update_pending: str | bool | None = False
         self._held: list[bytes] = []
         self._held_bytes = 0
         self._in: InputConverter | None = None
         self._out = OutputConverter(self.session.output_format)
-
-    # -- output ---------------------------------------------------------------------------
-
-    def take(self) -> tuple[list[dict[str, Any]], list[Action]]:
-        """The server events and backend actions produced since the last call, in order."""
-        events, self._events = self._events, []
-        actions, self._actions = self._actions, []
-        return events, actions
-
-    def emit(self, event: dict[str, Any]) -> None:
-        self._events.append({"event_id": new_id("event"), **event})
-
-    def error(
-        self,
-        message: str,
-        code: str,
-        *,
-        param: str | None = None,
-        event_id: str | None = None,
-        kind: str = "invalid_request_error",
-    ) -> None:
-        """An ``error`` event in OpenAI's shape (the connection stays open)."""
-        self.emit(
-            {
-                "type": "error",
-                "error": {
-                    "type": kind,
-                    "code": code,
-                    "message": redact(message),
-                    "param": param,
-                    "event_id": event_id,
-                },
-            }
-        )
 
     def start(self) -> None:
         """The connection is open: greet with ``session.created``."""

@@ -11,10 +11,11 @@ truncating the last reply tells the backend what the user heard.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...providers.types import ConversationContext, Turn
-from .actions import Action, Interrupt
+from .actions import Interrupt
+from .outbox import Outbox
 from .responses import ResponseState, new_id
 from .schema import (
     ConversationItemCreate,
@@ -28,7 +29,7 @@ from .schema import (
 __all__ = ["ConversationItems"]
 
 
-class ConversationItems:
+class ConversationItems(Outbox):
     """See the module docstring.  The attributes are :class:`~.core.RealtimeServerCore`'s."""
 
     context: ConversationContext
@@ -44,21 +45,6 @@ class ConversationItems:
     partial_user: str
     pending_texts: list[str]
     pending_results: list[tuple[str, str]]
-    _actions: list[Action]
-
-    if TYPE_CHECKING:
-
-        def emit(self, event: dict[str, Any]) -> None: ...
-
-        def error(
-            self,
-            message: str,
-            code: str,
-            *,
-            param: str | None = None,
-            event_id: str | None = None,
-            kind: str = "invalid_request_error",
-        ) -> None: ...
 
     def _on_conversation_item_create(self, ev: ConversationItemCreate) -> None:
         item = ev.item

@@ -156,40 +156,34 @@ class OutputText(_Strict):
     text: str
 
 
-class UserMessage(_Strict):
+class _Item(_Strict):
+    id: str | None = None
+    object: Literal["realtime.item"] | None = None
+    status: Literal["completed", "incomplete", "in_progress"] | None = None
+
+
+class UserMessage(_Item):
     type: Literal["message"]
     role: Literal["user"]
     content: list[InputText] = Field(min_length=1)
-    id: str | None = None
-    object: Literal["realtime.item"] | None = None
-    status: Literal["completed", "incomplete", "in_progress"] | None = None
 
 
-class SystemMessage(_Strict):
+class SystemMessage(_Item):
     type: Literal["message"]
     role: Literal["system"]
     content: list[InputText] = Field(min_length=1)
-    id: str | None = None
-    object: Literal["realtime.item"] | None = None
-    status: Literal["completed", "incomplete", "in_progress"] | None = None
 
 
-class AssistantMessage(_Strict):
+class AssistantMessage(_Item):
     type: Literal["message"]
     role: Literal["assistant"]
     content: list[OutputText] = Field(min_length=1)
-    id: str | None = None
-    object: Literal["realtime.item"] | None = None
-    status: Literal["completed", "incomplete", "in_progress"] | None = None
 
 
-class FunctionCallOutput(_Strict):
+class FunctionCallOutput(_Item):
     type: Literal["function_call_output"]
     call_id: str
     output: str
-    id: str | None = None
-    object: Literal["realtime.item"] | None = None
-    status: Literal["completed", "incomplete", "in_progress"] | None = None
 
 
 Item = Annotated[
