@@ -252,3 +252,22 @@ def test_no_client_event_crashes_the_core(events: list[tuple[str, dict[str, Any]
     for kind, body in events:
         core.receive(json.dumps({"type": kind, **body}))
         _take(core)  # every reply is a valid server event
+
+
+def test_tools_for_a_backend_that_cannot_call_them_are_reported() -> None:
+    core = RealtimeServerCore()
+    core.start()
+    tool = {"type": "function", "name": "f", "parameters": {"type": "object"}}
+    _send(
+        core,
+        {
+            "type": "session.update",
+            "event_id": "u1",
+            "session": {"type": "realtime", "tools": [tool]},
+        },
+    )
+    core.backend_opened(16000, tools=False)
+    events, _ = _take(core)
+    assert [e["type"] for e in events] == ["error", "session.updated"]
+    assert events[0]["error"]["param"] == "session.tools"
+    assert events[0]["error"]["event_id"] == "u1"

@@ -38,6 +38,9 @@ class BackendSession:
 
     session: StreamingSession
     input_rate: int
+    tools: bool = True
+    """Whether the backend can call the client's tools (a client that sends tools to one
+    that cannot is told so)."""
 
 
 class Backend(Protocol):
@@ -179,4 +182,4 @@ class ProviderBackend:
         rates = provider.capabilities.input_sample_rates
         rate = 24000 if 24000 in rates else rates[0]
         session = await provider.start_streaming(context)
-        return BackendSession(session, rate)
+        return BackendSession(session, rate, tools=provider.capabilities.tools)

@@ -286,8 +286,16 @@ class RealtimeServerCore(ConversationItems, BackendEvents):
     def backend_settings(self) -> BackendSettings:
         return self.session.backend_settings()
 
-    def backend_opened(self, input_rate: int) -> None:
-        """The shell opened the backend session (for :class:`~.actions.OpenBackend`)."""
+    def backend_opened(self, input_rate: int, *, tools: bool = True) -> None:
+        """The shell opened the backend session (for :class:`~.actions.OpenBackend`);
+        ``tools`` says whether it can call the client's tools."""
+        if self.session.data["tools"] and not tools:
+            self.error(
+                "this voice backend cannot call tools: the session's tools will not be used",
+                "unsupported_parameter",
+                param="session.tools",
+                event_id=self._update_pending if isinstance(self._update_pending, str) else None,
+            )
         self.backend_state = "open"
         self.applied = self.backend_settings()
         self.backend_rate = input_rate

@@ -237,7 +237,10 @@ class _Connection:
         scope = self.session_scope = anyio.CancelScope()
         assert self.tg is not None
         self.tg.start_soon(self.read_backend, opened.session, scope)
-        await self.step(self.core.backend_opened, opened.input_rate)
+        await self.step(self._opened, opened.input_rate, opened.tools)
+
+    def _opened(self, rate: int, tools: bool) -> None:
+        self.core.backend_opened(rate, tools=tools)
 
     async def read_backend(self, session: StreamingSession, scope: anyio.CancelScope) -> None:
         with scope:

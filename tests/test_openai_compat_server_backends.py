@@ -1,0 +1,174 @@
+"""The OpenAI-compatible server's backends and limits: the client's settings reach each
+provider in that provider's own terms, Gemini answers through the server, our own client
+holds a spoken conversation, and one bad client or a quiet one harms nobody else."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import pytest
+from _openai_server_helpers import TOKEN, running, sdk_client, spoken
+from websockets.asyncio.client import connect
+
+from beluga_voice.providers.config import S2SConfig, with_provider_specific
+from beluga_voice.providers.events import ResponseDone, SessionEvent, Transcript
+from beluga_voice.providers.registry import get_provider_spec, new_provider, validate_settings
+from beluga_voice.testing.fake_gemini import FakeGeminiServer
+from beluga_voice.transports.openai_realtime_server import (
+    BackendSettings,
+    ProviderBackend,
+    provider_settings,
+)
+
+pytestmark = pytest.mark.anyio
+
+_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+_VARIANTS = [
+    BackendSettings(),
+    BackendSettings(
+        instructions="Be brief.",
+        voice="marin",
+        tools=[_TOOL],
+        tool_choice="required",
+        turn_detection={
+            "type": "server_vad",
+            "threshold": 0.4,
+            "prefix_padding_ms": 200,
+            "silence_duration_ms": 700,
+            "create_response": True,
+            "interrupt_response": False,
+        },
+    ),
+    BackendSettings(voice="eve", turn_detection={"type": "semantic_vad", "eagerness": "low"}),
+    BackendSettings(instructions="x", turn_detection=None),
+]
+
+
+@pytest.mark.parametrize("name", ["openai_realtime", "grok", "gemini", "amazon_nova", "local"])
+@pytest.mark.parametrize("settings", _VARIANTS)
+def test_client_settings_become_valid_provider_settings(
+    name: str, settings: BackendSettings
+) -> None:
+    specific = provider_settings(name, settings)
+    validate_settings(get_provider_spec(name), specific)  # raises on a key it does not know
+    if settings.instructions:
+        assert settings.instructions in specific.values()
+    if settings.tools and name != "local":  # local has no tools (the server says so)
+        assert specific["tools"][0]["name"] == "get_weather"
+
+
+async def test_gemini_behind_the_server() -> None:
+    async with FakeGeminiServer(api_key="AIza-test-key") as upstream:
+        config = S2SConfig(
+            provider="gemini",
+            api_key="AIza-test-key",
+            timeout=10.0,
+            provider_specific={"base_url": upstream.url},
+        )
+        async with running(ProviderBackend("gemini", config)) as server, sdk_client(server) as c:
+            await c.send(
+                {
+                    "type": "session.update",
+                    "session": {"type": "realtime", "instructions": "Be kind."},
+                }
+            )
+            await c.until("session.updated")
+            await c.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "hello"}],
+                    },
+                }
+            )
+            await c.send({"type": "response.create"})
+            done = await c.until("response.done")
+    assert done["response"]["status"] == "completed"
+    assert len(c.audio(done["response"]["id"])) > 0
+    setup = upstream.setups[-1]
+    assert "Be kind." in json.dumps(setup.get("systemInstruction"))
+    assert upstream.texts == ["hello"]
+    assert upstream.violations == []
+    assert c.problems == []
+
+
+async def _until_done(session: Any) -> list[SessionEvent]:
+    events: list[SessionEvent] = []
+    with anyio.fail_after(30):
+        async for event in session:
+            events.append(event)
+            if isinstance(event, ResponseDone):
+                return events
+    raise AssertionError("no reply")
+
+
+async def test_our_client_holds_a_spoken_conversation_with_the_local_voice() -> None:
+    async with running(ProviderBackend("local")) as server:
+        provider = new_provider(
+            "openai_realtime",
+            S2SConfig(api_key=TOKEN, timeout=10.0),
+            with_provider_specific(base_url=server.base_url + "/realtime"),
+        )
+        async with provider.stream() as session:  # type: ignore[attr-defined]
+            audio = spoken("what is two plus two")
+            for i in range(0, len(audio), 960):
+                await session.send_audio(audio[i : i + 960])
+            events = await _until_done(session)
+    said = [(e.role, e.text) for e in events if isinstance(e, Transcript) and e.final]
+    assert ("user", "what is two plus two") in said
+    assert ("assistant", "That is 4.") in said
+
+
+async def test_a_bad_client_does_not_disturb_another() -> None:
+    async with running(ProviderBackend("local"), max_protocol_errors=3) as server:
+        url = server.base_url + "/realtime?model=gpt-realtime"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with connect(url, additional_headers=headers) as rude:
+            await rude.recv()
+            for junk in ("{", "[]", '{"type": 7}', '{"type": "x"}', '{"type": "y"}'):
+                await rude.send(junk)
+            with anyio.fail_after(5):
+                await rude.wait_closed()
+        async with sdk_client(server) as c:
+            await c.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "message",
+                        "role": "user",
+                        "content": [{"type": "input_text", "text": "what is two plus two"}],
+                    },
+                }
+            )
+            await c.send({"type": "response.create"})
+            done = await c.until("response.done")
+    assert rude.close_code == 1008
+    assert done["response"]["output"][0]["content"][0]["transcript"] == "That is 4."
+    assert server.sessions_failed == 0
+
+
+async def test_an_idle_client_is_closed() -> None:
+    async with running(ProviderBackend("mock"), idle_timeout=0.3) as server:
+        url = server.base_url + "/realtime?model=gpt-realtime"
+        async with connect(url, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+            await ws.recv()
+            with anyio.fail_after(5):
+                await ws.wait_closed()
+    assert ws.close_code == 4408
+
+
+async def test_only_the_realtime_path_is_served() -> None:
+    async with running(ProviderBackend("mock")) as server:
+        url = server.base_url + "/other"
+        with pytest.raises(Exception, match="404"):
+            async with connect(url, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
+                pass
