@@ -55,7 +55,8 @@ async def test_spoken_turn_through_server_vad_with_transcript_and_reply_audio() 
         heard = next(e for e in c.events if e["type"].endswith("transcription.completed"))
         committed = next(e for e in c.events if e["type"] == "input_audio_buffer.committed")
     assert heard["transcript"] == "what is two plus two"
-    assert heard["item_id"] == committed["item_id"]
+    started = next(e for e in c.events if e["type"] == "input_audio_buffer.speech_started")
+    assert heard["item_id"] == committed["item_id"] == started["item_id"]
     assert (
         _index(types, "input_audio_buffer.speech_started")
         < _index(types, "input_audio_buffer.speech_stopped")

@@ -276,6 +276,8 @@ class BackendEvents(Outbox):
         if r.backend_id is None and r.audio_item is None:
             self.cancel_next_start = True  # asked for, not begun: cancel it when it does
         else:
+            if len(self.discard) >= 64:  # a backend that never ends what it was told to stop
+                self.discard.clear()
             self.discard.add(r.backend_id)
             self.discarding = True
         if tell_backend:
