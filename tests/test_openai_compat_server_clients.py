@@ -184,6 +184,16 @@ _ACCEPTED: list[dict[str, Any]] = [
         "type": "session.update",
         "session": {"type": "realtime", "audio": {"input": {"turn_detection": None}}},
     },
+    {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "prompt": None,
+            "include": None,
+            "truncation": "auto",
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": None}}},
+        },
+    },
     {"type": "input_audio_buffer.append", "audio": "AAAA"},
     {"type": "input_audio_buffer.commit"},
     {"type": "input_audio_buffer.clear"},
@@ -234,6 +244,14 @@ _ACCEPTED: list[dict[str, Any]] = [
 _REFUSED: list[dict[str, Any]] = [
     {"type": "session.update", "session": {"type": "transcription"}},
     {"type": "session.update", "session": {"type": "realtime", "prompt": {"id": "p"}}},
+    {"type": "session.update", "session": {"type": "realtime", "truncation": "disabled"}},
+    {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 5000}}},
+        },
+    },
     {
         "type": "session.update",
         "session": {

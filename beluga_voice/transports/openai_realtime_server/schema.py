@@ -279,6 +279,8 @@ def parse_client_event(data: Any) -> Any:
         raise EventProblem(
             f"{kind} is not supported by this server", "unsupported_event", "type", event_id
         )
+    if kind == "session.update":
+        data = _without_defaults(data)
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:
@@ -297,6 +299,40 @@ def parse_client_event(data: Any) -> Any:
             message = f"invalid {kind}: {path or 'event'}: {first['msg']}"
             code = "invalid_value"
         raise EventProblem(message, code, path or None, event_id) from None
+
+
+_DEFAULTS_WE_SHARE: dict[str, tuple[Any, ...]] = {
+    "prompt": (None,),
+    "include": (None, []),
+    "truncation": (None, "auto"),
+}
+"""Session fields this server does not model, in the values that ask for nothing more
+than what it does anyway: clients that send a full session object (with these at
+OpenAI's defaults) are accepted; any other value is refused as unsupported."""
+
+
+def _without_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    session = data.get("session")
+    if not isinstance(session, dict):
+        return data
+    session = {
+        k: v
+        for k, v in session.items()
+        if not (k in _DEFAULTS_WE_SHARE and any(v == d for d in _DEFAULTS_WE_SHARE[k]))
+    }
+    audio = session.get("audio")
+    audio_in = audio.get("input") if isinstance(audio, dict) else None
+    td = audio_in.get("turn_detection") if isinstance(audio_in, dict) else None
+    if (
+        isinstance(audio, dict)
+        and isinstance(audio_in, dict)
+        and isinstance(td, dict)
+        and "idle_timeout_ms" in td
+        and td["idle_timeout_ms"] is None
+    ):
+        td = {k: v for k, v in td.items() if k != "idle_timeout_ms"}
+        session["audio"] = {**audio, "input": {**audio_in, "turn_detection": td}}
+    return {**data, "session": session}
 
 
 _TAGS = frozenset(
