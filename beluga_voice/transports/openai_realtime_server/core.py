@@ -29,6 +29,7 @@ from typing import Any
 
 from ...providers.types import ConversationContext, Turn, new_conversation_context
 from .actions import (
+    Action,
     EndTurn,
     OpenBackend,
     SendAudio,
@@ -219,8 +220,7 @@ class RealtimeServerCore(ConversationItems, BackendEvents):
                 event_id=ev.event_id,
             )
             return
-        if self.backend_state == "closed":
-            self._open_backend()
+        work: list[Action] = []
         if params.conversation == "none":
             text = out_of_band_text(params)
             if not text:
@@ -232,7 +232,7 @@ class RealtimeServerCore(ConversationItems, BackendEvents):
                     event_id=ev.event_id,
                 )
                 return
-            self._actions.append(Speak(text))
+            work.append(Speak(text))
         else:
             if params.instructions is not None or params.input is not None:
                 self.error(
@@ -253,13 +253,15 @@ class RealtimeServerCore(ConversationItems, BackendEvents):
                     event_id=ev.event_id,
                 )
                 return
-            for call_id, output in self.pending_results:
-                self._actions.append(SendToolResult(call_id, output))
+            work += [SendToolResult(call_id, output) for call_id, output in self.pending_results]
             if self.pending_texts:
-                self._actions.append(SendText("\n".join(self.pending_texts)))
+                work.append(SendText("\n".join(self.pending_texts)))
             if self.turn_pending:
-                self._actions.append(EndTurn())
+                work.append(EndTurn())
             self.pending_results, self.pending_texts, self.turn_pending = [], [], False
+        if self.backend_state == "closed":
+            self._open_backend()
+        self._actions += work
         self.start_response(None, params)
 
     def _on_response_cancel(self, ev: ResponseCancel) -> None:
