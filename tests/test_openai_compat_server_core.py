@@ -271,3 +271,17 @@ def test_tools_for_a_backend_that_cannot_call_them_are_reported() -> None:
     assert [e["type"] for e in events] == ["error", "session.updated"]
     assert events[0]["error"]["param"] == "session.tools"
     assert events[0]["error"]["event_id"] == "u1"
+
+
+def test_a_late_final_transcript_does_not_open_a_response() -> None:
+    core = RealtimeServerCore()
+    _open(core)
+    core.on_backend(ResponseStarted("b1"))
+    core.on_backend(Transcript("assistant", "Hi.", final=False))
+    core.on_backend(AudioChunk(b"\0\1" * 480, 24000, response_id="b1"))
+    core.on_backend(ResponseDone("b1"))
+    core.on_backend(Transcript("assistant", "Hi.", final=True))
+    events, _ = _take(core)
+    assert [e["type"] for e in events].count("response.created") == 1
+    assert events[-1]["type"] == "response.done"
+    assert events[-1]["response"]["output"][0]["content"][0]["transcript"] == "Hi."

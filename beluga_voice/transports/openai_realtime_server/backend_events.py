@@ -130,8 +130,8 @@ class BackendEvents(Outbox):
 
     def _on_transcript(self, event: Transcript) -> None:
         if event.role == "assistant":
-            if self.discarding:
-                return
+            if self.discarding or (event.final and self.response is None):
+                return  # of a reply that was cut, or a late summary of one already done
             r = self._ensure_audio_item()
             if event.final:
                 r.final_transcript = event.text
