@@ -12,15 +12,21 @@ import pytest
 from _openai_server_helpers import TOKEN, running, sdk_client, spoken
 from websockets.asyncio.client import connect
 
+from beluga_voice.providers.base import StreamingSession
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
-from beluga_voice.providers.events import ResponseDone, SessionEvent, Transcript
+from beluga_voice.providers.events import AudioChunk, ResponseDone, SessionEvent, Transcript
 from beluga_voice.providers.registry import get_provider_spec, new_provider, validate_settings
+from beluga_voice.providers.types import ConversationContext
 from beluga_voice.testing.fake_gemini import FakeGeminiServer
+from beluga_voice.testing.speech import tone
 from beluga_voice.transports.openai_realtime_server import (
+    BackendSession,
     BackendSettings,
+    OpenAIRealtimeServer,
     ProviderBackend,
     provider_settings,
 )
+from beluga_voice.transports.websocket import ServerConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -172,3 +178,39 @@ async def test_only_the_realtime_path_is_served() -> None:
         with pytest.raises(Exception, match="404"):
             async with connect(url, additional_headers={"Authorization": f"Bearer {TOKEN}"}):
                 pass
+
+
+class _Endless(StreamingSession):
+    """A backend that talks forever, as fast as it is read."""
+
+    def __init__(self, context: ConversationContext) -> None:
+        super().__init__("endless", context)
+        self._chunk = tone(0.2, rate=24000)
+
+    async def send_audio(self, audio: bytes) -> None:
+        pass
+
+    async def _receive(self) -> list[SessionEvent]:
+        await anyio.lowlevel.checkpoint()
+        return [AudioChunk(self._chunk, 24000, response_id="r")]
+
+
+class _EndlessBackend:
+    async def open(self, settings: BackendSettings, context: ConversationContext) -> BackendSession:
+        return BackendSession(_Endless(context), 24000)
+
+
+async def test_a_client_that_stops_reading_is_let_go() -> None:
+    config = ServerConfig(token=TOKEN, max_message_bytes=1 << 20)
+    server = OpenAIRealtimeServer(_EndlessBackend(), config, send_timeout=0.5)
+    async with server:
+        url = server.base_url + "/realtime?model=gpt-realtime"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with connect(url, additional_headers=headers, max_queue=1, close_timeout=0.5) as ws:
+            await ws.recv()
+            update = {"type": "session.update", "session": {"type": "realtime"}}
+            await ws.send(json.dumps(update))  # opens the backend, which never stops talking
+            with anyio.fail_after(20):  # and the client never reads another message
+                await server.wait_idle()
+    assert server.active_sessions == 0
+    assert server.sessions_failed == 0

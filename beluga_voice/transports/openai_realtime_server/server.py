@@ -147,6 +147,14 @@ class _Connection:
                 tg.cancel_scope.cancel()
         except* ConnectionClosed:
             pass  # the client went away: nothing left to tell it
+        except* TimeoutError:
+            # Only a send waits with a deadline here: the client stopped reading.
+            log.warning(
+                "session %s: client not reading for %gs; closing",
+                self.sid,
+                self.server.send_timeout,
+            )
+            self.ws.transport.abort()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.close_backend()
