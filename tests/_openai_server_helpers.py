@@ -19,6 +19,12 @@ from beluga_voice.transports.openai_realtime_server import Backend, OpenAIRealti
 from beluga_voice.transports.websocket import ServerConfig
 
 TOKEN = "sk-test-server-token"
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 
 
 def spoken(text: str, *, rate: int = 24000, lead_s: float = 0.3, tail_s: float = 1.2) -> bytes:
@@ -27,6 +33,15 @@ def spoken(text: str, *, rate: int = 24000, lead_s: float = 0.3, tail_s: float =
     pad = np.zeros(int(lead_s * rate), dtype=np.int16)
     tail = np.zeros(int(tail_s * rate), dtype=np.int16)
     return np.concatenate([pad, voice, tail]).astype("<i2").tobytes()
+
+
+def say(text: str, role: str = "user") -> dict[str, Any]:
+    """A ``conversation.item.create`` of a text message."""
+    content = [{"type": "input_text", "text": text}]
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": role, "content": content},
+    }
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from _openai_server_helpers import TOKEN, running, sdk_client, spoken
+from _openai_server_helpers import TOKEN, WEATHER, running, say, sdk_client, spoken
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -24,20 +24,7 @@ from beluga_voice.transports.openai_realtime_server import INSECURE_KEY_PREFIX, 
 
 pytestmark = pytest.mark.anyio
 
-_TEXT = {
-    "type": "conversation.item.create",
-    "item": {
-        "type": "message",
-        "role": "user",
-        "content": [{"type": "input_text", "text": "what is two plus two"}],
-    },
-}
-_WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
+_TEXT = say("what is two plus two")
 
 
 def _index(types: list[str], kind: str) -> int:
@@ -165,7 +152,7 @@ async def test_function_call_round_trip() -> None:
     )
     async with running(ProviderBackend(provider=mock)) as server, sdk_client(server) as c:
         await c.send(
-            {"type": "session.update", "session": {"type": "realtime", "tools": [_WEATHER]}}
+            {"type": "session.update", "session": {"type": "realtime", "tools": [WEATHER]}}
         )
         updated = await c.until("session.updated")
         await c.send(_TEXT)
@@ -305,16 +292,7 @@ async def test_out_of_band_response_is_voiced_outside_the_conversation() -> None
 
 async def test_item_delete_removes_it_from_the_backend_history() -> None:
     async with running(ProviderBackend("mock")) as server, sdk_client(server) as c:
-        await c.send(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "system",
-                    "content": [{"type": "input_text", "text": "Be terse."}],
-                },
-            }
-        )
+        await c.send(say("Be terse.", "system"))
         added = await c.until("conversation.item.added")
         await c.send({"type": "conversation.item.delete", "item_id": added["item"]["id"]})
         deleted = await c.until("conversation.item.deleted")

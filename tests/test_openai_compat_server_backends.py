@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from _openai_server_helpers import TOKEN, running, sdk_client, spoken
+from _openai_server_helpers import TOKEN, WEATHER, running, say, sdk_client, spoken
 from websockets.asyncio.client import connect
 
 from beluga_voice.providers.base import StreamingSession
@@ -30,18 +30,12 @@ from beluga_voice.transports.websocket import ServerConfig
 
 pytestmark = pytest.mark.anyio
 
-_TOOL = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 _VARIANTS = [
     BackendSettings(),
     BackendSettings(
         instructions="Be brief.",
         voice="marin",
-        tools=[_TOOL],
+        tools=[WEATHER],
         tool_choice="required",
         turn_detection={
             "type": "server_vad",
@@ -86,16 +80,7 @@ async def test_gemini_behind_the_server() -> None:
                 }
             )
             await c.until("session.updated")
-            await c.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "hello"}],
-                    },
-                }
-            )
+            await c.send(say("hello"))
             await c.send({"type": "response.create"})
             done = await c.until("response.done")
     assert done["response"]["status"] == "completed"
@@ -145,16 +130,7 @@ async def test_a_bad_client_does_not_disturb_another() -> None:
             with anyio.fail_after(5):
                 await rude.wait_closed()
         async with sdk_client(server) as c:
-            await c.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "what is two plus two"}],
-                    },
-                }
-            )
+            await c.send(say("what is two plus two"))
             await c.send({"type": "response.create"})
             done = await c.until("response.done")
     assert rude.close_code == 1008

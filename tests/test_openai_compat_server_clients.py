@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
-from _openai_server_helpers import TOKEN, running, sdk_client
+from _openai_server_helpers import TOKEN, running, say, sdk_client
 from openai import AsyncOpenAI
 
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
@@ -75,16 +75,7 @@ async def test_openai_itself_as_the_backend_a_proxy() -> None:
                 {"type": "session.update", "session": {"type": "realtime", "instructions": "Hi."}}
             )
             await c.until("session.updated")
-            await c.send(
-                {
-                    "type": "conversation.item.create",
-                    "item": {
-                        "type": "message",
-                        "role": "user",
-                        "content": [{"type": "input_text", "text": "hello upstream"}],
-                    },
-                }
-            )
+            await c.send(say("hello upstream"))
             await c.send({"type": "response.create"})
             done = await c.until("response.done")
         sent = upstream.records.sessions[-1]

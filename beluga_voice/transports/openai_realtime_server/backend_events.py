@@ -8,7 +8,6 @@ barge-in or a cancel discards what the backend still sends for a cut reply.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ...providers.errors import redact
@@ -26,46 +25,27 @@ from ...providers.events import (
     Transcript,
     Usage,
 )
-from ...providers.types import ConversationContext, Turn
+from ...providers.types import Turn
 from .actions import CloseConnection, Interrupt
 from .audio import OutputConverter, bytes_to_ms
-from .outbox import Outbox
+from .outbox import CoreState
 from .responses import ResponseState, Status, new_id
 
 if TYPE_CHECKING:
     from .schema import ResponseParams
-    from .session import SessionState
 
 __all__ = ["BackendEvents"]
 
 CLOSE_BACKEND_GONE = 1011
 
 
-class BackendEvents(Outbox):
+class BackendEvents(CoreState):
     """See the module docstring.  The attributes are :class:`~.core.RealtimeServerCore`'s."""
 
-    session: SessionState
-    context: ConversationContext
-    conversation_id: str
-    items: OrderedDict[str, dict[str, Any]]
-    turns: dict[str, Turn]
-    audio_ms: dict[str, float]
-    response: ResponseState | None
-    last_assistant_item: str | None
-    user_item_id: str
-    buffered: int
-    awaiting_transcript: str | None
-    partial_user: str
     discard: set[str | None]
     discarding: bool
     cancel_next_start: bool
     _out: OutputConverter
-
-    if TYPE_CHECKING:
-
-        def commit_user_item(self) -> str: ...
-
-        def add_item(self, item: dict[str, Any], turn: Turn | None = None) -> None: ...
 
     # -- dispatch -------------------------------------------------------------------------
 

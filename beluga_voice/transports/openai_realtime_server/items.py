@@ -10,13 +10,12 @@ truncating the last reply tells the backend what the user heard.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
-from ...providers.types import ConversationContext, Turn
+from ...providers.types import Turn
 from .actions import Interrupt
-from .outbox import Outbox
-from .responses import ResponseState, new_id
+from .outbox import CoreState
+from .responses import new_id
 from .schema import (
     ConversationItemCreate,
     ConversationItemDelete,
@@ -29,20 +28,10 @@ from .schema import (
 __all__ = ["ConversationItems"]
 
 
-class ConversationItems(Outbox):
+class ConversationItems(CoreState):
     """See the module docstring.  The attributes are :class:`~.core.RealtimeServerCore`'s."""
 
-    context: ConversationContext
     max_items: int
-    items: OrderedDict[str, dict[str, Any]]
-    turns: dict[str, Turn]
-    audio_ms: dict[str, float]
-    response: ResponseState | None
-    last_assistant_item: str | None
-    user_item_id: str
-    buffered: int
-    awaiting_transcript: str | None
-    partial_user: str
     pending_texts: list[str]
     pending_results: list[tuple[str, str]]
 

@@ -1,18 +1,26 @@
-"""Where the protocol core collects what it produces: server events and backend actions.
+"""Where the protocol core collects what it produces, and the state its parts share.
 
-The base of the core and of its mixins, so that each part emits events and errors the
-same way and the shell takes them all, in order, with one :meth:`Outbox.take`.
+:class:`Outbox` collects server events and backend actions, so that each part of the
+core emits events and errors the same way and the shell takes them all, in order, with
+one :meth:`Outbox.take`.  :class:`CoreState` declares, once, the state the parts read
+(set by :class:`~.core.RealtimeServerCore`), so that each part is type-checked against it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 from ...providers.errors import redact
+from ...providers.types import ConversationContext, Turn
 from .actions import Action
 from .responses import new_id
 
-__all__ = ["Outbox"]
+if TYPE_CHECKING:
+    from .responses import ResponseState
+    from .session import SessionState
+
+__all__ = ["CoreState", "Outbox"]
 
 
 class Outbox:
@@ -53,3 +61,30 @@ class Outbox:
                 },
             }
         )
+
+
+class CoreState(Outbox):
+    """The state the parts of the core share; see the module docstring."""
+
+    session: SessionState
+    context: ConversationContext
+    conversation_id: str
+    items: OrderedDict[str, dict[str, Any]]
+    """The conversation, by item id, in order."""
+    turns: dict[str, Turn]
+    """The history turn each item added (deleting the item removes it)."""
+    audio_ms: dict[str, float]
+    """Milliseconds of audio of each assistant audio item (what may be truncated)."""
+    response: ResponseState | None
+    last_assistant_item: str | None
+    user_item_id: str
+    """The id the next user audio item gets (``speech_started`` announces it)."""
+    buffered: int
+    awaiting_transcript: str | None
+    partial_user: str
+
+    if TYPE_CHECKING:
+
+        def commit_user_item(self) -> str: ...
+
+        def add_item(self, item: dict[str, Any], turn: Turn | None = None) -> None: ...
