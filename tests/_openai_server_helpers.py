@@ -13,6 +13,7 @@ import anyio
 import numpy as np
 from openai import AsyncOpenAI
 
+from beluga_voice.providers.events import ResponseDone, SessionEvent
 from beluga_voice.testing.fake_realtime import check_client_event, check_server_event
 from beluga_voice.testing.speech_corpus import speech
 from beluga_voice.transports.openai_realtime_server import Backend, OpenAIRealtimeServer
@@ -33,6 +34,17 @@ def spoken(text: str, *, rate: int = 24000, lead_s: float = 0.3, tail_s: float =
     pad = np.zeros(int(lead_s * rate), dtype=np.int16)
     tail = np.zeros(int(tail_s * rate), dtype=np.int16)
     return np.concatenate([pad, voice, tail]).astype("<i2").tobytes()
+
+
+async def reply_events(session: Any, timeout: float = 20.0) -> list[SessionEvent]:
+    """A provider session's events up to and including the next ``ResponseDone``."""
+    events: list[SessionEvent] = []
+    with anyio.fail_after(timeout):
+        async for event in session:
+            events.append(event)
+            if isinstance(event, ResponseDone):
+                return events
+    raise AssertionError("the session ended without a reply")
 
 
 def say(text: str, role: str = "user") -> dict[str, Any]:

@@ -5,16 +5,15 @@ holds a spoken conversation, and one bad client or a quiet one harms nobody else
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import anyio
 import pytest
-from _openai_server_helpers import TOKEN, WEATHER, running, say, sdk_client, spoken
+from _openai_server_helpers import TOKEN, WEATHER, reply_events, running, say, sdk_client, spoken
 from websockets.asyncio.client import connect
 
 from beluga_voice.providers.base import StreamingSession
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
-from beluga_voice.providers.events import AudioChunk, ResponseDone, SessionEvent, Transcript
+from beluga_voice.providers.events import AudioChunk, SessionEvent, Transcript
 from beluga_voice.providers.registry import get_provider_spec, new_provider, validate_settings
 from beluga_voice.providers.types import ConversationContext
 from beluga_voice.testing.fake_gemini import FakeGeminiServer
@@ -92,16 +91,6 @@ async def test_gemini_behind_the_server() -> None:
     assert c.problems == []
 
 
-async def _until_done(session: Any) -> list[SessionEvent]:
-    events: list[SessionEvent] = []
-    with anyio.fail_after(30):
-        async for event in session:
-            events.append(event)
-            if isinstance(event, ResponseDone):
-                return events
-    raise AssertionError("no reply")
-
-
 async def test_our_client_holds_a_spoken_conversation_with_the_local_voice() -> None:
     async with running(ProviderBackend("local")) as server:
         provider = new_provider(
@@ -113,7 +102,7 @@ async def test_our_client_holds_a_spoken_conversation_with_the_local_voice() -> 
             audio = spoken("what is two plus two")
             for i in range(0, len(audio), 960):
                 await session.send_audio(audio[i : i + 960])
-            events = await _until_done(session)
+            events = await reply_events(session)
     said = [(e.role, e.text) for e in events if isinstance(e, Transcript) and e.final]
     assert ("user", "what is two plus two") in said
     assert ("assistant", "That is 4.") in said

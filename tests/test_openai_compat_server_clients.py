@@ -12,11 +12,11 @@ from typing import Any
 
 import anyio
 import pytest
-from _openai_server_helpers import TOKEN, running, say, sdk_client
+from _openai_server_helpers import TOKEN, reply_events, running, say, sdk_client
 from openai import AsyncOpenAI
 
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
-from beluga_voice.providers.events import AudioChunk, ResponseDone, SessionEvent, Transcript
+from beluga_voice.providers.events import AudioChunk, ResponseDone, Transcript
 from beluga_voice.providers.mock import AdvancedMockS2SProvider
 from beluga_voice.providers.registry import new_provider
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer, Reply, check_client_event
@@ -25,16 +25,6 @@ from beluga_voice.transports.openai_realtime_server import ProviderBackend, pars
 from beluga_voice.transports.openai_realtime_server.schema import EventProblem
 
 pytestmark = pytest.mark.anyio
-
-
-async def _reply(session: Any) -> list[SessionEvent]:
-    events: list[SessionEvent] = []
-    with anyio.fail_after(20):
-        async for event in session:
-            events.append(event)
-            if isinstance(event, ResponseDone):
-                return events
-    raise AssertionError("the session ended without a reply")
 
 
 async def test_our_openai_realtime_provider_as_the_client() -> None:
@@ -47,9 +37,9 @@ async def test_our_openai_realtime_provider_as_the_client() -> None:
         )
         async with provider.stream() as session:  # type: ignore[attr-defined]
             await session.send_text("hello")
-            first = await _reply(session)
+            first = await reply_events(session)
             await session.speak("Goodbye now.")
-            second = await _reply(session)
+            second = await reply_events(session)
     audio = sum(len(e.audio) for e in first if isinstance(e, AudioChunk))
     said = [e.text for e in first if isinstance(e, Transcript) and e.final]
     assert audio > 0
