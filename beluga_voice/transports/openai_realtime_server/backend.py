@@ -5,7 +5,7 @@ A :class:`Backend` opens one provider session per client connection.  The usual 
 client's session settings translated into that provider's own ``provider_specific``
 keys (instructions, voice, tools, turn detection), wrapped as the config says (retry,
 fallback, metrics: :func:`~beluga_voice.providers.wrap.wrap_provider`).  So the same
-server fronts the offline ``local`` provider, Gemini, Nova, Grok, or OpenAI itself (a
+server fronts the offline ``local`` provider, Gemini, Nova, Grok, GPT-Live, or OpenAI itself (a
 proxy that adds retry, fallback and metrics), and the STT -> agent -> TTS cascade
 through :class:`~beluga_voice.providers.local.LocalS2SProvider` built with any
 recogniser, agent and voice (pass it as ``provider=``).
@@ -84,6 +84,17 @@ def _tool(tool: dict[str, Any], schema_key: str) -> dict[str, Any]:
     }
 
 
+def _live(s: BackendSettings, name: str) -> dict[str, Any]:
+    """GPT-Live decides turns itself (full duplex), and its tools belong to the Responses
+    model the operator configures: instructions and voice only."""
+    out: dict[str, Any] = {}
+    if s.instructions is not None:
+        out["instructions"] = s.instructions
+    if s.voice:
+        out["voice"] = s.voice
+    return out
+
+
 def _gemini(s: BackendSettings, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"tools": [_tool(t, "parameters") for t in s.tools]}
     if s.instructions is not None:
@@ -115,6 +126,7 @@ def _local(s: BackendSettings, name: str) -> dict[str, Any]:
 _ADAPTERS: dict[str, Callable[[BackendSettings, str], dict[str, Any]]] = {
     "openai_realtime": _realtime,
     "grok": _realtime,
+    "openai_live": _live,
     "gemini": _gemini,
     "amazon_nova": _nova,
     "local": _local,
