@@ -101,6 +101,11 @@ class LocalSession(StreamingSession):
         self._replies = 0
         self._emit(SessionReady(session_id=ctx.session_id))
 
+    @property
+    def queued(self) -> int:
+        """Commands waiting in the inbox (never more than :data:`INBOX_LIMIT`)."""
+        return self._inbox.statistics().current_buffer_used
+
     # -- client operations ----------------------------------------------------------------
 
     async def _put(self, op: str, kind: str, value: Any) -> None:
