@@ -20,6 +20,7 @@ from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import ResponseStarted, SessionEvent, Transcript
 from beluga_voice.providers.local import LocalS2SProvider
 from beluga_voice.providers.local_session import INBOX_LIMIT, LocalSession, _coalesce
+from beluga_voice.providers.types import AudioInput
 from beluga_voice.stt import PocketSphinxSTT
 from beluga_voice.tts import EspeakTTS
 
@@ -146,6 +147,17 @@ async def test_a_sender_waiting_on_a_full_inbox_gets_a_clear_error_on_close() ->
             await anyio.wait_all_tasks_blocked()
             await session.close()
     assert failures == [ErrorCode.STREAM_CLOSED]
+
+
+async def test_process_sends_an_utterance_longer_than_the_bound_while_it_reads() -> None:
+    """process() used to send everything before reading: with a bounded inbox, more than
+    2.56 s of 20 ms chunks would wait forever."""
+    speech = bytes(_RATE * 2 * 4) + _WORDS + bytes(_RATE * 2)  # 5+ s: ~270 chunks
+    provider = LocalS2SProvider(stt=_STT)
+    with anyio.fail_after(30):
+        out = await provider.process(AudioInput(speech))
+    assert out.data
+    assert out.transcript  # the rules agent answered the greeting
 
 
 _commands = st.lists(
