@@ -230,6 +230,61 @@ async def test_local_session_closed_mid_feed_waits_for_the_feed() -> None:
     assert any(isinstance(e, SessionClosed) for e in events)  # the session ended cleanly
 
 
+class BlockingSoundDevice:
+    """A sounddevice whose microphone read blocks until released, watching its closes."""
+
+    def __init__(self) -> None:
+        self.occ = Occupancy()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.closed_inside: list[int] = []
+        self.close_called = threading.Event()
+        fake = self
+
+        class RawInputStream:
+            def __init__(self, **kwargs: object) -> None:
+                pass
+
+            def start(self) -> None:
+                pass
+
+            def stop(self) -> None:
+                pass
+
+            def close(self) -> None:
+                fake.closed_inside.append(fake.occ.inside)
+                fake.close_called.set()
+
+            def read(self, frames: int) -> tuple[bytes, bool]:
+                fake.entered.set()
+                fake.occ.work(fake.release)
+                return bytes(2 * frames), False
+
+        self.RawInputStream = RawInputStream
+
+    def query_devices(self, device: object = None, kind: str | None = None) -> dict[str, object]:
+        return {"name": "fake card", "max_input_channels": 1, "max_output_channels": 1}
+
+
+async def test_microphone_closes_after_the_read_in_flight_when_cancelled() -> None:
+    """Fails on the old code: a cancelled read abandoned its worker thread inside
+    PortAudio's read and closed the stream under it at once."""
+    from beluga_voice.transports import LocalAudioTransport
+
+    fake = BlockingSoundDevice()
+    mic = LocalAudioTransport(backend=fake, use_output=False).input()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(mic.read)
+        assert await anyio.to_thread.run_sync(fake.entered.wait, 5)
+        tg.cancel_scope.cancel()  # a stop deadline, say
+        with anyio.CancelScope(shield=True):
+            # the old code closed at once; now the close waits for the read to return
+            closed_early = await anyio.to_thread.run_sync(fake.close_called.wait, 0.3)
+            fake.release.set()
+    assert not closed_early
+    assert fake.closed_inside == [0]
+
+
 _CHURN = textwrap.dedent(
     """
     import faulthandler, anyio
