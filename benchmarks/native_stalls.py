@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 import anyio
@@ -30,6 +29,7 @@ from beluga_voice.providers.events import ResponseStarted
 from beluga_voice.providers.local import LocalS2SProvider
 from beluga_voice.providers.local_session import INBOX_LIMIT, LocalSession
 from beluga_voice.stt import PocketSphinxSTT
+from beluga_voice.testing.loop_gaps import LoopGapMeter
 from beluga_voice.tts import EspeakTTS
 
 RATE = 16000
@@ -49,22 +49,10 @@ async def blaster(seconds: float) -> None:
     provider = LocalS2SProvider(
         S2SConfig(reasoning_mode="external"), stt=PocketSphinxSTT(phrases=RuleAgent().phrases())
     )
-    gaps: list[float] = []
-    peak = 0
     stop = anyio.Event()
     async with provider.stream() as session:
         assert isinstance(session, LocalSession)
-
-        async def ticker() -> None:
-            nonlocal peak
-            last = anyio.current_time()
-            while not stop.is_set():
-                with anyio.move_on_after(0.005):
-                    await stop.wait()
-                now = anyio.current_time()
-                gaps.append(now - last)
-                last = now
-                peak = max(peak, session.queued)
+        meter = LoopGapMeter(0.005, probe=lambda: session.queued)
 
         async def blast() -> None:
             for i in range(0, len(audio), step):
@@ -73,22 +61,21 @@ async def blaster(seconds: float) -> None:
 
         start = time.perf_counter()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ticker)
+            tg.start_soon(meter.run, stop)
             tg.start_soon(blast)
             async for event in session:
                 if isinstance(event, ResponseStarted):
                     break
             stop.set()
         took = time.perf_counter() - start
-    gaps.sort()
     print(
         f"blaster: {seconds:.0f} s of audio in {len(audio) // step} chunks, taken in {took:.2f} s"
     )
     print(
-        f"  ticker gap (wants 5 ms): max {1000 * gaps[-1]:.1f} ms, "
-        f"p99 {1000 * gaps[int(0.99 * len(gaps))]:.1f} ms, median {1000 * statistics.median(gaps):.1f} ms"
+        f"  ticker gap (wants 5 ms): max {1000 * meter.longest:.1f} ms, "
+        f"p99 {1000 * meter.percentile(0.99):.1f} ms, median {1000 * meter.percentile(0.5):.1f} ms"
     )
-    print(f"  most commands queued: {peak} (bound {INBOX_LIMIT})")
+    print(f"  most commands queued: {meter.peak} (bound {INBOX_LIMIT})")
 
 
 def gil_holds() -> None:

@@ -22,6 +22,7 @@ from beluga_voice.providers.local import LocalS2SProvider
 from beluga_voice.providers.local_session import INBOX_LIMIT, LocalSession, _coalesce
 from beluga_voice.providers.types import AudioInput
 from beluga_voice.stt import PocketSphinxSTT
+from beluga_voice.testing.loop_gaps import LoopGapMeter
 from beluga_voice.tts import EspeakTTS
 
 pytestmark = pytest.mark.anyio
@@ -58,23 +59,11 @@ async def test_a_sender_100x_faster_than_real_time_waits_and_stalls_nobody() -> 
     the event loop (the ticker's longest gap was 0.6 s; now about 20 ms)."""
     audio = _speech_and_silence(120.0)  # 12,000 chunks of 10 ms, as fast as they are taken
     events: list[SessionEvent] = []
-    gaps: list[float] = []
     peak = 0
     stop = anyio.Event()
     async with _provider().stream() as session:
         assert isinstance(session, LocalSession)
-
-        async def ticker() -> None:
-            """Another session's work on the same loop: wakes every 5 ms."""
-            nonlocal peak
-            last = anyio.current_time()
-            while not stop.is_set():
-                with anyio.move_on_after(0.005):
-                    await stop.wait()
-                now = anyio.current_time()
-                gaps.append(now - last)
-                last = now
-                peak = max(peak, session.queued)
+        meter = LoopGapMeter(0.005, probe=lambda: session.queued)  # another session's work
 
         async def blast() -> None:
             nonlocal peak
@@ -84,14 +73,14 @@ async def test_a_sender_100x_faster_than_real_time_waits_and_stalls_nobody() -> 
             await session.send_text("hello")  # the marker
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ticker)
+            tg.start_soon(meter.run, stop)
             tg.start_soon(blast)
             with anyio.fail_after(60):
                 await _drained(session, events)
             stop.set()
         assert session.recognizer.position_ms == pytest.approx(120_000.0)  # nothing lost
-    assert max(gaps) < 0.25, f"event loop stalled for {max(gaps):.3f} s"
-    assert 0 < peak <= INBOX_LIMIT
+    assert meter.longest < 0.25, f"event loop stalled for {meter.longest:.3f} s"
+    assert 0 < max(peak, meter.peak) <= INBOX_LIMIT
     heard = [e.text for e in events if isinstance(e, Transcript) and e.final and e.role == "user"]
     assert len(heard) == 24  # every utterance recognised
 
