@@ -7,8 +7,9 @@ and drives the library in its synchronous mode, where ``espeak_Synth`` calls bac
 PCM16 chunks and returns once the text is spoken.
 
 The C library keeps global state (one current voice, one set of parameters, one
-callback), so every call goes through one process-wide lock and each call sets the voice
-and parameters it needs.  Synthesis is CPU-bound and quick (a sentence takes a few
+callback), so every call goes through one process-wide
+:class:`~beluga_voice.audio.engine_owner.EngineOwner` (one thread in the library at a
+time) and each call sets the voice and parameters it needs.  Synthesis is CPU-bound and quick (a sentence takes a few
 milliseconds); async callers should run it in a worker thread
 (``anyio.to_thread.run_sync``).
 
@@ -21,9 +22,10 @@ Usage::
 from __future__ import annotations
 
 import ctypes
-import threading
 from dataclasses import dataclass
 from typing import Final
+
+from ..audio.engine_owner import EngineOwner
 
 __all__ = ["EspeakError", "EspeakSynth", "VoiceInfo", "list_voices"]
 
@@ -150,7 +152,8 @@ class _Engine:
         return out
 
 
-_lock = threading.Lock()
+_owner = EngineOwner("espeak-ng")
+"""Never closed: the library lives as long as the process."""
 _engine: _Engine | None = None
 
 
@@ -163,7 +166,7 @@ def _get_engine() -> _Engine:
 
 def list_voices() -> list[VoiceInfo]:
     """The voices installed with the wheel (language codes such as ``en-us``, ``de``)."""
-    with _lock:
+    with _owner.hold():
         lib = _get_engine().lib
         arr = lib.espeak_ListVoices(None)
         voices: list[VoiceInfo] = []
@@ -216,7 +219,7 @@ class EspeakSynth:
     @property
     def sample_rate(self) -> int:
         """Output sample rate (22050 Hz for the shipped voices)."""
-        with _lock:
+        with _owner.hold():
             return _get_engine().sample_rate
 
     def synthesize(self, text: str) -> tuple[bytes, int]:
@@ -230,7 +233,7 @@ class EspeakSynth:
             raise ValueError("text contains a NUL character")
         if len(text) > _MAX_TEXT_CHARS:
             raise ValueError(f"text is {len(text)} characters; split it below {_MAX_TEXT_CHARS}")
-        with _lock:
+        with _owner.hold():
             engine = _get_engine()
             if not text.strip():
                 return b"", engine.sample_rate

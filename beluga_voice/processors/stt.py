@@ -11,7 +11,9 @@ Two ways to know where utterances are:
   processor recognises the audio between its ``UserStartedSpeakingFrame`` (plus a short
   pre-roll) and its ``UserStoppedSpeakingFrame`` / ``UserTurnEndedFrame``.
 
-Recognition runs in a worker thread; user audio is passed on unchanged.
+Recognition runs in a worker thread, every call on the recogniser (``close`` included)
+through one :class:`~beluga_voice.audio.engine_owner.EngineOwner`, so closing waits for
+a feed in flight; user audio is passed on unchanged.
 
 A recogniser that fails (an engine error, a dropped connection) costs the utterance in
 progress, never the next one: the failure goes upstream as an ``ErrorFrame`` with the
@@ -25,9 +27,8 @@ import logging
 from collections import deque
 from typing import Literal
 
-import anyio
-
 from ..audio import convert_channels
+from ..audio.engine_owner import EngineClosedError, EngineOwner
 from ..frames import (
     Direction,
     Frame,
@@ -82,9 +83,12 @@ class STTProcessor(FrameProcessor):
         self._listening = False
         self._speaking = False
         """A UserStartedSpeakingFrame went out (own endpointing) and its stop not yet."""
+        self._owner: EngineOwner | None = None
+        """Owns :attr:`stream` and :attr:`recognizer`: they are only called through it."""
 
     async def on_start(self, frame: StartFrame) -> None:
-        await anyio.to_thread.run_sync(self._open)
+        self._owner = EngineOwner(f"{self.name} recogniser", close=self._close_stream)
+        await self._owner.run(self._open)
 
     def _open(self) -> None:
         """Open a stream (and its endpointing).  In a worker thread: it may be slow."""
@@ -98,10 +102,14 @@ class STTProcessor(FrameProcessor):
         await self.on_cleanup()
 
     async def on_cleanup(self) -> None:
-        """Close the stream, on every way out (idempotent)."""
-        if self.stream is not None:
-            stream, self.stream = self.stream, None
-            await anyio.to_thread.run_sync(stream.close)
+        """Close the stream, on every way out (idempotent; waits for a feed in flight)."""
+        if self._owner is not None:
+            await self._owner.aclose()
+
+    def _close_stream(self) -> None:
+        stream, self.stream, self.recognizer = self.stream, None, None
+        if stream is not None:
+            stream.close()
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         if direction is _DOWN and self.stream is not None:
@@ -134,9 +142,12 @@ class STTProcessor(FrameProcessor):
     async def _hear(self, pcm: bytes) -> None:
         if not pcm:
             return
+        assert self._owner is not None
         if self.recognizer is not None:
             try:
-                events = await anyio.to_thread.run_sync(self.recognizer.feed, pcm)
+                events = await self._owner.run(self.recognizer.feed, pcm)
+            except EngineClosedError:  # stopping: nothing more to recognise
+                return
             except Exception as exc:
                 await self._recover(exc)
                 return
@@ -145,7 +156,9 @@ class STTProcessor(FrameProcessor):
         elif self._listening:
             assert self.stream is not None
             try:
-                result = await anyio.to_thread.run_sync(self.stream.feed, pcm)
+                result = await self._owner.run(self.stream.feed, pcm)
+            except EngineClosedError:
+                return
             except Exception as exc:
                 await self._recover(exc)
                 return
@@ -158,7 +171,11 @@ class STTProcessor(FrameProcessor):
         """The recogniser failed: report it, drop the utterance, be ready for the next."""
         await self.push_exception(exc, "recognising")
         self._listening = False  # the rest of this utterance is not recognised
-        await anyio.to_thread.run_sync(self._reset)
+        assert self._owner is not None
+        try:
+            await self._owner.run(self._reset)
+        except EngineClosedError:
+            return
         if self._speaking:  # close the turn that was announced (it has no words)
             self._speaking = False
             await self.push_frame(UserStoppedSpeakingFrame(), _DOWN)
@@ -213,11 +230,13 @@ class STTProcessor(FrameProcessor):
         await self._hear(held)
 
     async def _finish_listening(self) -> None:
-        if not self._listening or self.stream is None:
+        if not self._listening or self.stream is None or self._owner is None:
             return
         self._listening = False
         try:
-            result = await anyio.to_thread.run_sync(self.stream.finish)
+            result = await self._owner.run(self.stream.finish)
+        except EngineClosedError:
+            return
         except Exception as exc:
             await self._recover(exc)
             return

@@ -9,6 +9,7 @@ session that nobody iterates simply applies backpressure to its socket.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -285,28 +286,46 @@ class StreamingS2SProvider(S2SProvider):
         transcript: list[str] = []
         rate = self.capabilities.output_sample_rate
         first: float | None = None
-        async with self.stream(ctx) as session:
+        sent = math.inf
+
+        async def send(session: StreamingSession, deadline: anyio.CancelScope) -> None:
+            nonlocal sent
             for i in range(0, len(audio_input.data), chunk):
                 await session.send_audio(audio_input.data[i : i + chunk])
             await session.end_turn()
             sent = time.monotonic()
-            with anyio.fail_after(self.config.timeout):
-                async for event in session:
-                    if isinstance(event, AudioChunk):
-                        if event.error is not None:
-                            raise event.error
-                        if event.audio and first is None:
-                            first = time.monotonic()
-                        audio += event.audio
-                        rate = event.sample_rate
-                    elif (
-                        isinstance(event, Transcript) and event.role == "assistant" and event.final
-                    ):
-                        transcript.append(event.text)
-                    elif isinstance(event, SessionError) and event.fatal:
-                        raise event.error
-                    elif isinstance(event, ResponseDone):
-                        break
+            deadline.deadline = anyio.current_time() + self.config.timeout
+
+        # Audio is sent while the reply is read: a session may apply backpressure (the
+        # local provider's inbox is bounded), so sending it all first could wait forever.
+        async with self.stream(ctx) as session:
+            try:
+                async with anyio.create_task_group() as tg:
+                    with anyio.fail_after(math.inf) as deadline:  # armed once all is sent
+                        tg.start_soon(send, session, deadline)
+                        async for event in session:
+                            if isinstance(event, AudioChunk):
+                                if event.error is not None:
+                                    raise event.error
+                                if event.audio and first is None:
+                                    first = time.monotonic()
+                                audio += event.audio
+                                rate = event.sample_rate
+                            elif (
+                                isinstance(event, Transcript)
+                                and event.role == "assistant"
+                                and event.final
+                            ):
+                                transcript.append(event.text)
+                            elif isinstance(event, SessionError) and event.fatal:
+                                raise event.error
+                            elif isinstance(event, ResponseDone):
+                                break
+                    tg.cancel_scope.cancel()
+            except ExceptionGroup as group:  # one failure (sending or reading): raise it as is
+                raise group.exceptions[0] from None
+        if math.isinf(sent):  # the reply ended before the audio did
+            sent = first or time.monotonic()
         if not audio:
             raise S2SError("process", ErrorCode.EMPTY_RESPONSE, f"{self.name} returned no audio")
         return AudioOutput(

@@ -4,17 +4,27 @@ Split from :mod:`.local` (which builds the engines and registers the provider) b
 session is the part with the behaviour: command draining, endpointing in a worker thread,
 one reply step per pull inside a cancellable scope, and barge-in truncation.  See the
 :mod:`.local` module docstring for the design.
+
+Two rules keep one session from hurting the others (issue 14):
+
+* The recogniser is native code: every call on it, ``close`` included, goes through one
+  :class:`~beluga_voice.audio.engine_owner.EngineOwner`, so a ``close()`` from another
+  task waits for the feed in flight instead of freeing the decoder under it.
+* The inbox is bounded (:data:`INBOX_LIMIT` commands, audio split in pieces of at most
+  :data:`PIECE_MS`): a client sending faster than the recogniser keeps up waits in
+  ``send_audio`` (backpressure; no audio is dropped), and a burst is joined linearly
+  into feeds of at most :data:`FEED_MS` of audio.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 
+from ..audio.engine_owner import EngineClosedError, EngineOwner
 from ..stt.utterance import UtteranceEvent, UtteranceRecognizer
 from ..tts.sentences import SentenceAggregator, heard_text
 from .base import StreamingSession
@@ -37,7 +47,16 @@ from .types import ConversationContext
 if TYPE_CHECKING:
     from .local import LocalS2SProvider
 
-__all__ = ["LocalSession"]
+__all__ = ["FEED_MS", "INBOX_LIMIT", "PIECE_MS", "LocalSession"]
+
+INBOX_LIMIT: Final = 128
+"""Commands a session queues before ``send_*`` waits: 2.56 s of audio sent in the usual
+20 ms chunks, and never more than 12.8 s (410 KB at 16 kHz), since an inbox entry holds
+at most :data:`PIECE_MS` of audio."""
+PIECE_MS: Final = 100
+"""Longest audio piece one inbox entry holds (longer ``send_audio`` calls are split)."""
+FEED_MS: Final = 1000
+"""Most audio joined into one recogniser call: bounds how long ``close`` waits for it."""
 
 
 class _Reply:
@@ -70,33 +89,50 @@ class LocalSession(StreamingSession):
         super().__init__(provider.name, ctx)
         self.p = provider
         self.recognizer = recognizer
-        self._send, self._inbox = anyio.create_memory_object_stream[tuple[str, Any]](math.inf)
+        """Called only through :attr:`engine` (it drives the native decoder)."""
+        self.engine = EngineOwner(f"{provider.name} recogniser", close=recognizer.stream.close)
+        self._send, self._inbox = anyio.create_memory_object_stream[tuple[str, Any]](INBOX_LIMIT)
+        rate = recognizer.rate
+        self._piece = rate * PIECE_MS // 1000 * 2
+        self._feed_max = rate * FEED_MS // 1000 * 2
         self._reply: _Reply | None = None
         self._last_spoken: list[tuple[str, float]] = []
         self._step_scope: anyio.CancelScope | None = None
         self._replies = 0
         self._emit(SessionReady(session_id=ctx.session_id))
 
+    @property
+    def queued(self) -> int:
+        """Commands waiting in the inbox (never more than :data:`INBOX_LIMIT`)."""
+        return self._inbox.statistics().current_buffer_used
+
     # -- client operations ----------------------------------------------------------------
 
-    def _put(self, op: str, kind: str, value: Any) -> None:
+    async def _put(self, op: str, kind: str, value: Any) -> None:
+        """Queue a command; waits while the inbox is full (backpressure, never loss)."""
         if self.closed or self._closing:
             raise S2SError(op, ErrorCode.STREAM_CLOSED, f"{self.p.name}: session closed")
-        self._send.send_nowait((kind, value))
+        try:
+            await self._send.send((kind, value))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise S2SError(op, ErrorCode.STREAM_CLOSED, f"{self.p.name}: session closed") from None
 
     async def send_audio(self, audio: bytes) -> None:
+        """Queue user audio; waits while :data:`INBOX_LIMIT` commands are queued."""
         if len(audio) % 2:
             raise S2SError("send_audio", ErrorCode.INVALID_AUDIO_FORMAT, "odd byte count for PCM16")
-        self._put("send_audio", "audio", bytes(audio))
+        step = self._piece
+        for i in range(0, len(audio), step):
+            await self._put("send_audio", "audio", bytes(audio[i : i + step]))
 
     async def send_text(self, text: str) -> None:
-        self._put("send_text", "text", text)
+        await self._put("send_text", "text", text)
 
     async def speak(self, text: str) -> None:
-        self._put("speak", "speak", text)
+        await self._put("speak", "speak", text)
 
     async def end_turn(self) -> None:
-        self._put("end_turn", "end_turn", None)
+        await self._put("end_turn", "end_turn", None)
 
     async def interrupt(self, played_ms: float | None = None) -> None:
         """Cancel the reply in progress at once; with ``played_ms``, also truncate the
@@ -111,10 +147,11 @@ class LocalSession(StreamingSession):
     async def _close(self) -> None:
         if self._step_scope is not None:
             self._step_scope.cancel()
-        self._send.close()
+        self._send.close()  # wakes a sender waiting on a full inbox, and the pull loop
         with anyio.CancelScope(shield=True):
             await self._drop_reply()
-            await anyio.to_thread.run_sync(self.recognizer.stream.close)
+            await self.engine.aclose()  # after the feed in flight, if any
+        self._inbox.close()
 
     # -- the pull loop --------------------------------------------------------------------
 
@@ -133,8 +170,11 @@ class LocalSession(StreamingSession):
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return [SessionClosed(reason="closed by client")]
         out: list[SessionEvent] = []
-        for kind, value in _coalesce(commands):
-            out += await self._command(kind, value)
+        for kind, value in _coalesce(commands, self._feed_max):
+            try:
+                out += await self._command(kind, value)
+            except EngineClosedError:  # close() won the race; the engine is released
+                return [SessionClosed(reason="closed by client")]
         if self._reply is not None and self._reply.cancelled is not None:
             out += await self._cancel_reply()
         elif not out and self._reply is not None:
@@ -143,10 +183,10 @@ class LocalSession(StreamingSession):
 
     async def _command(self, kind: str, value: Any) -> list[SessionEvent]:
         if kind == "audio":
-            events = await anyio.to_thread.run_sync(self.recognizer.feed, value)
+            events = await self.engine.run(self.recognizer.feed, value)
             return await self._on_utterance_events(events)
         if kind == "end_turn":
-            events = await anyio.to_thread.run_sync(self.recognizer.end_utterance)
+            events = await self.engine.run(self.recognizer.end_utterance)
             return await self._on_utterance_events(events)
         out = await self._cancel_reply("superseded") if self._reply is not None else []
         if kind == "text":
@@ -273,12 +313,27 @@ class LocalSession(StreamingSession):
             turn.metadata["truncated_at_ms"] = played_ms
 
 
-def _coalesce(commands: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Join consecutive audio commands, so one worker-thread call serves a burst."""
+def _coalesce(commands: list[tuple[str, Any]], max_bytes: int) -> list[tuple[str, Any]]:
+    """Join consecutive audio commands into pieces of at most ``max_bytes`` (one piece may
+    exceed it if a command alone does), so one worker-thread call serves a burst.
+
+    Linear: each run is joined once with ``b"".join`` (joining pairwise with ``+`` copied
+    the growing buffer every time, quadratic, on the event loop)."""
     out: list[tuple[str, Any]] = []
+    run: list[bytes] = []
+    size = 0
     for kind, value in commands:
-        if kind == "audio" and out and out[-1][0] == "audio":
-            out[-1] = ("audio", out[-1][1] + value)
-        else:
-            out.append((kind, value))
+        if kind == "audio":
+            if run and size + len(value) > max_bytes:
+                out.append(("audio", b"".join(run)))
+                run, size = [], 0
+            run.append(value)
+            size += len(value)
+            continue
+        if run:
+            out.append(("audio", b"".join(run)))
+            run, size = [], 0
+        out.append((kind, value))
+    if run:
+        out.append(("audio", b"".join(run)))
     return out

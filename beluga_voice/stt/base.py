@@ -9,8 +9,9 @@ the final transcript.
 
 Streams are deliberately *synchronous*: recognition is CPU work, and the one correct way
 to run CPU work beside an event loop is a worker thread.  The async callers
-(:class:`~beluga_voice.processors.stt.STTProcessor`, the local provider) wrap each call
-in ``anyio.to_thread.run_sync``; a stream is only ever used by one thread at a time.
+(:class:`~beluga_voice.processors.stt.STTProcessor`, the local provider) run each call in
+a worker thread through one :class:`~beluga_voice.audio.engine_owner.EngineOwner` per
+stream, so a stream is only ever used by one thread at a time, ``close`` included.
 """
 
 from __future__ import annotations

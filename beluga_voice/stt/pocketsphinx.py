@@ -20,14 +20,22 @@ from .domain import DomainModel, build_domain_model
 __all__ = ["PocketSphinxSTT", "PocketSphinxStream"]
 
 
+_RAW_PIECE_MS = 20
+"""Audio per ``process_raw`` call.  The binding holds the GIL for the whole call (about a
+fifth of the audio's duration), so a long piece would stall every other thread, the event
+loop included; 20 ms keeps each hold to a few milliseconds."""
+
+
 class PocketSphinxStream(STTStream):
     """One decoder.  Interim results are computed at most every ``interim_ms`` of audio,
-    because asking the decoder for its best path walks the lattice."""
+    because asking the decoder for its best path walks the lattice.  Not thread-safe:
+    callers own it through an :class:`~beluga_voice.audio.engine_owner.EngineOwner`."""
 
     def __init__(self, decoder: object, sample_rate: int, interim_ms: float) -> None:
         self._decoder = decoder
         self.sample_rate = sample_rate
         self._interim_bytes = int(sample_rate * interim_ms / 1000) * 2
+        self._piece = sample_rate * _RAW_PIECE_MS // 1000 * 2
         self._in_utt = False
         self._fed = 0
         self._since_interim = 0
@@ -50,7 +58,9 @@ class PocketSphinxStream(STTStream):
         if not self._in_utt:
             dec.start_utt()  # type: ignore[attr-defined]
             self._in_utt = True
-        dec.process_raw(pcm, False, False)  # type: ignore[attr-defined]
+        step = self._piece
+        for i in range(0, len(pcm), step):
+            dec.process_raw(pcm[i : i + step], False, False)  # type: ignore[attr-defined]
         self._fed += len(pcm)
         self._since_interim += len(pcm)
         if self._since_interim < self._interim_bytes:

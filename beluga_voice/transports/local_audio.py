@@ -16,12 +16,12 @@ barge-in stop the bot within one chunk and report what was heard.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from types import ModuleType
 from typing import Any
 
-import anyio
-
+from ..audio.engine_owner import EngineClosedError, EngineOwner
 from ..frames import StartFrame
 from .base import InputTransport, Transport
 from .output import OutputTransport
@@ -61,6 +61,11 @@ def _check_device(backend: Any, device: int | str | None, kind: str) -> None:
         raise LocalAudioUnavailable(f"audio device {info.get('name', device)!r} has no {kind}")
 
 
+def _stop_and_close(stream: Any) -> None:
+    stream.stop()
+    stream.close()
+
+
 class LocalAudioInput(InputTransport):
     """Reads the microphone in ``chunk_ms`` blocks at the pipeline's input rate."""
 
@@ -81,19 +86,19 @@ class LocalAudioInput(InputTransport):
             device=self.owner.input_device,
         )
         self._stream = stream
+        # PortAudio streams are native: one thread inside at a time, and the stream is
+        # closed only after the read in flight returns (at most one block, chunk_ms).
+        owner = EngineOwner("microphone", close=lambda: _stop_and_close(stream))
         stream.start()
         try:
             while True:
-                data, _overflowed = await anyio.to_thread.run_sync(
-                    stream.read, frames, abandon_on_cancel=True
-                )
+                data, _overflowed = await owner.run(stream.read, frames)
                 if not data:
                     return
                 await self.push_audio(bytes(data), rate, channels)
         finally:
             self._stream = None
-            stream.stop()
-            stream.close()
+            await owner.aclose()
 
 
 class LocalAudioOutput(OutputTransport):
@@ -103,37 +108,43 @@ class LocalAudioOutput(OutputTransport):
         super().__init__(chunk_ms=owner.chunk_ms, realtime=True, clock=clock, name="speaker")
         self.owner = owner
         self._stream: Any = None
+        self._device: EngineOwner | None = None
+        """Owns :attr:`_stream`: writes and the close go through it, one at a time."""
 
     async def on_start(self, frame: StartFrame) -> None:
         await super().on_start(frame)
-        self._stream = self.owner.backend.RawOutputStream(
+        stream = self.owner.backend.RawOutputStream(
             samplerate=self.sample_rate,
             channels=self.channels,
             dtype="int16",
             device=self.owner.output_device,
         )
-        self._stream.start()
+        self._stream = stream
+        self._device = EngineOwner("speaker", close=lambda: _stop_and_close(stream))
+        stream.start()
 
     async def write_audio(self, chunk: bytes) -> None:
-        if self._stream is not None:
-            await anyio.to_thread.run_sync(self._stream.write, chunk)
+        if self._stream is not None and self._device is not None:
+            # closed by a stop deadline meanwhile: there is nothing more to play
+            with contextlib.suppress(EngineClosedError):
+                await self._device.run(self._stream.write, chunk)
 
     async def on_stop(self) -> None:
         try:
             await super().on_stop()
         finally:
-            self._close()
+            await self._close()
 
     async def on_cleanup(self) -> None:
-        """Release the device even when a stop deadline cancelled the output mid-chunk."""
+        """Release the device even when a stop deadline cancelled the output mid-chunk
+        (after the write in flight, if any)."""
         await super().on_cleanup()
-        self._close()
+        await self._close()
 
-    def _close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.stop()
-            stream.close()
+    async def _close(self) -> None:
+        self._stream = None
+        if self._device is not None:
+            await self._device.aclose()
 
 
 class LocalAudioTransport(Transport):
