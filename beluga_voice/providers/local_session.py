@@ -49,10 +49,12 @@ if TYPE_CHECKING:
 
 __all__ = ["FEED_MS", "INBOX_LIMIT", "PIECE_MS", "LocalSession"]
 
-INBOX_LIMIT: Final = 128
-"""Commands a session queues before ``send_*`` waits: 2.56 s of audio sent in the usual
-20 ms chunks, and never more than 12.8 s (410 KB at 16 kHz), since an inbox entry holds
-at most :data:`PIECE_MS` of audio."""
+INBOX_LIMIT: Final = 320
+"""Commands a session queues before ``send_*`` waits: about 32 s of audio (1 MB at
+16 kHz), since a client running ahead of the reader has its audio gathered into entries of
+:data:`PIECE_MS`.  The session is pull driven (the inbox drains only while someone reads
+its events), so the bound is also how much a client may send before it must read: enough
+for an utterance, and for a resilience wrapper's replay of up to 30 s."""
 PIECE_MS: Final = 100
 """Longest audio piece one inbox entry holds (longer ``send_audio`` calls are split)."""
 FEED_MS: Final = 1000
@@ -92,6 +94,8 @@ class LocalSession(StreamingSession):
         """Called only through :attr:`engine` (it drives the native decoder)."""
         self.engine = EngineOwner(f"{provider.name} recogniser", close=recognizer.stream.close)
         self._send, self._inbox = anyio.create_memory_object_stream[tuple[str, Any]](INBOX_LIMIT)
+        self._gathered = bytearray()
+        """Audio held back while the inbox is not empty, to be queued in larger pieces."""
         rate = recognizer.rate
         self._piece = rate * PIECE_MS // 1000 * 2
         self._feed_max = rate * FEED_MS // 1000 * 2
@@ -118,20 +122,38 @@ class LocalSession(StreamingSession):
             raise S2SError(op, ErrorCode.STREAM_CLOSED, f"{self.p.name}: session closed") from None
 
     async def send_audio(self, audio: bytes) -> None:
-        """Queue user audio; waits while :data:`INBOX_LIMIT` commands are queued."""
+        """Queue user audio; waits while :data:`INBOX_LIMIT` commands are queued.
+
+        While the reader is behind (the inbox is not empty), small chunks are gathered
+        into pieces of :data:`PIECE_MS` before they are queued, so the bound holds that
+        much audio whatever size the client sends.
+        """
         if len(audio) % 2:
             raise S2SError("send_audio", ErrorCode.INVALID_AUDIO_FORMAT, "odd byte count for PCM16")
-        step = self._piece
+        if self.closed or self._closing:
+            raise S2SError("send_audio", ErrorCode.STREAM_CLOSED, f"{self.p.name}: session closed")
+        self._gathered += audio
+        if not self.queued or len(self._gathered) >= self._piece:
+            await self._queue_gathered("send_audio")
+
+    async def _queue_gathered(self, op: str) -> None:
+        if not self._gathered:
+            return
+        audio, step = bytes(self._gathered), self._piece
+        self._gathered.clear()
         for i in range(0, len(audio), step):
-            await self._put("send_audio", "audio", bytes(audio[i : i + step]))
+            await self._put(op, "audio", audio[i : i + step])
 
     async def send_text(self, text: str) -> None:
+        await self._queue_gathered("send_text")  # audio sent before it goes first
         await self._put("send_text", "text", text)
 
     async def speak(self, text: str) -> None:
+        await self._queue_gathered("speak")
         await self._put("speak", "speak", text)
 
     async def end_turn(self) -> None:
+        await self._queue_gathered("end_turn")
         await self._put("end_turn", "end_turn", None)
 
     async def interrupt(self, played_ms: float | None = None) -> None:
@@ -169,6 +191,9 @@ class LocalSession(StreamingSession):
                 break
             except (anyio.EndOfStream, anyio.ClosedResourceError):
                 return [SessionClosed(reason="closed by client")]
+        if self._gathered:  # sent after everything queued (any other command flushes it)
+            commands.append(("audio", bytes(self._gathered)))
+            self._gathered.clear()
         out: list[SessionEvent] = []
         for kind, value in _coalesce(commands, self._feed_max):
             try:
