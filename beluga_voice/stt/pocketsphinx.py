@@ -158,5 +158,13 @@ class PocketSphinxSTT(STTEngine):
 
         kwargs: dict[str, object] = {"samprate": self.sample_rate, "logfn": os.devnull}
         kwargs.update({k: str(v) for k, v in self._paths.items() if v is not None})
-        kwargs.update(self._domain_paths())
+        domain = self._domain_paths()
+        if domain:
+            # The second (flat-lexicon) decoding pass runs in end_utt() holding the GIL for
+            # up to 140 ms, stalling the event loop.  On a small domain model it buys no
+            # accuracy (WER 12.5/2.9/11.6% without it vs 12.5/2.9/14.5% with it on
+            # benchmarks/offline_voice.py's sets) and costs 5x the time, so it is off; the
+            # general model keeps it (its WER rises from 42-69% to 61-88% without it).
+            kwargs["fwdflat"] = False
+        kwargs.update(domain)
         return PocketSphinxStream(Decoder(**kwargs), self.sample_rate, self.interim_ms)
