@@ -270,3 +270,37 @@ async def test_receive_audio_yields_only_audio_and_reports_errors() -> None:
     assert all(isinstance(c, AudioChunk) for c in chunks)
     assert [c.error is None for c in chunks] == [True, True, True, False]
     assert chunks[-1].error.code is ErrorCode.STREAM_ERROR and chunks[-1].is_final
+
+
+async def test_mock_records_are_bounded_per_session_and_in_sessions_kept() -> None:
+    """A long-running ``serve -p mock`` must not keep every byte it was sent."""
+    mock = AdvancedMockS2SProvider(keep_sessions=4, record_limit_bytes=64_000)
+    chunk = bytes(3200)  # 100 ms at 16 kHz
+    for _ in range(10):
+        async with mock.stream() as session:
+            for _ in range(40):  # 4 s: 128,000 bytes, twice what a session keeps
+                await session.send_audio(chunk)
+    assert mock.calls == 10
+    assert len(mock.sessions) == 4
+    assert all(s.received_bytes <= 64_000 for s in mock.sessions)
+    assert all(s.dropped_audio_bytes == 128_000 - s.received_bytes for s in mock.sessions)
+    assert mock.received_bytes == sum(len(a) for a in mock.received_audio) <= 4 * 64_000
+
+
+async def test_a_mock_session_inbox_is_bounded_and_pushes_back() -> None:
+    from beluga_voice.providers.mock import INBOX_LIMIT
+
+    mock = AdvancedMockS2SProvider()
+    async with mock.stream() as session, anyio.create_task_group() as tg:
+        sent = 0
+
+        async def flood() -> None:
+            nonlocal sent
+            for _ in range(INBOX_LIMIT + 10):
+                await session.send_audio(bytes(640))
+                sent += 1
+
+        tg.start_soon(flood)
+        await anyio.wait_all_tasks_blocked()
+        assert sent == INBOX_LIMIT  # the sender waits; nothing was dropped
+        tg.cancel_scope.cancel()

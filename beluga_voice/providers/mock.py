@@ -6,13 +6,18 @@ audio (streamed in chunks at a chosen pace), reports the user's speech so that a
 cuts its reply, and can be told to fail in every way a real provider fails: on the Nth
 connection, mid-stream, by disconnecting, by stalling, or by answering slowly.
 
-Everything it receives is recorded on the provider (``received_audio``, ``received_text``,
-``tool_results``, ``interrupts``), so tests can assert that nothing was lost.
+Everything a session receives is recorded on it (``received_audio``, ``received_text``,
+``spoken_text``, ``tool_results``, ``interrupts``), and the provider's attributes of the same
+names join the records of its recent sessions, so tests can assert that nothing was lost.
+Both are bounded, so that a long-running ``serve -p mock`` does not keep every byte: the
+provider keeps its last ``keep_sessions`` sessions, and a session the last
+``record_limit_bytes`` of its audio (older audio is dropped and counted in
+``dropped_audio_bytes``).
 """
 
 from __future__ import annotations
 
-import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -39,7 +44,11 @@ from .events import (
 from .registry import register_provider
 from .types import AudioOutput, ConversationContext, ProviderCapabilities
 
-__all__ = ["AdvancedMockS2SProvider", "MockSession", "MockSettings"]
+__all__ = ["INBOX_LIMIT", "AdvancedMockS2SProvider", "MockSession", "MockSettings"]
+
+INBOX_LIMIT = 4096
+"""Commands a mock session queues before ``send_*`` waits (82 s of 20 ms audio chunks: the
+session is pull driven, so this is how far a client may run ahead of its reader)."""
 
 
 class MockSettings(BaseModel):
@@ -89,6 +98,8 @@ class AdvancedMockS2SProvider(StreamingS2SProvider):
         min_speech_ms: float = 40.0,
         tool_calls: dict[int, tuple[str, str]] | None = None,
         capabilities: ProviderCapabilities | None = None,
+        keep_sessions: int = 16,
+        record_limit_bytes: int = 8 << 20,
     ) -> None:
         super().__init__(config or S2SConfig(provider="mock"))
         self.name = name
@@ -120,15 +131,11 @@ class AdvancedMockS2SProvider(StreamingS2SProvider):
             input_sample_rates=(16000, 24000),
             output_sample_rate=self.audio_outputs[0].format.sample_rate,
         )
-        # Records: everything the provider was given, across all sessions.
         self.calls = 0
         self.turns = 0
-        self.received_audio: list[bytes] = []
-        self.received_text: list[str] = []
-        self.spoken_text: list[str] = []
-        self.tool_results: list[tuple[str, str]] = []
-        self.interrupts: list[float | None] = []
-        self.sessions: list[MockSession] = []
+        self.record_limit_bytes = record_limit_bytes
+        self.sessions: deque[MockSession] = deque(maxlen=keep_sessions)
+        """The most recent sessions, with their records (older ones are forgotten)."""
 
     @classmethod
     def from_config(
@@ -144,9 +151,31 @@ class AdvancedMockS2SProvider(StreamingS2SProvider):
             silence_ms=s.silence_ms,
         )
 
+    # -- records of the recent sessions, joined in session order ---------------------------
+
+    @property
+    def received_audio(self) -> list[bytes]:
+        return [chunk for s in self.sessions for chunk in s.received_audio]
+
+    @property
+    def received_text(self) -> list[str]:
+        return [text for s in self.sessions for text in s.received_text]
+
+    @property
+    def spoken_text(self) -> list[str]:
+        return [text for s in self.sessions for text in s.spoken_text]
+
+    @property
+    def tool_results(self) -> list[tuple[str, str]]:
+        return [result for s in self.sessions for result in s.tool_results]
+
+    @property
+    def interrupts(self) -> list[float | None]:
+        return [played for s in self.sessions for played in s.interrupts]
+
     @property
     def received_bytes(self) -> int:
-        return sum(len(a) for a in self.received_audio)
+        return sum(s.received_bytes for s in self.sessions)
 
     async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
         self.calls += 1
@@ -167,7 +196,18 @@ class MockSession(StreamingSession):
     def __init__(self, provider: AdvancedMockS2SProvider, ctx: ConversationContext) -> None:
         super().__init__(provider.name, ctx)
         self.p = provider
-        self._inbox_send, self._inbox = anyio.create_memory_object_stream[tuple[str, Any]](math.inf)
+        self.received_audio: deque[bytes] = deque()
+        self.received_bytes = 0
+        self.dropped_audio_bytes = 0
+        self.received_text: list[str] = []
+        self.spoken_text: list[str] = []
+        self.tool_results: list[tuple[str, str]] = []
+        self.interrupts: list[float | None] = []
+        # Bounded like a real server's socket buffer: a client that runs ahead of the
+        # session by more than this many commands waits (backpressure, never loss).
+        self._inbox_send, self._inbox = anyio.create_memory_object_stream[tuple[str, Any]](
+            INBOX_LIMIT
+        )
         self._vad = self._new_detector()
         self._reply: list[bytes] = []
         self._reply_rate = 24000
@@ -193,27 +233,44 @@ class MockSession(StreamingSession):
             raise S2SError("send_audio", ErrorCode.STREAM_CLOSED, f"{self.p.name}: session closed")
         if len(audio) % 2:
             raise S2SError("send_audio", ErrorCode.INVALID_AUDIO_FORMAT, "odd byte count for PCM16")
-        self.p.received_audio.append(bytes(audio))
-        self._inbox_send.send_nowait(("audio", bytes(audio)))
+        audio = bytes(audio)
+        self._record_audio(audio)
+        await self._queue("audio", audio)
+
+    def _record_audio(self, audio: bytes) -> None:
+        self.received_audio.append(audio)
+        self.received_bytes += len(audio)
+        while self.received_bytes > self.p.record_limit_bytes and len(self.received_audio) > 1:
+            old = self.received_audio.popleft()
+            self.received_bytes -= len(old)
+            self.dropped_audio_bytes += len(old)
+
+    async def _queue(self, kind: str, value: Any) -> None:
+        try:
+            await self._inbox_send.send((kind, value))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            raise S2SError(
+                kind, ErrorCode.STREAM_CLOSED, f"{self.p.name}: session closed"
+            ) from None
 
     async def send_text(self, text: str) -> None:
-        self.p.received_text.append(text)
-        self._inbox_send.send_nowait(("turn", text))
+        self.received_text.append(text)
+        await self._queue("turn", text)
 
     async def speak(self, text: str) -> None:
-        self.p.spoken_text.append(text)
-        self._inbox_send.send_nowait(("speak", text))
+        self.spoken_text.append(text)
+        await self._queue("speak", text)
 
     async def send_tool_result(self, call_id: str, output: str) -> None:
-        self.p.tool_results.append((call_id, output))
-        self._inbox_send.send_nowait(("tool_result", call_id))
+        self.tool_results.append((call_id, output))
+        await self._queue("tool_result", call_id)
 
     async def end_turn(self) -> None:
-        self._inbox_send.send_nowait(("turn", None))
+        await self._queue("turn", None)
 
     async def interrupt(self, played_ms: float | None = None) -> None:
-        self.p.interrupts.append(played_ms)
-        self._inbox_send.send_nowait(("interrupt", played_ms))
+        self.interrupts.append(played_ms)
+        await self._queue("interrupt", played_ms)
 
     async def _close(self) -> None:
         self._inbox_send.close()
