@@ -89,7 +89,7 @@ def test_run_with_a_config_file_and_json_logs(two_turns: Path, tmp_path: Path) -
         assert w.getframerate() == 16000
     lines = [line for line in result.stderr.splitlines() if line.startswith("{")]
     assert lines, "verbose JSON logging produced no lines"
-    assert all({"ts", "level", "logger", "message"} <= json.loads(line).keys() for line in lines)
+    assert all({"time", "level", "logger", "message"} <= json.loads(line).keys() for line in lines)
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,7 @@ async def test_a_str_token_set_after_creation_is_checked() -> None:
 def test_a_public_address_requires_a_token() -> None:
     with pytest.raises(ValueError, match="token is required"):
         ServerConfig(host="0.0.0.0")
-    cfg = ServerConfig(host="0.0.0.0", token="abcdefgh-1234")
+    cfg = ServerConfig(host="0.0.0.0", token="abcdefgh-1234-567")
     assert "abcdefgh" not in repr(cfg)  # the secret never shows in a repr
 
 

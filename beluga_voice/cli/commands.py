@@ -110,14 +110,11 @@ def serve(
         raise fail(f"unknown protocol {protocol!r}; use 'beluga' or 'openai-realtime'")
     prov = build_provider(cfg)
     from ..processors.s2s import S2SProcessor
-    from ..transports.websocket import ServerConfig, WebSocketServer
+    from ..transports.websocket import WebSocketServer
 
-    try:
-        server_config = ServerConfig(
-            host=host, port=port, token=token, output_sample_rate=cfg.sample_rate
-        )
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    server_config = _server_config(
+        host=host, port=port, token=token, output_sample_rate=cfg.sample_rate
+    )
 
     def build(transport: Any) -> list[Any]:
         return [transport.input(), S2SProcessor(prov), transport.output()]
@@ -139,6 +136,17 @@ def _run_server(main: Callable[[], Awaitable[None]], host: str, port: int) -> No
         raise fail(f"cannot serve on {host}:{port}: {exc}") from None
 
 
+def _server_config(**settings: Any) -> Any:
+    """A ServerConfig, or a CLI error that says how to fix it."""
+    from ..transports.websocket import ServerConfig
+
+    try:
+        return ServerConfig(**settings)
+    except ValueError as exc:
+        hint = " (set one with --token or BELUGA_TOKEN)" if "token" in str(exc) else ""
+        raise fail(f"{exc}{hint}") from None
+
+
 def _serve_openai_realtime(cfg: S2SConfig, host: str, port: int, token: str | None) -> None:
     """``serve --protocol openai-realtime``: the provider behind OpenAI's Realtime protocol,
     built per client session settings (see docs/openai-compatible-server.md)."""
@@ -147,11 +155,10 @@ def _serve_openai_realtime(cfg: S2SConfig, host: str, port: int, token: str | No
         ProviderBackend,
         RealtimeServerCore,
     )
-    from ..transports.websocket import ServerConfig
 
     backend = ProviderBackend(cfg.provider, cfg)
+    server_config = _server_config(host=host, port=port, token=token, max_message_bytes=1 << 20)
     try:
-        server_config = ServerConfig(host=host, port=port, token=token, max_message_bytes=1 << 20)
         # Build the provider for the default session now: a missing key fails here, once.
         backend.provider_for(RealtimeServerCore().backend_settings())
     except Exception as exc:

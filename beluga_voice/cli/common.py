@@ -7,16 +7,16 @@ without importing the commands (and the commands stay short).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from ..observability.logging import JsonFormatter, RedactingFormatter
 from ..providers.base import StreamingS2SProvider
 from ..providers.config import S2SConfig
 from ..providers.errors import S2SError, redact
@@ -41,25 +41,14 @@ ConfigOpt = Annotated[
 LogJsonOpt = Annotated[bool, typer.Option("--log-json", help="Log as JSON lines on stderr.")]
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": redact(record.getMessage()),
-        }
-        if record.exc_info and record.exc_info[1] is not None:
-            entry["error"] = redact(repr(record.exc_info[1]))
-        return json.dumps(entry)
-
-
 def setup_logging(log_json: bool, verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        # Redacted like configure_logging's output: a library's debug log (websockets
+        # prints request lines, ?access_token= included) must not leak a secret either.
+        handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)

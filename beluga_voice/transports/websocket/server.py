@@ -53,6 +53,9 @@ __all__ = ["CLOSE_TRY_AGAIN", "PipelineFactory", "ServerConfig", "WebSocketServe
 
 log = logging.getLogger("beluga_voice.transports.websocket")
 
+MIN_TOKEN_LENGTH: Final = 16
+"""Shortest bearer token a server on a non-loopback address accepts (a guessable token on
+an open port is no protection)."""
 CLOSE_TRY_AGAIN: Final = 1013
 CLOSE_INTERNAL: Final = 1011
 
@@ -106,10 +109,13 @@ class ServerConfig:
         object.__setattr__(self, name, value)
 
     def __post_init__(self) -> None:
-        if self.token is None and not _is_loopback(self.host):
-            raise ValueError(
-                f"a token is required to listen on the non-loopback address {self.host!r}"
-            )
+        if not _is_loopback(self.host):
+            token = self.token.get_secret_value() if isinstance(self.token, SecretStr) else ""
+            if len(token.strip()) < MIN_TOKEN_LENGTH:
+                raise ValueError(
+                    f"a token is required (at least {MIN_TOKEN_LENGTH} characters) to listen "
+                    f"on the non-loopback address {self.host!r}"
+                )
         if self.max_sessions < 1 or self.max_message_bytes < 1:
             raise ValueError("max_sessions and max_message_bytes must be positive")
 
