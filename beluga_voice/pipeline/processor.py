@@ -244,6 +244,15 @@ class FrameProcessor(Node):
     def queue_depth(self) -> int:
         return self._fp_inbox.depth if self._fp_inbox is not None else 0
 
+    @property
+    def system_frames_waiting(self) -> bool:
+        """A system frame (interruption, cancel...) is queued for this processor.
+
+        A handler that waits for room (backpressure) checks it, so that it stops waiting
+        and lets the interruption through instead of holding it back.
+        """
+        return self._fp_inbox is not None and self._fp_inbox.priority_depth > 0
+
     async def _fp_guarded(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
         with anyio.CancelScope() as scope:
             self._scopes.add(scope)

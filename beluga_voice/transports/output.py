@@ -42,6 +42,8 @@ class OutputStats:
     seconds_dropped: float = 0.0
     last_played_ms: float = 0.0
     late_max_ms: float = 0.0
+    buffered_max_s: float = 0.0
+    """The most bot audio ever held waiting to play (``max_buffer_s`` bounds it)."""
     history: list[tuple[float, bool]] = field(default_factory=list)
     """``(played_ms, interrupted)`` of each finished response (bounded to the last 100)."""
 
@@ -66,6 +68,11 @@ class OutputTransport(FrameProcessor):
       adds no latency; see :attr:`~.pacing.Pacer.lead`.
     * ``forward_audio``: pass each chunk on downstream after it was written, so that a
       recorder placed after this half records what was played, not what was generated.
+    * ``max_buffer_s``: the most bot audio held for playback (default 10 s).  Overflow
+      policy: backpressure.  Audio that would go past it waits until playback has made
+      room, which holds the producer back (a provider's reader, a TTS), so a client that
+      asks for reply after reply cannot queue minutes of audio; an interruption queued
+      meanwhile ends the wait at once.  Nothing is dropped.
 
     The bot starts speaking when the first chunk of a reply is released:
     :class:`~beluga_voice.frames.BotStartedSpeakingFrame` goes upstream and downstream.  When
@@ -88,8 +95,12 @@ class OutputTransport(FrameProcessor):
         clock: Clock | None = None,
         name: str | None = None,
         inbox_capacity: int | None = None,
+        max_buffer_s: float = 10.0,
     ) -> None:
         super().__init__(name=name, inbox_capacity=inbox_capacity)
+        if max_buffer_s <= 0:
+            raise ValueError(f"max_buffer_s must be positive, got {max_buffer_s}")
+        self.max_buffer_s = max_buffer_s
         if chunk_ms <= 0:
             raise ValueError(f"chunk_ms must be positive, got {chunk_ms}")
         if stop_grace < 0:
@@ -105,6 +116,8 @@ class OutputTransport(FrameProcessor):
         self.stats = OutputStats()
         self._buffer: PlaybackBuffer | None = None
         self._wake = Doorbell()
+        self._room: anyio.Event | None = None
+        """Set when playback takes a chunk, for a producer waiting on a full buffer."""
         self._idle = anyio.Event()
         self._idle.set()
         self._speaking = False
@@ -190,10 +203,31 @@ class OutputTransport(FrameProcessor):
             return
         if self._parked and await self._release_inline(frame.audio):
             return
+        if self.realtime:
+            await self._wait_for_room()
         self._buffer.push(frame.audio)
+        held = len(self._buffer) / self._bytes_per_second
+        if held > self.stats.buffered_max_s:
+            self.stats.buffered_max_s = held
         self._response_ended = False
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
         self._wake.ring()
+
+    async def _wait_for_room(self) -> None:
+        """Backpressure: wait while ``max_buffer_s`` of audio is already waiting to play."""
+        buffer = self._buffer
+        limit = self.max_buffer_s * self._bytes_per_second
+        while (
+            buffer is not None
+            and len(buffer) >= limit
+            and self._playing
+            and not self.system_frames_waiting
+        ):
+            self._room = room = anyio.Event()
+            # Room comes with the next chunk played (every chunk_ms); an interruption
+            # queued meanwhile is seen at the next check.
+            with anyio.move_on_after(self.chunk_ms / 1000):
+                await room.wait()
 
     def _played_seconds(self) -> float:
         if self.realtime:
@@ -362,6 +396,9 @@ class OutputTransport(FrameProcessor):
             if generation != self._generation or not buffer:
                 continue  # interrupted meanwhile: what we were about to play is gone
             chunk = buffer.take()
+            if self._room is not None:
+                self._room.set()
+                self._room = None
             seconds = len(chunk) / self._bytes_per_second
             pacer.released(seconds)
             self.stats.chunks_written += 1

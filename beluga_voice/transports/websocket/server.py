@@ -96,6 +96,17 @@ class ServerConfig:
     """Pace output at playback speed (False: send as fast as produced, for tests and files)."""
     stop_timeout: float = 2.0
     max_protocol_errors: int = 20
+    max_events_per_s: float = 20.0
+    """Client events (not audio) per second, with a burst of twice that; beyond it each is
+    refused with an ``error`` (``rate_limited``), and counts as a protocol error."""
+    max_audio_speed: float = 3.0
+    """How much faster than real time a client may send audio once ``audio_burst_s`` is
+    spent; faster audio is read later (backpressure), never dropped."""
+    audio_burst_s: float = 10.0
+    send_timeout: float = 10.0
+    """A client whose connection has not taken a message for this long is dropped."""
+    max_buffer_s: float = 10.0
+    """Bot audio waiting to be sent, at most (backpressure on the pipeline beyond it)."""
     serve_client_page: bool = True
     """Answer a plain ``GET /client`` with a minimal browser page (see :mod:`.page`)."""
 
@@ -279,6 +290,11 @@ class WebSocketServer:
             realtime=cfg.realtime,
             idle_timeout=cfg.idle_timeout,
             max_protocol_errors=cfg.max_protocol_errors,
+            max_events_per_s=cfg.max_events_per_s,
+            max_audio_speed=cfg.max_audio_speed,
+            audio_burst_s=cfg.audio_burst_s,
+            send_timeout=cfg.send_timeout,
+            max_buffer_s=cfg.max_buffer_s,
         )
         built: Any = self.factory(transport)
         if inspect.isawaitable(built):

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from ...frames import Frame, InputAudioFrame
 from ..base import InputTransport, Transport
 from ..output import OutputTransport
+from .limits import TokenBucket
 from .protocol import CLOSE_POLICY, EndRequest, Message, ProtocolError, Serializer
 
 __all__ = ["CLOSE_IDLE", "WebSocketInput", "WebSocketOutput", "WebSocketTransport"]
@@ -30,7 +31,7 @@ log = logging.getLogger("beluga_voice.transports.websocket")
 CLOSE_IDLE: Final = 4408
 """Close code for a connection that sent nothing for ``idle_timeout`` seconds."""
 
-CloseReason = Literal["end", "disconnected", "idle", "protocol"]
+CloseReason = Literal["end", "disconnected", "idle", "protocol", "not_reading"]
 
 
 class WebSocketTransport(Transport):
@@ -39,6 +40,13 @@ class WebSocketTransport(Transport):
     ``idle_timeout`` closes the connection (code 4408) when the peer sends nothing for that
     long; ``max_protocol_errors`` closes it (1008) after that many bad messages, each of
     which has been answered with an ``error`` event.
+
+    Limits (see :mod:`.limits`): audio faster than ``max_audio_speed`` times real time
+    (after a burst of ``audio_burst_s`` seconds) is read more slowly; events beyond
+    ``max_events_per_s`` are refused with an ``error`` (``rate_limited``), and a peer that
+    has ``max_protocol_errors`` refused is closed with 1008.  A peer that stops reading is
+    closed once a send has waited ``send_timeout`` seconds: until then what it costs is
+    the connection's write buffer; ``max_buffer_s`` caps the bot audio waiting to play.
     """
 
     def __init__(
@@ -52,6 +60,11 @@ class WebSocketTransport(Transport):
         realtime: bool = True,
         idle_timeout: float | None = None,
         max_protocol_errors: int = 20,
+        max_events_per_s: float = 20.0,
+        max_audio_speed: float = 3.0,
+        audio_burst_s: float = 10.0,
+        send_timeout: float = 10.0,
+        max_buffer_s: float = 10.0,
     ) -> None:
         self.ws = ws
         self.serializer = serializer
@@ -62,8 +75,16 @@ class WebSocketTransport(Transport):
         self.closing = anyio.Event()
         """Set when the session should end; :attr:`close_reason` says why."""
         self.close_reason: CloseReason | None = None
+        self.send_timeout = send_timeout
+        self.send_started: float | None = None
+        """When the send in progress began (None: none in progress)."""
+        self.events = TokenBucket(max_events_per_s, 2 * max_events_per_s)
+        self.audio = TokenBucket(max_audio_speed, audio_burst_s)
+        """In seconds of audio: ``max_audio_speed`` seconds of it per second of time."""
         self._input = WebSocketInput(self)
-        self._output = WebSocketOutput(self, chunk_ms=chunk_ms, lead_ms=lead_ms, realtime=realtime)
+        self._output = WebSocketOutput(
+            self, chunk_ms=chunk_ms, lead_ms=lead_ms, realtime=realtime, max_buffer_s=max_buffer_s
+        )
 
     def input(self) -> WebSocketInput:
         return self._input
@@ -80,11 +101,16 @@ class WebSocketTransport(Transport):
         """Send one message; False (quietly) when the peer is gone."""
         if message is None:
             return True
+        # A send waits while the peer's buffers are full; the input half's send watch
+        # drops a peer that keeps one waiting past send_timeout (no cancel scope per send).
+        self.send_started = time.monotonic()
         try:
             await self.ws.send(message)
         except ConnectionClosed:
             self._close_with("disconnected")
             return False
+        finally:
+            self.send_started = None
         return True
 
     async def send_error(self, code: str, message: str, *, fatal: bool = False) -> None:
@@ -110,6 +136,7 @@ class WebSocketInput(InputTransport):
         self._last_message = time.monotonic()
         if t.idle_timeout is not None:
             self.create_task(self._idle_watch, name=f"{self.name}.idle")
+        self.create_task(self._send_watch, name=f"{self.name}.send-watch")
         with contextlib.suppress(ConnectionClosed):
             await self._read_messages()
         t._close_with("disconnected")
@@ -136,6 +163,21 @@ class WebSocketInput(InputTransport):
         await t.send_error("idle_timeout", f"no message for {timeout:g} s")
         await t.close(CLOSE_IDLE, "idle timeout")
 
+    async def _send_watch(self) -> None:
+        """Drop a peer that has kept a send waiting for ``send_timeout`` (it stopped
+        reading): until then it costs the connection's write buffer, nothing more."""
+        t = self.transport
+        timeout = t.send_timeout
+        while True:
+            started = t.send_started
+            waited = 0.0 if started is None else time.monotonic() - started
+            if waited >= timeout:
+                break
+            await anyio.sleep(timeout - waited)
+        log.warning("session %s: the client read nothing for %g s; closing", t.session_id, timeout)
+        t._close_with("not_reading")
+        t.ws.transport.abort()  # a close handshake would wait on the peer too
+
     async def _handle(self, message: Message) -> None:
         t = self.transport
         try:
@@ -144,10 +186,18 @@ class WebSocketInput(InputTransport):
             await self._protocol_error(exc)
             return
         for item in items:
-            if isinstance(item, EndRequest):
-                t._close_with("end")
-            elif isinstance(item, InputAudioFrame):
+            if isinstance(item, InputAudioFrame):
+                seconds = len(item.audio) / (2 * item.channels * item.sample_rate)
+                delay = t.audio.take(seconds)
+                if delay:  # faster than allowed: read the socket later (TCP pushes back)
+                    await anyio.sleep(delay)
                 await self.push_audio_frame(item)
+            elif isinstance(item, EndRequest):
+                t._close_with("end")
+            elif not t.events.try_take():
+                await self._protocol_error(
+                    ProtocolError("rate_limited", "too many events; slow down")
+                )
             else:
                 await self.push_frame(item)
 
@@ -174,11 +224,13 @@ class WebSocketOutput(OutputTransport):
         chunk_ms: float,
         lead_ms: float | None,
         realtime: bool,
+        max_buffer_s: float = 10.0,
     ) -> None:
         super().__init__(
             chunk_ms=chunk_ms,
             lead_ms=lead_ms,
             realtime=realtime,
+            max_buffer_s=max_buffer_s,
             channels=transport.serializer.channels,
             name=f"ws-out:{transport.session_id}",
         )
