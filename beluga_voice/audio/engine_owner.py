@@ -29,6 +29,9 @@ already owned by one thread and need no owner, as long as each call is short.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +39,7 @@ from typing import ParamSpec, TypeVar
 
 import anyio
 
-__all__ = ["EngineClosedError", "EngineOwner"]
+__all__ = ["EngineClosedError", "EngineOwner", "release_native_memory"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -113,3 +116,25 @@ class EngineOwner:
     def __repr__(self) -> str:
         state = "closed" if self._closing else "open"
         return f"<EngineOwner {self.name!r} {state}>"
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)  # glibc only
+    return trim
+
+
+def release_native_memory() -> None:
+    """Give memory a native engine freed back to the system (glibc's ``malloc_trim``).
+
+    Why: an engine allocated in worker threads (a recogniser's model, per session) is
+    freed into glibc's per-thread arenas, which keep it.  A server that opened and closed
+    100 sessions held 200 MB more than before, with no object left alive.  Call it from a
+    worker thread after closing an engine; elsewhere than glibc it does nothing.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

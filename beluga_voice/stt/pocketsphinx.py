@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..audio.engine_owner import release_native_memory
 from .base import STTEngine, STTResult, STTStream
 from .domain import DomainModel, build_domain_model
 
@@ -97,6 +98,10 @@ class PocketSphinxStream(STTStream):
 
     def close(self) -> None:
         self.reset()
+        # Free the decoder (several MB) now rather than when the session is collected,
+        # and give the memory back: see release_native_memory.
+        self._decoder = None
+        release_native_memory()
 
 
 class PocketSphinxSTT(STTEngine):
