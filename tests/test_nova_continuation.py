@@ -15,6 +15,7 @@ from nova_support import SILENCE, SPEECH, assert_clean_records, nova, say, until
 from beluga_voice.providers.errors import ErrorCode
 from beluga_voice.providers.events import (
     ResponseDone,
+    SessionClosed,
     SessionError,
     SessionEvent,
     SessionReconnected,
@@ -210,3 +211,23 @@ async def test_a_stream_the_server_ends_is_closed_on_our_side_as_documented() ->
     assert first.frames_verified == len(first.events) + 1  # every chunk signature checked
     assert second.events[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
     assert_clean_records(fake)
+
+
+async def test_a_continuation_whose_first_events_are_refused_ends_the_session_at_once() -> None:
+    """Bedrock accepts a stream (HTTP 200) before it reads its events, and the hand-over is
+    done by then; a refusal of the new stream's opening events therefore ends the session,
+    at once, with Bedrock's message and a code that no wrapper retries."""
+    async with FakeBedrock() as fake:
+        fake.injections.append(
+            Injection("exception", exception_type="validationException", message="bad", stream=2)
+        )
+        async with nova(fake).stream() as session:
+            await session.continue_now()
+            await session.send_audio(SILENCE)
+            events = await until(session, SessionClosed, limit=3)
+        errors = [e for e in events if isinstance(e, SessionError)]
+        assert [(e.fatal, e.error.code) for e in errors] == [(True, ErrorCode.INVALID_REQUEST)]
+        assert "validationException: bad" in str(errors[0].error)
+        first, second = fake.records  # nothing is retried
+        assert first.events[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
+        assert first.end_marker and first.client_ended and second.client_ended

@@ -342,3 +342,22 @@ async def test_a_reply_that_stalls_moves_to_a_fresh_stream(fake: FakeBedrock) ->
         await say(session)  # the conversation goes on, on the new stream
         await until(session, ResponseDone)
     assert [r.status for r in fake.records] == [200, 200]
+
+
+async def test_rejected_first_events_are_a_fatal_invalid_request_with_bedrocks_message(
+    fake: FakeBedrock,
+) -> None:
+    """Bedrock answers a setup it refuses with an in-stream validationException: it reaches
+    the app at once, not retryable, with Bedrock's own words (issue 24, item 2)."""
+    message = "Invalid voice id: nobody"
+    fake.injections.append(
+        Injection("exception", exception_type="validationException", message=message)
+    )
+    async with nova(fake).stream() as session:
+        events = await until(session, SessionClosed, limit=3)
+    assert [type(e) for e in events] == [SessionReady, SessionError, SessionClosed]
+    error = events[1]
+    assert isinstance(error, SessionError) and error.fatal
+    assert error.error.code is ErrorCode.INVALID_REQUEST and not error.error.is_retryable
+    assert message in str(error.error)
+    assert len(fake.records) == 1  # no continuation is tried on a refused setup

@@ -138,8 +138,16 @@ class NovaReceiving:
 
     async def _continuation_failed(self, leg: Leg, error: S2SError) -> list[SessionEvent]:
         """The next stream was refused.  If the current one still runs, stay on it (the
-        buffered audio goes there) and try again later; otherwise the session is over."""
+        buffered audio goes there) and try again later -- or, for a refusal that cannot
+        change (``invalid_request``), only when the current stream ends; otherwise the
+        session is over.  Our side of the refused stream is ended (or reset if it stays
+        open), so that it does not linger half-open on the connection."""
         self._drop(leg)
+        if leg.stream.reset_code is None and not leg.stream.local_closed:
+            if leg.stream.finished:
+                await self._conn.end_stream(leg.stream)
+            else:
+                await self._conn.reset_stream(leg.stream)
         async with self._lock:
             self._next = None
             active = self._active
@@ -148,7 +156,8 @@ class NovaReceiving:
             buffered, self._buffer, self._buffered_bytes = self._buffer, [], 0
             for pcm in buffered:
                 await self._send_event(active, active.protocol.audio_event(pcm))
-            self._not_before = time.monotonic() + RETRY_PAUSE
+            pause = RETRY_PAUSE if error.is_retryable else math.inf
+            self._not_before = time.monotonic() + pause
         return [SessionError(error, fatal=False)]
 
     def _decode(self, leg: Leg, data: bytes) -> list[SessionEvent]:
