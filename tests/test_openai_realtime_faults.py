@@ -316,3 +316,30 @@ async def test_a_wrong_key_keeps_the_services_message_redacted(flavour: str) -> 
     assert error.code is ErrorCode.AUTHENTICATION_ERROR and error.details["status"] == 401
     assert "Incorrect API key provided" in str(error)
     assert wrong not in str(error) + repr(error) and "654321" not in str(error)
+
+
+async def test_a_server_that_stops_reading_is_dropped_after_send_timeout() -> None:
+    """Issue 14, item 8: every network wait has a deadline, writes included.  A write
+    stuck for send_timeout drops the connection; the session reconnects."""
+    async with conversation({"send_timeout": 0.3}, script=[REPLY]) as (fake, session):
+        deaf = list(fake._live)
+        for conv in deaf:
+            conv.ws.transport.pause_reading()  # the server stops reading
+        chunk = tone(5.0, 24000, 300.0, 0.001)  # quiet audio, 5 s a chunk
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                reader: list[object] = []
+
+                async def read() -> None:
+                    reader.extend(await until(session, SessionReconnected, timeout=10))
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(read)
+                while True:  # fills the socket buffers, then blocks: the deadline cuts in
+                    await session.send_audio(chunk)
+        for conv in deaf:  # lets the fake notice the drop (and stop promptly)
+            conv.ws.transport.resume_reading()
+        back = reader[-1]
+        assert isinstance(back, SessionReconnected)
+        assert back.error is not None and back.error.is_retryable
+    assert fake.records.connections == 2
