@@ -361,3 +361,19 @@ async def test_rejected_first_events_are_a_fatal_invalid_request_with_bedrocks_m
     assert error.error.code is ErrorCode.INVALID_REQUEST and not error.error.is_retryable
     assert message in str(error.error)
     assert len(fake.records) == 1  # no continuation is tried on a refused setup
+
+
+async def test_a_credential_chain_that_hangs_fails_within_connect_timeout(
+    fake: FakeBedrock,
+) -> None:
+    class Stuck:  # a chain waiting on an instance-metadata service that never answers
+        async def get(self) -> Any:
+            await anyio.sleep_forever()
+
+    provider = AmazonNovaSonicProvider(
+        settings=NovaSettings(endpoint_url=fake.url, connect_timeout=0.3),
+        credentials=Stuck(),  # type: ignore[arg-type]
+    )
+    with anyio.fail_after(3), pytest.raises(S2SError) as info:
+        await provider.start_streaming()
+    assert info.value.code is ErrorCode.TIMEOUT and info.value.is_retryable

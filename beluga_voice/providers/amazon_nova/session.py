@@ -86,7 +86,15 @@ class NovaSession(NovaReceiving, StreamingSession):
     async def _open_leg(self, *, handover: bool) -> Leg:
         """Open a stream and send its opening events (caller holds ``_lock``)."""
         provider = self._provider
-        credentials: ReadOnlyCredentials = await provider.credentials.get()
+        timeout = self._settings.connect_timeout
+        try:
+            # The chain may ask the network (instance metadata, SSO, STS): bounded too.
+            with anyio.fail_after(timeout):
+                credentials: ReadOnlyCredentials = await provider.credentials.get()
+        except TimeoutError:
+            raise S2SError(
+                "credentials", ErrorCode.TIMEOUT, f"no AWS credentials within {timeout:g} s"
+            ) from None
         signed = sign_request(credentials, self._settings.region, provider.url)
         stream = await self._conn.open_stream(provider.path, signed.headers)
         self._leg_count += 1
