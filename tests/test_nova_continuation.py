@@ -15,6 +15,7 @@ from nova_support import SILENCE, SPEECH, assert_clean_records, nova, say, until
 from beluga_voice.providers.errors import ErrorCode
 from beluga_voice.providers.events import (
     ResponseDone,
+    SessionClosed,
     SessionError,
     SessionEvent,
     SessionReconnected,
@@ -177,3 +178,56 @@ async def test_mid_stream_throttling_is_retried_by_the_retry_wrapper() -> None:
         assert not any(isinstance(e, SessionError) and e.fatal for e in reader.events)
         assert [r.status for r in fake.records] == [200, 200]
         assert fake.records[1].turns >= 1
+
+
+async def test_a_refused_continuation_that_stays_open_does_not_hang_the_session() -> None:
+    async with FakeBedrock() as fake:
+        async with nova(fake, connect_timeout=0.3).stream() as session:
+            fake.open_failures.append(OpenFailure(keep_open=True))
+            await session.continue_now()
+            await session.send_audio(SILENCE)
+            events = await until(session, SessionError, limit=3)
+            error = events[-1]
+            assert isinstance(error, SessionError) and not error.fatal
+            assert error.error.code is ErrorCode.RATE_LIMIT
+            await say(session)  # still served by the first stream
+            await until(session, ResponseDone)
+        assert session.continuations == 0
+        assert_clean_records(fake)
+
+
+async def test_a_stream_the_server_ends_is_closed_on_our_side_as_documented() -> None:
+    """AWS: a client ends its side with contentEnd (open audio), promptEnd, sessionEnd and
+    the signed empty event; also when Bedrock ended the stream first (issue 24, item 8)."""
+    async with FakeBedrock() as fake:
+        fake.injections.append(Injection("end_stream", after_audio_bytes=3200, stream=1))
+        async with nova(fake).stream() as session:
+            await say(session, silence_chunks=0)
+            await until(session, SessionReconnected)
+        first, second = fake.records
+    assert first.ended_by_server
+    assert first.events[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
+    assert first.end_marker and first.client_ended
+    assert first.frames_verified == len(first.events) + 1  # every chunk signature checked
+    assert second.events[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
+    assert_clean_records(fake)
+
+
+async def test_a_continuation_whose_first_events_are_refused_ends_the_session_at_once() -> None:
+    """Bedrock accepts a stream (HTTP 200) before it reads its events, and the hand-over is
+    done by then; a refusal of the new stream's opening events therefore ends the session,
+    at once, with Bedrock's message and a code that no wrapper retries."""
+    async with FakeBedrock() as fake:
+        fake.injections.append(
+            Injection("exception", exception_type="validationException", message="bad", stream=2)
+        )
+        async with nova(fake).stream() as session:
+            await session.continue_now()
+            await session.send_audio(SILENCE)
+            events = await until(session, SessionClosed, limit=3)
+        errors = [e for e in events if isinstance(e, SessionError)]
+        assert [(e.fatal, e.error.code) for e in errors] == [(True, ErrorCode.INVALID_REQUEST)]
+        assert "validationException: bad" in str(errors[0].error)
+        first, second = fake.records  # nothing is retried
+        assert first.events[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
+        assert first.end_marker and first.client_ended and second.client_ended

@@ -19,6 +19,7 @@ from beluga_voice.providers.events import (
     SessionClosed,
     SessionError,
     SessionReady,
+    SessionReconnected,
     ToolCall,
     Transcript,
     Usage,
@@ -289,3 +290,90 @@ async def test_external_reasoning_voices_the_agent_text(fake: FakeBedrock) -> No
     assert record.spoken == ["The agent decided this."]
     assert "<say>" in record.system_prompt
     assert_clean_records(fake)
+
+
+# -- deadlines on every network wait (issue 14, item 8) ----------------------------------------
+
+
+async def test_a_refusal_whose_response_stays_open_fails_within_connect_timeout(
+    fake: FakeBedrock,
+) -> None:
+    fake.open_failures.append(OpenFailure(keep_open=True))
+    provider = nova(fake, connect_timeout=0.3)
+    with anyio.fail_after(3), pytest.raises(S2SError) as info:
+        await provider.start_streaming()
+    assert info.value.code is ErrorCode.RATE_LIMIT
+    assert "Too many requests" in str(info.value)  # the body that came is kept
+    assert provider.limiter.in_use == 0
+
+
+async def test_a_server_that_stops_reading_fails_the_send_within_send_timeout(
+    fake: FakeBedrock,
+) -> None:
+    fake.injections.append(Injection("deaf"))
+    async with nova(fake, send_timeout=0.3).stream() as session:
+        with anyio.fail_after(5), pytest.raises(S2SError) as info:
+            for _ in range(1000):  # 20 s of audio: far past the 64 KiB window
+                await session.send_audio(SILENCE)
+        assert info.value.code is ErrorCode.STREAM_TIMEOUT and info.value.is_retryable
+        events = await until(session, SessionClosed)
+    closed = events[-1]
+    assert isinstance(closed, SessionClosed) and closed.error is not None
+    assert closed.error.code is ErrorCode.STREAM_TIMEOUT
+
+
+async def test_a_reply_that_stalls_moves_to_a_fresh_stream(fake: FakeBedrock) -> None:
+    fake.script.pace = 1.0
+    fake.script.reply_seconds = 2.0
+    sent = len(SPEECH) + 20 * len(SILENCE)
+    fake.injections.append(Injection("stall", after_audio_bytes=sent + 10 * len(SILENCE)))
+    async with nova(fake, response_timeout=0.3).stream() as session:
+        await say(session)
+        await until(session, AudioChunk)  # the reply is streaming
+        for _ in range(12):  # crosses the stall
+            await session.send_audio(SILENCE)
+        events = await until(session, SessionReconnected)
+        cut = [e for e in events if isinstance(e, ResponseDone)]
+        assert [(d.status, d.reason) for d in cut] == [("failed", "disconnected")]
+        back = events[-1]
+        assert isinstance(back, SessionReconnected) and back.error is not None
+        assert back.error.code is ErrorCode.STREAM_TIMEOUT
+        fake.script.pace = 0.0
+        await say(session)  # the conversation goes on, on the new stream
+        await until(session, ResponseDone)
+    assert [r.status for r in fake.records] == [200, 200]
+
+
+async def test_rejected_first_events_are_a_fatal_invalid_request_with_bedrocks_message(
+    fake: FakeBedrock,
+) -> None:
+    """Bedrock answers a setup it refuses with an in-stream validationException: it reaches
+    the app at once, not retryable, with Bedrock's own words (issue 24, item 2)."""
+    message = "Invalid voice id: nobody"
+    fake.injections.append(
+        Injection("exception", exception_type="validationException", message=message)
+    )
+    async with nova(fake).stream() as session:
+        events = await until(session, SessionClosed, limit=3)
+    assert [type(e) for e in events] == [SessionReady, SessionError, SessionClosed]
+    error = events[1]
+    assert isinstance(error, SessionError) and error.fatal
+    assert error.error.code is ErrorCode.INVALID_REQUEST and not error.error.is_retryable
+    assert message in str(error.error)
+    assert len(fake.records) == 1  # no continuation is tried on a refused setup
+
+
+async def test_a_credential_chain_that_hangs_fails_within_connect_timeout(
+    fake: FakeBedrock,
+) -> None:
+    class Stuck:  # a chain waiting on an instance-metadata service that never answers
+        async def get(self) -> Any:
+            await anyio.sleep_forever()
+
+    provider = AmazonNovaSonicProvider(
+        settings=NovaSettings(endpoint_url=fake.url, connect_timeout=0.3),
+        credentials=Stuck(),  # type: ignore[arg-type]
+    )
+    with anyio.fail_after(3), pytest.raises(S2SError) as info:
+        await provider.start_streaming()
+    assert info.value.code is ErrorCode.TIMEOUT and info.value.is_retryable

@@ -266,3 +266,80 @@ async def test_audio_sent_during_a_rotation_goes_to_the_new_connection() -> None
     old, new = fake.records.audio_per_connection
     assert old == 0  # nothing went to the connection being replaced
     assert new == 5 * len(chunk)
+
+
+# -- a refused setup, and the service's own words (issue 24, items 2 and 3) ----------------
+
+
+@pytest.mark.parametrize("flavour", ["openai", "grok"])
+async def test_a_refused_session_update_fails_at_once_with_the_services_message(
+    flavour: str,
+) -> None:
+    refusal = {
+        "type": "invalid_request_error",
+        "code": "invalid_value",
+        "message": "Invalid value: 'robot'. Supported values are: 'eve', 'ara'.",
+        "param": "session.voice",
+    }
+    async with FakeRealtimeServer(flavour, faults=Faults(reject_session_update=refusal)) as fake:  # type: ignore[arg-type]
+        name = "grok" if flavour == "grok" else "openai_realtime"
+        provider = provider_for(fake, name, open_timeout=3.0)
+        started = anyio.current_time()
+        with pytest.raises(S2SError) as info:
+            await provider.start_streaming()
+        elapsed = anyio.current_time() - started
+    error = info.value
+    assert error.code is ErrorCode.INVALID_CONFIG and not error.is_retryable
+    assert "Invalid value: 'robot'" in str(error) and error.op == "connect"
+    assert error.details["param"] == "session.voice"
+    assert elapsed < 1.0  # at once, not after open_timeout
+    assert fake.records.connections == 1  # not retried
+    assert provider.limiter.in_use == 0
+
+
+async def test_a_voice_openai_refuses_is_reported_not_waited_for() -> None:
+    async with FakeRealtimeServer() as fake:
+        with anyio.fail_after(2), pytest.raises(S2SError) as info:
+            await provider_for(fake, voice="robot").start_streaming()
+    assert info.value.code is ErrorCode.INVALID_CONFIG
+    assert "Supported values are" in str(info.value)
+
+
+@pytest.mark.parametrize("flavour", ["openai", "grok"])
+async def test_a_wrong_key_keeps_the_services_message_redacted(flavour: str) -> None:
+    name = "grok" if flavour == "grok" else "openai_realtime"
+    wrong = "sk-the-wrong-one-654321" if flavour == "openai" else "xai-the-wrong-one-654321"
+    async with FakeRealtimeServer(flavour, api_key="sk-the-right-one-123456") as fake:  # type: ignore[arg-type]
+        with pytest.raises(S2SError) as info:
+            await provider_for(fake, name, key=wrong).start_streaming()
+    error = info.value
+    assert error.code is ErrorCode.AUTHENTICATION_ERROR and error.details["status"] == 401
+    assert "Incorrect API key provided" in str(error)
+    assert wrong not in str(error) + repr(error) and "654321" not in str(error)
+
+
+async def test_a_server_that_stops_reading_is_dropped_after_send_timeout() -> None:
+    """Issue 14, item 8: every network wait has a deadline, writes included.  A write
+    stuck for send_timeout drops the connection; the session reconnects."""
+    async with conversation({"send_timeout": 0.3}, script=[REPLY]) as (fake, session):
+        deaf = list(fake._live)
+        for conv in deaf:
+            conv.ws.transport.pause_reading()  # the server stops reading
+        chunk = tone(5.0, 24000, 300.0, 0.001)  # quiet audio, 5 s a chunk
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                reader: list[object] = []
+
+                async def read() -> None:
+                    reader.extend(await until(session, SessionReconnected, timeout=10))
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(read)
+                while True:  # fills the socket buffers, then blocks: the deadline cuts in
+                    await session.send_audio(chunk)
+        for conv in deaf:  # lets the fake notice the drop (and stop promptly)
+            conv.ws.transport.resume_reading()
+        back = reader[-1]
+        assert isinstance(back, SessionReconnected)
+        assert back.error is not None and back.error.is_retryable
+    assert fake.records.connections == 2

@@ -158,7 +158,9 @@ async def test_barge_in_truncates_to_what_the_output_transport_played() -> None:
     assert fake.records.violations == []
 
 
-@pytest.mark.parametrize(("flavour", "name"), FLAVOURS)
+# Grok's server VAD always answers by itself: external reasoning there takes local turn
+# detection (test_grok_voice.py::test_grok_external_reasoning_needs_local_turns).
+@pytest.mark.parametrize(("flavour", "name"), [("openai", "openai_realtime")])
 async def test_external_reasoning_voices_the_agents_reply(flavour: str, name: str) -> None:
     voice = tone(0.3, 24000, 650.0)
     done = anyio.Event()
@@ -191,11 +193,6 @@ async def test_external_reasoning_voices_the_agents_reply(flavour: str, name: st
     assert params["conversation"] == "none"
     assert "You said: book a table" in params["instructions"]
     assert b"".join(f.audio for f in out if isinstance(f, OutputAudioFrame)) == voice
-    session = fake.records.sessions[0]
-    turn = (
-        session["turn_detection"]
-        if flavour == "grok"
-        else session["audio"]["input"]["turn_detection"]
-    )
+    turn = fake.records.sessions[0]["audio"]["input"]["turn_detection"]
     assert turn["create_response"] is False
     assert fake.records.violations == []

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 import anyio
 import pytest
 from _realtime_helpers import conversation, provider_for, reply_audio, send_chunked, speech, until
 
+from beluga_voice.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from beluga_voice.providers.config import S2SConfig, with_provider_specific
+from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import (
     AudioChunk,
     Interrupted,
@@ -15,6 +20,8 @@ from beluga_voice.providers.events import (
     ToolCall,
     Transcript,
 )
+from beluga_voice.providers.openai_realtime import RealtimeProvider
+from beluga_voice.providers.registry import new_provider
 from beluga_voice.providers.types import AudioFormat, AudioInput
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer, FunctionCall, Reply
 from beluga_voice.testing.speech import tone
@@ -155,3 +162,78 @@ async def test_seed_style_receive_audio_ends_each_reply_with_a_final_chunk() -> 
                 if chunk.is_final:
                     break
     assert bytes(audio) == REPLY.audio
+
+
+# -- telephony formats and Azure OpenAI (issue 24, item 6) ---------------------------------
+
+
+@pytest.mark.parametrize("codec", ["audio/pcmu", "audio/pcma"])
+async def test_g711_in_and_out(codec: str) -> None:
+    """The session speaks PCM16 at 8 kHz; the wire carries G.711, as the SDK's schema and
+    the fake check."""
+    decode, encode = {
+        "audio/pcmu": (ulaw_decode, ulaw_encode),
+        "audio/pcma": (alaw_decode, alaw_encode),
+    }[codec]
+    reply = Reply(tone(0.3, 8000, 500.0), "Telephone voice")
+    async with conversation({"audio_format": codec}, script=[reply]) as (fake, session):
+        await send_chunked(session, speech(8000), 8000)
+        events = await until(session)
+        cut = [e for e in events if isinstance(e, AudioChunk) and e.audio]
+        assert all(c.sample_rate == 8000 for c in cut)
+    assert reply_audio(events) == decode(encode(reply.audio))
+    audio = fake.records.sessions[0]["audio"]
+    assert audio["input"]["format"] == audio["output"]["format"] == {"type": codec}
+    assert fake.records.audio_bytes == len(decode(encode(speech(8000))))
+    appended = [e for e in fake.records.events if e["type"] == "input_audio_buffer.append"]
+    assert sum(len(base64.b64decode(e["audio"])) for e in appended) == len(speech(8000)) // 2
+    assert fake.records.violations == [] and fake.records.server_violations == []
+
+
+def test_g711_capabilities_are_8_khz() -> None:
+    provider = new_provider(
+        "openai_realtime",
+        S2SConfig(api_key="sk-test-0123456789"),
+        with_provider_specific(audio_format="audio/pcmu"),
+    )
+    assert provider.capabilities.input_sample_rates == (8000,)
+    assert provider.capabilities.output_sample_rate == 8000
+
+
+def test_azure_endpoint_url_and_header() -> None:
+    provider = new_provider(
+        "openai_realtime",
+        S2SConfig(api_key="azure-key-0123456789"),
+        with_provider_specific(
+            azure_endpoint="https://my-resource.openai.azure.com/", model="my-realtime"
+        ),
+    )
+    assert isinstance(provider, RealtimeProvider)
+    assert provider.url == "wss://my-resource.openai.azure.com/openai/v1/realtime?model=my-realtime"
+    assert provider.dialect.headers(provider.settings, "k") == {"api-key": "k"}
+    with pytest.raises(S2SError) as info:
+        new_provider(
+            "openai_realtime",
+            S2SConfig(api_key="azure-key-0123456789"),
+            with_provider_specific(azure_endpoint="https://x.openai.azure.com", base_url="wss://y"),
+        )
+    assert info.value.code is ErrorCode.INVALID_CONFIG
+
+
+async def test_azure_endpoint_against_the_fake() -> None:
+    key = "azure-key-0123456789"
+    async with FakeRealtimeServer(api_key=key, script=[REPLY]) as fake:
+        endpoint = f"http://{fake.host}:{fake.port}"
+        opts = with_provider_specific(azure_endpoint=endpoint, model="my-realtime")
+        provider = new_provider("openai_realtime", S2SConfig(api_key=key), opts)
+        assert isinstance(provider, RealtimeProvider)
+        async with provider.stream() as session:
+            await session.send_text("Hi")
+            events = await until(session)
+        wrong = new_provider("openai_realtime", S2SConfig(api_key="azure-key-wrong-000"), opts)
+        with pytest.raises(S2SError) as info:
+            await wrong.start_streaming()
+    assert reply_audio(events) == REPLY.audio
+    assert info.value.code is ErrorCode.AUTHENTICATION_ERROR
+    assert "Access denied due to invalid subscription key" in str(info.value)
+    assert fake.records.violations == []

@@ -64,6 +64,7 @@ class StreamingSession(ABC):
         self.context = context
         self._pending: deque[SessionEvent] = deque()
         self._finished = False
+        self._last: SessionClosed | None = None
         self._closing = False
         self._release: Callable[[], None] | None = None
         self.opened_at = time.monotonic()
@@ -128,9 +129,15 @@ class StreamingSession(ABC):
         self._pending.append(event)
 
     def _finish(self, closed: SessionClosed) -> None:
+        """Mark the session over; ``closed`` is delivered after every event queued so far.
+
+        Only the first end counts: a close from another task and the wire's own end (or a
+        failure caused by that close) race, and the consumer must see one SessionClosed,
+        as the very last event.
+        """
         if not self._finished:
-            self._pending.append(closed)
             self._finished = True
+            self._last = closed
         if self._release is not None:
             release, self._release = self._release, None
             release()
@@ -141,18 +148,24 @@ class StreamingSession(ABC):
     async def __anext__(self) -> SessionEvent:
         while not self._pending:
             if self._finished:
-                raise StopAsyncIteration
+                last, self._last = self._last, None
+                if last is None:
+                    raise StopAsyncIteration
+                return last
             try:
                 events = await self._receive()
             except S2SError as exc:
-                self._pending.append(SessionError(exc, fatal=True))
-                self._finish(SessionClosed(reason=str(exc), error=exc))
-                break
+                if self._closing:  # the wire failed because we are closing it: no news
+                    self._finish(SessionClosed(reason="closed by client"))
+                elif not self._finished:
+                    self._pending.append(SessionError(exc, fatal=True))
+                    self._finish(SessionClosed(reason=str(exc), error=exc))
+                continue
             for event in events:
-                self._pending.append(event)
                 if isinstance(event, SessionClosed):
                     self._finish(event)
                     break
+                self._pending.append(event)
         return self._pending.popleft()
 
     async def receive_audio(self) -> AsyncIterator[AudioChunk]:

@@ -8,6 +8,7 @@ with :func:`~beluga_voice.providers.errors.redact` before any handler sees it.
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 
@@ -61,12 +62,16 @@ async def open_websocket(
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
-        # The service's own words (redacted, bounded) for providers that explain them.
-        body = redact(bytes(exc.response.body or b"")[:2000].decode("utf-8", "replace"))
+        raw = bytes(exc.response.body or b"")
+        # The service's own words (redacted, bounded): in the message, and whole in details
+        # for providers that read more from them.
+        body = redact(raw[:2000].decode("utf-8", "replace"))
+        said = _body_message(raw)
+        text = f"{provider}: handshake rejected with HTTP {status}" + (f": {said}" if said else "")
         raise S2SError(
             "connect",
             code_from_http_status(status),
-            f"{provider}: handshake rejected with HTTP {status}",
+            text,
             details={"status": status, "body": body},
         ) from None
     except InvalidURI:
@@ -83,3 +88,24 @@ async def open_websocket(
         raise S2SError(
             "connect", ErrorCode.NETWORK_ERROR, f"{provider}: {redact(str(exc))}"
         ) from None
+
+
+def _body_message(body: bytes | bytearray | None) -> str:
+    """The service's own words from a refused handshake's body (redacted, bounded).
+
+    OpenAI answers ``{"error": {"message": ...}}``, Azure the same with a string ``code``,
+    xAI ``{"error": "..."}``; anything else is shown as text.
+    """
+    if not body:
+        return ""
+    text = body[:2000].decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return redact(" ".join(text.split())[:300])
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message")
+    if not isinstance(error, str) and isinstance(data, dict):
+        error = data.get("message")
+    return redact(" ".join(error.split())[:300]) if isinstance(error, str) else ""

@@ -29,8 +29,11 @@ class Leg:
     signer: ChunkSigner
     decoder: EventStreamDecoder = field(default_factory=EventStreamDecoder)
     opened_at: float = field(default_factory=time.monotonic)
+    heard_at: float = field(default_factory=time.monotonic)
+    """When bytes last arrived on this stream (to notice a reply that stalls)."""
     accepted: bool = False
     closing: bool = False
+    stalled: bool = False
 
     def decode(self, data: bytes) -> list[SessionEvent]:
         """Decode received bytes into session events; raise S2SError on exceptions."""

@@ -120,6 +120,7 @@ class AmazonNovaSonicProvider(StreamingS2SProvider):
             tls=self._tls,
             ssl_context=self._ssl_context,
             timeout=self.settings.connect_timeout,
+            send_timeout=self.settings.send_timeout,
         )
         session = NovaSession(self, ctx, conn)
         try:

@@ -10,7 +10,13 @@ holds the user's audio in a buffer meanwhile.  Once the next leg is accepted (HT
 buffer is flushed into it, the old leg is closed gracefully and keeps being read until the
 server finishes it, so the tail of a reply that was playing is not cut.  Each hand-over is
 reported as a :class:`~beluga_voice.providers.events.SessionReconnected` event.  A reset of
-the active stream is continued the same way, but audio in flight on it is lost.
+the active stream is continued the same way, but audio in flight on it is lost; so is a
+reply that goes quiet for ``response_timeout`` (its stream is reset).
+
+Every network wait has a deadline: the connection and each stream's answer
+(``connect_timeout``, a refusal's body included), every write (``send_timeout``, the wait
+for HTTP/2 flow-control credit included), and a reply in progress (``response_timeout``).
+Only the wait for the next turn is unbounded: the service owes nothing then.
 
 Everything is pull driven: the caller's iteration reads the connection; ``send_*`` write
 from the caller's task under one lock, which also keeps the chunk signatures in order.
@@ -19,7 +25,6 @@ from the caller's task under one lock, which also keeps the chunk signatures in 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,18 +33,15 @@ from botocore.credentials import ReadOnlyCredentials
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
 from ..events import (
-    SessionClosed,
-    SessionError,
-    SessionEvent,
     SessionReady,
     SessionReconnected,
-    ToolCall,
 )
 from ..types import ConversationContext, Turn
 from .faults import status_error
 from .history import history_for_handover
 from .leg import Leg, inner_message
 from .protocol import INPUT_SAMPLE_RATE, NovaProtocol
+from .receiving import NovaReceiving
 from .signing import ChunkSigner, sign_request
 from .transport import H2Connection
 
@@ -50,11 +52,9 @@ __all__ = ["NovaSession"]
 
 _REPLY_GRACE = 20.0
 """Seconds a due hand-over waits for a reply in progress to finish."""
-_RETRY_PAUSE = 5.0
-"""Seconds before a refused hand-over is tried again (the current stream carries on)."""
 
 
-class NovaSession(StreamingSession):
+class NovaSession(NovaReceiving, StreamingSession):
     """A live conversation with Nova Sonic (see the module docstring)."""
 
     def __init__(
@@ -86,7 +86,15 @@ class NovaSession(StreamingSession):
     async def _open_leg(self, *, handover: bool) -> Leg:
         """Open a stream and send its opening events (caller holds ``_lock``)."""
         provider = self._provider
-        credentials: ReadOnlyCredentials = await provider.credentials.get()
+        timeout = self._settings.connect_timeout
+        try:
+            # The chain may ask the network (instance metadata, SSO, STS): bounded too.
+            with anyio.fail_after(timeout):
+                credentials: ReadOnlyCredentials = await provider.credentials.get()
+        except TimeoutError:
+            raise S2SError(
+                "credentials", ErrorCode.TIMEOUT, f"no AWS credentials within {timeout:g} s"
+            ) from None
         signed = sign_request(credentials, self._settings.region, provider.url)
         stream = await self._conn.open_stream(provider.path, signed.headers)
         self._leg_count += 1
@@ -113,11 +121,17 @@ class NovaSession(StreamingSession):
         await self._conn.send_data(leg.stream, envelope)
 
     async def _close_leg(self, leg: Leg) -> None:
-        """Graceful end of our side: closing events, a signed empty envelope, END_STREAM."""
+        """Graceful end of our side, as AWS documents it: the closing events still due
+        (``contentEnd`` of the open audio block, ``promptEnd``, ``sessionEnd``), the signed
+        empty envelope that ends the event stream, then END_STREAM.
+
+        Also when the server has already ended its side: the request body is ours to
+        finish.  Only a reset stream (nothing can be sent on it) just ends quietly.
+        """
         if leg.closing:
             return
         leg.closing = True
-        if leg.stream.finished or leg.stream.local_closed:
+        if leg.stream.reset_code is not None or leg.stream.local_closed:
             await self._conn.end_stream(leg.stream)
             return
         try:
@@ -129,7 +143,7 @@ class NovaSession(StreamingSession):
         await self._conn.end_stream(leg.stream)
 
     async def start(self) -> None:
-        """Open the first leg and wait until Bedrock accepts it."""
+        """Open the first leg and wait until Bedrock accepts it (``connect_timeout``)."""
         async with self._lock:
             leg = await self._open_leg(handover=bool(self.history))
             self._active = leg
@@ -141,10 +155,24 @@ class NovaSession(StreamingSession):
                 "connect", ErrorCode.TIMEOUT, f"no response from Bedrock in {timeout:g} s"
             )
         if leg.stream.status != 200:
-            await self._conn.wait_for(lambda: leg.stream.finished)
-            raise self._rejected(leg, "connect")
+            raise await self._refused(leg, "connect")
         leg.accepted = True
         self._emit(SessionReady(session_id=self.context.session_id))
+
+    async def _refused(self, leg: Leg, op: str) -> S2SError:
+        """The error of a refused stream, read from its status, headers and JSON body.
+
+        The body normally comes with the status; a response that stays open is waited for
+        ``connect_timeout`` at most, then reset, and the error is built from what came.
+        """
+        stream = leg.stream
+        with anyio.move_on_after(self._settings.connect_timeout):
+            await self._conn.wait_for(lambda: stream.finished)
+        if stream.finished:
+            await self._conn.end_stream(stream)  # the request body ends here too
+        else:
+            await self._conn.reset_stream(stream)
+        return self._rejected(leg, op)
 
     def _rejected(self, leg: Leg, op: str) -> S2SError:
         stream = leg.stream
@@ -298,100 +326,3 @@ class NovaSession(StreamingSession):
             pass
         finally:
             await self._conn.aclose()
-
-    # -- receiving ----------------------------------------------------------------------------
-
-    def _has_news(self) -> bool:
-        for leg in self._legs:
-            stream = leg.stream
-            if stream.chunks or stream.finished:
-                return True
-            if stream.status is not None and not leg.accepted:
-                return True  # a continuation stream was answered
-        return False
-
-    async def _receive(self) -> Iterable[SessionEvent]:
-        while True:
-            events = await self._collect()
-            if events or self._pending:
-                return events
-            if not self._legs:
-                return [SessionClosed(reason="server ended the session")]
-            await self._conn.wait_for(self._has_news)
-
-    async def _collect(self) -> list[SessionEvent]:
-        out: list[SessionEvent] = []
-        for leg in list(self._legs):
-            stream = leg.stream
-            if not leg.accepted and stream.status is not None:
-                if stream.status != 200:
-                    await self._conn.wait_for(lambda s=stream: s.finished)  # type: ignore[misc]
-                    out += await self._continuation_failed(leg, self._rejected(leg, "continue"))
-                    continue
-                leg.accepted = True
-                await self._promote()
-            try:
-                while stream.chunks:
-                    out += self._decode(leg, stream.chunks.popleft())
-            except S2SError as exc:
-                if leg is self._active or leg is self._next:
-                    raise
-                # A stream already handed over failed while finishing its reply: drop it.
-                self._drop(leg)
-                await self._conn.reset_stream(leg.stream)
-                out.append(SessionError(exc, fatal=False))
-                continue
-            if stream.finished:
-                out += await self._leg_finished(leg)
-        return out
-
-    def _drop(self, leg: Leg) -> None:
-        if leg in self._legs:
-            self._legs.remove(leg)
-        self._conn.forget(leg.stream)
-
-    async def _continuation_failed(self, leg: Leg, error: S2SError) -> list[SessionEvent]:
-        """The next stream was refused.  If the current one still runs, stay on it (the
-        buffered audio goes there) and try again later; otherwise the session is over."""
-        self._drop(leg)
-        async with self._lock:
-            self._next = None
-            active = self._active
-            if active is None or active.stream.finished or active.closing:
-                raise error
-            buffered, self._buffer, self._buffered_bytes = self._buffer, [], 0
-            for pcm in buffered:
-                await self._send_event(active, active.protocol.audio_event(pcm))
-            self._not_before = time.monotonic() + _RETRY_PAUSE
-        return [SessionError(error, fatal=False)]
-
-    def _decode(self, leg: Leg, data: bytes) -> list[SessionEvent]:
-        out = leg.decode(data)
-        for event in out:
-            if isinstance(event, ToolCall):
-                self._tool_legs[event.call_id] = leg
-        return out
-
-    async def _leg_finished(self, leg: Leg) -> list[SessionEvent]:
-        """A stream ended: drop it, and continue if it was the active one and not ours to end."""
-        self._drop(leg)
-        if leg.decoder.buffered and leg.stream.reset_code is None:
-            # A reset may cut a message short; a clean end inside one is a broken server.
-            raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "stream ended mid-message")
-        if leg is self._next:
-            return await self._continuation_failed(leg, self._rejected(leg, "continue"))
-        if leg is not self._active or leg.closing or self._closing:
-            if leg is self._active:
-                return [SessionClosed(reason="closed by client")]
-            return []
-        # The server ended the active stream on its own: the stream time limit, or a reset.
-        how = "ended" if leg.stream.reset_code is None else f"reset ({leg.stream.reset_code})"
-        self._cause = S2SError(
-            "receive", ErrorCode.STREAM_CLOSED, f"Bedrock stream {leg.number} {how}; continuing"
-        )
-        async with self._lock:
-            if not leg.stream.local_closed:
-                await self._conn.end_stream(leg.stream)
-            leg.closing = True
-            await self._begin_continuation()
-        return []

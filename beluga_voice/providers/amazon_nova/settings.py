@@ -74,6 +74,12 @@ class NovaSettings(BaseModel):
     end_turn_silence_ms: int = Field(default=800, ge=0, le=5000)
     """Silence sent by ``end_turn``: Nova detects turns itself, silence lets it close one."""
     connect_timeout: float = Field(default=10.0, gt=0.0)
+    """Connection, and each stream's answer (a refusal's body included)."""
+    send_timeout: float = Field(default=10.0, gt=0.0)
+    """How long a write may wait for the socket or for HTTP/2 flow-control credit."""
+    response_timeout: float = Field(default=20.0, gt=0.0)
+    """Silence from Bedrock during a reply after which its stream counts as stalled: the
+    stream is reset and the conversation continues on a fresh one."""
 
     @field_validator("model_id", mode="before")
     @classmethod

@@ -65,8 +65,17 @@ class H2Stream:
 class H2Connection:
     """One client connection.  Build it with :meth:`connect`."""
 
-    def __init__(self, sock: anyio.abc.ByteStream, authority: str, scheme: str) -> None:
+    def __init__(
+        self,
+        sock: anyio.abc.ByteStream,
+        authority: str,
+        scheme: str,
+        *,
+        send_timeout: float = _SEND_TIMEOUT,
+    ) -> None:
         self._sock = sock
+        self.send_timeout = send_timeout
+        """The deadline of every write: the socket send, and the wait for flow-control credit."""
         self.authority = authority
         self.scheme = scheme
         self._h2 = h2.connection.H2Connection(
@@ -88,6 +97,7 @@ class H2Connection:
         tls: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
+        send_timeout: float = _SEND_TIMEOUT,
     ) -> H2Connection:
         """Open TCP (+TLS with ALPN ``h2``, or cleartext h2c with prior knowledge)."""
         try:
@@ -118,7 +128,7 @@ class H2Connection:
             ) from exc
         default_port = 443 if tls else 80
         authority = host if port == default_port else f"{host}:{port}"
-        conn = cls(sock, authority, "https" if tls else "http")
+        conn = cls(sock, authority, "https" if tls else "http", send_timeout=send_timeout)
         # Set before the preface is sent (h2's documented way); keeps h2's own defaults.
         codes = h2.settings.SettingCodes
         conn._h2.local_settings = h2.settings.Settings(
@@ -144,7 +154,7 @@ class H2Connection:
                 return
             # h2 has handed these bytes over: they must all go out (a cancellation half way
             # would corrupt the framing), but a peer that stops reading must not hang us.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_SEND_TIMEOUT) as scope:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.send_timeout) as scope:
                 try:
                     await self._sock.send(data)
                 except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
@@ -154,7 +164,9 @@ class H2Connection:
                     raise self.error from exc  # type: ignore[misc]
             if scope.cancelled_caught:
                 self._fail(
-                    S2SError("send", ErrorCode.STREAM_TIMEOUT, f"send stalled {_SEND_TIMEOUT:g} s")
+                    S2SError(
+                        "send", ErrorCode.STREAM_TIMEOUT, f"send stalled {self.send_timeout:g} s"
+                    )
                 )
                 raise self.error  # type: ignore[misc]
 
@@ -190,11 +202,23 @@ class H2Connection:
                 raise S2SError("send", ErrorCode.STREAM_CLOSED, f"stream {sid} is closed")
             window = min(self._h2.local_flow_control_window(sid), self._h2.max_outbound_frame_size)
             if window <= 0:
-                await self.wait_for(
-                    lambda: (
-                        stream.reset_code is not None or self._h2.local_flow_control_window(sid) > 0
+                with anyio.move_on_after(self.send_timeout) as scope:
+                    await self.wait_for(
+                        lambda: (
+                            stream.reset_code is not None
+                            or self._h2.local_flow_control_window(sid) > 0
+                        )
                     )
-                )
+                if scope.cancelled_caught:
+                    # The server stopped reading: the connection is of no more use.
+                    self._fail(
+                        S2SError(
+                            "send",
+                            ErrorCode.STREAM_TIMEOUT,
+                            f"no HTTP/2 flow-control credit for {self.send_timeout:g} s",
+                        )
+                    )
+                    raise self.error  # type: ignore[misc]
                 continue
             try:
                 self._h2.send_data(sid, bytes(view[:window]))

@@ -1,4 +1,8 @@
-"""The Realtime WebSocket: ``Authorization: Bearer`` on the shared, redacting opener."""
+"""The Realtime WebSocket, opened on the shared, redacting opener.
+
+The credentials travel in the handshake headers the dialect names: ``Authorization:
+Bearer`` for OpenAI and xAI, ``api-key`` for Azure OpenAI.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,7 @@ wire_logger = redacting_logger("beluga_voice.providers.openai_realtime.wire")
 
 
 async def open_websocket(
-    url: str, api_key: str, *, timeout: float, provider: str
+    url: str, headers: dict[str, str], *, timeout: float, provider: str
 ) -> ClientConnection:
-    """Connect with ``Authorization: Bearer``.  Failures are S2SErrors without the key."""
-    headers = {"Authorization": f"Bearer {api_key}"}
+    """Connect with ``headers``.  Failures are S2SErrors without the key."""
     return await _open(url, headers, timeout=timeout, provider=provider, logger=wire_logger)

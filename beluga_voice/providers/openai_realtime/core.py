@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ...audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ..errors import ErrorCode, S2SError
 from ..events import (
     Interrupted,
@@ -62,6 +63,9 @@ class RealtimeProtocol(ServerEventHandlers):
         self.rate = dialect.sample_rate(settings)
         self.binary = dialect.binary_audio(settings)
         self.local_turns = settings.vad == "none"
+        # G.711 on the wire, PCM16 in the session: encode going out, decode coming in.
+        self.encode: Callable[[bytes], bytes] | None = _ENCODERS.get(settings.audio_format)
+        self.decode: Callable[[bytes], bytes] | None = _DECODERS.get(settings.audio_format)
         self._outbox: list[Outbound] = []
         # Conversation state that survives a reconnect.
         self.ready = False
@@ -71,7 +75,10 @@ class RealtimeProtocol(ServerEventHandlers):
         self.response_requested = False
         self.user_speaking = False
         self.expired = False
+        self.expired_error: S2SError | None = None
         self.fatal: S2SError | None = None
+        self.setup_event_id: str | None = None
+        self._setups = 0
         self.replayed_bytes = 0
         self._out_of_band: set[str] = set()
         self._reply = ReplyAudio(self.rate)
@@ -149,9 +156,13 @@ class RealtimeProtocol(ServerEventHandlers):
         """
         self._outbox = []
         session = self.dialect.session(self.settings, auto_respond=self.auto_respond)
-        self._outbox.append({"type": "session.update", "session": session})
+        self._setups += 1
+        self.setup_event_id = f"beluga_setup_{self._setups}"
+        self._outbox.append(
+            {"type": "session.update", "event_id": self.setup_event_id, "session": session}
+        )
         turns = self.history[-self.settings.reseed_max_turns :] if self.history else []
-        for item in history_items(turns):
+        for item in history_items(turns, self.dialect.assistant_part):
             self._outbox.append({"type": "conversation.item.create", "item": item})
         for chunk in self._unacked:
             self._outbox.append(self._append_message(chunk))
@@ -221,10 +232,33 @@ class RealtimeProtocol(ServerEventHandlers):
         if self.response_live:
             self._queued_speech.append(text)
             return
-        response = {"conversation": "none", "input": [], "instructions": speak_instructions(text)}
-        self._outbox.append(
-            {"type": "response.create", "event_id": self._next_create_id(), "response": response}
-        )
+        if self.dialect.force_message:
+            # xAI synthesises the line as written and runs a whole response for it.
+            item = {
+                "type": "force_message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text}],
+            }
+            self._outbox.append(
+                {
+                    "type": "conversation.item.create",
+                    "event_id": self._next_create_id(),
+                    "item": item,
+                }
+            )
+        else:
+            response = {
+                "conversation": "none",
+                "input": [],
+                "instructions": speak_instructions(text),
+            }
+            self._outbox.append(
+                {
+                    "type": "response.create",
+                    "event_id": self._next_create_id(),
+                    "response": response,
+                }
+            )
         self.response_requested = True
         self._speak_pending = text
         self._cancel_sent = False
@@ -302,9 +336,10 @@ class RealtimeProtocol(ServerEventHandlers):
         return self.create_event_id
 
     def _append_message(self, pcm: bytes) -> Outbound:
+        data = self.encode(pcm) if self.encode is not None else pcm
         if self.binary:
-            return pcm
-        return {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+            return data
+        return {"type": "input_audio_buffer.append", "audio": base64.b64encode(data).decode()}
 
     def _trim_turn(self, item_id: str, played_ms: float) -> None:
         turn = self._assistant_turns.get(item_id)
@@ -314,6 +349,16 @@ class RealtimeProtocol(ServerEventHandlers):
         words = turn.text.split()
         turn.text = " ".join(words[: round(len(words) * fraction)])
         turn.metadata["truncated"] = True
+
+
+_ENCODERS: dict[str, Callable[[bytes], bytes]] = {
+    "audio/pcmu": ulaw_encode,
+    "audio/pcma": alaw_encode,
+}
+_DECODERS: dict[str, Callable[[bytes], bytes]] = {
+    "audio/pcmu": ulaw_decode,
+    "audio/pcma": alaw_decode,
+}
 
 
 def _malformed(why: str) -> SessionError:

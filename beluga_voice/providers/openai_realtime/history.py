@@ -15,8 +15,13 @@ from ..types import Turn
 __all__ = ["history_items", "speak_instructions"]
 
 
-def history_items(turns: Iterable[Turn]) -> list[dict[str, Any]]:
-    """``conversation.item.create`` items for ``turns`` (empty texts are skipped)."""
+def history_items(
+    turns: Iterable[Turn], assistant_part: str = "output_text"
+) -> list[dict[str, Any]]:
+    """``conversation.item.create`` items for ``turns`` (empty texts are skipped).
+
+    ``assistant_part`` is the content type of an assistant's text: OpenAI's
+    ``output_text``, xAI's ``text``."""
     items: list[dict[str, Any]] = []
     for turn in turns:
         if not turn.text:
@@ -25,7 +30,7 @@ def history_items(turns: Iterable[Turn]) -> list[dict[str, Any]]:
             content = [{"type": "input_text", "text": turn.text}]
             items.append({"type": "message", "role": "user", "content": content})
         elif turn.role == "assistant":
-            content = [{"type": "output_text", "text": turn.text}]
+            content = [{"type": assistant_part, "text": turn.text}]
             items.append({"type": "message", "role": "assistant", "content": content})
         else:
             # System notes and tool outputs: the call items themselves are gone with the

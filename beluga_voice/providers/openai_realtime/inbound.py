@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 from ..errors import ErrorCode, S2SError
@@ -55,6 +56,9 @@ class ServerEventHandlers:
 
     dialect: Dialect
     settings: RealtimeSettings
+    decode: Callable[[bytes], bytes] | None
+    expired_error: S2SError | None
+    setup_event_id: str | None
     history: list[Turn]
     rate: int
     binary: bool
@@ -98,14 +102,15 @@ class ServerEventHandlers:
         def _request_response(self) -> None: ...
 
     def _on_binary(self, data: bytes) -> list[SessionEvent]:
-        if not self.binary or self._item_id is None or len(data) % 2:
+        pcm = self.decode(data) if self.decode is not None else data
+        if not self.binary or self._item_id is None or len(pcm) % 2:
             return [
                 SessionError(
                     S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "unexpected binary frame")
                 )
             ]
-        self._reply.add(self._item_id, 0, len(data))
-        return [AudioChunk(data, self.rate, response_id=self.response_id)]
+        self._reply.add(self._item_id, 0, len(pcm))
+        return [AudioChunk(pcm, self.rate, response_id=self.response_id)]
 
     def _on_session_created(self, event: dict[str, Any]) -> list[SessionEvent]:
         session = event.get("session") or {}
@@ -122,9 +127,13 @@ class ServerEventHandlers:
     def _on_speech_started(self, event: dict[str, Any]) -> list[SessionEvent]:
         self.user_speaking = True
         events: list[SessionEvent] = [SpeechStarted(_opt_float(event.get("audio_start_ms")))]
-        if self.response_live and self.settings.vad_interrupt_response:
+        if self.response_live and self.settings.vad_interrupt_response and not self._cancel_sent:
             # The server cancels its own reply; say so now so playback is flushed at once.
+            # A later interrupt() must neither announce it again nor send a cancel that the
+            # server would refuse (response_cancel_not_active): it only truncates.
             events.append(Interrupted(self.response_id))
+            if self.response_id is not None:
+                self._cancel_sent = True
         return events
 
     def _on_speech_stopped(self, event: dict[str, Any]) -> list[SessionEvent]:
@@ -187,6 +196,8 @@ class ServerEventHandlers:
 
     def _on_audio(self, event: dict[str, Any]) -> list[SessionEvent]:
         pcm = base64.b64decode(event["delta"], validate=True)
+        if self.decode is not None:
+            pcm = self.decode(pcm)
         if len(pcm) % 2:
             raise ValueError("odd byte count of PCM16 audio")
         item = str(event["item_id"])
@@ -264,23 +275,40 @@ class ServerEventHandlers:
         return events
 
     def _on_error(self, event: dict[str, Any]) -> list[SessionEvent]:
+        """Every error the service sends is logged and reaches the consumer, mapped.
+
+        Before ``session.updated``, an error about our ``session.update`` (or about no
+        event in particular) is the service refusing the setup: :attr:`fatal` is set and
+        the shell fails the connect at once with the service's own words.
+        """
         err = event["error"]
         if not isinstance(err, dict):
             raise TypeError("'error' is not an object")
         code, kind = _opt_str(err.get("code")), _opt_str(err.get("type"))
         message = str(err.get("message") or "")
+        about = err.get("event_id")
         rule = self.dialect.classify(code, kind, message)
-        if rule is None:
-            log.debug("%s: ignored benign error %s", self.dialect.name, code or message)
+        details = {"code": code, "type": kind, "param": err.get("param"), "event_id": about}
+        text = message or code or kind or "error"
+        log.warning("%s: server error %s: %s", self.dialect.name, code or kind, text)
+        if not self.ready and about in (None, self.setup_event_id):
+            setup = (
+                ErrorCode.INVALID_CONFIG if rule.code is ErrorCode.INVALID_REQUEST else rule.code
+            )
+            self.fatal = S2SError(
+                "connect", setup, f"session.update refused: {text}", details=details
+            )
             return []
-        if self.response_requested and err.get("event_id") == self.create_event_id:
+        if self.response_requested and about == self.create_event_id:
             # Our response.create was rejected: no reply is coming, stop waiting for it.
             self.response_requested = False
             self._speak_pending = None
-        details = {"code": code, "type": kind, "param": err.get("param")}
-        error = S2SError("receive", rule.code, message or code or "error", details=details)
+        error = S2SError("receive", rule.code, text, details=details)
         if rule.code is ErrorCode.STREAM_CLOSED:
-            self.expired = True  # the shell moves to a new connection
+            # The service ends this connection; the shell carries the conversation over to
+            # a new one and reports the cause on the SessionReconnected event.
+            self.expired = True
+            self.expired_error = error
             return []
         if rule.fatal:
             self.fatal = error

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from ..base import StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
+from ..errors import ErrorCode, S2SError
 from ..registry import register_provider
 from ..types import ConversationContext, ProviderCapabilities
 from .dialect import GROK, OPENAI, Dialect
@@ -25,6 +26,19 @@ class RealtimeProvider(StreamingS2SProvider):
         super().__init__(config)
         self.settings = settings or self.settings_model()
         self.name = self.dialect.name
+        if (
+            isinstance(self.settings, GrokVoiceSettings)
+            and config.reasoning_mode == "external"
+            and self.settings.vad != "none"
+        ):
+            # xAI's server VAD always answers by itself (no create_response switch is
+            # documented), which would talk over the external agent.
+            raise S2SError(
+                "new_provider",
+                ErrorCode.INVALID_CONFIG,
+                "grok: external reasoning needs vad 'none' (local turn detection): "
+                "xAI's server VAD always answers by itself",
+            )
         rate = self.dialect.sample_rate(self.settings)
         self.capabilities = ProviderCapabilities(
             streaming=True,
@@ -55,7 +69,8 @@ class RealtimeProvider(StreamingS2SProvider):
 
 
 class OpenAIRealtimeProvider(RealtimeProvider):
-    """OpenAI Realtime (GA): ``gpt-realtime`` over WebSocket, PCM16 at 24 kHz."""
+    """OpenAI Realtime (GA) over WebSocket: PCM16 at 24 kHz, or G.711 at 8 kHz; also on
+    Azure OpenAI (``azure_endpoint``)."""
 
     dialect = OPENAI
     settings_model = OpenAIRealtimeSettings
@@ -72,9 +87,9 @@ register_provider(
     "openai_realtime",
     OpenAIRealtimeProvider.from_config,
     settings=OpenAIRealtimeSettings,
-    api_key_env=("OPENAI_API_KEY",),
-    description="OpenAI Realtime API (gpt-realtime) over WebSocket",
-    credentials="OPENAI_API_KEY",
+    api_key_env=("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"),
+    description="OpenAI Realtime API (gpt-realtime) over WebSocket, or Azure OpenAI",
+    credentials="OPENAI_API_KEY (Azure: AZURE_OPENAI_API_KEY, or config.api_key)",
 )
 register_provider(
     "grok",

@@ -82,17 +82,19 @@ class RealtimeSession(StreamingSession):
         p = self._provider
         key = p.config.secret() or ""
         timeout = self.settings.open_timeout
-        ws = await open_websocket(p.url, key, timeout=timeout, provider=p.name)
+        headers = p.dialect.headers(self.settings, key)
+        ws = await open_websocket(p.url, headers, timeout=timeout, provider=p.name)
         try:
             self.core.ready = False
             self.core.open()
             await self._send_all(ws, self.core.take_outbound())
             with anyio.fail_after(timeout):
                 while not self.core.ready:
-                    for event in self.core.receive(await ws.recv()):
-                        if self.core.fatal is not None:
-                            error, self.core.fatal = self.core.fatal, None
-                            raise error
+                    events = self.core.receive(await ws.recv())
+                    if self.core.fatal is not None:  # the setup was refused: say so now
+                        error, self.core.fatal = self.core.fatal, None
+                        raise error
+                    for event in events:
                         self._emit(event)
         except TimeoutError:
             await _discard(ws)
@@ -135,11 +137,11 @@ class RealtimeSession(StreamingSession):
             return [*events, SessionReconnected(self.provider_name, attempt + 1, error, replayed)]
         return [*events, SessionError(last, fatal=True), SessionClosed(str(last), error=last)]
 
-    async def _rotate(self) -> SessionReconnected:
+    async def _rotate(self, cause: S2SError | None = None) -> SessionReconnected:
         """Move to a fresh connection before the service's session limit ends this one.
 
-        The conversation carries on; the returned event (``attempt=0``, no error) only
-        lets observers count rotations.
+        The conversation carries on; the returned event (``attempt=0``) lets observers
+        count rotations, and carries the server's error when one ended the connection.
         """
         self._rotating = True  # hold sends: they belong to the new connection
         try:
@@ -152,7 +154,7 @@ class RealtimeSession(StreamingSession):
         if old is not None:
             await _discard(old)
         await self._flush()
-        return SessionReconnected(self.provider_name, 0, None, self.core.replayed_bytes)
+        return SessionReconnected(self.provider_name, 0, cause, self.core.replayed_bytes)
 
     def _rotation_due(self, now: float) -> float:
         """Seconds until rotation should be considered (<= 0: now)."""
@@ -161,8 +163,19 @@ class RealtimeSession(StreamingSession):
     # -- sending ----------------------------------------------------------------------------
 
     async def _send_all(self, ws: ClientConnection, messages: list[Outbound]) -> None:
-        for message in messages:
-            await ws.send(message if isinstance(message, bytes) else json.dumps(message))
+        """Write ``messages``; a write stuck for ``send_timeout`` kills the connection
+        (the reader then reconnects, replaying what the server did not acknowledge)."""
+        with anyio.move_on_after(self.settings.send_timeout) as scope:
+            for message in messages:
+                await ws.send(message if isinstance(message, bytes) else json.dumps(message))
+        if scope.cancelled_caught:
+            log.warning(
+                "%s: a send stalled %g s; dropping the connection",
+                self.provider_name,
+                self.settings.send_timeout,
+            )
+            if ws.transport is not None:
+                ws.transport.abort()
 
     async def _flush(self) -> None:
         async with self._send_lock:
@@ -268,8 +281,9 @@ class RealtimeSession(StreamingSession):
                 return [*events, SessionClosed(str(error), error=error)]
             if self.core.expired:
                 self.core.expired = False
+                cause, self.core.expired_error = self.core.expired_error, None
                 try:
-                    events.append(await self._rotate())
+                    events.append(await self._rotate(cause))
                 except S2SError as exc:
                     return [*events, *await self._reconnect(exc)]
             if events:

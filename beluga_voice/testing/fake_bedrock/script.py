@@ -10,11 +10,16 @@ __all__ = ["Injection", "OpenFailure", "Script", "StreamRecord"]
 
 @dataclass(slots=True)
 class OpenFailure:
-    """Refuse the next stream with an HTTP error, as Bedrock does for a bad request."""
+    """Refuse the next stream with an HTTP error, as Bedrock does for a bad request.
+
+    ``keep_open`` sends the refusal's headers and body but never ends the response (a
+    broken server or proxy): a client must not wait for that end without a deadline.
+    """
 
     status: int = 429
     error_type: str = "ThrottlingException"
     message: str = "Too many requests, please wait before trying again."
+    keep_open: bool = False
 
 
 @dataclass(slots=True)
@@ -24,10 +29,11 @@ class Injection:
 
     ``exception`` sends an ``:message-type=exception`` frame and ends the stream; ``stall``
     stops answering (the stream stays open); ``reset`` sends RST_STREAM; ``end_stream``
-    ends the server's side cleanly, like Bedrock's stream time limit.
+    ends the server's side cleanly, like Bedrock's stream time limit; ``deaf`` stops
+    reading: no more HTTP/2 flow-control credit is granted, so the client's sends block.
     """
 
-    kind: Literal["exception", "stall", "reset", "end_stream"]
+    kind: Literal["exception", "stall", "reset", "end_stream", "deaf"]
     after_audio_bytes: int = 0
     exception_type: str = "throttlingException"
     message: str = "Rate exceeded"

@@ -193,13 +193,17 @@ class _Connection:
             self.streams[event.stream_id] = stream
             tg.start_soon(stream.run)
         elif isinstance(event, h2.events.DataReceived):
-            self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            if event.stream_id in self.streams:
-                self.streams[event.stream_id].inbox.send_nowait(event.data)
+            receiver = self.streams.get(event.stream_id)
+            if receiver is None or not receiver.deaf:
+                self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if receiver is not None:
+                receiver.inbox.send_nowait(event.data)
         elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
             ended = self.streams.get(event.stream_id)
             if ended is not None:
                 ended.record.client_ended = True
+                if isinstance(event, h2.events.StreamReset):
+                    ended.ended = True  # nothing more can be sent on a reset stream
                 ended.inbox.close()
         elif isinstance(event, h2.events.WindowUpdated):
             self.window.set()
@@ -223,8 +227,11 @@ class _Stream:
         self.inbox, self._receive = anyio.create_memory_object_stream[bytes](math.inf)
         self.ended = False
         self.stalled = False
+        self.deaf = False
 
-    async def _respond(self, status: int, error_type: str = "", message: str = "") -> None:
+    async def _respond(
+        self, status: int, error_type: str = "", message: str = "", *, keep_open: bool = False
+    ) -> None:
         self.record.status = status
         headers = [(":status", str(status)), ("content-type", "application/vnd.amazon.eventstream")]
         if status != 200:
@@ -233,7 +240,8 @@ class _Stream:
         self.conn.h2.send_headers(self.id, headers)
         if status != 200:
             self.ended = True
-            await self.conn.send(self.id, json.dumps({"message": message}).encode(), end=True)
+            body = json.dumps({"message": message}).encode()
+            await self.conn.send(self.id, body, end=not keep_open)
         else:
             await self.conn.flush()
 
@@ -277,7 +285,9 @@ class _Stream:
             return
         if self.fake.open_failures:
             failure = self.fake.open_failures.pop(0)
-            await self._respond(failure.status, failure.error_type, failure.message)
+            await self._respond(
+                failure.status, failure.error_type, failure.message, keep_open=failure.keep_open
+            )
             return
         await self._respond(200)
         async with anyio.create_task_group() as tg:
@@ -350,13 +360,15 @@ class _Stream:
             if len(self.record.audio) < inj.after_audio_bytes or self.ended:
                 continue
             inj.fired = True
-            self.record.ended_by_server = inj.kind != "stall"
+            self.record.ended_by_server = inj.kind not in ("stall", "deaf")
             conversation.cancel_reply()
             if inj.kind == "exception":
                 await self._fail(inj.exception_type, inj.message)
             elif inj.kind == "stall":
                 self.stalled = True
                 conversation.stopped = True
+            elif inj.kind == "deaf":
+                self.deaf = True
             elif inj.kind == "reset":
                 self.ended = True
                 conversation.stopped = True

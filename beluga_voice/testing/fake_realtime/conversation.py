@@ -10,13 +10,13 @@ import base64
 import binascii
 import contextlib
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from ...audio.g711 import alaw_decode, ulaw_decode
 from ..speech import EnergyTurnDetector, TurnEvent
 from .responses import Responder, new_id
 from .schema import check_client_event, check_server_event
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from .server import FakeRealtimeServer
 
 __all__ = ["FakeConversation"]
+
+# The voices OpenAI documents for ``audio.output.voice``; the service refuses others.
+OPENAI_VOICES = (
+    "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar",
+)  # fmt: skip
+_DECODE = {"audio/pcmu": ulaw_decode, "audio/pcma": alaw_decode}
 
 
 class FakeConversation(Responder):
@@ -36,7 +42,9 @@ class FakeConversation(Responder):
         self.grok = server.flavour == "grok"
         self.session: dict[str, Any] = {"type": "realtime"} if not self.grok else {}
         self.rate = 24000
+        self.codec = self.out_codec = "audio/pcm"
         self.binary_in = self.binary_out = False
+        self.current_event: str | None = None
         self.turn: dict[str, Any] | None = {"type": "server_vad"}
         self.vad = EnergyTurnDetector(self.rate, threshold_rms=server.speech_rms)
         self.user_item = new_id("item")
@@ -44,6 +52,7 @@ class FakeConversation(Responder):
         self.response_scope: anyio.CancelScope | None = None
         self.response_id: str | None = None
         self.audio_ms: dict[str, float] = {}
+        self.transcripts: dict[str, str] = {}
         self.pending_call: str | None = None
         self.user_turns = 0
         self.index = server.records.connections - 1
@@ -57,10 +66,19 @@ class FakeConversation(Responder):
             self.server.records.server_violations.append(problem)
         await self.ws.send(json.dumps(event))
 
-    async def send_error(self, code: str | None, message: str, kind: str) -> None:
-        await self.send(
-            {"type": "error", "error": {"type": kind, "code": code, "message": message}}
-        )
+    async def send_error(
+        self, code: str | None, message: str, kind: str, param: str | None = None
+    ) -> None:
+        """An ``error`` event naming the client event being handled (``event_id``).  xAI
+        documents ``code`` as the same string as ``type``."""
+        error: dict[str, Any] = {"type": kind, "code": kind if self.grok else code}
+        error["message"] = message
+        if param is not None:
+            error["param"] = param
+        if self.current_event is not None:
+            error["event_id"] = self.current_event
+        self.server.records.errors_sent.append(error)
+        await self.send({"type": "error", "error": error})
 
     def abort(self) -> None:
         transport = self.ws.transport
@@ -70,13 +88,14 @@ class FakeConversation(Responder):
     # -- main loop ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        if self.grok:
-            await self.send(
-                {"type": "conversation.created", "conversation": {"id": new_id("conv")}}
-            )
-        # The SDK's session.created carries the session as a create request: no id.
-        session = {**self.session, "id": new_id("sess")} if self.grok else dict(self.session)
-        await self.send({"type": "session.created", "session": session})
+        if self.grok:  # xAI's example flow: session.created, then conversation.created
+            session = {"id": new_id("sess"), "object": "realtime.session"}
+            await self.send({"type": "session.created", "session": session})
+            conversation = {"id": new_id("conv"), "object": "realtime.conversation"}
+            await self.send({"type": "conversation.created", "conversation": conversation})
+        else:
+            # The SDK's session.created carries the session as a create request: no id.
+            await self.send({"type": "session.created", "session": dict(self.session)})
         try:
             async with anyio.create_task_group() as tg:
                 self.tg = tg
@@ -89,6 +108,7 @@ class FakeConversation(Responder):
 
     async def on_frame(self, frame: str | bytes) -> None:
         rec = self.server.records
+        self.current_event = None
         if isinstance(frame, bytes):
             rec.binary_frames += 1
             if not self.binary_in:
@@ -105,6 +125,8 @@ class FakeConversation(Responder):
         problem = check_client_event(event, self.server.flavour)
         if isinstance(event, dict):
             rec.events.append(event)
+            about = event.get("event_id")
+            self.current_event = about if isinstance(about, str) else None
         if problem:
             # Like the real service: an invalid event is answered with an error and not
             # acted on (an echoed bad session would only spread the mistake).
@@ -114,7 +136,8 @@ class FakeConversation(Responder):
             return
         handler = getattr(self, "on_" + str(event.get("type", "")).replace(".", "_"), None)
         if handler is None:
-            await self.send_error("unknown_event", f"unknown event {event.get('type')!r}", "x")
+            kind = "invalid_event" if self.grok else "invalid_request_error"
+            await self.send_error("unknown_event", f"unknown event {event.get('type')!r}", kind)
             return
         try:
             await handler(event)
@@ -131,10 +154,33 @@ class FakeConversation(Responder):
     async def on_session_update(self, event: dict[str, Any]) -> None:
         new = event.get("session") or {}
         self.server.records.sessions.append(new)
-        self.session.update(new)
+        faults = self.server.faults
+        if faults.reject_session_update is not None:
+            error, faults.reject_session_update = faults.reject_session_update, None
+            await self.send_error(
+                error.get("code"),
+                str(error.get("message", "")),
+                str(error.get("type", "invalid_request_error")),
+                error.get("param"),
+            )
+            return
         audio = new.get("audio") or {}
+        voice = new.get("voice") if self.grok else (audio.get("output") or {}).get("voice")
+        if not self.grok and voice is not None and voice not in OPENAI_VOICES:
+            supported = ", ".join(f"'{v}'" for v in OPENAI_VOICES)
+            await self.send_error(
+                "invalid_value",
+                f"Invalid value: '{voice}'. Supported values are: {supported}.",
+                "invalid_request_error",
+                "session.audio.output.voice",
+            )
+            return
+        self.session.update(new)
         fmt = (audio.get("input") or {}).get("format") or {}
-        self.rate = int(fmt.get("rate") or 24000)
+        self.codec = str(fmt.get("type") or "audio/pcm")
+        out_fmt = (audio.get("output") or {}).get("format") or {}
+        self.out_codec = str(out_fmt.get("type") or "audio/pcm")
+        self.rate = 8000 if self.codec in _DECODE else int(fmt.get("rate") or 24000)
         if self.grok:
             self.turn = new.get("turn_detection", self.turn)
             self.binary_in = (audio.get("input") or {}).get("transport") == "binary"
@@ -145,9 +191,6 @@ class FakeConversation(Responder):
         if self.server.update_delay:
             await anyio.sleep(self.server.update_delay)
         await self.send({"type": "session.updated", "session": self.session})
-        if self.grok:  # Grok's keep-alive, which clients must ignore
-            await self.send({"type": "ping", "timestamp": int(time.time() * 1000)})
-        faults = self.server.faults
         for err in faults.errors_after_update:
             await self.send({"type": "error", "error": err})
         faults.errors_after_update = []
@@ -163,7 +206,9 @@ class FakeConversation(Responder):
             return
         await self.hear(pcm)
 
-    async def hear(self, pcm: bytes) -> None:
+    async def hear(self, data: bytes) -> None:
+        decode = _DECODE.get(self.codec)
+        pcm = decode(data) if decode is not None else data
         self.server.records.audio_bytes += len(pcm)
         self.server.records.audio_per_connection[self.index] += len(pcm)
         self.buffered += len(pcm)
@@ -249,6 +294,16 @@ class FakeConversation(Responder):
         item = dict(event.get("item") or {})
         rec = self.server.records
         rec.items.append(item)
+        if item.get("type") == "force_message":  # xAI: synthesise the line as written
+            text = str(item["content"][0]["text"])
+            rec.forced.append(text)
+            if self.response_scope is not None:
+                await self.send_error(
+                    None, "Conversation already has an active response", "invalid_request_error"
+                )
+                return
+            self.start_response({"force": text})
+            return
         if item.get("type") == "function_call_output":
             rec.tool_outputs.append((str(item.get("call_id")), str(item.get("output"))))
             if item.get("call_id") == self.pending_call:
@@ -257,6 +312,11 @@ class FakeConversation(Responder):
         item["status"] = "completed"
         await self.send({"type": "conversation.item.added", "item": item})
         await self.send({"type": "conversation.item.done", "item": item})
+
+    async def on_conversation_item_delete(self, event: dict[str, Any]) -> None:
+        item_id = str(event.get("item_id"))
+        self.server.records.deleted.append(item_id)
+        await self.send({"type": "conversation.item.deleted", "item_id": item_id})
 
     async def on_conversation_item_truncate(self, event: dict[str, Any]) -> None:
         item_id = str(event.get("item_id"))
@@ -271,14 +331,16 @@ class FakeConversation(Responder):
             )
             return
         self.server.records.truncations.append((item_id, int(index), end))
-        await self.send(
-            {
-                "type": "conversation.item.truncated",
-                "item_id": item_id,
-                "content_index": index,
-                "audio_end_ms": end,
-            }
-        )
+        truncated = {
+            "type": "conversation.item.truncated",
+            "item_id": item_id,
+            "content_index": index,
+            "audio_end_ms": end,
+        }
+        if self.grok:  # xAI adds the transcript that is left
+            said = self.transcripts.get(item_id, "")
+            truncated["transcript"] = said[: int(len(said) * end / max(known, 1.0))]
+        await self.send(truncated)
 
     async def on_response_create(self, event: dict[str, Any]) -> None:
         params = event.get("response") or {}
@@ -294,14 +356,12 @@ class FakeConversation(Responder):
 
     async def on_response_cancel(self, event: dict[str, Any]) -> None:
         self.server.records.cancels += 1
-        if self.response_scope is None:
-            if self.grok:
-                await self.send_error(None, "Cancellation failed: no active response found", "x")
-            else:
-                await self.send_error(
-                    "response_cancel_not_active",
-                    "Cancellation failed: no active response found",
-                    "invalid_request_error",
-                )
+        wanted = event.get("response_id")
+        if self.response_scope is None or (wanted is not None and wanted != self.response_id):
+            await self.send_error(
+                "response_cancel_not_active",
+                "Cancellation failed: no active response found",
+                "invalid_request_error",
+            )
             return
         await self.cancel_response("client_cancelled")

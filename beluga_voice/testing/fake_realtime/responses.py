@@ -14,12 +14,16 @@ import anyio
 from anyio.abc import TaskGroup
 from websockets.asyncio.server import ServerConnection
 
+from ...audio.g711 import alaw_encode, ulaw_encode
 from .script import FunctionCall, Reply
 
 if TYPE_CHECKING:
     from .server import FakeRealtimeServer
 
 __all__ = ["Responder", "new_id"]
+
+
+_ENCODE = {"audio/pcmu": ulaw_encode, "audio/pcma": alaw_encode}
 
 
 def new_id(prefix: str) -> str:
@@ -38,7 +42,10 @@ class Responder:
     ws: ServerConnection
     tg: TaskGroup
     rate: int
+    out_codec: str
+    grok: bool
     binary_out: bool
+    transcripts: dict[str, str]
     response_scope: anyio.CancelScope | None
     response_id: str | None
     audio_ms: dict[str, float]
@@ -78,17 +85,21 @@ class Responder:
 
     async def respond(self, rid: str, scope: anyio.CancelScope, params: dict[str, Any]) -> None:
         with scope:
-            if params.get("conversation") == "none":  # out of band: voice the instructions
+            if "force" in params:  # xAI force_message: the line, as written
+                entry: Reply | FunctionCall = Reply(self.server.speak_audio, params["force"])
+            elif params.get("conversation") == "none":  # out of band: voice the instructions
                 said = str(params.get("instructions", ""))
-                entry: Reply | FunctionCall = Reply(self.server.speak_audio, said)
+                entry = Reply(self.server.speak_audio, said)
             else:
                 entry = self.server.next_entry()
-            await self.send(
-                {
-                    "type": "response.created",
-                    "response": {"id": rid, "object": "realtime.response", "status": "in_progress"},
-                }
-            )
+            response: dict[str, Any] = {
+                "id": rid,
+                "object": "realtime.response",
+                "status": "in_progress",
+            }
+            if self.grok:
+                response.update(output=[], metadata=None)
+            await self.send({"type": "response.created", "response": response})
             if isinstance(entry, FunctionCall):
                 await self.call_function(rid, entry)
             else:
@@ -180,12 +191,15 @@ class Responder:
             if faults.stall_after_chunks_once is not None and n >= faults.stall_after_chunks_once:
                 faults.stall_after_chunks_once = None
                 await anyio.sleep_forever()
+            encode = _ENCODE.get(self.out_codec)
+            wire = encode(chunk) if encode is not None else chunk
             if self.binary_out:
-                await self.ws.send(chunk)
+                await self.ws.send(wire)
             else:
-                delta = base64.b64encode(chunk).decode()
+                delta = base64.b64encode(wire).decode()
                 await self.send({"type": "response.output_audio.delta", **base, "delta": delta})
             self.audio_ms[item_id] += 1000.0 * (len(chunk) // 2) / self.rate
+            self.transcripts[item_id] = reply.transcript
             if n < len(words) and reply.transcript:
                 text = words[n] if n == 0 else " " + words[n]
                 await self.send(

@@ -41,6 +41,8 @@ class Faults:
     - ``stall_after_chunks_once``: stop sending anything after that many audio chunks.
     - ``malformed_after_update``: raw text frames (not valid events) sent after
       ``session.updated``.
+    - ``reject_session_update``: an ``error`` object answering the next
+      ``session.update`` instead of ``session.updated`` (the service refusing a setup).
     """
 
     reject_handshakes: list[int] = field(default_factory=list)
@@ -48,3 +50,4 @@ class Faults:
     drop_after_chunks_once: int | None = None
     stall_after_chunks_once: int | None = None
     malformed_after_update: list[str] = field(default_factory=list)
+    reject_session_update: dict[str, Any] | None = None

@@ -16,6 +16,7 @@ mid-reply and send malformed frames, so that client recovery can be tested offli
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -56,6 +57,11 @@ class Records:
     items: list[dict[str, Any]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     cancels: int = 0
+    errors_sent: list[dict[str, Any]] = field(default_factory=list)
+    """Every ``error`` object the fake sent (a refused event, a cancel with nothing live)."""
+    deleted: list[str] = field(default_factory=list)
+    forced: list[str] = field(default_factory=list)
+    """Texts of Grok ``force_message`` items (lines voiced as written)."""
     truncations: list[tuple[str, int, int]] = field(default_factory=list)
     tool_outputs: list[tuple[str, str]] = field(default_factory=list)
 
@@ -172,19 +178,57 @@ class FakeRealtimeServer(LoopbackServer):
     # -- connections --------------------------------------------------------------------------
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The handshake, as the services answer it: the path (``/v1/realtime``, or Azure
+        OpenAI's ``/openai/v1/realtime``), then the key (``Authorization: Bearer``, or
+        Azure's ``api-key`` header); a wrong key gets a 401 whose JSON body names it."""
         self.records.handshakes += 1
         if self.faults.reject_handshakes:
             status = self.faults.reject_handshakes.pop(0)
             return connection.respond(HTTPStatus(status), f"injected HTTP {status}\n")
         path, _, query = request.path.partition("?")
-        if path.rstrip("/") != "/v1/realtime" or "model=" not in query:
+        azure = path.rstrip("/") == "/openai/v1/realtime" and self.flavour == "openai"
+        if (path.rstrip("/") != "/v1/realtime" and not azure) or "model=" not in query:
             return connection.respond(HTTPStatus.NOT_FOUND, "expected /v1/realtime?model=\n")
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or (
-            self.api_key is not None and auth != f"Bearer {self.api_key}"
-        ):
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid api key\n")
+        if azure:
+            key = request.headers.get("api-key", "")
+        else:
+            auth = request.headers.get("Authorization", "")
+            key = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
+        if not key or (self.api_key is not None and key != self.api_key):
+            return self._unauthorized(connection, key, azure)
         return None
+
+    def _unauthorized(self, connection: ServerConnection, key: str, azure: bool) -> Response:
+        shown = f"{key[:3]}***{key[-4:]}" if len(key) > 8 else "***"
+        body: dict[str, Any]
+        if azure:
+            body = {
+                "error": {
+                    "code": "401",
+                    "message": "Access denied due to invalid subscription key or wrong API "
+                    "endpoint. Make sure to provide a valid key for an active subscription and "
+                    "use a correct regional API endpoint for your resource.",
+                }
+            }
+        elif self.flavour == "grok":
+            body = {
+                "code": "Client specified an invalid argument",
+                "error": f"Incorrect API key provided: {shown}. You can obtain an API key "
+                "from https://console.x.ai.",
+            }
+        else:
+            body = {
+                "error": {
+                    "message": f"Incorrect API key provided: {shown}. You can find your API "
+                    "key at https://platform.openai.com/account/api-keys.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            }
+        response = connection.respond(HTTPStatus.UNAUTHORIZED, json.dumps(body))
+        response.headers["Content-Type"] = "application/json"
+        return response
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.records.connections += 1
