@@ -55,22 +55,26 @@ _GROK_VOICES = frozenset({"eve", "ara", "rex", "sal", "leo"})
 
 
 def _realtime(s: BackendSettings, name: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"tool_choice": s.tool_choice}
+    grok = name == "grok"
+    # Grok documents neither tool_choice nor a reply the user cannot interrupt: those
+    # OpenAI settings are left out for it (its behaviour is tool_choice auto, interruptible).
+    out: dict[str, Any] = {} if grok else {"tool_choice": s.tool_choice}
     if s.instructions is not None:
         out["instructions"] = s.instructions
-    if s.voice and (name != "grok" or s.voice in _GROK_VOICES):
+    if s.voice and (not grok or s.voice in _GROK_VOICES):
         out["voice"] = s.voice
     td = s.turn_detection
     if td is None:
         out["vad"] = "none"
     else:
-        out["vad"] = "server_vad" if name == "grok" else td["type"]
-        out["vad_interrupt_response"] = bool(td.get("interrupt_response", True))
+        out["vad"] = "server_vad" if grok else td["type"]
+        if not grok:
+            out["vad_interrupt_response"] = bool(td.get("interrupt_response", True))
         if td["type"] == "server_vad":
             out["vad_threshold"] = td.get("threshold")
             out["vad_prefix_padding_ms"] = td.get("prefix_padding_ms")
             out["vad_silence_duration_ms"] = td.get("silence_duration_ms")
-        elif name != "grok":
+        elif not grok:
             out["vad_eagerness"] = td.get("eagerness")
     out["tools"] = [_tool(t, "parameters") for t in s.tools]
     return out
