@@ -85,11 +85,14 @@ class _StateTracker(FrameProcessor):
             await s._set_state(SessionState.SPEAKING)
         elif isinstance(frame, (UserStoppedSpeakingFrame, UserTurnEndedFrame)):
             await s._set_state(SessionState.PROCESSING)
-        elif isinstance(
-            frame, (UserStartedSpeakingFrame, BotStoppedSpeakingFrame, ResponseEndFrame)
-        ):
+        elif isinstance(frame, ResponseEndFrame):
+            s._reply_finished()
+            await s._set_state(SessionState.LISTENING)
+        elif isinstance(frame, (UserStartedSpeakingFrame, BotStoppedSpeakingFrame)):
             await s._set_state(SessionState.LISTENING)
         elif isinstance(frame, TranscriptionFrame):
+            if frame.final and frame.role == "assistant":
+                s._reply_text.append(frame.text)
             await _call(s.on_transcript, frame)
         await self.push_frame(frame, direction)
 
@@ -165,6 +168,10 @@ class VoiceSession:
         self.brain: FrameProcessor | None = None
         self.task: PipelineTask | None = None
         self._stack: AsyncExitStack | None = None
+        # Finished replies, as the assistant's words, until wait_for_reply() takes them.
+        self._replies: list[str] = []
+        self._reply_text: list[str] = []
+        self._reply_done = anyio.Event()
 
     # -- building -------------------------------------------------------------------------
 
@@ -227,9 +234,15 @@ class VoiceSession:
         )
         stack = AsyncExitStack()
         tg = await stack.enter_async_context(anyio.create_task_group())
-        tg.start_soon(self.task.run)
+        tg.start_soon(self._run, self.task)
         self._stack = stack
         await self._set_state(SessionState.LISTENING)
+
+    async def _run(self, task: PipelineTask) -> None:
+        try:
+            await task.run()
+        finally:
+            self._reply_done.set()  # wake wait_for_reply(): no reply will come now
 
     async def stop(self) -> None:
         """Finish gracefully: queued audio is processed, then everything shuts down."""
@@ -284,6 +297,28 @@ class VoiceSession:
     async def end_turn(self) -> None:
         """The user finished speaking (when no voice detector decides it)."""
         await self._running_task("end_turn").queue_frame(UserTurnEndedFrame())
+
+    async def wait_for_reply(self, timeout: float = 30.0) -> str:
+        """Wait for the bot's next reply to finish; return what it said (its transcript).
+
+        Replies are taken in order: a reply that finished before the call is returned at
+        once, so ``await session.say(...)`` then ``await session.wait_for_reply()`` never
+        misses a fast reply.  Its audio has reached ``on_audio`` (or the transport) by then.
+        Raises ``TimeoutError`` after ``timeout`` seconds, and an ``S2SError`` (code
+        ``stream_closed``) if the session ends first.
+        """
+        with anyio.fail_after(timeout):
+            while not self._replies:
+                self._running_task("wait_for_reply")
+                if self._reply_done.is_set():
+                    self._reply_done = anyio.Event()
+                await self._reply_done.wait()  # set by a finished reply or the end of the run
+        return self._replies.pop(0)
+
+    def _reply_finished(self) -> None:
+        self._replies.append(" ".join(self._reply_text))
+        self._reply_text.clear()
+        self._reply_done.set()
 
     @property
     def errors(self) -> list[ErrorFrame]:
