@@ -190,6 +190,15 @@ class FrameProcessor(Node):
     async def on_start(self, frame: StartFrame) -> None:
         """Called with the StartFrame before it is passed on."""
 
+    async def on_end(self) -> None:
+        """Called on an EndFrame, before :meth:`on_stop`: finish the work in progress.
+
+        An EndFrame means "finish what you were given, then stop" (a file that ended, a
+        client that said goodbye), so a processor that owes an answer (a provider reply to
+        the last question) waits for it here; the frames it pushes meanwhile go out before
+        the EndFrame.  A CancelFrame skips this.  The stop deadline still bounds it.
+        """
+
     async def on_stop(self) -> None:
         """Called on EndFrame or CancelFrame before it is passed on (at most once)."""
 
@@ -325,6 +334,8 @@ class FrameProcessor(Node):
                 return
         elif isinstance(frame, (EndFrame, CancelFrame)) and direction is _DOWN:
             try:
+                if isinstance(frame, EndFrame) and not self.stopped:
+                    await self.on_end()
                 await self._fp_stop_once()
             except Exception as exc:
                 await self._fp_fail(exc, frame)

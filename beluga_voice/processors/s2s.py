@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+import anyio
+
 from ..agents.base import Agent
 from ..agents.tools import ToolRegistry
 from ..audio.pcm import convert_channels
@@ -65,6 +67,7 @@ from ..providers.events import (
     Usage,
 )
 from ..providers.types import ConversationContext, new_conversation_context
+from .reply_watch import ReplyWatch
 from .resample import StreamResampler
 from .tool_calls import ToolCalls
 from .turns import TurnLatency
@@ -72,6 +75,13 @@ from .turns import TurnLatency
 __all__ = ["S2SProcessor"]
 
 log = logging.getLogger("beluga_voice.s2s")
+_END_QUIET = 1.0
+"""Silence sent after the last user audio at a graceful end, for a server-side turn
+detector to hear the turn end (s)."""
+_END_SETTLE = 0.75
+"""Quiet after the last user audio that means the provider heard no turn in it (s)."""
+_END_PATIENCE = 5.0
+"""Silence of a session that owes a reply after which a graceful end gives up (s)."""
 _DOWN = Direction.DOWNSTREAM
 _UP = Direction.UPSTREAM
 
@@ -122,6 +132,7 @@ class S2SProcessor(FrameProcessor):
         forward_input_audio: bool = True,
         tool_timeout: float = 30.0,
         max_tool_calls: int = 4,
+        end_timeout: float = 10.0,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name or f"S2S[{provider.name}]")
@@ -150,6 +161,8 @@ class S2SProcessor(FrameProcessor):
         """``_responses`` when the last barge-in happened (None: none pending)."""
         self._last_error: S2SError | None = None
         self._muted = False
+        self.end_timeout = end_timeout
+        self._watch = ReplyWatch()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -158,18 +171,47 @@ class S2SProcessor(FrameProcessor):
         self.session = await self.provider.start_streaming(self.context)
         self.create_task(self._read_events, name=f"{self.name}.events")
 
+    async def on_end(self) -> None:
+        """The input ended: get the answer to the last thing said before closing.
+
+        Waits (see :class:`~.reply_watch.ReplyWatch`) up to ``end_timeout`` seconds; the
+        pipeline's stop deadline, when a stop was asked for, bounds it too.
+        """
+        session = self.session
+        if session is None or session.closed:
+            return
+        await self._flush_input(session)
+        watch = self._watch
+        if watch.unheard_audio or watch.user_speaking:
+            # The input ended, so did the user's turn: say so the way the provider listens.
+            if self.provider.capabilities.server_vad:
+                rate = self._in.out_rate if self._in is not None else 16000
+                await session.send_audio(bytes(2 * round(rate * _END_QUIET)))  # a pause
+            else:
+                self.latency.user_stopped()
+                await session.end_turn()
+                watch.turn_ended()
+        with anyio.move_on_after(self.end_timeout):
+            if await watch.settled(settle=_END_SETTLE, patience=_END_PATIENCE):
+                return
+        log.warning("%s: the input ended and the reply owed did not come; closing", self.name)
+
     async def on_stop(self) -> None:
         self.tool_calls.cancel()  # nobody is left to hear their answers
         session = self.session
         if session is None:
             return
         try:
-            if self._in is not None and not session.closed:
-                tail = self._in(b"", last=True)  # what the resampler still holds back
-                if tail:
-                    await session.send_audio(tail)
+            await self._flush_input(session)
         finally:
             await session.close()
+
+    async def _flush_input(self, session: StreamingSession) -> None:
+        """Send what the input resampler still holds back (once: it is then empty)."""
+        if self._in is not None and not session.closed:
+            tail = self._in(b"", last=True)
+            if tail:
+                await session.send_audio(tail)
 
     async def on_cleanup(self) -> None:
         """Close the session if :meth:`on_stop` did not (idempotent)."""
@@ -184,7 +226,10 @@ class S2SProcessor(FrameProcessor):
         if isinstance(frame, InputAudioFrame) and direction is _DOWN:
             if session is not None and not session.closed:
                 pcm = self._to_provider(frame)
-                await session.send_audio(bytes(len(pcm)) if self._muted else pcm)
+                if self._muted:
+                    pcm = bytes(len(pcm))
+                await session.send_audio(pcm)
+                self._watch.audio_sent(pcm)
             if self.forward_input_audio:
                 await self.push_frame(frame, direction)
             return
@@ -203,15 +248,18 @@ class S2SProcessor(FrameProcessor):
             ):
                 self.latency.user_stopped()
                 await session.end_turn()
+                self._watch.turn_ended()
             elif isinstance(frame, UserStoppedSpeakingFrame):
                 self.latency.user_stopped()
             elif isinstance(frame, SpeakFrame) and direction is _DOWN:
                 await session.speak(frame.text)
+                self._watch.turn_ended()
                 return
             elif isinstance(frame, TextFrame) and direction is _DOWN:
                 self.context.add_turn("user", frame.text)
                 self.latency.user_stopped()
                 await session.send_text(frame.text)
+                self._watch.turn_ended()
                 return
         await self.push_frame(frame, direction)
 
@@ -234,22 +282,28 @@ class S2SProcessor(FrameProcessor):
 
     async def _on_event(self, event: SessionEvent) -> None:
         if isinstance(event, AudioChunk):
+            self._watch.activity()
             await self._on_audio(event)
         elif isinstance(event, Transcript):
+            self._watch.activity()
             await self._on_transcript(event)
         elif isinstance(event, SpeechStarted):
+            self._watch.speech_started()
             await self.push_frame(UserStartedSpeakingFrame())
             if self.provider.capabilities.server_vad:
                 await self._barge_in()
         elif isinstance(event, SpeechStopped):
+            self._watch.speech_stopped()
             self.latency.user_stopped()
             await self.push_frame(UserStoppedSpeakingFrame())
         elif isinstance(event, Interrupted):
             await self._barge_in()
         elif isinstance(event, ResponseStarted):
             self._responses += 1
+            self._watch.reply_started()
             await self.push_frame(ResponseStartFrame())
         elif isinstance(event, ResponseDone):
+            self._watch.reply_done()
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
         elif isinstance(event, ToolCall):
             if event.name == DELEGATE_TOOL and DELEGATE_TOOL not in self.tools and self.agent:
@@ -285,6 +339,7 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, SessionError):
             await self._report(event.error, fatal=event.fatal)
         elif isinstance(event, SessionClosed):
+            self._watch.reply_done()  # nothing more will come
             self.tool_calls.cancel()  # their answers could not be sent
             if event.error is not None and event.error is not self._last_error:
                 await self._report(event.error, fatal=True)  # not told by a SessionError

@@ -1,0 +1,88 @@
+"""What a graceful end of an S2S session waits for: the answer to the last thing said.
+
+When the input of a pipeline ends (a file read to its end, a client that said goodbye)
+the provider may still owe a reply: the user's last turn was heard but not yet answered,
+or the answer is still coming.  Closing the session at once would cut it, and a file
+conversation would end with an empty answer.  :class:`ReplyWatch` follows the session's
+turn-taking from its events and tells when nothing more is owed:
+
+* a reply is being produced (``ResponseStarted`` without ``ResponseDone`` yet);
+* a reply is owed (the user's turn ended: speech stopped, a text, an explicit end of turn);
+* the user is speaking (``SpeechStarted`` without ``SpeechStopped`` yet);
+* audio was sent that the provider has not reacted to yet (anything but digital silence):
+  a server-side voice detector may still be listening to it, so the watch waits for a short
+  quiet window (``settle``).
+
+A busy session that goes quiet for ``patience`` seconds is given up on (the caller logs it).
+"""
+
+from __future__ import annotations
+
+import anyio
+
+__all__ = ["ReplyWatch"]
+
+
+class ReplyWatch:
+    """Turn-taking state of one session; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.replying = False
+        self.owed = False
+        self.user_speaking = False
+        self.unheard_audio = False
+        self._changed = anyio.Event()
+
+    @property
+    def busy(self) -> bool:
+        return self.replying or self.owed or self.user_speaking
+
+    # -- what happened ----------------------------------------------------------------------
+
+    def audio_sent(self, pcm: bytes) -> None:
+        # Per audio frame: a C-speed scan, no wake-up.  Digital silence (a file's padding,
+        # a muted or synthetic caller) holds no turn to wait for.
+        if not self.unheard_audio and pcm.strip(b"\0"):
+            self.unheard_audio = True
+
+    def turn_ended(self) -> None:
+        self.owed = True
+        self.unheard_audio = False
+        self._changed.set()
+
+    def speech_started(self) -> None:
+        self.user_speaking = True
+        self._changed.set()
+
+    def speech_stopped(self) -> None:
+        self.user_speaking = False
+        self.turn_ended()
+
+    def reply_started(self) -> None:
+        self.replying = True
+        self.owed = False
+        self._changed.set()
+
+    def reply_done(self) -> None:
+        self.replying = self.owed = False
+        self._changed.set()
+
+    def activity(self) -> None:
+        """Any other sign of life (reply audio, a transcript): the session is not stuck."""
+        self._changed.set()
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    async def settled(self, *, settle: float, patience: float) -> bool:
+        """Return True once nothing is owed; False if a busy session went quiet for
+        ``patience`` seconds (the reply it owed did not come)."""
+        while self.busy or self.unheard_audio:
+            busy = self.busy
+            self._changed = anyio.Event()
+            with anyio.move_on_after(patience if busy else settle):
+                await self._changed.wait()
+                continue
+            if busy:
+                return False
+            self.unheard_audio = False  # heard and found nothing to answer
+        return True
