@@ -8,13 +8,13 @@ is two plus two", 16 kHz mono), with no API key in the environment.
 An HTML comment just before a block, invisible on the rendered page, says what the block
 must show and what it needs::
 
-    <!-- snippet: expect="That is 4." wav=answer.wav:0.5 fake=openai_realtime -->
+    <!-- snippet: expect="That is 4." wav=answer.wav:0.5 -->
 
 ``expect`` is text the block must print; ``wav=NAME:SECONDS`` a WAV it must write, at least
-that long; ``fake`` a fake service to start (its address reaches the block through the
-service's own environment variables, as a proxy's would); ``continues`` that the block goes
+that long; ``continues`` that the block goes
 on from what the page showed before it (every earlier block of the page runs first, in the
-same namespace, as in a reader's session).
+same namespace, as in a reader's session); ``keys`` that the block builds cloud providers
+without connecting them, so placeholder keys stand in the environment.
 """
 
 from __future__ import annotations
@@ -104,13 +104,10 @@ def _inside(folder: Path, environ: dict[str, str]) -> Iterator[None]:
         ours.handlers[:], ours.level = old_log[0], old_log[1]
 
 
-@contextlib.asynccontextmanager
-async def _fake(name: str | None) -> AsyncIterator[dict[str, str]]:
-    """Start the fake service a snippet needs; yield the environment that points at it."""
-    if name is None:
-        yield {}
-        return
-    raise ValueError(f"no fake service called {name!r}")
+_PLACEHOLDER_KEYS = {
+    name: "placeholder-never-sent-0123456789"
+    for name in ("OPENAI_API_KEY", "XAI_API_KEY", "GEMINI_API_KEY")
+}
 
 
 async def _execute(snippet: Snippet, namespace: dict[str, Any]) -> None:
@@ -128,15 +125,15 @@ def run(snippet: Snippet, folder: Path) -> str:
     printed = io.StringIO()
 
     async def main() -> None:
-        async with _fake(snippet.options.get("fake")) as environ:
-            with _inside(folder, environ), contextlib.redirect_stdout(printed):
-                namespace: dict[str, Any] = {"__name__": "__main__"}
-                for block in (*snippet.before, snippet):
-                    if "asyncio.run(" in block.code or "anyio.run(" in block.code:
-                        # The block runs its own event loop: give it a thread without one.
-                        await anyio.to_thread.run_sync(_run_sync, block, namespace)
-                    else:
-                        await _execute(block, namespace)
+        environ = _PLACEHOLDER_KEYS if "keys" in snippet.options else {}
+        with _inside(folder, environ), contextlib.redirect_stdout(printed):
+            namespace: dict[str, Any] = {"__name__": "__main__"}
+            for block in (*snippet.before, snippet):
+                if "asyncio.run(" in block.code or "anyio.run(" in block.code:
+                    # The block runs its own event loop: give it a thread without one.
+                    await anyio.to_thread.run_sync(_run_sync, block, namespace)
+                else:
+                    await _execute(block, namespace)
 
     anyio.run(main)
     out = printed.getvalue()
