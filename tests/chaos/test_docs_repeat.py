@@ -19,7 +19,7 @@ PIPELINES = [s for s in collect() if s.builds_a_pipeline]
 _RUN_FIVE_TIMES = """
 import sys, tempfile
 from pathlib import Path
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{root!r}, {tests!r}]  # this checkout's package, whatever is installed
 from _docs import collect, run
 snippet = next(s for s in collect() if s.id == {id!r})
 for _ in range(5):
@@ -36,7 +36,7 @@ def test_some_snippets_build_pipelines() -> None:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("snippet", PIPELINES, ids=lambda s: s.id)
 def test_pipeline_snippet_runs_five_times(snippet: Snippet, tmp_path: Path) -> None:
-    code = _RUN_FIVE_TIMES.format(tests=str(ROOT / "tests"), id=snippet.id)
+    code = _RUN_FIVE_TIMES.format(root=str(ROOT), tests=str(ROOT / "tests"), id=snippet.id)
     result = subprocess.run(
         [sys.executable, "-X", "faulthandler", "-c", code],
         capture_output=True,
