@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from _docs import ROOT, Snippet, collect
 
 PIPELINES = [s for s in collect() if s.builds_a_pipeline]
