@@ -18,9 +18,15 @@ A busy session that goes quiet for ``patience`` seconds is given up on (the call
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import anyio
+import numpy as np
 
 __all__ = ["ReplyWatch"]
+
+_QUIET = 64
+"""Peak sample (about -54 dBFS) under which sent audio counts as silence."""
 
 
 class ReplyWatch:
@@ -40,10 +46,13 @@ class ReplyWatch:
     # -- what happened ----------------------------------------------------------------------
 
     def audio_sent(self, pcm: bytes) -> None:
-        # Per audio frame: a C-speed scan, no wake-up.  Digital silence (a file's padding,
-        # a muted or synthetic caller) holds no turn to wait for.
-        if not self.unheard_audio and pcm.strip(b"\0"):
-            self.unheard_audio = True
+        # Per audio frame, and only until some sound was sent: no wake-up, one vectorised
+        # peak.  Near-silence (a file's padding, a resampler's ringing, a muted caller)
+        # holds no turn to wait for.
+        if not self.unheard_audio and len(pcm) > 1:
+            samples = np.frombuffer(pcm, dtype="<i2", count=len(pcm) // 2)
+            if samples.max() > _QUIET or samples.min() < -_QUIET:
+                self.unheard_audio = True
 
     def turn_ended(self) -> None:
         self.owed = True
@@ -59,8 +68,10 @@ class ReplyWatch:
         self.turn_ended()
 
     def reply_started(self) -> None:
+        # A reply is the provider's reaction to what it was sent so far (some providers,
+        # Gemini among them, report no speech events at all).
         self.replying = True
-        self.owed = False
+        self.owed = self.unheard_audio = False
         self._changed.set()
 
     def reply_done(self) -> None:
@@ -73,10 +84,22 @@ class ReplyWatch:
 
     # -- waiting ----------------------------------------------------------------------------
 
-    async def settled(self, *, settle: float, patience: float) -> bool:
+    async def settled(
+        self,
+        *,
+        settle: float,
+        patience: float,
+        on_user_speaking: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
         """Return True once nothing is owed; False if a busy session went quiet for
-        ``patience`` seconds (the reply it owed did not come)."""
+        ``patience`` seconds (the reply it owed did not come).  ``on_user_speaking`` is
+        awaited once if the user is (or turns out to be) mid-utterance: the input ended, so
+        whoever waits must tell the provider the turn is over."""
         while self.busy or self.unheard_audio:
+            if self.user_speaking and on_user_speaking is not None:
+                await on_user_speaking()
+                on_user_speaking = None
+                continue  # what it caused is looked at afresh
             busy = self.busy
             self._changed = anyio.Event()
             with anyio.move_on_after(patience if busy else settle):

@@ -182,17 +182,22 @@ class S2SProcessor(FrameProcessor):
             return
         await self._flush_input(session)
         watch = self._watch
-        if watch.unheard_audio or watch.user_speaking:
-            # The input ended, so did the user's turn: say so the way the provider listens.
-            if self.provider.capabilities.server_vad:
+        if watch.unheard_audio and not self.provider.capabilities.server_vad:
+            self.latency.user_stopped()  # the input ended, so did the user's turn
+            await session.end_turn()
+            watch.turn_ended()
+
+        async def pause() -> None:
+            # A server-side turn detector hears the turn end the way it would from a
+            # caller: a pause.
+            if not session.closed:
                 rate = self._in.out_rate if self._in is not None else 16000
-                await session.send_audio(bytes(2 * round(rate * _END_QUIET)))  # a pause
-            else:
-                self.latency.user_stopped()
-                await session.end_turn()
-                watch.turn_ended()
+                await session.send_audio(bytes(2 * round(rate * _END_QUIET)))
+
         with anyio.move_on_after(self.end_timeout):
-            if await watch.settled(settle=_END_SETTLE, patience=_END_PATIENCE):
+            if await watch.settled(
+                settle=_END_SETTLE, patience=_END_PATIENCE, on_user_speaking=pause
+            ):
                 return
         log.warning("%s: the input ended and the reply owed did not come; closing", self.name)
 
