@@ -300,3 +300,41 @@ async def test_a_recogniser_failure_following_vad_frames_costs_one_utterance() -
             await task.stop_when_done()
     assert [(e.source, e.code) for e in task.errors] == [("stt", "stream_closed")]
     assert _finals(out) == ["hello"]
+
+
+async def test_the_tts_queue_is_bounded_and_holds_the_producer_back() -> None:
+    from beluga_voice.processors.tts import MAX_JOBS
+
+    gate = anyio.Event()
+
+    class SlowTTS(TTSEngine):
+        name = "slow"
+        sample_rate = 16000
+
+        def synthesize(self, text: str) -> bytes:
+            return bytes(320)
+
+        async def synthesize_async(self, text: str) -> bytes:
+            await gate.wait()  # a slow voice: nothing comes out until the gate opens
+            return self.synthesize(text)
+
+    tts = TTSProcessor(SlowTTS(), aggregate=False)
+    task = PipelineTask([tts])
+    sent = 0
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(task.run)
+
+            async def produce() -> None:
+                nonlocal sent
+                for i in range(MAX_JOBS + 500):
+                    await task.queue_frame(TextFrame(f"sentence {i}."))
+                    sent += 1
+
+            tg.start_soon(produce)
+            await anyio.wait_all_tasks_blocked()
+            assert len(tts._jobs) <= MAX_JOBS  # bounded: the producer waits
+            assert sent < MAX_JOBS + 500  # the inboxes before it fill, then it waits
+            gate.set()
+            await anyio.wait_all_tasks_blocked()
+            await task.cancel()

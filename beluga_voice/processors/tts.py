@@ -53,6 +53,8 @@ from ..tts.sentences import SentenceAggregator, heard_text
 __all__ = ["TTSProcessor"]
 
 _DOWN = Direction.DOWNSTREAM
+MAX_JOBS = 64
+"""Sentences (and frames behind them) a TTS processor queues before its producer waits."""
 
 
 class TTSProcessor(FrameProcessor):
@@ -80,6 +82,9 @@ class TTSProcessor(FrameProcessor):
         self.spoken: list[tuple[str, float]] = []
         """The current reply's sentences with their audio length in ms."""
         self._jobs: deque[str | Frame] = deque()
+        """Sentences to speak and frames to pass on behind them; at most
+        :data:`MAX_JOBS` (backpressure on the producer beyond)."""
+        self._taken = anyio.Event()
         self._wake = anyio.Event()
         self._idle = anyio.Event()
         self._idle.set()
@@ -98,6 +103,8 @@ class TTSProcessor(FrameProcessor):
                 heard = heard_text(self.spoken, frame.played_ms)
                 await self.push_frame(TranscriptionFrame(heard, role="assistant"), direction)
             return
+        if len(self._jobs) >= MAX_JOBS and frame.kind is not FrameKind.SYSTEM:
+            await self._make_room()
         if isinstance(frame, ResponseStartFrame):
             self.spoken = []
         if isinstance(frame, TextFrame):
@@ -134,6 +141,14 @@ class TTSProcessor(FrameProcessor):
 
     # -- the job queue --------------------------------------------------------------------
 
+    async def _make_room(self) -> None:
+        """Backpressure: wait while the queue is full, unless a system frame (an
+        interruption, which empties it) is waiting to be handled."""
+        while len(self._jobs) >= MAX_JOBS and self._working and not self.system_frames_waiting:
+            self._taken = taken = anyio.Event()
+            with anyio.move_on_after(0.05):  # re-check for an interruption now and then
+                await taken.wait()
+
     def _queue(self, job: str | Frame) -> None:
         if isinstance(job, str) and not job.strip():
             return
@@ -169,6 +184,7 @@ class TTSProcessor(FrameProcessor):
                     await self._wake.wait()
                     continue
                 job = self._jobs.popleft()
+                self._taken.set()
                 if isinstance(job, str):
                     with anyio.CancelScope() as scope:
                         self._job_scope = scope

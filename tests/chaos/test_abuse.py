@@ -1,4 +1,4 @@
-"""Server limits that keep one client from costing the others: playback buffer, event
+"""Abusive clients cost the others nothing: playback buffer, event rate, audio speed, and a
 rate, audio speed, and a client that stops reading (issue 14, point 3)."""
 
 from __future__ import annotations
