@@ -1,5 +1,5 @@
-"""Abusive clients cost the others nothing: playback buffer, event rate, audio speed, and a
-rate, audio speed, and a client that stops reading (issue 14, point 3)."""
+"""Abusive clients cost the others nothing: the playback buffer, the event rate, the audio
+speed, and a client that stops reading."""
 
 from __future__ import annotations
 
