@@ -19,6 +19,15 @@ from beluga_voice.testing import run_pipeline
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """Every hand-off promise holds on uvloop too (``serve`` uses it when installed)."""
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop")
+        return ("asyncio", {"use_uvloop": True})
+    return ("asyncio", {})
+
 _var: contextvars.ContextVar[str] = contextvars.ContextVar("handoff_test", default="unset")
 
 

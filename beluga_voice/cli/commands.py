@@ -30,6 +30,7 @@ from .common import (
     setup_logging,
 )
 from .conversation import report, run_conversation
+from .workers import run_async
 
 
 @app.command()
@@ -81,7 +82,7 @@ def run(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0: any free port).")] = 8765,
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port, one worker only).")] = 8765,
     token: Annotated[
         str | None,
         typer.Option(
@@ -97,10 +98,26 @@ def serve(
             "or 'openai-realtime' (OpenAI Realtime clients, at /v1/realtime)."
         ),
     ] = "beluga",
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes sharing the port (default: one per core).", min=1),
+    ] = None,
+    max_sessions: Annotated[int, typer.Option(help="Concurrent sessions per worker.", min=1)] = 100,
+    drain_timeout: Annotated[
+        float, typer.Option(help="Seconds live sessions may go on after SIGTERM.", min=0)
+    ] = 30.0,
+    loop: Annotated[
+        str, typer.Option(help="Event loop: auto (uvloop if installed), uvloop, asyncio.")
+    ] = "auto",
     log_json: LogJsonOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Serve voice conversations over WebSocket (one pipeline per connection)."""
+    """Serve voice conversations over WebSocket (one pipeline per connection).
+
+    SIGTERM drains: new sessions get 1013, live ones finish up to --drain-timeout.
+    GET /healthz and /readyz answer load balancers."""
+    from .workers import WorkerSpec, default_workers, run_worker, run_workers
+
     setup_logging(log_json, verbose)
     cfg = load_config(config, provider)
     if protocol == "openai-realtime":
@@ -108,28 +125,38 @@ def serve(
         return
     if protocol != "beluga":
         raise fail(f"unknown protocol {protocol!r}; use 'beluga' or 'openai-realtime'")
-    prov = build_provider(cfg)
-    from ..processors.s2s import S2SProcessor
-    from ..transports.websocket import WebSocketServer
-
-    server_config = _server_config(
-        host=host, port=port, token=token, output_sample_rate=cfg.sample_rate
+    count = workers or default_workers()
+    spec = WorkerSpec(
+        cfg=cfg,
+        host=host,
+        port=port,
+        token=token,
+        max_sessions=max_sessions,
+        drain_timeout=drain_timeout,
+        reuse_port=count > 1,
+        loop=loop,
+        log_json=log_json,
+        verbose=verbose,
     )
-
-    def build(transport: Any) -> list[Any]:
-        return [transport.input(), S2SProcessor(prov), transport.output()]
-
-    async def main() -> None:
-        async with WebSocketServer(build, server_config) as server:
-            console.print(f"serving {prov.name} on {server.url} (Ctrl+C to stop)")
-            await server.serve_forever()
-
-    _run_server(main, host, port)
+    # Checked here, once, so a bad option fails before any worker starts.
+    _server_config(host=host, port=port, token=token, reuse_port=spec.reuse_port)
+    if count > 1 and port == 0:
+        raise fail("--workers > 1 needs a fixed --port (the workers share it)")
+    try:
+        if count == 1:
+            run_worker(spec)
+        elif run_workers(spec, count):
+            raise fail("a worker failed (see above)")
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot serve on {host}:{port}: {exc}") from None
+    console.print("stopped")
 
 
 def _run_server(main: Callable[[], Awaitable[None]], host: str, port: int) -> None:
     try:
-        anyio.run(main)
+        run_async(main)
     except KeyboardInterrupt:
         console.print("stopped")
     except OSError as exc:

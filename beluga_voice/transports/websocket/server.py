@@ -16,6 +16,11 @@ address: ``Authorization: Bearer <token>``, or ``?access_token=`` for browsers, 
 set headers), allowed ``Origin`` values (403 otherwise), a maximum message size (close
 1009), a maximum number of concurrent sessions (close 1013 "try again later" beyond it),
 an idle timeout (close 4408) and TLS through an :class:`ssl.SSLContext`.
+
+For load balancers: ``GET /healthz`` answers 200 while the process serves, ``GET /readyz``
+200 while it takes new sessions (503 when full or draining).  :meth:`WebSocketServer.drain`
+(what ``serve`` does on SIGTERM) turns new sessions away with 1013 and lets live ones finish
+up to a deadline.  ``reuse_port`` lets several processes listen on one port (SO_REUSEPORT).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import inspect
 import ipaddress
 import itertools
 import logging
+import os
 import secrets
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +116,8 @@ class ServerConfig:
     """Bot audio waiting to be sent, at most (backpressure on the pipeline beyond it)."""
     serve_client_page: bool = True
     """Answer a plain ``GET /client`` with a minimal browser page (see :mod:`.page`)."""
+    reuse_port: bool = False
+    """Share the port with other processes (SO_REUSEPORT: the kernel spreads connections)."""
 
     def __setattr__(self, name: str, value: object) -> None:
         # A token is kept secret and redacted from logs whenever it is set, not only at
@@ -129,6 +138,8 @@ class ServerConfig:
                 )
         if self.max_sessions < 1 or self.max_message_bytes < 1:
             raise ValueError("max_sessions and max_message_bytes must be positive")
+        if self.reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+            raise ValueError("SO_REUSEPORT is not available on this platform: run one worker")
 
 
 class WebSocketServer:
@@ -160,6 +171,7 @@ class WebSocketServer:
         self._ids = itertools.count(1)
         self._no_sessions = anyio.Event()
         self._no_sessions.set()
+        self.draining = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -186,6 +198,7 @@ class WebSocketServer:
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol if self.subprotocols else None,
             compression=None,  # audio does not compress; deflate would only cost CPU
+            reuse_port=cfg.reuse_port or None,
         )
 
     async def close(self) -> None:
@@ -193,6 +206,19 @@ class WebSocketServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+    async def drain(self, deadline: float) -> bool:
+        """Stop taking sessions (new ones get 1013, ``/readyz`` 503) and wait up to
+        ``deadline`` seconds for the live ones to end; then close the server (sessions still
+        running are closed with 1001).  True when every session ended in time."""
+        self.draining = True
+        with anyio.move_on_after(deadline):
+            await self.wait_idle()
+        finished = not self.active_sessions
+        if not finished:
+            log.warning("drain deadline: closing %d live sessions", self.active_sessions)
+        await self.close()
+        return finished
 
     async def serve_forever(self) -> None:
         if self._server is None:
@@ -220,11 +246,16 @@ class WebSocketServer:
     # -- handshake --------------------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if (
-            self.config.serve_client_page
-            and urlsplit(request.path).path == "/client"
-            and "upgrade" not in request.headers.get("Connection", "").lower()
-        ):
+        path = urlsplit(request.path).path
+        plain = "upgrade" not in request.headers.get("Connection", "").lower()
+        if plain and path in ("/healthz", "/readyz"):
+            # No auth: load balancers probe these, and they reveal nothing but the state.
+            ready = not self.draining and self.active_sessions < self.config.max_sessions
+            if path == "/healthz" or ready:
+                return connection.respond(HTTPStatus.OK, f"ok pid={os.getpid()}\n")
+            state = "draining" if self.draining else "full"
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"{state}\n")
+        if self.config.serve_client_page and path == "/client" and plain:
             # The page holds no secret (it asks the user for the token), so no auth here.
             page = connection.respond(HTTPStatus.OK, CLIENT_PAGE)
             del page.headers["Content-Type"]
@@ -258,9 +289,10 @@ class WebSocketServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         cfg = self.config
-        if self.active_sessions >= cfg.max_sessions:
+        if self.draining or self.active_sessions >= cfg.max_sessions:
             self.sessions_rejected += 1
-            await ws.close(CLOSE_TRY_AGAIN, "server busy: too many sessions")
+            why = "server draining" if self.draining else "server busy: too many sessions"
+            await ws.close(CLOSE_TRY_AGAIN, why)
             return
         self.active_sessions += 1
         if self._no_sessions.is_set():
