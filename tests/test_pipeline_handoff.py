@@ -28,6 +28,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
         return ("asyncio", {"use_uvloop": True})
     return ("asyncio", {})
 
+
 _var: contextvars.ContextVar[str] = contextvars.ContextVar("handoff_test", default="unset")
 
 

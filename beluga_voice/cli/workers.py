@@ -110,6 +110,12 @@ def run_worker(spec: WorkerSpec) -> None:
                 sys.stdout.flush()
                 async for _ in signals:
                     break
+                server.draining = True  # before the line below: it means "refusing now"
+                console.print(
+                    f"worker {os.getpid()} draining {server.active_sessions} sessions",
+                    highlight=False,
+                )
+                sys.stdout.flush()
                 clean = await server.drain(spec.drain_timeout)
                 console.print(
                     f"worker {os.getpid()} drained ({'clean' if clean else 'deadline'})",
