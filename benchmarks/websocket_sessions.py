@@ -11,8 +11,14 @@ in this process.  Steps of increasing session counts run for a fixed time each; 
 passes when p99 latency is under the limit (20 ms by default) and nothing was lost.
 Loopback only; bounded in count (``--steps``) and time (``--seconds`` per step).
 
+``--compare`` runs the same load (``--sessions`` clients, ``--seconds`` each) against each
+server of :mod:`_ws_servers` in turn (the ``websockets`` floor, ours, Pipecat, and ours with
+a realistic pipeline) and reports server CPU per session-second (process CPU time over
+sessions x seconds), added latency and frames lost, then the ratios.
+
     .venv/bin/python benchmarks/websocket_sessions.py
     .venv/bin/python benchmarks/websocket_sessions.py --steps 100,300,500 --seconds 10
+    .venv/bin/python benchmarks/websocket_sessions.py --compare --sessions 50 --seconds 10
 """
 
 from __future__ import annotations
@@ -36,63 +42,11 @@ RATE = 16000
 FRAME_BYTES = RATE * FRAME_MS // 1000 * 2
 
 
-# -- server process ------------------------------------------------------------------------
-
-
-def serve_raw() -> None:
-    """Baseline: a bare websockets echo (no pipeline, no pacing), same client protocol."""
-    from websockets.asyncio.server import serve as ws_serve
-
-    async def echo(ws: Any) -> None:
-        await ws.send(json.dumps({"type": "session.started"}))
-        async for message in ws:
-            if isinstance(message, bytes):
-                await ws.send(message)
-            else:
-                break
-
-    async def main() -> None:
-        async with ws_serve(echo, "127.0.0.1", 0, compression=None) as server:
-            port = next(iter(server.sockets)).getsockname()[1]
-            print(json.dumps({"port": port}), flush=True)
-            await anyio.sleep_forever()
-
-    anyio.run(main)
-
-
-def serve() -> None:
-    from beluga_voice.frames import Direction, Frame, InputAudioFrame, OutputAudioFrame
-    from beluga_voice.pipeline import FrameProcessor
-    from beluga_voice.transports.websocket import ServerConfig, WebSocketServer
-
-    class Echo(FrameProcessor):
-        async def process_frame(self, frame: Frame, direction: Direction) -> None:
-            if isinstance(frame, InputAudioFrame):
-                frame = OutputAudioFrame(frame.audio, frame.sample_rate, frame.channels)
-            await self.push_frame(frame, direction)
-
-    cfg = ServerConfig(
-        input_sample_rate=RATE,
-        output_sample_rate=RATE,
-        max_sessions=100_000,
-        idle_timeout=None,
-        realtime=os.environ.get("BENCH_REALTIME", "1") == "1",
-    )
-
-    async def main() -> None:
-        server = WebSocketServer(lambda t: [t.input(), Echo(), t.output()], cfg)
-        async with server:
-            print(json.dumps({"port": server.port}), flush=True)
-            await anyio.sleep_forever()
-
-    anyio.run(main)
-
-
 # -- load generator ------------------------------------------------------------------------
 
 
 async def one_session(
-    url: str, frames: int, start: float, offset: float, out: dict[str, Any]
+    url: str, frames: int, start: float, offset: float, out: dict[str, Any], greeting: bool
 ) -> None:
     await anyio.sleep_until(start)  # connections ramp up instead of arriving all at once
     sent = [0.0] * frames
@@ -100,7 +54,8 @@ async def one_session(
     order_ok = True
     last = -1
     async with connect(url, compression=None, max_size=None, open_timeout=30) as ws:
-        await ws.recv()  # session.started
+        if greeting:
+            await ws.recv()  # session.started
 
         async def receive() -> None:
             nonlocal order_ok, last
@@ -129,6 +84,11 @@ async def one_session(
                 sent[i] = time.perf_counter()
                 await send(i.to_bytes(4, "little") + silence)
             await ws.send('{"type": "end"}')
+            if not greeting:
+                # A server that does not end sessions on a message (Pipecat's transport):
+                # let the paced tail arrive, then hang up ourselves.
+                await asyncio.sleep(0.5)
+                await ws.close()
     warm = int(1000 / FRAME_MS)  # skip each session's first second (start-up)
     out["echoed"] += len(latencies)
     out["latencies"].extend(latencies[warm:])
@@ -136,7 +96,9 @@ async def one_session(
     out["reordered"] += 0 if order_ok else 1
 
 
-async def step(url: str, sessions: int, seconds: float) -> dict[str, Any]:
+async def step(
+    urls: list[str], sessions: int, seconds: float, greeting: bool = True
+) -> dict[str, Any]:
     out: dict[str, Any] = {"latencies": [], "lost": 0, "reordered": 0, "echoed": 0}
     frames = int(seconds * 1000 / FRAME_MS)
     with anyio.fail_after(seconds + 60):
@@ -146,7 +108,10 @@ async def step(url: str, sessions: int, seconds: float) -> dict[str, Any]:
                 # connect over one second, and spread frame phases over one frame period,
                 # as independent callers would
                 start = now + k / sessions
-                tg.start_soon(one_session, url, frames, start, 1.0 + (k % 20) * 0.001, out)
+                url = urls[k % len(urls)]
+                tg.start_soon(
+                    one_session, url, frames, start, 1.0 + (k % 20) * 0.001, out, greeting
+                )
     lat = np.array(out["latencies"]) * 1000
     return {
         "sessions": sessions,
@@ -167,6 +132,65 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def start_server(kind: str, sessions: int) -> tuple[subprocess.Popen[str], list[str]]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), here, *sys.path]))
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--sessions", str(sessions)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    if not line:
+        server.wait(timeout=10)
+        raise SystemExit(f"the {kind} server did not start")
+    ports = json.loads(line)["ports"]
+    return server, [f"ws://127.0.0.1:{p}/" for p in ports]
+
+
+def measure(kind: str, sessions: int, seconds: float) -> dict[str, Any]:
+    """One server, one load: CPU per session-second over the whole run (ramp-up included)."""
+    server, urls = start_server(kind, sessions)
+    try:
+        before, wall = cpu_seconds(server.pid), time.time()
+        r = anyio.run(step, urls, sessions, seconds, kind != "pipecat")
+        r["wall"] = time.time() - wall
+        r["cpu"] = cpu_seconds(server.pid) - before
+        r["cpu_per_session_s"] = r["cpu"] / (sessions * seconds)
+        return r
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def compare(sessions: int, seconds: float, kinds: list[str]) -> None:
+    print(f"{sessions} sessions x {seconds:g} s, 20 ms PCM16 frames at 16 kHz, echoed paced")
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"{'server':<10} {'CPU ms/session-s':>16} {'p50 ms':>7} {'p99 ms':>7} {'lost':>6} "
+        f"{'server CPU':>10}"
+    )
+    cost: dict[str, float] = {}
+    for kind in kinds:
+        r = measure(kind, sessions, seconds)
+        cost[kind] = r["cpu_per_session_s"]
+        lost = "n/a" if kind == "realistic" else str(r["lost"])  # the mock answers no silence
+        lat = kind != "realistic"
+        print(
+            f"{kind:<10} {cost[kind] * 1000:>16.3f} "
+            f"{r['p50_ms'] if lat else float('nan'):>7.2f} "
+            f"{r['p99_ms'] if lat else float('nan'):>7.2f} {lost:>6} "
+            f"{r['cpu'] / r['wall']:>10.0%}",
+            flush=True,
+        )
+    if "floor" in cost and "beluga" in cost:
+        print(f"overhead over the websockets floor: {cost['beluga'] / cost['floor']:.2f}x")
+    if "pipecat" in cost and "beluga" in cost:
+        print(f"pipecat uses {cost['pipecat'] / cost['beluga']:.1f}x the server CPU per session")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", default="50,100,200,300,400,500")
@@ -177,27 +201,25 @@ def main() -> None:
         action="store_true",
         help="measure a bare websockets echo server instead (the cost floor of the library)",
     )
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-raw", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--compare", action="store_true", help="floor, ours, pipecat side by side")
+    parser.add_argument("--sessions", type=int, default=50, help="clients for --compare")
+    parser.add_argument("--servers", default="floor,beluga,pipecat,realistic")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve()
+        from _ws_servers import serve
+
+        serve(args.serve, args.sessions)
         return
-    if args.serve_raw:
-        serve_raw()
+    if args.compare:
+        compare(args.sessions, args.seconds, args.servers.split(","))
         return
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]))
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve-raw" if args.baseline else "--serve"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    steps = [int(s) for s in args.steps.split(",")]
+    server, urls = start_server("floor" if args.baseline else "beluga", max(steps))
     try:
-        assert server.stdout is not None
-        port = json.loads(server.stdout.readline())["port"]
-        url = f"ws://127.0.0.1:{port}/"
-        print(f"echo server pid {server.pid} on {url}; {args.seconds:g} s per step, 20 ms frames")
+        print(
+            f"echo server pid {server.pid} on {urls[0]}; {args.seconds:g} s per step, 20 ms frames"
+        )
         print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         print(
             f"{'sessions':>8} {'frames':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
@@ -205,9 +227,9 @@ def main() -> None:
         )
         best = 0
         costs = []
-        for n in (int(s) for s in args.steps.split(",")):
+        for n in steps:
             server_cpu, client_cpu, wall = cpu_seconds(server.pid), time.process_time(), time.time()
-            r = anyio.run(step, url, n, args.seconds)
+            r = anyio.run(step, urls, n, args.seconds)
             wall = time.time() - wall
             server_cpu = (cpu_seconds(server.pid) - server_cpu) / wall
             client_cpu = (time.process_time() - client_cpu) / wall
