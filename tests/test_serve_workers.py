@@ -184,6 +184,15 @@ def test_several_workers_need_a_fixed_port() -> None:
     assert proc.returncode == 1 and "needs a fixed --port" in err
 
 
+def test_port_0_without_workers_runs_one(stop_all: list[subprocess.Popen[str]]) -> None:
+    proc = start_serve(0)  # the default (one per core) cannot share a port nobody chose
+    stop_all.append(proc)
+    wait_serving(proc, 1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "serving mock on" not in out  # no second worker
+
+
 def test_a_clear_error_where_so_reuseport_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(socket, "SO_REUSEPORT", raising=False)
     with pytest.raises(ValueError, match="SO_REUSEPORT is not available"):

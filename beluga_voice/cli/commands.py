@@ -125,7 +125,8 @@ def serve(
         return
     if protocol != "beluga":
         raise fail(f"unknown protocol {protocol!r}; use 'beluga' or 'openai-realtime'")
-    count = workers or default_workers()
+    # Default: one worker per core; on port 0 (any free port) one, as workers share a port.
+    count = workers or (default_workers() if port else 1)
     spec = WorkerSpec(
         cfg=cfg,
         host=host,
