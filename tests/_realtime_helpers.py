@@ -17,7 +17,7 @@ from beluga_voice.providers.events import (
     SessionEvent,
 )
 from beluga_voice.providers.openai_realtime import RealtimeProvider
-from beluga_voice.providers.registry import new_provider
+from beluga_voice.providers.registry import bare_provider
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer
 from beluga_voice.testing.speech import tone
 
@@ -47,7 +47,7 @@ def provider_for(
 ) -> RealtimeProvider:
     config = S2SConfig(api_key=key, timeout=10.0)
     opts = {"base_url": fake.url, "reconnect_delay": 0.0, **settings}
-    provider = new_provider(name, config, with_provider_specific(**opts))
+    provider = bare_provider(name, config, with_provider_specific(**opts))
     assert isinstance(provider, RealtimeProvider)
     return provider
 

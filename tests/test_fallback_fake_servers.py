@@ -28,7 +28,7 @@ from beluga_voice.providers.events import (
     SessionReconnected,
 )
 from beluga_voice.providers.fallback import FallbackProvider, FallbackSettings
-from beluga_voice.providers.registry import new_provider
+from beluga_voice.providers.registry import bare_provider
 from beluga_voice.providers.retry import RetryingProvider
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer, Faults, Reply
 from beluga_voice.testing.speech import tone
@@ -52,7 +52,7 @@ def realtime(server: FakeRealtimeServer, **settings: Any):
         api_key=KEY, timeout=5.0, max_retries=3, retry_delay=0.1, latency_target="high"
     )
     opts = {"base_url": server.url, "max_reconnects": 0, "reconnect_delay": 0.0, **settings}
-    return new_provider("openai_realtime", config, with_provider_specific(**opts))
+    return bare_provider("openai_realtime", config, with_provider_specific(**opts))
 
 
 @asynccontextmanager

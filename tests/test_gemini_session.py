@@ -20,7 +20,7 @@ from beluga_voice.providers.events import (
     Usage,
 )
 from beluga_voice.providers.gemini_live import GeminiLiveProvider
-from beluga_voice.providers.registry import new_provider
+from beluga_voice.providers.registry import bare_provider
 from beluga_voice.providers.types import AudioInput
 from beluga_voice.testing.fake_gemini import FakeGeminiServer, ScriptedTurn
 from beluga_voice.testing.speech import tone
@@ -189,16 +189,16 @@ async def test_process_one_shot_returns_the_whole_reply() -> None:
 
 async def test_registry_builds_gemini_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEMINI_API_KEY", KEY)
-    provider = new_provider("gemini", S2SConfig(provider_specific={"voice": "Kore"}))
+    provider = bare_provider("gemini", S2SConfig(provider_specific={"voice": "Kore"}))
     assert isinstance(provider, GeminiLiveProvider)
     assert provider.settings.voice == "Kore" and provider.config.secret() == KEY
     with pytest.raises(S2SError) as info:
-        new_provider("gemini", S2SConfig(api_key=KEY, provider_specific={"voise": "x"}))
+        bare_provider("gemini", S2SConfig(api_key=KEY, provider_specific={"voise": "x"}))
     assert info.value.code is ErrorCode.INVALID_CONFIG and "allowed:" in str(info.value)
     monkeypatch.delenv("GEMINI_API_KEY")
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
     with pytest.raises(S2SError) as info:
-        new_provider("gemini", S2SConfig())
+        bare_provider("gemini", S2SConfig())
     assert "GEMINI_API_KEY" in str(info.value)
 
 

@@ -35,7 +35,7 @@ from beluga_voice.providers.openai_realtime import (
     GrokVoiceSettings,
     RealtimeProtocol,
 )
-from beluga_voice.providers.registry import get_provider_spec, new_provider
+from beluga_voice.providers.registry import bare_provider, get_provider_spec
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer, FunctionCall, GrokSession, Reply
 from beluga_voice.testing.speech import tone
 
@@ -70,7 +70,7 @@ def test_grok_session_keeps_voice_and_turn_detection_on_top() -> None:
 
 
 def test_grok_defaults_and_url() -> None:
-    provider = new_provider("grok", S2SConfig(api_key=KEY))
+    provider = bare_provider("grok", S2SConfig(api_key=KEY))
     assert isinstance(provider, GrokVoiceProvider)
     assert provider.url == "wss://api.x.ai/v1/realtime?model=grok-voice-3.0"
     assert GROK.default_voice == "eve" and set(GROK.voices) == {"eve", "ara", "rex", "sal", "leo"}
@@ -81,18 +81,18 @@ def test_grok_defaults_and_url() -> None:
 def test_grok_reads_its_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XAI_API_KEY", raising=False)
     with pytest.raises(S2SError) as info:
-        new_provider("grok")
+        bare_provider("grok")
     assert info.value.code is ErrorCode.INVALID_CONFIG and "XAI_API_KEY" in str(info.value)
     monkeypatch.setenv("XAI_API_KEY", "xai-from-the-environment-123")
-    assert new_provider("grok").config.secret() == "xai-from-the-environment-123"
+    assert bare_provider("grok").config.secret() == "xai-from-the-environment-123"
 
 
 def test_grok_rejects_semantic_vad_and_unknown_keys() -> None:
     with pytest.raises(S2SError) as info:
-        new_provider("grok", S2SConfig(api_key=KEY), with_provider_specific(vad="semantic_vad"))
+        bare_provider("grok", S2SConfig(api_key=KEY), with_provider_specific(vad="semantic_vad"))
     assert info.value.code is ErrorCode.INVALID_CONFIG and "semantic_vad" in str(info.value)
     with pytest.raises(S2SError) as info:
-        new_provider("grok", S2SConfig(api_key=KEY), with_provider_specific(voise="eve"))
+        bare_provider("grok", S2SConfig(api_key=KEY), with_provider_specific(voise="eve"))
     assert "voise" in str(info.value) and "allowed" in str(info.value)
 
 

@@ -22,7 +22,7 @@ from beluga_voice.providers.events import (
     Transcript,
 )
 from beluga_voice.providers.local import LocalS2SProvider, LocalSettings
-from beluga_voice.providers.registry import new_provider
+from beluga_voice.providers.registry import bare_provider
 from beluga_voice.providers.types import AudioInput, ConversationContext, new_conversation_context
 from beluga_voice.stt import PocketSphinxSTT
 from beluga_voice.tts import EspeakTTS
@@ -84,7 +84,7 @@ class FailingAgent:
 
 
 async def test_local_is_the_default_provider_and_needs_no_key() -> None:
-    provider = new_provider()
+    provider = bare_provider()
     assert isinstance(provider, LocalS2SProvider)
     assert provider.capabilities.server_vad and provider.capabilities.speak_text
     assert provider.capabilities.output_sample_rate == 24000
@@ -92,7 +92,7 @@ async def test_local_is_the_default_provider_and_needs_no_key() -> None:
 
 async def test_unknown_setting_is_rejected_with_the_allowed_keys() -> None:
     with pytest.raises(S2SError) as info:
-        new_provider("local", S2SConfig(provider_specific={"voise": "x"}))
+        bare_provider("local", S2SConfig(provider_specific={"voise": "x"}))
     assert info.value.code == ErrorCode.INVALID_CONFIG
     assert "voice" in str(info.value)
 
@@ -260,6 +260,6 @@ async def test_domain_model_needs_an_agent_with_phrases() -> None:
 async def test_bad_engine_settings_are_config_errors_at_creation() -> None:
     config = S2SConfig(provider_specific={"agent": "openai", "openai_base_url": "ftp://nowhere"})
     with pytest.raises(S2SError) as info:
-        new_provider("local", config)
+        bare_provider("local", config)
     assert info.value.code == ErrorCode.INVALID_CONFIG
     assert "http(s) URL" in str(info.value)

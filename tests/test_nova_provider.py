@@ -8,7 +8,7 @@ from nova_support import SPEECH, assert_clean_records
 from beluga_voice.providers.amazon_nova import AmazonNovaSonicProvider, NovaSettings
 from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.errors import ErrorCode, S2SError
-from beluga_voice.providers.registry import get_provider_spec, list_providers, new_provider
+from beluga_voice.providers.registry import bare_provider, get_provider_spec, list_providers
 from beluga_voice.providers.types import AudioInput
 from beluga_voice.testing.fake_bedrock import FakeBedrock, FakeCredentials
 
@@ -19,7 +19,7 @@ def test_registered_without_an_api_key() -> None:
     assert "amazon_nova" in list_providers()
     spec = get_provider_spec("amazon_nova")
     assert not spec.requires_api_key and spec.settings is NovaSettings
-    provider = new_provider("amazon_nova", S2SConfig(provider_specific={"region": "eu-north-1"}))
+    provider = bare_provider("amazon_nova", S2SConfig(provider_specific={"region": "eu-north-1"}))
     assert isinstance(provider, AmazonNovaSonicProvider)
     assert provider.url == (
         "https://bedrock-runtime.eu-north-1.amazonaws.com/model/"
@@ -42,7 +42,7 @@ def test_registered_without_an_api_key() -> None:
 )
 def test_bad_settings_name_the_field(settings: dict, field: str) -> None:
     with pytest.raises(S2SError) as info:
-        new_provider("amazon_nova", S2SConfig(provider_specific=settings))
+        bare_provider("amazon_nova", S2SConfig(provider_specific=settings))
     assert info.value.code is ErrorCode.INVALID_CONFIG
     assert f"provider_specific.{field}" in str(info.value)
 
@@ -68,7 +68,7 @@ async def test_api_key_can_carry_a_key_pair() -> None:
             api_key=f"{c.access_key}:{c.secret_key}",
             provider_specific={"endpoint_url": fake.url, "output_sample_rate": 8000},
         )
-        provider = new_provider("amazon_nova", config)
+        provider = bare_provider("amazon_nova", config)
         out = await provider.process(AudioInput(SPEECH))
         assert out.format.sample_rate == 8000 and len(out.data) == int(0.4 * 8000) * 2
         assert fake.records[0].prompt_start["audioOutputConfiguration"]["sampleRateHertz"] == 8000
@@ -77,7 +77,7 @@ async def test_api_key_can_carry_a_key_pair() -> None:
 
 def test_seed_style_settings_are_accepted() -> None:
     config = S2SConfig(provider_specific={"model": "nova-sonic", "voice_id": "Tiffany"})
-    provider = new_provider("amazon_nova", config)
+    provider = bare_provider("amazon_nova", config)
     assert isinstance(provider, AmazonNovaSonicProvider)
     assert provider.settings.model_id == "amazon.nova-sonic-v1:0"
     assert provider.settings.voice_id == "tiffany"
@@ -101,12 +101,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> FakeCredentials:  # ty
 async def test_api_key_as_a_bare_access_key_id_uses_the_chain(aws_env: FakeCredentials) -> None:
     async with FakeBedrock() as fake:
         specific = {"endpoint_url": fake.url}
-        ok = new_provider(
+        ok = bare_provider(
             "amazon_nova", S2SConfig(api_key=aws_env.access_key, provider_specific=specific)
         )
         out = await ok.process(AudioInput(SPEECH))
         assert out.data
-        other = new_provider(
+        other = bare_provider(
             "amazon_nova", S2SConfig(api_key="AKIAANOTHERKEY000000", provider_specific=specific)
         )
         with pytest.raises(S2SError) as info:

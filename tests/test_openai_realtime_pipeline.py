@@ -27,7 +27,7 @@ from beluga_voice.pipeline import PipelineTask
 from beluga_voice.processors.s2s import S2SProcessor
 from beluga_voice.providers.base import StreamingS2SProvider
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
-from beluga_voice.providers.registry import new_provider
+from beluga_voice.providers.registry import bare_provider
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer, FunctionCall, Reply
 from beluga_voice.testing.speech import tone
 from beluga_voice.transports.file import WavFileInput, WavFileOutput
@@ -179,7 +179,7 @@ async def test_external_reasoning_voices_the_agents_reply(flavour: str, name: st
         flavour, user_transcripts=["book a table"], speak_audio=voice
     ) as fake:
         config = S2SConfig(api_key=KEY, reasoning_mode="external")
-        provider = new_provider(name, config, with_provider_specific(base_url=fake.url))
+        provider = bare_provider(name, config, with_provider_specific(base_url=fake.url))
         assert isinstance(provider, StreamingS2SProvider)
         processor = S2SProcessor(provider, agent=EchoAgent(), forward_input_audio=False)
         task = PipelineTask(

@@ -37,6 +37,7 @@ from .events import (
 )
 from .registry import (
     ProviderSpec,
+    bare_provider,
     get_provider_spec,
     list_providers,
     new_provider,
@@ -83,6 +84,7 @@ __all__ = [
     "Transcript",
     "Turn",
     "Usage",
+    "bare_provider",
     "code_from_http_status",
     "code_from_ws_close",
     "default_config",

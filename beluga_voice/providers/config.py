@@ -15,7 +15,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from .errors import register_secret
 
@@ -75,6 +83,31 @@ class S2SConfig(BaseModel):
     enable_tracing: bool = True
     enable_metrics: bool = True
     enable_structured_logging: bool = False
+    replay_cut_reply_under: float = Field(default=1.0, ge=0.0, le=60.0)
+    """When a failure cuts a reply the user heard less than this many seconds of, the
+    replacement session answers the turn again; past it the app gets an explicit
+    ``reply_cut`` error instead.  0 never answers again."""
+
+    _limiter: Any = PrivateAttr(default=None)
+
+    def shared_limiter(self) -> Any:
+        """The :class:`~beluga_voice.providers.base.SessionLimiter` of every provider
+        made from this config object (made on first use).  Copies made by
+        :meth:`with_options` get it through :meth:`share_limiter`; a copy with another
+        ``max_concurrent_sessions`` or ``timeout`` gets its own."""
+        limiter = self._limiter
+        if (
+            limiter is None
+            or limiter.limit != self.max_concurrent_sessions
+            or limiter.timeout != self.timeout
+        ):
+            from .base import SessionLimiter
+
+            self._limiter = SessionLimiter(self.max_concurrent_sessions, self.timeout)
+        return self._limiter
+
+    def share_limiter(self, limiter: Any) -> None:
+        self._limiter = limiter
 
     @field_validator("language")
     @classmethod

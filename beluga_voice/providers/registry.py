@@ -23,6 +23,7 @@ from .errors import ErrorCode, S2SError
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ProviderSpec",
+    "bare_provider",
     "get_provider_spec",
     "list_providers",
     "new_provider",
@@ -170,14 +171,38 @@ def validate_settings(spec: ProviderSpec, provider_specific: dict[str, Any]) -> 
 
 
 def new_provider(
-    name: str | None = None, config: S2SConfig | None = None, *options: ConfigOption
+    name: str | None = None,
+    config: S2SConfig | None = None,
+    *options: ConfigOption,
+    wrap: bool = True,
 ) -> S2SProvider:
-    """Build a provider by name with ``config`` (default: :func:`default_config`).
+    """Build a provider by name with ``config`` (default: :func:`default_config`), as the
+    config describes it: retry, fallback, metrics and tracing applied
+    (:func:`~beluga_voice.providers.wrap.wrap_provider`), and the session limit shared.
+
+    ``wrap=False`` (or :func:`bare_provider`) returns the provider alone, for those who
+    wrap it by hand.  ``max_concurrent_sessions`` holds across every provider made from
+    the same ``config`` object (fallbacks included), not per provider object: they share
+    one :class:`~beluga_voice.providers.base.SessionLimiter`.
 
     Functional options are applied to a copy of ``config``.  Invalid settings raise
     :class:`S2SError` ``invalid_config`` naming the field and the allowed values.
     """
+    provider = bare_provider(name, config, *options)
+    if not wrap:
+        return provider
+    from .wrap import wrap_provider
+
+    return wrap_provider(provider, provider.config)
+
+
+def bare_provider(
+    name: str | None = None, config: S2SConfig | None = None, *options: ConfigOption
+) -> S2SProvider:
+    """The provider alone, without the wrappers its config asks for (see
+    :func:`new_provider`); it still shares the config's session limit."""
     config = config or S2SConfig()
+    limiter = config.shared_limiter()
     name = name or config.provider
     spec = get_provider_spec(name)
     option_list = list(options)
@@ -200,4 +225,8 @@ def new_provider(
                 f"api_key: {name} needs an API key (config.api_key or {where})",
             )
         config = config.with_options(lambda data: data.__setitem__("api_key", key))
-    return spec.factory(config, settings)
+    config.share_limiter(limiter)
+    provider = spec.factory(config, settings)
+    if hasattr(provider, "limiter"):
+        provider.limiter = limiter
+    return provider

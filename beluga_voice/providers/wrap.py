@@ -29,7 +29,15 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import Tracer
 
-__all__ = ["fallback_config", "wrap_provider"]
+__all__ = ["fallback_config", "is_wrapped", "wrap_provider"]
+
+
+def is_wrapped(provider: S2SProvider) -> bool:
+    """Is ``provider`` already one of the config's wrappers (so wrapping it again would
+    multiply retries and count every metric twice)?"""
+    from ..observability.instrument import InstrumentedProvider
+
+    return isinstance(provider, RetryingProvider | FallbackProvider | InstrumentedProvider)
 
 
 def fallback_config(config: S2SConfig, name: str) -> S2SConfig:
@@ -57,16 +65,22 @@ def wrap_provider(
     """Wrap ``provider`` per ``config`` (default: the provider's own config).
 
     ``fallbacks`` overrides building the fallbacks from ``config.fallback_providers``
-    through the registry (each with :func:`fallback_config`); building them raises the
-    registry's clear ``invalid_config`` error when, say, a fallback has no API key.
+    through the registry (each with :func:`fallback_config`, sharing the config's session
+    limit); building them raises the registry's clear ``invalid_config`` error when, say,
+    a fallback has no API key.  A provider that is already wrapped (``new_provider``
+    wraps by default) is returned as it is: wrapping is done once.
     """
-    from .registry import new_provider
+    from .registry import bare_provider
 
+    if is_wrapped(provider):
+        return provider
     config = config or provider.config
     if fallbacks is None:
-        fallbacks = [
-            new_provider(name, fallback_config(config, name)) for name in config.fallback_providers
-        ]
+        fallbacks = []
+        for name in config.fallback_providers:
+            fb_config = fallback_config(config, name)
+            fb_config.share_limiter(config.shared_limiter())
+            fallbacks.append(bare_provider(name, fb_config))
     chain = [provider, *fallbacks]
     if config.max_retries > 0:
         chain = [
