@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -46,6 +46,9 @@ from .providers.errors import ErrorCode, S2SError
 from .providers.types import ConversationContext, new_conversation_context
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+
+    from .pipeline.observer import FrameObserver
     from .stt.base import STTEngine
     from .tts.base import TTSEngine
 
@@ -109,7 +112,10 @@ class VoiceSession:
 
     With ``resilient=True`` (the default) the provider is wrapped as the config says
     (:func:`~beluga_voice.providers.wrap.wrap_provider`): silent retry, fallback to
-    ``config.fallback_providers``, metrics and tracing.
+    ``config.fallback_providers``, metrics and tracing; a provider that is already
+    wrapped (``new_provider`` wraps by default) is used as it is.  With
+    ``config.enable_metrics`` the pipeline's per-frame metrics are attached too (on
+    ``meter_provider``, default the global one); ``observers`` adds frame observers.
     """
 
     def __init__(
@@ -130,6 +136,8 @@ class VoiceSession:
         on_transcript: Callback | None = None,
         on_error: Callback | None = None,
         resilient: bool = True,
+        observers: Iterable[FrameObserver] = (),
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if s2s_provider is not None and (stt is not None or tts is not None):
             raise S2SError(
@@ -164,6 +172,8 @@ class VoiceSession:
         self.output_sample_rate = output_sample_rate or self.config.sample_rate
         self.on_state, self.on_audio = on_state, on_audio
         self.on_transcript, self.on_error = on_transcript, on_error
+        self.observers = tuple(observers)
+        self.meter_provider = meter_provider
         self.state = SessionState.IDLE
         self.brain: FrameProcessor | None = None
         self.task: PipelineTask | None = None
@@ -231,6 +241,9 @@ class VoiceSession:
                 output_sample_rate=self.output_sample_rate,
             ),
             on_error=self._error,
+            observers=self.observers,
+            metrics=self.config.enable_metrics,
+            meter_provider=self.meter_provider,
         )
         stack = AsyncExitStack()
         tg = await stack.enter_async_context(anyio.create_task_group())

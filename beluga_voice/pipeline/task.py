@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -35,11 +36,26 @@ from .compose import Pipeline
 from .observer import FrameObserver
 from .processor import FrameProcessor, Node, deliver
 
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+
+    from ..observability.pipeline import PipelineMetrics
+
 __all__ = ["PipelineTask"]
 
 log = logging.getLogger("beluga_voice.pipeline")
 
 FrameCallback = Callable[[Frame], Awaitable[None]]
+
+
+def _metrics_enabled(processors: Iterable[FrameProcessor]) -> bool:
+    """Metrics are on when a processor of the pipeline works for a provider whose config
+    enables them (``S2SConfig.enable_metrics``, the default), like the S2S processor."""
+    for proc in processors:
+        config = getattr(getattr(proc, "provider", None), "config", None)
+        if getattr(config, "enable_metrics", False) is True:
+            return True
+    return False
 
 
 class _Head(FrameProcessor):
@@ -88,6 +104,12 @@ class PipelineTask:
     after it (they run side by side), so :meth:`run` returns within ``stop_timeout +
     cleanup_timeout`` of a stop in the worst case, and within ``stop_timeout`` when the
     cleanups have nothing slow to do.
+
+    ``metrics`` attaches the per-frame observer
+    (:class:`~beluga_voice.observability.pipeline.PipelineMetrics`, on ``meter_provider``
+    or the global one) without the caller building it; the default (None) turns it on
+    when a processor's provider config has ``enable_metrics`` (the S2S processor's, by
+    default).  An observer of that type already in ``observers`` is not doubled.
     """
 
     def __init__(
@@ -100,6 +122,8 @@ class PipelineTask:
         inbox_capacity: int = 64,
         direct_handoff: bool = True,
         observers: Iterable[FrameObserver] = (),
+        metrics: bool | None = None,
+        meter_provider: MeterProvider | None = None,
         on_output: FrameCallback | None = None,
         on_upstream: FrameCallback | None = None,
         on_error: Callable[[ErrorFrame], Awaitable[None]] | None = None,
@@ -116,6 +140,18 @@ class PipelineTask:
         self._root = Pipeline([self._head, self.pipeline, self._tail], name="PipelineTask")
         self.processors = self._root.processors()
         observers = tuple(observers)
+        self.metrics: PipelineMetrics | None = None
+        """The per-frame metrics observer attached by the task (``metrics``), if any."""
+        if metrics is None:
+            metrics = _metrics_enabled(self.processors)
+        if metrics:
+            # The observer lives with the other OpenTelemetry code; it is imported only
+            # when metrics are on, so a metrics-free pipeline never loads that code.
+            from ..observability.pipeline import PipelineMetrics
+
+            if not any(isinstance(o, PipelineMetrics) for o in observers):
+                self.metrics = PipelineMetrics(meter_provider).watch(self)
+                observers = (*observers, self.metrics)
         for proc in self.processors:
             inbox = proc._ensure_inbox(inbox_capacity)
             if proc._capacity is None and inbox.capacity != inbox_capacity:
