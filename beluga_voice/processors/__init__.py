@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .agent import AgentProcessor
     from .resample import ResampleProcessor, StreamResampler
+    from .resilience import Fallback, ResiliencePolicy, Retry
     from .s2s import S2SProcessor
     from .stt import STTProcessor
     from .tts import TTSProcessor
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "AgentProcessor": ".agent",
+    "Fallback": ".resilience",
+    "ResiliencePolicy": ".resilience",
+    "Retry": ".resilience",
     "ResampleProcessor": ".resample",
     "S2SProcessor": ".s2s",
     "STTProcessor": ".stt",
@@ -39,7 +43,10 @@ _WHERE = {
 
 __all__ = [
     "AgentProcessor",
+    "Fallback",
     "ResampleProcessor",
+    "ResiliencePolicy",
+    "Retry",
     "S2SProcessor",
     "STTProcessor",
     "StreamResampler",

@@ -164,6 +164,21 @@ class S2SProcessor(FrameProcessor):
         self.end_timeout = end_timeout
         self._watch = ReplyWatch()
 
+    def with_provider(self, provider: StreamingS2SProvider) -> S2SProcessor:
+        """A processor like this one over ``provider`` (the wrapping processors put a
+        retrying or fallback provider under it).  Context, tools and agent are shared."""
+        return S2SProcessor(
+            provider,
+            context=self.context,
+            tools=self.tools,
+            agent=self.agent,
+            reasoning_mode=self.reasoning_mode,
+            forward_input_audio=self.forward_input_audio,
+            tool_timeout=self.tool_calls.timeout,
+            max_tool_calls=self.tool_calls.limit,
+            name=self.name,
+        )
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def on_start(self, frame: StartFrame) -> None:

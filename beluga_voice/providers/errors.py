@@ -51,6 +51,8 @@ class ErrorCode(enum.StrEnum):
     CONTEXT_TIMEOUT = "context_timeout"
     INVALID_AUDIO_FORMAT = "invalid_audio_format"
     INVALID_AUDIO_QUALITY = "invalid_audio_quality"
+    REPLY_CUT = "reply_cut"
+    """A failure cut a reply the user had already heard much of; it is not answered again."""
 
 
 RETRYABLE_CODES: frozenset[ErrorCode] = frozenset(
