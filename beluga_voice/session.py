@@ -116,6 +116,10 @@ class VoiceSession:
     wrapped (``new_provider`` wraps by default) is used as it is.  With
     ``config.enable_metrics`` the pipeline's per-frame metrics are attached too (on
     ``meter_provider``, default the global one); ``observers`` adds frame observers.
+
+    ``replay_cut_reply_under`` (default ``config.replay_cut_reply_under``, 1 s): a reply
+    cut by a failure before the user heard this many seconds of it is answered again in
+    full by the replacement session; past it, ``on_error`` gets a ``reply_cut`` error.
     """
 
     def __init__(
@@ -138,6 +142,7 @@ class VoiceSession:
         resilient: bool = True,
         observers: Iterable[FrameObserver] = (),
         meter_provider: MeterProvider | None = None,
+        replay_cut_reply_under: float | None = None,
     ) -> None:
         if s2s_provider is not None and (stt is not None or tts is not None):
             raise S2SError(
@@ -157,12 +162,17 @@ class VoiceSession:
             raise S2SError(
                 "VoiceSession", ErrorCode.INVALID_CONFIG, "the STT + TTS branch needs an agent"
             )
+        if replay_cut_reply_under is not None:
+            self.config = self.config.model_copy(
+                update={"replay_cut_reply_under": replay_cut_reply_under}
+            )
         if s2s_provider is not None and resilient:
-            from .providers.wrap import wrap_provider
+            from .providers.wrap import set_replay_cut, wrap_provider
 
             wrapped = wrap_provider(s2s_provider, self.config)
             if isinstance(wrapped, StreamingS2SProvider):
                 s2s_provider = wrapped
+            set_replay_cut(s2s_provider, self.config.replay_cut_reply_under)
         self.provider = s2s_provider
         self.stt, self.tts, self.agent = stt, tts, agent
         self.transport = transport

@@ -110,10 +110,13 @@ async def test_slow_provider_is_kept_when_there_is_nothing_better() -> None:
 
 @pytest.mark.parametrize("replay_started", [False, True])
 async def test_stall_mid_reply_switches(replay_started: bool) -> None:
+    """40 ms of the reply played: under ``replay_cut_reply_under`` (here 10 ms when the
+    turn must not be replayed) the turn is answered again, else the cut is reported."""
     primary = AdvancedMockS2SProvider("primary", stall_after_chunks=2)
     backup = AdvancedMockS2SProvider("backup")
-    settings = FallbackSettings(stall_timeout=0.2, replay_started_turns=replay_started)
-    fb = FallbackProvider([primary, backup], CONFIG, settings=settings)
+    settings = FallbackSettings(stall_timeout=0.2)
+    config = CONFIG.model_copy(update={"replay_cut_reply_under": 1.0 if replay_started else 0.01})
+    fb = FallbackProvider([primary, backup], config, settings=settings)
     turn = utterance(0)
     async with await fb.start_streaming() as session:
         with anyio.fail_after(10):
@@ -135,8 +138,11 @@ async def test_stall_mid_reply_switches(replay_started: bool) -> None:
         assert isinstance(events[events.index(switch) - 2], Interrupted)
         assert closing.status == "cancelled" and backup.turns == 1
         assert delivered(turn, backup) == len(turn)
-    else:  # the user heard the start of an answer: the turn is not asked again
+    else:  # the user heard enough of an answer: the cut is told, the turn not asked again
         assert closing.status == "incomplete" and backup.turns == 0
+        told = events[events.index(switch) - 2]
+        assert isinstance(told, SessionError) and not told.fatal
+        assert told.error.code is ErrorCode.REPLY_CUT
         assert delivered(turn, primary) == len(turn)
 
 

@@ -77,10 +77,13 @@ async def test_disconnect_mid_user_turn_replays_unanswered_audio() -> None:
 
 
 async def test_drop_during_reply_closes_the_reply_and_keeps_the_next_turn() -> None:
+    """60 ms of the reply played, and the threshold is 50 ms: the cut is reported."""
     mock = AdvancedMockS2SProvider(disconnect_after_chunks=3)
     first, second = utterance(0), utterance(100)
     seen: list[SessionEvent] = []
-    async with await wrap(mock).start_streaming() as session:
+    config = CONFIG.model_copy(update={"replay_cut_reply_under": 0.05})
+    provider = RetryingProvider(mock, config, rng=random.Random(7))
+    async with await provider.start_streaming() as session:
         with anyio.fail_after(10):
             for chunk in first:
                 await session.send_audio(chunk)
@@ -93,9 +96,11 @@ async def test_drop_during_reply_closes_the_reply_and_keeps_the_next_turn() -> N
     audio = [e for e in seen if isinstance(e, AudioChunk) and e.audio]
     assert len(audio) >= 3  # the reply played before the drop
     reconnect = next(e for e in seen if isinstance(e, SessionReconnected))
-    # The first turn's reply had started playing: it is closed, not replayed.
+    # The user heard more than the threshold: the reply is closed, told, not replayed.
     closing = seen[seen.index(reconnect) - 1]
     assert isinstance(closing, ResponseDone) and closing.status == "incomplete"
+    told = seen[seen.index(reconnect) - 2]
+    assert isinstance(told, SessionError) and told.error.code is ErrorCode.REPLY_CUT
     assert reconnect.replayed_bytes < len(first) * CHUNK
     assert mock.turns == 2  # first turn once, second turn once: no duplicate answer
     assert delivered(first + second, mock) == len(first) + len(second)

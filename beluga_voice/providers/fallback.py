@@ -9,8 +9,9 @@ live conversation to the next provider, mid-session, when the current one
 * or stalls: reply audio started and then nothing arrived for ``stall_timeout`` seconds.
 
 The user audio of the turn in progress is kept in a ring buffer and replayed to the new
-provider, so no speech is lost; a turn whose reply had already started playing is not
-replayed (the user heard an answer) unless ``replay_started_turns`` is set.  Each switch
+provider, so no speech is lost; a turn whose reply was cut after the user heard
+``config.replay_cut_reply_under`` seconds of it is reported (``reply_cut``) rather than
+answered twice, unless ``replay_started_turns`` is set (see :mod:`.replay`).  Each switch
 yields a :class:`~beluga_voice.providers.events.ProviderSwitched` event.
 
 A :class:`~.circuit.CircuitBreaker` per provider, shared by all sessions, keeps new
@@ -91,6 +92,7 @@ class FallbackProvider(StreamingS2SProvider):
         super().__init__(config or providers[0].config)
         self.providers = list(providers)
         self.settings = settings or FallbackSettings()
+        self.replay_cut_reply_under = self.config.replay_cut_reply_under
         s = self.settings
         self.breakers = [
             CircuitBreaker(failure_threshold=s.failure_threshold, cooldown=s.breaker_cooldown)
@@ -208,6 +210,7 @@ class FallbackSession(ResilientSession):
             input_sample_rate=provider.input_sample_rate,
             replay_seconds=s.replay_seconds,
             replay_started_turns=s.replay_started_turns,
+            replay_cut_reply_under=provider.replay_cut_reply_under,
         )
         self.provider = provider
         self.index = index

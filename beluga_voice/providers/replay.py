@@ -12,9 +12,15 @@ provider's voice detector says speech stopped (``SpeechStopped.audio_end_ms``, m
 a byte offset of the audio this inner session received) or where the client called
 ``end_turn``.  Audio after that point belongs to the next turn and stays unacknowledged.
 Everything not yet acknowledged sits in an :class:`AudioJournal` (a bounded ring) and is
-sent again, in order, to whichever session replaces the current one.  A turn whose reply
-already started playing is not replayed (the user heard an answer) unless the wrapper is
-built with ``replay_started_turns=True``.
+sent again, in order, to whichever session replaces the current one.
+
+**Never a silent cut.**  A reply counts as heard once ``replay_cut_reply_under`` seconds
+of its audio went to the caller (``S2SConfig.replay_cut_reply_under``, 1 s by default).
+A failure that cuts a reply earlier replays its turn: the caller gets ``Interrupted`` and
+``ResponseDone("cancelled")`` (playback is flushed) and the replacement answers the turn
+again in full.  A failure that cuts it later is told: a non-fatal ``SessionError`` with
+code ``reply_cut`` and ``ResponseDone("incomplete")``; the turn is not answered twice.
+``replay_started_turns=True`` replays every cut turn, however much was heard.
 """
 
 from __future__ import annotations
@@ -73,8 +79,12 @@ class ResilientSession(StreamingSession):
         input_sample_rate: int,
         replay_seconds: float = 30.0,
         replay_started_turns: bool = False,
+        replay_cut_reply_under: float = 1.0,
     ) -> None:
         super().__init__(name, context)
+        self.replay_cut_reply_under = replay_cut_reply_under
+        self._reply_heard_ms = 0.0
+        """Reply audio given to the caller so far for the reply in progress."""
         self.input_sample_rate = input_sample_rate
         self._bytes_per_ms = input_sample_rate * 2 / 1000.0
         self.journal = AudioJournal(max(2, int(replay_seconds * input_sample_rate * 2)))
@@ -144,11 +154,24 @@ class ResilientSession(StreamingSession):
             await self._discard(old)
         events: list[SessionEvent] = []
         if self._reply_open or self._reply_playing:
-            if self._reply_playing and self.replay_started_turns:
+            if self._reply_playing and not self._reply_heard():
+                # Cut early: flush what played; the turn (still unacknowledged) is replayed.
                 events.append(Interrupted(self._reply_id))
                 events.append(ResponseDone(self._reply_id, "cancelled", reason))
+            elif self._reply_playing:
+                heard = self._reply_heard_ms
+                error = S2SError(
+                    "receive",
+                    ErrorCode.REPLY_CUT,
+                    f"{self.provider_name}: reply cut after {heard:.0f} ms ({reason}); "
+                    "not answered again",
+                    details={"heard_ms": heard},
+                )
+                events.append(SessionError(error, fatal=False))
+                events.append(ResponseDone(self._reply_id, "incomplete", reason))
             else:
                 events.append(ResponseDone(self._reply_id, "incomplete", reason))
+        self._reply_heard_ms = 0.0
         self._reply_id = None
         self._reply_open = self._reply_playing = False
         self._reply_offset = None
@@ -329,14 +352,24 @@ class ResilientSession(StreamingSession):
         self._turn_end = self._turn_end_at = None
         self._reply_offset = None
 
+    def _reply_heard(self) -> bool:
+        """Has the user heard enough of the reply in progress to count it as answered?"""
+        if self.replay_started_turns:
+            return False
+        return self._reply_heard_ms >= 1000.0 * self.replay_cut_reply_under
+
     def _track(self, event: SessionEvent) -> None:
         if isinstance(event, AudioChunk):
             if event.audio and not self._reply_playing:
                 self._reply_playing = True
                 self._reply_open = True
+                self._reply_heard_ms = 0.0
                 if self._reply_offset is None:
                     self._reply_offset = self.journal.total
-                if not self.replay_started_turns:
+            if event.audio and event.sample_rate:
+                was_heard = self._reply_heard()
+                self._reply_heard_ms += 1000.0 * len(event.audio) / (2 * event.sample_rate)
+                if not was_heard and self._reply_heard():
                     self._answered()
         elif isinstance(event, SpeechStopped):
             self._user_speaking = False
@@ -355,6 +388,7 @@ class ResilientSession(StreamingSession):
             if event.status == "completed":
                 self._answered()
             self._reply_open = self._reply_playing = False
+            self._reply_heard_ms = 0.0
             self._reply_id = None
             self._reply_offset = None
         elif isinstance(event, ToolCall):

@@ -153,6 +153,7 @@ class RetryingProvider(StreamingS2SProvider):
         )
         self.replay_seconds = replay_seconds
         self.replay_started_turns = replay_started_turns
+        self.replay_cut_reply_under = config.replay_cut_reply_under
         self.stall_timeout = stall_timeout
         self.backoff = Backoff.from_config(config, rng)
         self.sleep = sleep
@@ -202,6 +203,7 @@ class RetryingSession(ResilientSession):
             input_sample_rate=provider.input_sample_rate,
             replay_seconds=provider.replay_seconds,
             replay_started_turns=provider.replay_started_turns,
+            replay_cut_reply_under=provider.replay_cut_reply_under,
         )
         self.provider = provider
         self.attempts = 0

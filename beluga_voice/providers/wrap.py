@@ -29,7 +29,20 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import Tracer
 
-__all__ = ["fallback_config", "is_wrapped", "wrap_provider"]
+__all__ = ["fallback_config", "is_wrapped", "set_replay_cut", "wrap_provider"]
+
+
+def set_replay_cut(provider: S2SProvider, seconds: float) -> None:
+    """Set ``replay_cut_reply_under`` on every resilience layer of ``provider`` (for
+    sessions opened from now on): how much of a cut reply the user may have heard and
+    still get the whole answer again (see :mod:`.replay`)."""
+    if seconds < 0:
+        raise ValueError(f"replay_cut_reply_under must be >= 0, got {seconds}")
+    if isinstance(provider, RetryingProvider | FallbackProvider):
+        provider.replay_cut_reply_under = seconds
+    for inner in [getattr(provider, "inner", None), *getattr(provider, "providers", ())]:
+        if isinstance(inner, S2SProvider):
+            set_replay_cut(inner, seconds)
 
 
 def is_wrapped(provider: S2SProvider) -> bool:
