@@ -122,3 +122,20 @@ async def test_fallbacks_share_the_limit_of_their_config() -> None:
     assert isinstance(provider, FallbackProvider)
     limiters = {id(p.limiter) for p in provider.providers}  # type: ignore[attr-defined]
     assert limiters == {id(config.shared_limiter())}
+
+
+def test_one_owner_of_reconnects() -> None:
+    """Under the retry layer the shells stop reconnecting by themselves (OpenAI) or keep
+    only one resumption attempt, the protocol's own feature (Gemini); bare, they keep
+    their settings."""
+    from beluga_voice.providers.retry import RetryingProvider
+
+    config = S2SConfig(api_key="test-key", enable_metrics=False, enable_tracing=False)
+    realtime = new_provider("openai_realtime", config)
+    assert isinstance(realtime, RetryingProvider)
+    assert realtime.inner.settings.max_reconnects == 0  # type: ignore[attr-defined]
+    assert bare_provider("openai_realtime", config).settings.max_reconnects == 3  # type: ignore[attr-defined]
+    gemini = new_provider("gemini", config)
+    assert isinstance(gemini, RetryingProvider)
+    assert gemini.inner.settings.max_reconnects == 1  # type: ignore[attr-defined]
+    assert bare_provider("gemini", config).settings.max_reconnects == 3  # type: ignore[attr-defined]

@@ -260,6 +260,12 @@ class StreamingS2SProvider(S2SProvider):
     async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
         """Connect and configure a session; return it ready for audio."""
 
+    def yield_reconnects(self) -> None:
+        """An outer layer (:class:`~beluga_voice.providers.retry.RetryingProvider`) owns
+        reconnects from now on: one backoff, one replay journal, one retry count.  A
+        provider that reconnects by itself switches that off here and keeps only what its
+        protocol offers (session resumption, rotation).  The default has nothing to do."""
+
     async def start_streaming(self, ctx: ConversationContext | None = None) -> StreamingSession:
         """Open a live session (waits for a free slot, up to ``config.timeout``)."""
         ctx = ctx or new_conversation_context()

@@ -144,6 +144,8 @@ class RetryingProvider(StreamingS2SProvider):
         config = config or inner.config
         super().__init__(config)
         self.inner = inner
+        if isinstance(inner, StreamingS2SProvider):
+            inner.yield_reconnects()  # one owner of reconnects: this layer
         self.name = inner.name
         self.input_sample_rate = input_sample_rate or inner.capabilities.input_sample_rates[0]
         # One declared input rate: replay offsets are computed at this rate, so callers

@@ -63,6 +63,14 @@ class GeminiLiveProvider(StreamingS2SProvider):
     def url(self) -> str:
         return endpoint_url(self.settings)
 
+    def yield_reconnects(self) -> None:
+        """Resuming with the server's handle is the protocol's own feature and stays, as
+        one attempt per drop: retrying a failed resumption (with a back-off of its own)
+        is the retry layer's."""
+        self.settings = self.settings.model_copy(
+            update={"max_reconnects": min(1, self.settings.max_reconnects)}
+        )
+
     async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
         session = GeminiLiveSession(self, ctx)
         await session.start()
