@@ -36,6 +36,16 @@ def _run(name: str) -> str:
             ["switched: flaky-cloud -> local (error)", "assistant: That is 36."],
         ),
         (
+            "custom_pipeline.py",
+            [
+                "switched: flaky-cloud -> local (error)",
+                "assistant: That is 36.",
+                "switched: tts -> tts (retry)",
+                "the TTS was called 2 times",
+                "errors the app saw: 0",
+            ],
+        ),
+        (
             "agent_integration.py",
             ["assistant: You need coffee, milk.", "assistant: Added eggs."],
         ),
