@@ -40,7 +40,7 @@ from .frames import (
     UserTurnEndedFrame,
 )
 from .pipeline import FrameProcessor, Node, PipelineTask
-from .providers.base import StreamingS2SProvider
+from .providers.base import S2SProvider
 from .providers.config import S2SConfig
 from .providers.errors import ErrorCode, S2SError
 from .providers.types import ConversationContext, new_conversation_context
@@ -125,7 +125,7 @@ class VoiceSession:
     def __init__(
         self,
         *,
-        s2s_provider: StreamingS2SProvider | None = None,
+        s2s_provider: S2SProvider | None = None,
         stt: STTEngine | None = None,
         tts: TTSEngine | None = None,
         agent: Agent | None = None,
@@ -169,9 +169,7 @@ class VoiceSession:
         if s2s_provider is not None and resilient:
             from .providers.wrap import set_replay_cut, wrap_provider
 
-            wrapped = wrap_provider(s2s_provider, self.config)
-            if isinstance(wrapped, StreamingS2SProvider):
-                s2s_provider = wrapped
+            s2s_provider = wrap_provider(s2s_provider, self.config)
             set_replay_cut(s2s_provider, self.config.replay_cut_reply_under)
         self.provider = s2s_provider
         self.stt, self.tts, self.agent = stt, tts, agent

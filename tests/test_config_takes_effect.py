@@ -139,3 +139,26 @@ def test_one_owner_of_reconnects() -> None:
     assert isinstance(gemini, RetryingProvider)
     assert gemini.inner.settings.max_reconnects == 1  # type: ignore[attr-defined]
     assert bare_provider("gemini", config).settings.max_reconnects == 3  # type: ignore[attr-defined]
+
+
+def test_one_provider_protocol() -> None:
+    """Issue 15 point 2: providers and wrappers implement one protocol; wrappers carry no
+    session machinery of their own (no limiter, no ``_open_session`` stub)."""
+    from beluga_voice.providers.base import ProviderWrapper, S2SProvider, StreamingS2SProvider
+
+    config = S2SConfig(provider="mock", fallback_providers=["local"])
+    bare = bare_provider("mock", config)
+    wrapped = new_provider("mock", config)
+    layers: list[object] = [wrapped]
+    while layers:
+        layer = layers.pop()
+        assert isinstance(layer, S2SProvider)
+        if isinstance(layer, ProviderWrapper):
+            assert not hasattr(layer, "limiter") and not hasattr(layer, "_open_session")
+            layers.extend(getattr(layer, "providers", []))
+            inner = getattr(layer, "inner", None)
+            if inner is not None:
+                layers.append(inner)
+        else:
+            assert isinstance(layer, StreamingS2SProvider)
+    assert isinstance(bare, S2SProvider) and not isinstance(object(), S2SProvider)

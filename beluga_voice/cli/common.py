@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from ..observability.logging import JsonFormatter, RedactingFormatter
-from ..providers.base import StreamingS2SProvider
+from ..providers.base import S2SProvider
 from ..providers.config import S2SConfig
 from ..providers.errors import S2SError, redact
 from ..providers.registry import new_provider
@@ -71,7 +71,7 @@ def load_config(config: Path | None, provider: str | None) -> S2SConfig:
     return cfg
 
 
-def build_provider(cfg: S2SConfig) -> StreamingS2SProvider:
+def build_provider(cfg: S2SConfig) -> S2SProvider:
     """The configured provider, wrapped as the config says (retry, fallback, metrics)."""
     from ..providers.wrap import wrap_provider
 
@@ -79,8 +79,6 @@ def build_provider(cfg: S2SConfig) -> StreamingS2SProvider:
         provider = wrap_provider(new_provider(cfg.provider, cfg))
     except S2SError as exc:
         raise fail(str(exc)) from None
-    if not isinstance(provider, StreamingS2SProvider):
-        raise fail(f"provider {cfg.provider!r} does not support streaming sessions")
     return provider
 
 

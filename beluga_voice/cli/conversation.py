@@ -29,7 +29,7 @@ from ..frames import (
     UserStoppedSpeakingFrame,
 )
 from ..pipeline import FrameObserver, FrameProcessor, PipelineTask
-from ..providers.base import StreamingS2SProvider
+from ..providers.base import S2SProvider
 from ..providers.errors import redact
 from .common import console, err_console, fail
 
@@ -140,7 +140,7 @@ class TurnGate(FrameProcessor):
 
 
 async def run_conversation(
-    provider: StreamingS2SProvider,
+    provider: S2SProvider,
     source: Path,
     output: Path,
     *,

@@ -45,7 +45,7 @@ from ..frames import (
     UserTurnEndedFrame,
 )
 from ..pipeline.processor import FrameProcessor
-from ..providers.base import StreamingS2SProvider, StreamingSession
+from ..providers.base import S2SProvider, StreamingSession
 from ..providers.config import LATENCY_BUDGETS
 from ..providers.errors import ErrorCode, S2SError
 from ..providers.events import (
@@ -123,7 +123,7 @@ class S2SProcessor(FrameProcessor):
 
     def __init__(
         self,
-        provider: StreamingS2SProvider,
+        provider: S2SProvider,
         *,
         context: ConversationContext | None = None,
         tools: ToolRegistry | None = None,
@@ -164,7 +164,7 @@ class S2SProcessor(FrameProcessor):
         self.end_timeout = end_timeout
         self._watch = ReplyWatch()
 
-    def with_provider(self, provider: StreamingS2SProvider) -> S2SProcessor:
+    def with_provider(self, provider: S2SProvider) -> S2SProcessor:
         """A processor like this one over ``provider`` (the wrapping processors put a
         retrying or fallback provider under it).  Context, tools and agent are shared."""
         return S2SProcessor(

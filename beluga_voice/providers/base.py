@@ -14,9 +14,9 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 import anyio
 
@@ -41,7 +41,13 @@ from .types import (
 if TYPE_CHECKING:
     from .config import S2SConfig
 
-__all__ = ["S2SProvider", "SessionLimiter", "StreamingS2SProvider", "StreamingSession"]
+__all__ = [
+    "ProviderWrapper",
+    "S2SProvider",
+    "SessionLimiter",
+    "StreamingS2SProvider",
+    "StreamingSession",
+]
 
 
 class StreamingSession(ABC):
@@ -226,10 +232,68 @@ class SessionLimiter:
         )
 
 
-class S2SProvider(ABC):
-    """A speech-to-speech model: audio in, audio out."""
+@runtime_checkable
+class S2SProvider(Protocol):
+    """What every S2S provider offers, wrappers included: the one provider protocol.
+
+    Real providers subclass :class:`StreamingS2SProvider` (the shared machinery: the
+    session limit, ``stream``, a one-shot ``process`` built on a session); wrappers
+    (retry, fallback, instrumentation) subclass :class:`ProviderWrapper` and implement
+    the protocol only.  Code that takes a provider types it as ``S2SProvider``.
+    """
+
+    name: str
+    config: S2SConfig
+    capabilities: ProviderCapabilities
+
+    async def process(
+        self, audio_input: AudioInput, ctx: ConversationContext | None = None
+    ) -> AudioOutput:
+        """Answer one complete utterance (one-shot use)."""
+        ...
+
+    async def start_streaming(self, ctx: ConversationContext | None = None) -> StreamingSession:
+        """Open a live session."""
+        ...
+
+    def stream(
+        self, ctx: ConversationContext | None = None
+    ) -> AbstractAsyncContextManager[StreamingSession]:
+        """``async with provider.stream(ctx) as session:`` -- open and always close."""
+        ...
+
+    def yield_reconnects(self) -> None:
+        """An outer layer (:class:`~beluga_voice.providers.retry.RetryingProvider`) owns
+        reconnects from now on: one backoff, one replay journal, one retry count.  A
+        provider that reconnects by itself switches that off here and keeps only what its
+        protocol offers (session resumption, rotation)."""
+        ...
+
+
+class _Streams:
+    """``stream()`` for every provider class: open a session, always close it."""
 
     name: str = ""
+
+    @asynccontextmanager
+    async def stream(
+        self, ctx: ConversationContext | None = None
+    ) -> AsyncIterator[StreamingSession]:
+        session = await self.start_streaming(ctx)  # type: ignore[attr-defined]
+        async with session:
+            yield session
+
+    def yield_reconnects(self) -> None:
+        """Nothing to switch off by default (see :meth:`S2SProvider.yield_reconnects`)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class ProviderWrapper(_Streams, ABC):
+    """Base of the provider wrappers: they implement :class:`S2SProvider` around other
+    providers and hold no session slot of their own (the wrapped providers do)."""
+
     capabilities: ProviderCapabilities = ProviderCapabilities()
 
     def __init__(self, config: S2SConfig) -> None:
@@ -241,30 +305,27 @@ class S2SProvider(ABC):
     ) -> AudioOutput:
         """Answer one complete utterance (one-shot use)."""
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r}>"
+    @abstractmethod
+    async def start_streaming(self, ctx: ConversationContext | None = None) -> StreamingSession:
+        """Open a live session."""
 
 
-class StreamingS2SProvider(S2SProvider):
-    """A provider with live bidirectional sessions.
+class StreamingS2SProvider(_Streams, ABC):
+    """The base class of real providers, with live bidirectional sessions.
 
     Subclasses implement :meth:`_open_session`; :meth:`start_streaming` adds the
     concurrent-session limit, and :meth:`process` is built on a session.
     """
 
+    capabilities: ProviderCapabilities = ProviderCapabilities()
+
     def __init__(self, config: S2SConfig) -> None:
-        super().__init__(config)
+        self.config = config
         self.limiter = SessionLimiter(config.max_concurrent_sessions, config.timeout)
 
     @abstractmethod
     async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
         """Connect and configure a session; return it ready for audio."""
-
-    def yield_reconnects(self) -> None:
-        """An outer layer (:class:`~beluga_voice.providers.retry.RetryingProvider`) owns
-        reconnects from now on: one backoff, one replay journal, one retry count.  A
-        provider that reconnects by itself switches that off here and keeps only what its
-        protocol offers (session resumption, rotation).  The default has nothing to do."""
 
     async def start_streaming(self, ctx: ConversationContext | None = None) -> StreamingSession:
         """Open a live session (waits for a free slot, up to ``config.timeout``)."""
@@ -277,15 +338,6 @@ class StreamingS2SProvider(S2SProvider):
             raise
         session._release = release
         return session
-
-    @asynccontextmanager
-    async def stream(
-        self, ctx: ConversationContext | None = None
-    ) -> AsyncIterator[StreamingSession]:
-        """``async with provider.stream(ctx) as session:`` -- open and always close."""
-        session = await self.start_streaming(ctx)
-        async with session:
-            yield session
 
     async def process(
         self, audio_input: AudioInput, ctx: ConversationContext | None = None

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import S2SProvider, StreamingS2SProvider, StreamingSession
+from .base import ProviderWrapper, S2SProvider, StreamingSession
 from .circuit import CircuitBreaker
 from .config import S2SConfig
 from .errors import ErrorCode, S2SError
@@ -71,7 +71,7 @@ def _common_rates(providers: Sequence[S2SProvider]) -> tuple[int, ...]:
     return tuple(common) or first
 
 
-class FallbackProvider(StreamingS2SProvider):
+class FallbackProvider(ProviderWrapper):
     """Ordered providers behind one provider interface.  See the module docstring.
 
     The wrapper presents the primary's name and capabilities, with one input sample rate:
@@ -119,8 +119,6 @@ class FallbackProvider(StreamingS2SProvider):
     ) -> StreamingSession:
         """Open a session of provider ``index`` within ``timeout``, updating its breaker."""
         provider = self.providers[index]
-        if not isinstance(provider, StreamingS2SProvider):
-            raise S2SError("start_streaming", ErrorCode.UNSUPPORTED_OPERATION, provider.name)
         try:
             with anyio.fail_after(timeout):
                 session = await provider.start_streaming(ctx)
@@ -174,9 +172,6 @@ class FallbackProvider(StreamingS2SProvider):
                 )
             return session
         raise self._unavailable(errors, "start_streaming")
-
-    async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
-        return await self.start_streaming(ctx)  # pragma: no cover - start_streaming overrides
 
     async def process(
         self, audio_input: AudioInput, ctx: ConversationContext | None = None

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import anyio
 
-from .base import S2SProvider, StreamingS2SProvider, StreamingSession
+from .base import ProviderWrapper, S2SProvider, StreamingSession
 from .config import S2SConfig
 from .errors import S2SError
 from .events import ResponseDone, SessionEvent, SessionReconnected
@@ -121,7 +121,7 @@ async def retry_call(
         await sleep(wait)
 
 
-class RetryingProvider(StreamingS2SProvider):
+class RetryingProvider(ProviderWrapper):
     """Wraps ``inner`` so that transient failures are retried silently.  See the module doc.
 
     ``input_sample_rate`` is the rate of the audio the caller will send (default: the
@@ -144,8 +144,7 @@ class RetryingProvider(StreamingS2SProvider):
         config = config or inner.config
         super().__init__(config)
         self.inner = inner
-        if isinstance(inner, StreamingS2SProvider):
-            inner.yield_reconnects()  # one owner of reconnects: this layer
+        inner.yield_reconnects()  # one owner of reconnects: this layer
         self.name = inner.name
         self.input_sample_rate = input_sample_rate or inner.capabilities.input_sample_rates[0]
         # One declared input rate: replay offsets are computed at this rate, so callers
@@ -180,8 +179,6 @@ class RetryingProvider(StreamingS2SProvider):
 
     async def open_inner(self, ctx: ConversationContext) -> StreamingSession:
         """One attempt at opening a session of the wrapped provider."""
-        if not isinstance(self.inner, StreamingS2SProvider):
-            raise S2SError("start_streaming", "unsupported_operation", f"{self.name}: no streaming")
         return await self.inner.start_streaming(ctx)
 
     async def start_streaming(self, ctx: ConversationContext | None = None) -> StreamingSession:
@@ -190,9 +187,6 @@ class RetryingProvider(StreamingS2SProvider):
         inner = await self._retry(lambda: self.open_inner(ctx))
         await session._install(inner, self.inner.capabilities.input_sample_rates, reason="open")
         return session
-
-    async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
-        return await self.start_streaming(ctx)  # pragma: no cover - start_streaming overrides
 
 
 class RetryingSession(ResilientSession):

@@ -20,7 +20,7 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .base import S2SProvider, StreamingS2SProvider
+from .base import S2SProvider
 from .config import S2SConfig
 from .fallback import FallbackProvider, FallbackSettings
 from .retry import RetryingProvider
@@ -96,10 +96,7 @@ def wrap_provider(
             fallbacks.append(bare_provider(name, fb_config))
     chain = [provider, *fallbacks]
     if config.max_retries > 0:
-        chain = [
-            RetryingProvider(p, config, rng=rng) if isinstance(p, StreamingS2SProvider) else p
-            for p in chain
-        ]
+        chain = [RetryingProvider(p, config, rng=rng) for p in chain]
     wrapped: S2SProvider = (
         chain[0] if len(chain) == 1 else FallbackProvider(chain, config, settings=fallback_settings)
     )

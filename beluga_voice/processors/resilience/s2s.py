@@ -17,7 +17,7 @@ import random
 from collections.abc import Sequence
 
 from ...pipeline.processor import FrameProcessor
-from ...providers.base import S2SProvider, StreamingS2SProvider
+from ...providers.base import S2SProvider
 from ...providers.fallback import FallbackProvider, FallbackSettings
 from ...providers.retry import RetryingProvider
 from .policy import ResiliencePolicy
@@ -40,7 +40,7 @@ def _peel(provider: S2SProvider) -> tuple[S2SProvider, bool]:
             return provider, instrumented
 
 
-def _instrument(provider: StreamingS2SProvider, again: bool) -> StreamingS2SProvider:
+def _instrument(provider: S2SProvider, again: bool) -> S2SProvider:
     if not again:
         return provider
     from ...observability.instrument import InstrumentedProvider
@@ -50,7 +50,7 @@ def _instrument(provider: StreamingS2SProvider, again: bool) -> StreamingS2SProv
 
 def _retrying(
     provider: S2SProvider, policy: ResiliencePolicy, rng: random.Random | None = None
-) -> StreamingS2SProvider:
+) -> S2SProvider:
     return RetryingProvider(
         provider,
         policy.config_for(provider.config),
@@ -76,7 +76,7 @@ def s2s_with_retry(
     assert isinstance(processor, S2SProcessor)
     bare, instrumented = _peel(processor.provider)
     if policy.max_retries == 0:
-        return processor.with_provider(_instrument(bare, instrumented))  # type: ignore[arg-type]
+        return processor.with_provider(_instrument(bare, instrumented))
     return processor.with_provider(_instrument(_retrying(bare, policy, rng), instrumented))
 
 
