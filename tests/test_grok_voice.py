@@ -328,7 +328,7 @@ def test_grok_settings_refuse_what_xai_does_not_document() -> None:
         {"output_speed": 2.0},
     ):
         with pytest.raises(S2SError) as info:
-            new_provider("grok", S2SConfig(api_key=KEY), with_provider_specific(**bad))
+            bare_provider("grok", S2SConfig(api_key=KEY), with_provider_specific(**bad))
         assert info.value.code is ErrorCode.INVALID_CONFIG, bad
 
 
@@ -369,13 +369,13 @@ async def test_grok_speak_is_a_force_message() -> None:
 async def test_grok_external_reasoning_needs_local_turns() -> None:
     external = S2SConfig(api_key=KEY, reasoning_mode="external")
     with pytest.raises(S2SError) as info:
-        new_provider("grok", external)
+        bare_provider("grok", external)
     assert info.value.code is ErrorCode.INVALID_CONFIG and "vad" in str(info.value)
     voice = tone(0.2, 24000, 650.0)
     async with FakeRealtimeServer(
         "grok", user_transcripts=["book a table"], speak_audio=voice
     ) as fake:
-        provider = new_provider(
+        provider = bare_provider(
             "grok", external, with_provider_specific(base_url=fake.url, vad="none")
         )
         async with provider.stream() as session:  # type: ignore[attr-defined]

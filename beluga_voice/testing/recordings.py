@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from ..providers.base import StreamingS2SProvider
 from ..providers.config import S2SConfig, with_provider_specific
 from ..providers.recording import RecordingProvider
-from ..providers.registry import new_provider
+from ..providers.registry import bare_provider
 from .caller import Caller, Turn
 from .fake_realtime import FakeRealtimeServer
 from .fake_realtime.script import Reply
@@ -60,7 +60,7 @@ async def _fake_openai() -> AsyncIterator[StreamingS2SProvider]:
     async with fake:
         config = S2SConfig(api_key=SecretStr(_KEY), timeout=10.0)
         opts = with_provider_specific(base_url=fake.url, reconnect_delay=0.0)
-        provider = new_provider("openai_realtime", config, opts)
+        provider = bare_provider("openai_realtime", config, opts)
         assert isinstance(provider, StreamingS2SProvider)
         yield provider
 
@@ -78,7 +78,7 @@ async def _fake_gemini() -> AsyncIterator[StreamingS2SProvider]:
     ]
     async with FakeGeminiServer(turns, api_key=_KEY) as fake:
         config = S2SConfig(provider="gemini", api_key=SecretStr(_KEY), timeout=10.0)
-        provider = new_provider("gemini", config, with_provider_specific(base_url=fake.url))
+        provider = bare_provider("gemini", config, with_provider_specific(base_url=fake.url))
         assert isinstance(provider, StreamingS2SProvider)
         yield provider
 

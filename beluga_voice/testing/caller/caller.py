@@ -30,7 +30,7 @@ from typing import Any, Literal, Self
 import anyio
 
 from ...pipeline import PipelineTask
-from ...providers.base import StreamingS2SProvider
+from ...providers.base import S2SProvider
 from .clock import Clock, RealClock, VirtualClock
 from .targets import Heard, PipelineTarget, Target, WebSocketTarget, start_frame_for
 from .turns import Reply, Turn
@@ -322,7 +322,7 @@ def _target_for(target: Any, token: str | None) -> Target:
         return PipelineTarget(session=target)
     if isinstance(target, PipelineTask):
         return PipelineTarget(task=target)
-    if isinstance(target, StreamingS2SProvider):
+    if isinstance(target, S2SProvider):
         from ...processors.s2s import S2SProcessor
 
         return PipelineTarget(

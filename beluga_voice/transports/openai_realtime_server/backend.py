@@ -22,9 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ...providers.base import StreamingS2SProvider, StreamingSession
+from ...providers.base import S2SProvider, StreamingSession
 from ...providers.config import S2SConfig, with_provider_specific
-from ...providers.errors import ErrorCode, S2SError
 from ...providers.registry import new_provider
 from ...providers.types import ConversationContext
 from .session import BackendSettings
@@ -159,7 +158,7 @@ class ProviderBackend:
         name: str = "local",
         config: S2SConfig | None = None,
         *,
-        provider: StreamingS2SProvider | None = None,
+        provider: S2SProvider | None = None,
         resilient: bool = True,
         cache_size: int = 16,
     ) -> None:
@@ -170,9 +169,9 @@ class ProviderBackend:
         self.fixed = provider
         self.resilient = resilient
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, StreamingS2SProvider] = OrderedDict()
+        self._cache: OrderedDict[str, S2SProvider] = OrderedDict()
 
-    def provider_for(self, settings: BackendSettings) -> StreamingS2SProvider:
+    def provider_for(self, settings: BackendSettings) -> S2SProvider:
         if self.fixed is not None:
             return self.fixed
         specific = provider_settings(self.name, settings)
@@ -181,13 +180,11 @@ class ProviderBackend:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        provider = new_provider(self.name, self.config, with_provider_specific(**specific))
-        if self.resilient:
-            from ...providers.wrap import wrap_provider
-
-            provider = wrap_provider(provider, provider.config)
-        if not isinstance(provider, StreamingS2SProvider):
-            raise S2SError("serve", ErrorCode.INVALID_CONFIG, f"{self.name} has no live sessions")
+        # Wrapped as the config says unless told not to; every provider made here shares
+        # the config's session limit, so max_concurrent_sessions holds for the server.
+        provider = new_provider(
+            self.name, self.config, with_provider_specific(**specific), wrap=self.resilient
+        )
         self._cache[key] = provider
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
