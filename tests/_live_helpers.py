@@ -13,7 +13,7 @@ from _gemini_helpers import events_until, send_pcm
 from beluga_voice.providers.base import StreamingSession
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
 from beluga_voice.providers.openai_live import OpenAILiveProvider
-from beluga_voice.providers.registry import new_provider
+from beluga_voice.providers.registry import bare_provider
 from beluga_voice.testing.fake_live import FakeLiveServer
 from beluga_voice.testing.speech import tone
 
@@ -30,7 +30,7 @@ def provider_for(
 ) -> OpenAILiveProvider:
     config = S2SConfig(api_key=KEY, timeout=10.0, max_retries=0, reasoning_mode=reasoning_mode)
     opts = {"base_url": fake.url, "reply_end_silence_ms": 300, **settings}
-    provider = new_provider("openai_live", config, with_provider_specific(**opts))
+    provider = bare_provider("openai_live", config, with_provider_specific(**opts))
     assert isinstance(provider, OpenAILiveProvider)
     return provider
 

@@ -21,7 +21,7 @@ from beluga_voice.providers.events import (
     Transcript,
 )
 from beluga_voice.providers.openai_realtime import RealtimeProvider
-from beluga_voice.providers.registry import new_provider
+from beluga_voice.providers.registry import bare_provider
 from beluga_voice.providers.types import AudioFormat, AudioInput
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer, FunctionCall, Reply
 from beluga_voice.testing.speech import tone
@@ -191,7 +191,7 @@ async def test_g711_in_and_out(codec: str) -> None:
 
 
 def test_g711_capabilities_are_8_khz() -> None:
-    provider = new_provider(
+    provider = bare_provider(
         "openai_realtime",
         S2SConfig(api_key="sk-test-0123456789"),
         with_provider_specific(audio_format="audio/pcmu"),
@@ -201,7 +201,7 @@ def test_g711_capabilities_are_8_khz() -> None:
 
 
 def test_azure_endpoint_url_and_header() -> None:
-    provider = new_provider(
+    provider = bare_provider(
         "openai_realtime",
         S2SConfig(api_key="azure-key-0123456789"),
         with_provider_specific(
@@ -212,7 +212,7 @@ def test_azure_endpoint_url_and_header() -> None:
     assert provider.url == "wss://my-resource.openai.azure.com/openai/v1/realtime?model=my-realtime"
     assert provider.dialect.headers(provider.settings, "k") == {"api-key": "k"}
     with pytest.raises(S2SError) as info:
-        new_provider(
+        bare_provider(
             "openai_realtime",
             S2SConfig(api_key="azure-key-0123456789"),
             with_provider_specific(azure_endpoint="https://x.openai.azure.com", base_url="wss://y"),
@@ -225,12 +225,12 @@ async def test_azure_endpoint_against_the_fake() -> None:
     async with FakeRealtimeServer(api_key=key, script=[REPLY]) as fake:
         endpoint = f"http://{fake.host}:{fake.port}"
         opts = with_provider_specific(azure_endpoint=endpoint, model="my-realtime")
-        provider = new_provider("openai_realtime", S2SConfig(api_key=key), opts)
+        provider = bare_provider("openai_realtime", S2SConfig(api_key=key), opts)
         assert isinstance(provider, RealtimeProvider)
         async with provider.stream() as session:
             await session.send_text("Hi")
             events = await until(session)
-        wrong = new_provider("openai_realtime", S2SConfig(api_key="azure-key-wrong-000"), opts)
+        wrong = bare_provider("openai_realtime", S2SConfig(api_key="azure-key-wrong-000"), opts)
         with pytest.raises(S2SError) as info:
             await wrong.start_streaming()
     assert reply_audio(events) == REPLY.audio

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beluga_voice.providers import S2SConfig, new_provider, with_provider_specific
+from beluga_voice.providers import S2SConfig, bare_provider, with_provider_specific
 from beluga_voice.providers.errors import ErrorCode, S2SError, redact
 from beluga_voice.providers.events import (
     AudioChunk,
@@ -83,7 +83,7 @@ async def test_replay_fails_loudly_with_a_readable_diff(tmp_path: Path) -> None:
 
 
 async def test_replay_checks_operations_and_texts(tmp_path: Path) -> None:
-    mock = new_provider("mock")
+    mock = bare_provider("mock")
     path = tmp_path / "text.jsonl"
     async with RecordingProvider(mock, path).stream() as session:  # type: ignore[arg-type]
         await session.send_text("book a table for two")
@@ -122,7 +122,7 @@ async def test_shipped_fixture_replays_offline(name: str) -> None:
     """The recordings shipped with the package, through the registry's ``replay`` and a
     caller speaking from the shipped speech cache (the very audio it spoke then)."""
     path = shipped_recording(f"{name}.jsonl")
-    provider = new_provider(
+    provider = bare_provider(
         "replay", S2SConfig(provider="replay"), with_provider_specific(recording=str(path))
     )
     recording = Recording(path)
@@ -138,7 +138,7 @@ async def test_shipped_fixture_replays_offline(name: str) -> None:
 
 def test_replay_needs_a_readable_recording(tmp_path: Path) -> None:
     with pytest.raises(S2SError, match=r"provider_specific\.recording"):
-        new_provider(
+        bare_provider(
             "replay",
             S2SConfig(provider="replay"),
             with_provider_specific(recording=str(tmp_path / "missing.jsonl")),
