@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from _pipeline_helpers import run_until_error
 
 from beluga_voice.frames import (
     ErrorFrame,
@@ -18,7 +19,6 @@ from beluga_voice.frames import (
     InterruptionFrame,
     OutputAudioFrame,
 )
-from beluga_voice.pipeline import PipelineTask
 from beluga_voice.processors import S2SProcessor
 from beluga_voice.providers import S2SConfig
 from beluga_voice.providers.mock import AdvancedMockS2SProvider
@@ -82,32 +82,10 @@ async def test_a_reply_cut_late_is_reported_to_the_app() -> None:
     frames = [
         InputAudioFrame(UTTERANCE[i : i + STEP], 16000) for i in range(0, len(UTTERANCE), STEP)
     ]
-    out, task = await _run_until_error(s2s, frames)
+    out, task = await run_until_error([s2s], frames)
     cut = [e for e in task.errors if e.code == "reply_cut"]
     assert len(cut) == 1 and "60 ms" in cut[0].message and not cut[0].fatal
     assert len(audio_of(out)) < len(ANSWER)  # no second answer behind the user's back
-
-
-async def _run_until_error(
-    s2s: S2SProcessor, frames: list[InputAudioFrame]
-) -> tuple[list[Frame], PipelineTask]:
-    out: list[Frame] = []
-    told = anyio.Event()
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-
-    async def on_error(frame: ErrorFrame) -> None:
-        told.set()
-
-    task = PipelineTask([s2s], on_output=collect, on_error=on_error)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            await task.queue_frames(frames)
-            await told.wait()
-            await task.stop_when_done()
-    return out, task
 
 
 @pytest.mark.parametrize("threshold", [None, 0.05])

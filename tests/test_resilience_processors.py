@@ -14,6 +14,7 @@ from collections.abc import Callable
 import anyio
 import numpy as np
 import pytest
+from _pipeline_helpers import run_until_error
 
 from beluga_voice.frames import (
     Direction,
@@ -96,29 +97,6 @@ def switches(frames: list[Frame]) -> list[tuple[str, str, str]]:
         for f in frames
         if isinstance(f, ProviderSwitchedFrame)
     ]
-
-
-async def run_until_error(
-    nodes: list[FrameProcessor], frames: list[Frame]
-) -> tuple[list[Frame], PipelineTask]:
-    """Run until the app hears of an error (then end), collecting the output."""
-    out: list[Frame] = []
-    error = anyio.Event()
-
-    async def collect(frame: Frame) -> None:
-        out.append(frame)
-
-    async def on_error(frame: ErrorFrame) -> None:
-        error.set()
-
-    task = PipelineTask(nodes, on_output=collect, on_error=on_error)
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(task.run)
-            await task.queue_frames(frames)
-            await error.wait()
-            await task.stop_when_done()
-    return out, task
 
 
 # -- Retry ---------------------------------------------------------------------------------
