@@ -22,6 +22,7 @@ import anyio
 
 from .agents.base import Agent
 from .agents.tools import ToolRegistry
+from .conversation import ConversationContext, new_conversation_context
 from .frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -43,7 +44,6 @@ from .pipeline import FrameProcessor, Node, PipelineTask
 from .providers.base import S2SProvider
 from .providers.config import S2SConfig
 from .providers.errors import ErrorCode, S2SError
-from .providers.types import ConversationContext, new_conversation_context
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider

@@ -66,8 +66,8 @@ def serve_beluga(realistic: bool) -> None:
     def build(t: Any) -> list[Any]:
         if not realistic:
             return [t.input(), Echo(), t.output()]
+        from beluga_voice.audio.vad.analyzers import WebRTCAnalyzer
         from beluga_voice.processors import S2SProcessor, VADProcessor
-        from beluga_voice.processors.vad.analyzers import WebRTCAnalyzer
         from beluga_voice.providers.mock import AdvancedMockS2SProvider
 
         return [

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from beluga_voice.processors.resample import StreamResampler
-from beluga_voice.processors.vad import (
+from beluga_voice.audio.resample import StreamResampler
+from beluga_voice.audio.vad import (
     Analyzer,
     EnergyAnalyzer,
     TenVADAnalyzer,

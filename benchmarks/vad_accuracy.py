@@ -13,7 +13,7 @@ import argparse
 import math
 from collections.abc import Callable
 
-from beluga_voice.processors.vad import (
+from beluga_voice.audio.vad import (
     Analyzer,
     EnergyAnalyzer,
     TenVADAnalyzer,

@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator
 
 import anyio
 
+from beluga_voice.conversation import ConversationContext
 from beluga_voice.frames import TranscriptionFrame
 from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.local import LocalS2SProvider
-from beluga_voice.providers.types import ConversationContext
 from beluga_voice.session import VoiceSession
 from beluga_voice.stt import PocketSphinxSTT
 from beluga_voice.tts import EspeakTTS

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import anyio
 
+from beluga_voice.conversation import new_conversation_context
 from beluga_voice.frames import TranscriptionFrame
 from beluga_voice.providers import events
 from beluga_voice.providers.registry import new_provider
-from beluga_voice.providers.types import AudioInput, new_conversation_context
+from beluga_voice.providers.types import AudioInput
 from beluga_voice.session import VoiceSession
 from beluga_voice.tts import EspeakTTS
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from beluga_voice.conversation import ConversationContext
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import SessionClosed, SessionEvent
 from beluga_voice.providers.mock import AdvancedMockS2SProvider, MockSession
-from beluga_voice.providers.types import ConversationContext
 from beluga_voice.testing.speech import tone
 
 RATE = 16000

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from beluga_voice.agents import OpenAICompatAgent, Tool, ToolRegistry
 from beluga_voice.agents.openai_compat import _apply_chunk
+from beluga_voice.conversation import new_conversation_context
 from beluga_voice.providers.errors import ErrorCode, S2SError
-from beluga_voice.providers.types import new_conversation_context
 from beluga_voice.testing.fake_chat import FakeChatServer
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from beluga_voice.agents import Agent, EchoAgent, RuleAgent
 from beluga_voice.agents.arith import ArithmeticParseError, evaluate, format_number
-from beluga_voice.providers.types import new_conversation_context
+from beluga_voice.conversation import new_conversation_context
 
 pytestmark = pytest.mark.anyio
 

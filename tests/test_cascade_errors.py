@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
+from beluga_voice.conversation import ConversationContext
 from beluga_voice.frames import (
     Direction,
     Frame,
@@ -30,7 +31,6 @@ from beluga_voice.processors.agent import AgentProcessor
 from beluga_voice.processors.stt import STTProcessor
 from beluga_voice.processors.tts import TTSProcessor
 from beluga_voice.providers import ErrorCode, S2SError
-from beluga_voice.providers.types import ConversationContext
 from beluga_voice.stt import STTEngine, STTResult, STTStream
 from beluga_voice.testing import run_pipeline, tone
 from beluga_voice.tts import TTSEngine

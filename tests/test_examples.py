@@ -1,7 +1,8 @@
-"""The seed's examples run offline, end to end, as users would run them."""
+"""The examples in examples/ run offline, end to end, as users would run them."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,14 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def _run(name: str) -> str:
+    # The checkout under test comes first on the path, not whatever copy is installed.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(EXAMPLES.parent), os.environ.get("PYTHONPATH", "")]),
+    }
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name)],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,

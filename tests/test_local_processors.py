@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from beluga_voice.agents import EchoAgent, RuleAgent
+from beluga_voice.conversation import ConversationContext, new_conversation_context
 from beluga_voice.frames import (
     BotStoppedSpeakingFrame,
     Direction,
@@ -29,7 +30,6 @@ from beluga_voice.pipeline import FrameObserver, FrameProcessor, PipelineTask
 from beluga_voice.processors.agent import AgentProcessor
 from beluga_voice.processors.stt import STTProcessor
 from beluga_voice.processors.tts import TTSProcessor
-from beluga_voice.providers.types import ConversationContext, new_conversation_context
 from beluga_voice.stt import PocketSphinxSTT
 from beluga_voice.testing.harness import run_pipeline
 from beluga_voice.tts import EspeakTTS, TTSEngine

@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from beluga_voice.agents import EchoAgent, RuleAgent
+from beluga_voice.conversation import ConversationContext, new_conversation_context
 from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import (
@@ -23,7 +24,7 @@ from beluga_voice.providers.events import (
 )
 from beluga_voice.providers.local import LocalS2SProvider, LocalSettings
 from beluga_voice.providers.registry import bare_provider
-from beluga_voice.providers.types import AudioInput, ConversationContext, new_conversation_context
+from beluga_voice.providers.types import AudioInput
 from beluga_voice.stt import PocketSphinxSTT
 from beluga_voice.tts import EspeakTTS
 

@@ -23,6 +23,7 @@ from botocore.parsers import EventStreamJSONParser
 from hypothesis import given
 from hypothesis import strategies as st
 
+from beluga_voice.conversation import Turn
 from beluga_voice.providers.amazon_nova.eventstream import EventStreamDecoder
 from beluga_voice.providers.amazon_nova.faults import exception_error
 from beluga_voice.providers.amazon_nova.leg import inner_message
@@ -30,7 +31,6 @@ from beluga_voice.providers.amazon_nova.protocol import NovaProtocol
 from beluga_voice.providers.amazon_nova.settings import NovaSettings, NovaTool
 from beluga_voice.providers.amazon_nova.signing import ChunkSigner
 from beluga_voice.providers.errors import ErrorCode
-from beluga_voice.providers.types import Turn
 from beluga_voice.testing.fake_bedrock.wire import (
     ChunkVerifier,
     FakeCredentials,

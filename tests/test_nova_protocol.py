@@ -11,6 +11,7 @@ from botocore.credentials import ReadOnlyCredentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from beluga_voice.conversation import Turn
 from beluga_voice.providers.amazon_nova.eventstream import encode_message
 from beluga_voice.providers.amazon_nova.faults import exception_error, status_error
 from beluga_voice.providers.amazon_nova.history import history_for_handover
@@ -29,7 +30,6 @@ from beluga_voice.providers.events import (
     Transcript,
     Usage,
 )
-from beluga_voice.providers.types import Turn
 
 
 def _core(**settings: Any) -> NovaProtocol:

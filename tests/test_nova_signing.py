@@ -18,7 +18,8 @@ from beluga_voice.providers.amazon_nova.signing import (
     CredentialProvider,
     sign_request,
 )
-from beluga_voice.providers.errors import ErrorCode, S2SError, redact
+from beluga_voice.providers.errors import ErrorCode, S2SError
+from beluga_voice.secrets import redact
 from beluga_voice.testing.fake_bedrock.wire import (
     ChunkVerifier,
     FakeCredentials,

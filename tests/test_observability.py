@@ -33,11 +33,11 @@ from beluga_voice.observability import (
 )
 from beluga_voice.pipeline import FrameProcessor, PipelineTask
 from beluga_voice.providers.config import S2SConfig
-from beluga_voice.providers.errors import register_secret
 from beluga_voice.providers.events import ResponseDone, SessionEvent, Usage
 from beluga_voice.providers.mock import AdvancedMockS2SProvider
 from beluga_voice.providers.registry import register_provider
 from beluga_voice.providers.wrap import wrap_provider
+from beluga_voice.secrets import register_secret
 
 pytestmark = pytest.mark.anyio
 

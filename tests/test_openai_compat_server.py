@@ -16,9 +16,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from beluga_voice.audio.g711 import ulaw_encode
+from beluga_voice.conversation import ConversationContext
 from beluga_voice.providers.local import LocalS2SProvider
 from beluga_voice.providers.mock import AdvancedMockS2SProvider
-from beluga_voice.providers.types import ConversationContext
 from beluga_voice.testing.speech import tone
 from beluga_voice.transports.openai_realtime_server import INSECURE_KEY_PREFIX, ProviderBackend
 

@@ -11,11 +11,11 @@ import pytest
 from _openai_server_helpers import TOKEN, WEATHER, reply_events, running, say, sdk_client, spoken
 from websockets.asyncio.client import connect
 
+from beluga_voice.conversation import ConversationContext
 from beluga_voice.providers.base import StreamingSession
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
 from beluga_voice.providers.events import AudioChunk, SessionEvent, Transcript
 from beluga_voice.providers.registry import get_provider_spec, new_provider, validate_settings
-from beluga_voice.providers.types import ConversationContext
 from beluga_voice.testing.fake_gemini import FakeGeminiServer
 from beluga_voice.testing.speech import tone
 from beluga_voice.transports.openai_realtime_server import (

@@ -13,10 +13,10 @@ from _live_helpers import KEY, conversation, events_until, send_speech, speech
 from openai import AsyncOpenAI
 from pydantic import TypeAdapter
 
+from beluga_voice.conversation import Turn
 from beluga_voice.providers.events import ResponseDone, SessionClosed, ToolCall, Usage
 from beluga_voice.providers.openai_live import LiveProtocol, OpenAILiveSettings
 from beluga_voice.providers.openai_live.settings import FunctionTool
-from beluga_voice.providers.types import Turn
 from beluga_voice.testing.fake_live import Delegate, FakeLiveServer, Reply
 from beluga_voice.testing.fake_live.schema import SDK_AVAILABLE
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from openai.types.realtime import RealtimeClientEvent
 from pydantic import TypeAdapter
 
+from beluga_voice.conversation import Turn
 from beluga_voice.providers.errors import ErrorCode
 from beluga_voice.providers.events import (
     AudioChunk,
@@ -31,7 +32,6 @@ from beluga_voice.providers.openai_realtime import (
     RealtimeProtocol,
 )
 from beluga_voice.providers.openai_realtime.playback import ReplyAudio, Truncation
-from beluga_voice.providers.types import Turn
 from beluga_voice.testing.fake_realtime import check_client_event
 
 CLIENT = TypeAdapter(RealtimeClientEvent)

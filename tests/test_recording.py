@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from beluga_voice.providers import S2SConfig, bare_provider, with_provider_specific
-from beluga_voice.providers.errors import ErrorCode, S2SError, redact
+from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import (
     AudioChunk,
     ResponseDone,
@@ -30,6 +30,7 @@ from beluga_voice.providers.recording import (
     ReplayProvider,
 )
 from beluga_voice.providers.recording.format import decode_event, encode_event
+from beluga_voice.secrets import redact
 from beluga_voice.testing.caller import Caller, CallerError
 from beluga_voice.testing.recordings import (
     FAKES,

@@ -8,7 +8,7 @@ import soxr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beluga_voice.processors.resample import StreamResampler
+from beluga_voice.audio.resample import StreamResampler
 
 RATES = [8000, 11025, 16000, 22050, 24000, 44100, 48000]
 
@@ -141,7 +141,7 @@ def test_bad_input_is_a_clear_error() -> None:
 
 def test_public_fallback_gives_the_same_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     """If a soxr release drops the bound C method, the public path gives the same audio."""
-    from beluga_voice.processors import resample
+    from beluga_voice.audio import resample
 
     class Plain:
         def __init__(self, inner: soxr.ResampleStream) -> None:

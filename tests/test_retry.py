@@ -10,6 +10,7 @@ from _resilience_faults import CHUNK, DroppingMock, delivered, utterance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from beluga_voice.conversation import new_conversation_context
 from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.errors import ErrorCode, S2SError
 from beluga_voice.providers.events import (
@@ -20,10 +21,9 @@ from beluga_voice.providers.events import (
     SessionEvent,
     SessionReconnected,
 )
+from beluga_voice.providers.journal import AudioJournal
 from beluga_voice.providers.mock import AdvancedMockS2SProvider
-from beluga_voice.providers.replay import AudioJournal
 from beluga_voice.providers.retry import Backoff, RetryingProvider
-from beluga_voice.providers.types import new_conversation_context
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from beluga_voice.cli import app
-from beluga_voice.providers.errors import redact, register_secret
+from beluga_voice.secrets import redact, register_secret
 from beluga_voice.transports.websocket import ServerConfig, WebSocketClient
 
 

@@ -29,7 +29,7 @@ from beluga_voice.frames import (
     TranscriptionFrame,
 )
 from beluga_voice.pipeline import FrameProcessor, PipelineTask
-from beluga_voice.providers.errors import redact
+from beluga_voice.secrets import redact
 from beluga_voice.transports import ClientConnectedFrame, ClientDisconnectedFrame
 from beluga_voice.transports.websocket import (
     CLOSE_IDLE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from beluga_voice.audio.vad import VADParams
 from beluga_voice.frames import (
     Frame,
     InputAudioFrame,
@@ -14,7 +15,7 @@ from beluga_voice.frames import (
     UserTurnEndedFrame,
 )
 from beluga_voice.processors.turn import TurnAnalyzer, TurnProcessor, UserTurn
-from beluga_voice.processors.vad import VADParams, VADProcessor, VADStoppedSpeakingFrame
+from beluga_voice.processors.vad import VADProcessor, VADStoppedSpeakingFrame
 from beluga_voice.testing import run_pipeline
 from beluga_voice.testing.speech_corpus import speech
 

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from beluga_voice.processors.vad import (
+from beluga_voice.audio.vad import (
     EnergyAnalyzer,
     SpeechSegment,
     TenVADAnalyzer,

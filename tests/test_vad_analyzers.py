@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beluga_voice.processors.vad import (
+from beluga_voice.audio.vad import (
     Analyzer,
     EnergyAnalyzer,
     TenVADAnalyzer,
@@ -152,7 +152,7 @@ def test_neural_gate_skips_quiet_frames_and_replays_them() -> None:
 
 
 def test_neural_gate_keeps_the_decisions_on_speech_after_silence() -> None:
-    from beluga_voice.processors.vad import detect_speech
+    from beluga_voice.audio.vad import detect_speech
     from beluga_voice.testing.speech_corpus import make_clip
 
     pcm = make_clip("clean", sentences=["Good morning, everyone.", "See you soon."]).audio

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from beluga_voice.audio.vad import VADParams, VADState
 from beluga_voice.frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -18,7 +19,7 @@ from beluga_voice.frames import (
     UserStoppedSpeakingFrame,
 )
 from beluga_voice.pipeline import FrameProcessor
-from beluga_voice.processors.vad import VADParams, VADProcessor, VADState
+from beluga_voice.processors.vad import VADProcessor
 from beluga_voice.testing import run_pipeline
 from beluga_voice.testing.speech_corpus import speech
 

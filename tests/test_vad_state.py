@@ -7,7 +7,7 @@ import pytest
 import soxr
 from pydantic import ValidationError
 
-from beluga_voice.processors.vad import (
+from beluga_voice.audio.vad import (
     VADEventKind,
     VADParams,
     VADState,
@@ -16,7 +16,7 @@ from beluga_voice.processors.vad import (
     detect_speech,
     volume,
 )
-from beluga_voice.processors.vad.state import energy_volume
+from beluga_voice.audio.vad.state import energy_volume
 from beluga_voice.testing.speech_corpus import speech
 
 FRAME = 0.01

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from ..providers.types import ConversationContext
+from ..conversation import ConversationContext
 
 __all__ = ["Agent"]
 

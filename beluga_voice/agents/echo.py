@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ..providers.types import ConversationContext
+from ..conversation import ConversationContext
 
 __all__ = ["EchoAgent"]
 

@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from ..providers.errors import ErrorCode, S2SError, code_from_http_status, redact, register_secret
-from ..providers.types import ConversationContext
+from ..conversation import ConversationContext
+from ..providers.errors import ErrorCode, S2SError, code_from_http_status
+from ..secrets import redact, register_secret
 from .tools import ToolRegistry
 
 __all__ = ["OpenAICompatAgent"]

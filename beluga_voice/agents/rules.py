@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
-from ..providers.types import ConversationContext
+from ..conversation import ConversationContext
 from .arith import ArithmeticParseError, evaluate, find_expression, format_number
 
 __all__ = ["RuleAgent"]

@@ -19,8 +19,9 @@ from rich.console import Console
 from ..observability.logging import JsonFormatter, RedactingFormatter
 from ..providers.base import S2SProvider
 from ..providers.config import S2SConfig
-from ..providers.errors import S2SError, redact
+from ..providers.errors import S2SError
 from ..providers.registry import new_provider
+from ..secrets import redact
 
 app = typer.Typer(
     name="beluga-voice",

@@ -30,7 +30,7 @@ from ..frames import (
 )
 from ..pipeline import FrameObserver, FrameProcessor, PipelineTask
 from ..providers.base import S2SProvider
-from ..providers.errors import redact
+from ..secrets import redact
 from .common import console, err_console, fail
 
 
@@ -114,7 +114,7 @@ class TurnGate(FrameProcessor):
 
     def __init__(self, tracker: Tracker, *, start_timeout: float = 3.0) -> None:
         super().__init__(name="TurnGate")
-        from ..processors.vad import VADParams, VADStream
+        from ..audio.vad import VADParams, VADStream
 
         self.tracker = tracker
         self.start_timeout = start_timeout

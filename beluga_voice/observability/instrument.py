@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Tracer
 
+from ..conversation import ConversationContext
+from ..conversation import new_conversation_context as _new_ctx
 from ..providers.base import ProviderWrapper, S2SProvider, StreamingSession
 from ..providers.config import S2SConfig
 from ..providers.errors import S2SError
@@ -35,8 +37,7 @@ from ..providers.events import (
     SpeechStopped,
     Usage,
 )
-from ..providers.types import AudioInput, AudioOutput, ConversationContext
-from ..providers.types import new_conversation_context as _new_ctx
+from ..providers.types import AudioInput, AudioOutput
 from .logging import bind_log_ids
 from .metrics import S2SMetrics
 from .tracing import SessionTrace, get_tracer, request_span, span_attributes

@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from ..providers.errors import redact
+from ..secrets import redact
 
 if TYPE_CHECKING:
     from ..providers.config import S2SConfig

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import NoOpTracer, Span, Status, StatusCode, Tracer, TracerProvider
 
-from ..providers.errors import S2SError, redact
+from ..providers.errors import S2SError
+from ..secrets import redact
 
 if TYPE_CHECKING:
+    from ..conversation import ConversationContext
     from ..providers.config import S2SConfig
-    from ..providers.types import ConversationContext
 
 __all__ = [
     "TRACER_NAME",

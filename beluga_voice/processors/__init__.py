@@ -16,8 +16,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..audio.resample import StreamResampler
     from .agent import AgentProcessor
-    from .resample import ResampleProcessor, StreamResampler
+    from .resample import ResampleProcessor
     from .resilience import Fallback, ResiliencePolicy, Retry
     from .s2s import S2SProcessor
     from .stt import STTProcessor
@@ -34,7 +35,7 @@ _WHERE = {
     "ResampleProcessor": ".resample",
     "S2SProcessor": ".s2s",
     "STTProcessor": ".stt",
-    "StreamResampler": ".resample",
+    "StreamResampler": "..audio.resample",
     "TTSProcessor": ".tts",
     "TurnLatency": ".turns",
     "TurnProcessor": ".turn",

@@ -29,6 +29,7 @@ from dataclasses import replace
 import anyio
 
 from ..agents.base import Agent
+from ..conversation import ConversationContext, Turn, new_conversation_context
 from ..frames import (
     BotStoppedSpeakingFrame,
     Direction,
@@ -40,7 +41,6 @@ from ..frames import (
     TranscriptionFrame,
 )
 from ..pipeline.processor import FrameProcessor
-from ..providers.types import ConversationContext, Turn, new_conversation_context
 
 __all__ = ["AgentProcessor"]
 

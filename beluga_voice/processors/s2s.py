@@ -21,6 +21,8 @@ import anyio
 from ..agents.base import Agent
 from ..agents.tools import ToolRegistry
 from ..audio.pcm import convert_channels
+from ..audio.resample import StreamResampler
+from ..conversation import ConversationContext, new_conversation_context
 from ..frames import (
     BotStoppedSpeakingFrame,
     Direction,
@@ -66,9 +68,7 @@ from ..providers.events import (
     Transcript,
     Usage,
 )
-from ..providers.types import ConversationContext, new_conversation_context
 from .reply_watch import ReplyWatch
-from .resample import StreamResampler
 from .tool_calls import ToolCalls
 from .turns import TurnLatency
 

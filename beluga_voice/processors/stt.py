@@ -29,6 +29,7 @@ from typing import Literal
 
 from ..audio import convert_channels
 from ..audio.engine_owner import EngineClosedError, EngineOwner
+from ..audio.resample import StreamResampler
 from ..frames import (
     Direction,
     Frame,
@@ -43,7 +44,6 @@ from ..frames import (
 from ..pipeline.processor import FrameProcessor
 from ..stt.base import STTEngine, STTResult, STTStream
 from ..stt.utterance import UtteranceEvent, UtteranceRecognizer
-from .resample import StreamResampler
 
 __all__ = ["STTProcessor"]
 

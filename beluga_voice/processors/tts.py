@@ -29,9 +29,8 @@ from __future__ import annotations
 from collections import deque
 
 import anyio
-import numpy as np
-import soxr
 
+from ..audio.resample import StreamResampler
 from ..frames import (
     BotStoppedSpeakingFrame,
     Direction,
@@ -203,9 +202,10 @@ class TTSProcessor(FrameProcessor):
         audio = await self.engine.synthesize_async(sentence)
         rate = self.engine.sample_rate
         if audio and rate != self.output_rate:
-            samples = np.frombuffer(audio, dtype="<i2")
-            resampled = soxr.resample(samples, rate, self.output_rate, quality="HQ")
-            audio = np.asarray(resampled, dtype="<i2").tobytes()
+            # One sentence at a time, start to end: the stream's flush returns the
+            # filter's tail, so the output equals a one-shot resampling of the sentence.
+            resampler = StreamResampler(rate, self.output_rate)
+            audio = resampler.process(audio) + resampler.flush()
         self.sentences_spoken += 1
         self.spoken.append((sentence, 1000.0 * len(audio) / (2 * self.output_rate)))
         step = self.output_rate * self.chunk_ms // 1000 * 2

@@ -1,5 +1,7 @@
 """The S2S provider API: one interface in front of every speech-to-speech model."""
 
+from ..conversation import ConversationContext, Turn, new_conversation_context
+from ..secrets import redact
 from .base import S2SProvider, SessionLimiter, StreamingS2SProvider, StreamingSession
 from .config import (
     LATENCY_BUDGETS,
@@ -18,7 +20,7 @@ from .config import (
     with_sample_rate,
     with_timeout,
 )
-from .errors import ErrorCode, S2SError, code_from_http_status, code_from_ws_close, redact
+from .errors import ErrorCode, S2SError, code_from_http_status, code_from_ws_close
 from .events import (
     AudioChunk,
     Interrupted,
@@ -43,15 +45,7 @@ from .registry import (
     new_provider,
     register_provider,
 )
-from .types import (
-    AudioFormat,
-    AudioInput,
-    AudioOutput,
-    ConversationContext,
-    ProviderCapabilities,
-    Turn,
-    new_conversation_context,
-)
+from .types import AudioFormat, AudioInput, AudioOutput, ProviderCapabilities
 
 __all__ = [
     "LATENCY_BUDGETS",

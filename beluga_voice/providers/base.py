@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 import anyio
 
+from ..conversation import ConversationContext, new_conversation_context
 from .errors import ErrorCode, S2SError
 from .events import (
     AudioChunk,
@@ -29,14 +30,7 @@ from .events import (
     SessionEvent,
     Transcript,
 )
-from .types import (
-    AudioFormat,
-    AudioInput,
-    AudioOutput,
-    ConversationContext,
-    ProviderCapabilities,
-    new_conversation_context,
-)
+from .types import AudioFormat, AudioInput, AudioOutput, ProviderCapabilities
 
 if TYPE_CHECKING:
     from .config import S2SConfig

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import register_secret
+from ..secrets import register_secret
 
 __all__ = [
     "LATENCY_BUDGETS",

@@ -11,8 +11,10 @@ before a message is stored, and ``details`` is never rendered in ``str()``.
 from __future__ import annotations
 
 import enum
-import re
 from typing import Any
+
+from .._moved import moved_names
+from ..secrets import redact as _redact
 
 __all__ = [
     "RETRYABLE_CODES",
@@ -20,9 +22,14 @@ __all__ = [
     "S2SError",
     "code_from_http_status",
     "code_from_ws_close",
-    "redact",
-    "register_secret",
 ]
+
+# Moved to beluga_voice.secrets; the old names work for one release.
+__getattr__ = moved_names(
+    __name__,
+    "beluga_voice.secrets",
+    ["redact", "register_secret", "_SECRET_PATTERNS", "_extra_secrets", "_short_secrets"],
+)
 
 
 class ErrorCode(enum.StrEnum):
@@ -69,58 +76,6 @@ RETRYABLE_CODES: frozenset[ErrorCode] = frozenset(
     }
 )
 
-# Things that look like credentials: provider API keys, AWS access keys, bearer tokens,
-# and explicit key=value pairs.  ``name: value`` (prose as much as a header) hides only a
-# value that looks like a credential (8+ characters with a digit): "api_key: openai_realtime
-# needs a key" names a provider, and registered secrets are removed verbatim anyway.
-_SECRET_PATTERNS = [
-    re.compile(r"\b(?:sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
-    re.compile(r"\bya29\.[0-9A-Za-z_\-.]{8,}"),  # Google OAuth access tokens
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{12,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
-    re.compile(
-        r"(?i)((?:api[_-]?key|secret|token|password|authorization|signature)\s*=\s*)[^\s&,;]+"
-    ),
-    re.compile(
-        r"(?i)((?:api[_-]?key|secret|token|password|authorization|signature)\s*:\s*)"
-        r"(?=[^\s&,;]*\d)[^\s&,;]{8,}"
-    ),
-]
-_extra_secrets: set[str] = set()
-_short_secrets: dict[str, re.Pattern[str]] = {}
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret so that :func:`redact` removes it wherever it appears.
-
-    Any length is remembered: a configured token is a secret however short.  One of fewer
-    than eight characters is removed only where it stands alone (not inside a longer word
-    or number), so that scrubbing it cannot mangle ordinary text.
-    """
-    if not value or not value.strip():
-        return
-    if len(value) >= 8:
-        _extra_secrets.add(value)
-    elif value not in _short_secrets:
-        _short_secrets[value] = re.compile(rf"(?<![\w]){re.escape(value)}(?![\w])")
-
-
-def redact(text: str) -> str:
-    """Return ``text`` with anything that looks like a credential replaced by ``***``."""
-    for secret in _extra_secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    for secret, alone in _short_secrets.items():
-        if secret in text:
-            text = alone.sub("***", text)
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups:
-            text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + "***", text)
-        else:
-            text = pattern.sub("***", text)
-    return text
-
 
 class S2SError(Exception):
     """A speech-to-speech failure.
@@ -141,7 +96,7 @@ class S2SError(Exception):
     ) -> None:
         self.op = op
         self.code = ErrorCode(code)
-        self.message = redact(message)
+        self.message = _redact(message)
         self.cause = cause
         self.details = details or {}
         super().__init__(self.__str__())

@@ -32,13 +32,14 @@ from collections.abc import Sequence
 import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..conversation import ConversationContext, new_conversation_context
 from .base import ProviderWrapper, S2SProvider, StreamingSession
 from .circuit import CircuitBreaker
 from .config import S2SConfig
 from .errors import ErrorCode, S2SError
 from .events import ProviderSwitched, SessionEvent
 from .replay import _CALLER_ERRORS, ResilientSession
-from .types import AudioInput, AudioOutput, ConversationContext, new_conversation_context
+from .types import AudioInput, AudioOutput
 
 __all__ = ["FallbackProvider", "FallbackSession", "FallbackSettings"]
 

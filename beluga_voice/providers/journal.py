@@ -7,9 +7,10 @@ counting from its own start) can be mapped onto one timeline.
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 
-import numpy as np
+from ..audio.resample import StreamResampler
 
 __all__ = ["AudioJournal", "Resampler"]
 
@@ -75,14 +76,21 @@ class AudioJournal:
         return self.total - self.acked
 
 
-class Resampler:
-    """Streaming PCM16 mono rate conversion for a fallback that takes another input rate."""
+class Resampler(StreamResampler):
+    """Deprecated: use :class:`beluga_voice.audio.resample.StreamResampler` (``process``).
+
+    Kept for one release: the fallback's own soxr stream became the package's one
+    resampler, which gives the same output (up to soxr's random dither).
+    """
 
     def __init__(self, in_rate: int, out_rate: int) -> None:
-        import soxr
-
-        self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16")
+        warnings.warn(
+            "beluga_voice.providers.journal.Resampler is deprecated; use "
+            "beluga_voice.audio.resample.StreamResampler(...).process",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(in_rate, out_rate)
 
     def __call__(self, pcm: bytes) -> bytes:
-        out = self._stream.resample_chunk(np.frombuffer(pcm, dtype="<i2"))
-        return out.astype("<i2", copy=False).tobytes()
+        return self.process(pcm)

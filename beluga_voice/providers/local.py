@@ -27,6 +27,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..agents.base import Agent
+from ..conversation import ConversationContext
 from ..stt.base import STTEngine
 from ..stt.utterance import UtteranceRecognizer
 from ..tts.base import TTSEngine
@@ -35,7 +36,7 @@ from .config import S2SConfig
 from .errors import ErrorCode, S2SError
 from .local_session import LocalSession
 from .registry import register_provider
-from .types import ConversationContext, ProviderCapabilities
+from .types import ProviderCapabilities
 
 __all__ = ["LocalS2SProvider", "LocalSession", "LocalSettings"]
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import anyio
 
 from ..audio.engine_owner import EngineClosedError, EngineOwner
+from ..conversation import ConversationContext
 from ..stt.utterance import UtteranceEvent, UtteranceRecognizer
 from ..tts.sentences import SentenceAggregator, heard_text
 from .base import StreamingSession
@@ -42,7 +43,6 @@ from .events import (
     SpeechStopped,
     Transcript,
 )
-from .types import ConversationContext
 
 if TYPE_CHECKING:
     from .local import LocalS2SProvider

@@ -24,7 +24,8 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, ConfigDict
 
-from ..testing.speech import EnergyTurnDetector, TurnEvent, tone
+from ..audio.turns import EnergyTurnDetector, TurnEvent, tone
+from ..conversation import ConversationContext
 from .base import StreamingS2SProvider, StreamingSession
 from .config import S2SConfig
 from .errors import ErrorCode, S2SError
@@ -42,7 +43,7 @@ from .events import (
     Transcript,
 )
 from .registry import register_provider
-from .types import AudioOutput, ConversationContext, ProviderCapabilities
+from .types import AudioOutput, ProviderCapabilities
 
 __all__ = ["INBOX_LIMIT", "AdvancedMockS2SProvider", "MockSession", "MockSettings"]
 

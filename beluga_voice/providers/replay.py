@@ -31,6 +31,8 @@ from collections.abc import Iterable
 
 import anyio
 
+from ..audio.resample import StreamResampler
+from ..conversation import ConversationContext
 from .base import StreamingSession
 from .errors import ErrorCode, S2SError
 from .events import (
@@ -46,8 +48,7 @@ from .events import (
     SpeechStopped,
     ToolCall,
 )
-from .journal import AudioJournal, Resampler
-from .types import ConversationContext
+from .journal import AudioJournal
 
 __all__ = ["AudioJournal", "ResilientSession"]
 
@@ -91,7 +92,7 @@ class ResilientSession(StreamingSession):
         self.replay_started_turns = replay_started_turns
         self._inner: StreamingSession | None = None
         self._inner_rate = input_sample_rate
-        self._resample: Resampler | None = None
+        self._resample: StreamResampler | None = None
         self._inner_base = 0
         self._ready_sent = False
         self._send_lock = anyio.Lock()
@@ -122,11 +123,11 @@ class ResilientSession(StreamingSession):
             self._inner_rate, self._resample = self.input_sample_rate, None
         else:
             self._inner_rate = rates[0]
-            self._resample = Resampler(self.input_sample_rate, rates[0])
+            self._resample = StreamResampler(self.input_sample_rate, rates[0])
 
     async def _to_inner(self, inner: StreamingSession, audio: bytes) -> None:
         if self._resample is not None:
-            audio = self._resample(audio)
+            audio = self._resample.process(audio)
             if not audio:
                 return
         await inner.send_audio(audio)

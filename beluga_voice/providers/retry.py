@@ -26,12 +26,13 @@ from typing import TypeVar
 
 import anyio
 
+from ..conversation import ConversationContext, new_conversation_context
 from .base import ProviderWrapper, S2SProvider, StreamingSession
 from .config import S2SConfig
 from .errors import S2SError
 from .events import ResponseDone, SessionEvent, SessionReconnected
 from .replay import ResilientSession
-from .types import AudioInput, AudioOutput, ConversationContext, new_conversation_context
+from .types import AudioInput, AudioOutput
 
 __all__ = ["Backoff", "RetryingProvider", "RetryingSession"]
 

@@ -15,8 +15,9 @@ import ssl
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from ..secrets import redact
 from ..tls import client_context
-from .errors import ErrorCode, S2SError, code_from_http_status, redact
+from .errors import ErrorCode, S2SError, code_from_http_status
 
 __all__ = ["RedactFilter", "open_websocket", "redacting_logger"]
 

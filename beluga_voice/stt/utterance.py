@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from ..processors.vad import EnergyAnalyzer, VADEventKind, VADParams, VADStream
+from ..audio.vad import EnergyAnalyzer, VADEventKind, VADParams, VADStream
 from .base import STTResult, STTStream
 
 __all__ = ["UtteranceEvent", "UtteranceRecognizer"]

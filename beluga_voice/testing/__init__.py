@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..audio.turns import EnergyTurnDetector, TurnEvent, tone
 from .harness import run_pipeline
-from .speech import EnergyTurnDetector, TurnEvent, tone
 
 if TYPE_CHECKING:
     from .caller import Caller, CallerError, Reply, Turn

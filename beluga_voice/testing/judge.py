@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from ..agents.openai_compat import OpenAICompatAgent
-from ..providers.types import new_conversation_context
+from ..conversation import new_conversation_context
 from .caller.turns import Turn
 
 __all__ = ["JUDGE_PROMPT", "Judge", "Verdict", "transcript_of"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import anyio
 from pydantic import SecretStr
 
+from ..audio.turns import tone
 from ..providers.base import StreamingS2SProvider
 from ..providers.config import S2SConfig, with_provider_specific
 from ..providers.recording import RecordingProvider
@@ -27,7 +28,6 @@ from ..providers.registry import bare_provider
 from .caller import Caller, Turn
 from .fake_realtime import FakeRealtimeServer
 from .fake_realtime.script import Reply
-from .speech import tone
 
 __all__ = ["FAKES", "LINES", "converse", "record_fake", "shipped_recording", "voice_of"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..processors.vad import Analyzer, SpeechSegment, VADParams, detect_speech
+from ..audio.vad import Analyzer, SpeechSegment, VADParams, detect_speech
 from .speech_corpus import LabelledClip
 
 __all__ = ["VADScore", "score_clip", "score_segments"]

@@ -18,8 +18,8 @@ import wave
 from typing import BinaryIO
 
 from ..audio import convert_channels, read_wav_pcm16
+from ..audio.resample import StreamResampler
 from ..frames import EndFrame, StartFrame
-from ..processors.resample import StreamResampler
 from .base import InputTransport
 from .output import OutputTransport
 from .pacing import AnyioClock, Clock

@@ -28,6 +28,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..audio import convert_channels, write_wav_pcm16
+from ..audio.resample import StreamResampler
 from ..frames import (
     AudioFrame,
     BotStartedSpeakingFrame,
@@ -37,7 +38,6 @@ from ..frames import (
     OutputAudioFrame,
 )
 from ..pipeline import FrameProcessor
-from ..processors.resample import StreamResampler
 
 __all__ = ["ConversationRecorder"]
 

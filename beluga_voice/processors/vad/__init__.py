@@ -1,43 +1,14 @@
-"""Voice activity detection: pluggable analysers, a state machine and a processor.
+"""Voice activity detection in a pipeline: :class:`VADProcessor` and its frames.
 
-Layers, each usable on its own:
-
-* analysers (:mod:`.analyzers`): one frame in, speech confidence out;
-* :class:`VoiceActivityTracker` (:mod:`.state`): confidences in, started / stopped /
-  interrupt events out, with hysteresis;
-* :class:`VADStream` / :func:`detect_speech` (:mod:`.stream`): any PCM16 stream in;
-* :class:`VADProcessor` (:mod:`.processor`): the same in a pipeline, emitting frames.
+The detection itself (analysers, :class:`~beluga_voice.audio.vad.VoiceActivityTracker`,
+:class:`~beluga_voice.audio.vad.VADStream`) lives in :mod:`beluga_voice.audio.vad`; the
+old names here still work for one release, with a DeprecationWarning.
 """
 
-from .analyzers import (
-    Analyzer,
-    EnergyAnalyzer,
-    TenVADAnalyzer,
-    WebRTCAnalyzer,
-    analyze_frames,
-    as_pcm16_frame,
-)
+from ..._moved import moved_names
+from ...audio import vad as _vad
 from .processor import VADProcessor, VADStartedSpeakingFrame, VADStoppedSpeakingFrame
-from .state import VADEvent, VADEventKind, VADParams, VADState, VoiceActivityTracker, volume
-from .stream import SpeechSegment, VADStream, detect_speech
 
-__all__ = [
-    "Analyzer",
-    "EnergyAnalyzer",
-    "SpeechSegment",
-    "TenVADAnalyzer",
-    "VADEvent",
-    "VADEventKind",
-    "VADParams",
-    "VADProcessor",
-    "VADStartedSpeakingFrame",
-    "VADState",
-    "VADStoppedSpeakingFrame",
-    "VADStream",
-    "VoiceActivityTracker",
-    "WebRTCAnalyzer",
-    "analyze_frames",
-    "as_pcm16_frame",
-    "detect_speech",
-    "volume",
-]
+__all__ = ["VADProcessor", "VADStartedSpeakingFrame", "VADStoppedSpeakingFrame"]
+
+__getattr__ = moved_names(__name__, "beluga_voice.audio.vad", _vad.__all__)

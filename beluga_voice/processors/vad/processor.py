@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...audio.vad.analyzers import Analyzer
+from ...audio.vad.state import VADEvent, VADEventKind, VADParams, VADState
+from ...audio.vad.stream import VADStream
 from ...frames import (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
@@ -35,9 +38,6 @@ from ...frames import (
     UserStoppedSpeakingFrame,
 )
 from ...pipeline import FrameProcessor
-from .analyzers import Analyzer
-from .state import VADEvent, VADEventKind, VADParams, VADState
-from .stream import VADStream
 
 __all__ = ["VADProcessor", "VADStartedSpeakingFrame", "VADStoppedSpeakingFrame"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..types import Turn
+from ...conversation import Turn
 
 __all__ = [
     "EXTERNAL_REASONING_NOTE",

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ...conversation import Turn
 from ..errors import ErrorCode, S2SError
 from ..events import (
     AudioChunk,
@@ -35,7 +36,6 @@ from ..events import (
     Transcript,
     Usage,
 )
-from ..types import Turn
 from .history import EXTERNAL_REASONING_NOTE, speak_instructions, truncate_heard
 from .settings import NovaSettings
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ssl
 from urllib.parse import quote, urlsplit
 
+from ...conversation import ConversationContext
 from ...tls import client_context
 from ..base import StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
 from ..errors import ErrorCode, S2SError
 from ..registry import register_provider
-from ..types import ConversationContext, ProviderCapabilities
+from ..types import ProviderCapabilities
 from .protocol import INPUT_SAMPLE_RATE
 from .session import NovaSession
 from .settings import NovaSettings

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from botocore.credentials import ReadOnlyCredentials
 
+from ...conversation import ConversationContext, Turn
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
 from ..events import (
     SessionReady,
     SessionReconnected,
 )
-from ..types import ConversationContext, Turn
 from .faults import status_error
 from .history import history_for_handover
 from .leg import Leg, inner_message

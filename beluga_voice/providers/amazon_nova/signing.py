@@ -27,7 +27,8 @@ from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
-from ..errors import ErrorCode, S2SError, register_secret
+from ...secrets import register_secret
+from ..errors import ErrorCode, S2SError
 from .eventstream import encode_headers, encode_message
 
 __all__ = [

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import anyio.to_thread
 
-from ..errors import ErrorCode, S2SError, redact
+from ...secrets import redact
+from ..errors import ErrorCode, S2SError
 
 if TYPE_CHECKING:
     from .settings import GeminiSettings

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import ssl
 
+from ...conversation import ConversationContext
 from ..base import StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
 from ..errors import ErrorCode, S2SError
 from ..registry import register_provider
-from ..types import ConversationContext, ProviderCapabilities
+from ..types import ProviderCapabilities
 from .credentials import GoogleCredentials, TokenSource
 from .session import GeminiLiveSession
 from .settings import GeminiSettings, endpoint_url

@@ -22,10 +22,10 @@ import anyio
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from ...conversation import ConversationContext
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
 from ..events import SessionClosed, SessionEvent, SessionReconnected
-from ..types import ConversationContext
 from . import wire
 from .connection import auth_headers, open_websocket
 from .protocol import GeminiLiveProtocol, Phase

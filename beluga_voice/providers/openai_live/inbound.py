@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ...conversation import Turn
 from ..errors import ErrorCode, S2SError
 from ..events import (
     DELEGATE_TOOL,
@@ -33,7 +34,6 @@ from ..events import (
     Transcript,
     Usage,
 )
-from ..types import Turn
 from .backend import BackendEvents
 from .state import State
 from .turns import ReplyTracker, UserTurn, UserTurns

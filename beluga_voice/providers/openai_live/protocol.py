@@ -25,9 +25,9 @@ import base64
 import logging
 from typing import Any
 
+from ...conversation import Turn
 from ..errors import ErrorCode, S2SError
 from ..events import Interrupted, SessionEvent, Usage
-from ..types import Turn
 from .backend import BackendEvents
 from .inbound import ServerEvents
 from .settings import OpenAILiveSettings

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ...conversation import ConversationContext
 from ..base import StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
 from ..registry import register_provider
-from ..types import ConversationContext, ProviderCapabilities
+from ..types import ProviderCapabilities
 from .session import OpenAILiveSession
 from .settings import OpenAILiveSettings
 

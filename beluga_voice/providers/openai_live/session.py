@@ -26,11 +26,11 @@ import anyio
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from ...conversation import ConversationContext
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError
 from ..events import SessionClosed, SessionEvent
 from ..openai_realtime.session import _closed_error, _discard
-from ..types import ConversationContext
 from ..websocket import open_websocket, redacting_logger
 from .protocol import LiveProtocol, State
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ...conversation import Turn
 from ..errors import ErrorCode
 from ..events import DELEGATE_TOOL
 from ..openai_realtime.dialect import ErrorRule
-from ..types import Turn
 from .settings import OpenAILiveSettings
 
 __all__ = ["DELEGATE_TOOL", "classify_error", "initial_items", "session_config"]

@@ -24,13 +24,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ...audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from ...conversation import Turn
 from ..errors import ErrorCode, S2SError
 from ..events import (
     Interrupted,
     SessionError,
     SessionEvent,
 )
-from ..types import Turn
 from .dialect import Dialect
 from .history import history_items, speak_instructions
 from .inbound import ServerEventHandlers

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..types import Turn
+from ...conversation import Turn
 
 __all__ = ["history_items", "speak_instructions"]
 

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
+from ...conversation import Turn
 from ..errors import ErrorCode, S2SError
 from ..events import (
     AudioChunk,
@@ -30,7 +31,6 @@ from ..events import (
     Transcript,
     Usage,
 )
-from ..types import Turn
 from .dialect import Dialect
 from .playback import ReplyAudio
 from .settings import RealtimeSettings

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ...conversation import ConversationContext
 from ..base import StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
 from ..errors import ErrorCode, S2SError
 from ..registry import register_provider
-from ..types import ConversationContext, ProviderCapabilities
+from ..types import ProviderCapabilities
 from .dialect import GROK, OPENAI, Dialect
 from .session import RealtimeSession
 from .settings import GrokVoiceSettings, OpenAIRealtimeSettings, RealtimeSettings

@@ -30,6 +30,7 @@ import anyio
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from ...conversation import ConversationContext
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError, code_from_ws_close
 from ..events import (
@@ -39,7 +40,6 @@ from ..events import (
     SessionEvent,
     SessionReconnected,
 )
-from ..types import ConversationContext
 from .connection import open_websocket
 from .core import Outbound, RealtimeProtocol
 

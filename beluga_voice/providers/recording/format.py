@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from ...secrets import redact
 from .. import events as ev
-from ..errors import S2SError, redact
+from ..errors import S2SError
 from ..types import ProviderCapabilities
 
 __all__ = [

@@ -29,12 +29,12 @@ import anyio
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...conversation import ConversationContext
 from ..base import StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
 from ..errors import ErrorCode, S2SError
 from ..events import SessionClosed, SessionError, SessionEvent
 from ..registry import register_provider
-from ..types import ConversationContext
 from .format import Entry, Recording
 
 __all__ = ["ReplayDivergence", "ReplayProvider", "ReplaySession", "ReplaySettings"]

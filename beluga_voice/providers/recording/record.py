@@ -21,9 +21,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from ...conversation import ConversationContext
 from ..base import StreamingS2SProvider, StreamingSession
 from ..events import SessionClosed, SessionEvent
-from ..types import ConversationContext
 from .format import RecordingWriter, encode_event
 
 __all__ = ["RecordingProvider", "RecordingSession"]

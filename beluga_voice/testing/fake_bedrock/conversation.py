@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from ..speech import EnergyTurnDetector, TurnEvent, tone
+from ...audio.turns import EnergyTurnDetector, TurnEvent, tone
 from .script import Script, StreamRecord
 
 __all__ = ["Conversation", "ProtocolViolation"]

@@ -18,7 +18,7 @@ import anyio.abc
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from ..speech import EnergyTurnDetector
+from ...audio.turns import EnergyTurnDetector
 from .script import FakeSessionState, Faults, ScriptedTurn
 
 OUTPUT_MIME = "audio/pcm;rate=24000"

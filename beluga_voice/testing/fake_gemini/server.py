@@ -15,8 +15,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ...audio.turns import EnergyTurnDetector, TurnEvent
 from ...providers.websocket import redacting_logger
-from ..speech import EnergyTurnDetector, TurnEvent
 from .replies import Conn, ReplyMixin
 from .schema import (
     ClientMessageError,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from ..speech import EnergyTurnDetector, TurnEvent, tone
+from ...audio.turns import EnergyTurnDetector, TurnEvent, tone
 from .backend import ResponsesBackend, new_id
 from .schema import check_client_event, check_server_event, unknown_session_keys
 from .script import Delegate, Reply

@@ -17,7 +17,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ...audio.g711 import alaw_decode, ulaw_decode
-from ..speech import EnergyTurnDetector, TurnEvent
+from ...audio.turns import EnergyTurnDetector, TurnEvent
 from .responses import Responder, new_id
 from .schema import check_client_event, check_server_event
 

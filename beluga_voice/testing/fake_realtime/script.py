@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..speech import tone
+from ...audio.turns import tone
 
 __all__ = ["Faults", "FunctionCall", "Reply", "ScriptEntry"]
 

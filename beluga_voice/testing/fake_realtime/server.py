@@ -26,8 +26,8 @@ import anyio
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from ...audio.turns import tone
 from ..loopback import LoopbackServer, quiet_logger
-from ..speech import tone
 from .conversation import FakeConversation
 from .script import Faults, Reply, ScriptEntry
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ...audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from ...processors.resample import StreamResampler
+from ...audio.resample import StreamResampler
 
 __all__ = ["InputConverter", "OutputConverter", "WireFormat", "bytes_to_ms", "format_rate"]
 

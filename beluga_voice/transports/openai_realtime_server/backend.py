@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ...conversation import ConversationContext
 from ...providers.base import S2SProvider, StreamingSession
 from ...providers.config import S2SConfig, with_provider_specific
 from ...providers.registry import new_provider
-from ...providers.types import ConversationContext
 from .session import BackendSettings
 
 __all__ = ["Backend", "BackendSession", "ProviderBackend", "provider_settings"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...providers.errors import redact
+from ...conversation import Turn
 from ...providers.events import (
     AudioChunk,
     Interrupted,
@@ -25,7 +25,7 @@ from ...providers.events import (
     Transcript,
     Usage,
 )
-from ...providers.types import Turn
+from ...secrets import redact
 from .actions import CloseConnection, Interrupt
 from .audio import OutputConverter, bytes_to_ms
 from .outbox import CoreState

@@ -27,7 +27,7 @@ import json
 from collections import OrderedDict
 from typing import Any
 
-from ...providers.types import ConversationContext, Turn, new_conversation_context
+from ...conversation import ConversationContext, Turn, new_conversation_context
 from .actions import (
     Action,
     EndTurn,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...providers.types import Turn
+from ...conversation import Turn
 from .actions import Interrupt
 from .outbox import CoreState
 from .responses import new_id

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from ...providers.errors import redact
-from ...providers.types import ConversationContext, Turn
+from ...conversation import ConversationContext, Turn
+from ...secrets import redact
 from .actions import Action
 from .responses import new_id
 

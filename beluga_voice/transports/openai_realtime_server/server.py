@@ -33,10 +33,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ...conversation import new_conversation_context
 from ...providers.base import StreamingSession
-from ...providers.errors import S2SError, redact
+from ...providers.errors import S2SError
 from ...providers.events import SessionClosed
-from ...providers.types import new_conversation_context
+from ...secrets import redact
 from ..websocket.server import ServerConfig, WebSocketServer
 from .actions import (
     Action,

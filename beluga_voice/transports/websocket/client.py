@@ -42,7 +42,7 @@ from ...frames import (
     TranscriptionFrame,
 )
 from ...pipeline import FrameProcessor
-from ...providers.errors import register_secret
+from ...secrets import register_secret
 
 __all__ = ["WebSocketClient", "WebSocketClientProcessor", "event_to_frame"]
 

@@ -51,7 +51,7 @@ from websockets.typing import Origin, Subprotocol
 
 from ...frames import ErrorFrame, StartFrame
 from ...pipeline import Node, PipelineTask
-from ...providers.errors import redact, register_secret
+from ...secrets import redact, register_secret
 from .page import CLIENT_PAGE
 from .protocol import DefaultSerializer, Serializer
 from .transport import WebSocketTransport
