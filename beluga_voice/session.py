@@ -1,11 +1,11 @@
-"""VoiceSession: the seed's high-level facade over a pipeline.
+"""VoiceSession: the high-level facade over a pipeline.
 
 Most users want "a conversation" rather than a graph: give a session an S2S provider (or an
 STT + TTS pair and an agent), optionally a transport, and feed it audio.  Under the hood it
 builds the pipeline ``input -> provider processor (or STT -> agent -> TTS) -> output`` and
 runs it in a task group the session owns.
 
-Use it as an async context manager (``async with VoiceSession(...) as s:``).  The seed's
+Use it as an async context manager (``async with VoiceSession(...) as s:``).  The older
 ``start()`` / ``stop()`` pair works too, called from the same task.
 """
 

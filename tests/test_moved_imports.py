@@ -1,4 +1,6 @@
-"""Shared pieces moved to the ground floor; the old import paths work for one release.
+"""Moved and renamed modules: the old import paths work for one release.
+
+Shared pieces moved to the ground floor; two modules were renamed after what they hold.
 
 Each old path must hand back the very object of the new home and say, with a
 DeprecationWarning, where it went.
@@ -26,6 +28,13 @@ MOVED = [
     ("beluga_voice.providers.types", "new_conversation_context", "beluga_voice.conversation"),
     ("beluga_voice.providers.errors", "redact", "beluga_voice.secrets"),
     ("beluga_voice.providers.errors", "register_secret", "beluga_voice.secrets"),
+    # renamed after what they hold
+    (
+        "beluga_voice.providers.replay",
+        "ResilientSession",
+        "beluga_voice.providers.resilient_session",
+    ),
+    ("beluga_voice.processors.turns", "TurnLatency", "beluga_voice.processors.latency"),
 ]
 
 
@@ -71,7 +80,7 @@ def test_the_package_itself_uses_no_old_path() -> None:
         "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
         "import beluga_voice, beluga_voice.processors.vad, beluga_voice.processors.resample\n"
         "import beluga_voice.providers.mock, beluga_voice.stt.utterance, beluga_voice.testing\n"
-        "import beluga_voice.transports.file, beluga_voice.processors.tts, beluga_voice.providers.replay\n"
+        "import beluga_voice.transports.file, beluga_voice.processors.tts, beluga_voice.providers.resilient_session\n"
         "import beluga_voice.testing.fake_realtime, beluga_voice.testing.fake_gemini\n"
     )
     root = Path(__file__).resolve().parent.parent

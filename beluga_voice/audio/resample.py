@@ -101,7 +101,7 @@ class StreamResampler:
 
     def process(self, pcm: bytes | bytearray | memoryview) -> bytes:
         """Resample one chunk of PCM16; any size works, including zero bytes."""
-        # The per-call path is kept to the bone (issue 4: a 20 ms chunk must cost little
+        # The per-call path is kept to the bone (the goal: a 20 ms chunk must cost little
         # more than soxr itself): one length check, one zero-copy view, one soxr call.
         nbytes = pcm.nbytes if type(pcm) is memoryview else len(pcm)
         frame = self._frame_bytes

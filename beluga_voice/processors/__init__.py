@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..audio.resample import StreamResampler
     from .agent import AgentProcessor
+    from .latency import TurnLatency
     from .resample import ResampleProcessor
     from .resilience import Fallback, ResiliencePolicy, Retry
     from .s2s import S2SProcessor
     from .stt import STTProcessor
     from .tts import TTSProcessor
     from .turn import TurnProcessor
-    from .turns import TurnLatency
     from .vad import VADProcessor
 
 _WHERE = {
@@ -37,7 +37,7 @@ _WHERE = {
     "STTProcessor": ".stt",
     "StreamResampler": "..audio.resample",
     "TTSProcessor": ".tts",
-    "TurnLatency": ".turns",
+    "TurnLatency": ".latency",
     "TurnProcessor": ".turn",
     "VADProcessor": ".vad",
 }

@@ -68,9 +68,9 @@ from ..providers.events import (
     Transcript,
     Usage,
 )
+from .latency import TurnLatency
 from .reply_watch import ReplyWatch
 from .tool_calls import ToolCalls
-from .turns import TurnLatency
 
 __all__ = ["S2SProcessor"]
 

@@ -169,7 +169,7 @@ class StreamingSession(ABC):
         return self._pending.popleft()
 
     async def receive_audio(self) -> AsyncIterator[AudioChunk]:
-        """The seed's audio-only view: reply audio chunks, and a chunk carrying any error."""
+        """The older audio-only view: reply audio chunks, and a chunk carrying any error."""
         async for event in self:
             if isinstance(event, AudioChunk):
                 yield event

@@ -1,6 +1,6 @@
 """Provider configuration: one validated pydantic model, loadable from env or a file.
 
-The fields are the seed's.  ``api_key`` is a :class:`~pydantic.SecretStr`: it prints as
+The fields are those of the original provider API.  ``api_key`` is a :class:`~pydantic.SecretStr`: it prints as
 ``**********`` and validation errors never echo input values (``hide_input_in_errors``), so a
 key cannot leak through a repr, a log line or an exception.
 """

@@ -38,7 +38,7 @@ from .circuit import CircuitBreaker
 from .config import S2SConfig
 from .errors import ErrorCode, S2SError
 from .events import ProviderSwitched, SessionEvent
-from .replay import _CALLER_ERRORS, ResilientSession
+from .resilient_session import _CALLER_ERRORS, ResilientSession
 from .types import AudioInput, AudioOutput
 
 __all__ = ["FallbackProvider", "FallbackSession", "FallbackSettings"]

@@ -5,7 +5,7 @@ session is the part with the behaviour: command draining, endpointing in a worke
 one reply step per pull inside a cancellable scope, and barge-in truncation.  See the
 :mod:`.local` module docstring for the design.
 
-Two rules keep one session from hurting the others (issue 14):
+Two rules keep one session from hurting the others on a shared server:
 
 * The recogniser is native code: every call on it, ``close`` included, goes through one
   :class:`~beluga_voice.audio.engine_owner.EngineOwner`, so a ``close()`` from another

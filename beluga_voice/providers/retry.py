@@ -31,7 +31,7 @@ from .base import ProviderWrapper, S2SProvider, StreamingSession
 from .config import S2SConfig
 from .errors import S2SError
 from .events import ResponseDone, SessionEvent, SessionReconnected
-from .replay import ResilientSession
+from .resilient_session import ResilientSession
 from .types import AudioInput, AudioOutput
 
 __all__ = ["Backoff", "RetryingProvider", "RetryingSession"]

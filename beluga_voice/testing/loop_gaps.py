@@ -3,7 +3,7 @@
 Whatever blocks the loop (a quadratic join, a native call holding the GIL) delays every
 task on it; a ticker sharing the loop sees that delay as a gap between its wake-ups,
 which is what every other session on a server would feel.  Used by the tests and
-benchmarks of issue 14 (a client blasting audio must not stall the others).
+benchmarks of a shared server (a client blasting audio must not stall the others).
 """
 
 from __future__ import annotations

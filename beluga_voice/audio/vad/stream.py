@@ -56,7 +56,7 @@ class VADStream:
 
     def feed(self, pcm: bytes, sample_rate: int, channels: int = 1) -> list[VADEvent]:
         """Analyse one chunk; returns the events it completed (often none)."""
-        # Per-chunk cost matters (issue 4: 20 ms chunks at >= 1000x real time), so the
+        # Per-chunk cost matters (the goal: 20 ms chunks at >= 1000x real time), so the
         # common case (same rate as before, mono, whole frames, nothing pending) makes
         # no copy of the audio before the analyser sees it.
         if type(sample_rate) is not int or sample_rate != self._checked_rate:
