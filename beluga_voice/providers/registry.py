@@ -121,9 +121,16 @@ def _discover() -> None:
 
 
 def list_providers() -> list[str]:
-    """Names of every known provider, sorted."""
-    _discover()
-    return sorted(_registry)
+    """Names of every known provider, sorted.
+
+    Read from the built-in table, the registrations made so far and the entry points'
+    names, without importing a provider module or loading an entry point: validating a
+    config that names fallbacks must stay cheap.  Building a provider
+    (:func:`new_provider`) imports just the one it needs.
+    """
+    names = set(_registry) | set(_BUILTIN_MODULES)
+    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(names)
 
 
 def get_provider_spec(name: str) -> ProviderSpec:
