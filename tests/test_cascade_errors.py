@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from beluga_voice.conversation import ConversationContext
@@ -325,16 +326,22 @@ async def test_the_tts_queue_is_bounded_and_holds_the_producer_back() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(task.run)
 
+            produced = anyio.Event()
+
             async def produce() -> None:
                 nonlocal sent
                 for i in range(MAX_JOBS + 500):
                     await task.queue_frame(TextFrame(f"sentence {i}."))
                     sent += 1
+                produced.set()
 
             tg.start_soon(produce)
-            await anyio.wait_all_tasks_blocked()
-            assert len(tts._jobs) <= MAX_JOBS  # bounded: the producer waits
-            assert sent < MAX_JOBS + 500  # the inboxes before it fill, then it waits
+            while len(tts._jobs) < MAX_JOBS:  # the voice is stuck: jobs pile up to the bound
+                await anyio.lowlevel.checkpoint()
+            for _ in range(500):  # ... and no further, however long the producer tries
+                await anyio.lowlevel.checkpoint()
+            assert len(tts._jobs) == MAX_JOBS  # bounded: the producer waits
+            assert sent < MAX_JOBS + 500  # (the inboxes before it hold the rest it sent)
             gate.set()
-            await anyio.wait_all_tasks_blocked()
+            await produced.wait()  # the voice is back: everything goes through
             await task.cancel()
