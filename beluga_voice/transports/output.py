@@ -72,7 +72,10 @@ class OutputTransport(FrameProcessor):
       policy: backpressure.  Audio that would go past it waits until playback has made
       room, which holds the producer back (a provider's reader, a TTS), so a client that
       asks for reply after reply cannot queue minutes of audio; an interruption queued
-      meanwhile ends the wait at once.  Nothing is dropped.
+      meanwhile ends the wait at once.  Nothing is dropped.  It holds unpaced output too
+      (a slow sink is a slow sink), and a frame longer than the room left is taken in
+      pieces.  Once the play task has ended (its failure reported), audio that still
+      comes is counted in ``stats.seconds_dropped`` instead of being kept.
 
     The bot starts speaking when the first chunk of a reply is released:
     :class:`~beluga_voice.frames.BotStartedSpeakingFrame` goes upstream and downstream.  When
@@ -203,23 +206,53 @@ class OutputTransport(FrameProcessor):
             return
         if self._parked and await self._release_inline(frame.audio):
             return
-        if self.realtime:
-            await self._wait_for_room()
-        self._buffer.push(frame.audio)
-        held = len(self._buffer) / self._bytes_per_second
-        if held > self.stats.buffered_max_s:
-            self.stats.buffered_max_s = held
-        self._response_ended = False
-        self._idle = anyio.Event() if self._idle.is_set() else self._idle
-        self._wake.ring()
+        await self._buffer_audio(frame.audio)
 
-    async def _wait_for_room(self) -> None:
-        """Backpressure: wait while ``max_buffer_s`` of audio is already waiting to play."""
+    async def _buffer_audio(self, audio: bytes) -> None:
+        """Add ``audio`` to the playback buffer, never past ``max_buffer_s`` of it.
+
+        A frame longer than the room left goes in piece by piece as playback makes room,
+        so that one long reply (a TTS of a whole page) is held back like many short ones.
+        """
         buffer = self._buffer
-        limit = self.max_buffer_s * self._bytes_per_second
+        assert buffer is not None
+        frame_bytes = buffer.frame_bytes
+        limit = max(
+            buffer.chunk_bytes,
+            int(self.max_buffer_s * self._bytes_per_second) // frame_bytes * frame_bytes,
+        )
+        view = memoryview(audio)
+        while view:
+            await self._wait_for_room(limit)
+            if not self._playing:
+                # The play task has ended (its failure was reported as an error): nothing
+                # will play this, so it is counted as dropped rather than hoarded.
+                self.stats.seconds_dropped += len(view) / self._bytes_per_second
+                return
+            room = limit - len(buffer)
+            if room < buffer.chunk_bytes or self.system_frames_waiting:
+                # An interruption is waiting and drops what is buffered next: no point
+                # holding the rest back in pieces.
+                room = len(view)
+            piece, view = view[:room], view[room:]
+            buffer.push(piece)
+            held = len(buffer) / self._bytes_per_second
+            if held > self.stats.buffered_max_s:
+                self.stats.buffered_max_s = held
+            self._response_ended = False
+            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+            self._wake.ring()
+
+    async def _wait_for_room(self, limit: int) -> None:
+        """Backpressure: wait while ``limit`` bytes of audio are already waiting to play.
+
+        Paced or not: a sink that takes audio slowly (a client that reads slowly, a slow
+        disk) holds the producer back just as playback speed does.
+        """
+        buffer = self._buffer
         while (
             buffer is not None
-            and len(buffer) >= limit
+            and len(buffer) + buffer.chunk_bytes > limit
             and self._playing
             and not self.system_frames_waiting
         ):
@@ -355,7 +388,7 @@ class OutputTransport(FrameProcessor):
             self._playing = False
             self._speaking = False
             if self._buffer is not None:
-                self._buffer.clear()
+                self.stats.seconds_dropped += self._buffer.clear() / self._bytes_per_second
             self._idle.set()
 
     async def _play(self) -> None:
