@@ -94,4 +94,6 @@ async def test_audio_after_the_play_task_died_is_counted_not_hoarded() -> None:
             await task.queue_frame(ResponseEndFrame())
             await task.stop_when_done()
     assert any("device went away" in e.message for e in task.errors)  # said, not silent
-    assert out.stats.seconds_dropped == pytest.approx(50 * len(_pcm(0.1)) / BYTES_PER_S - out.stats.seconds_written)
+    assert out.stats.seconds_dropped == pytest.approx(
+        50 * len(_pcm(0.1)) / BYTES_PER_S - out.stats.seconds_written
+    )
