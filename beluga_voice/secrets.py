@@ -9,28 +9,40 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["redact", "register_secret"]
+__all__ = ["is_secret_name", "redact", "register_secret"]
 
 # Things that look like credentials: provider API keys, AWS access keys, bearer tokens,
-# and explicit key=value pairs.  ``name: value`` (prose as much as a header) hides only a
-# value that looks like a credential (8+ characters with a digit): "api_key: openai_realtime
-# needs a key" names a provider, and registered secrets are removed verbatim anyway.
+# and explicit key=value pairs.  Redaction hides secrets, not words: ``name: value`` (prose
+# as much as a header) hides only a value that looks like a credential (8+ characters with
+# a digit or one of ``+/=``), so "api_key: openai_realtime needs a key" keeps the provider's
+# name; ``name=value`` hides any value but a placeholder (``None``, ``null``).  Registered
+# secrets are removed verbatim wherever they are.
+_NAME = r"(?:api[_-]?key|(?<![A-Za-z])key|secret|token|password|authorization|signature)"
+_VALUE = r"[^\s&,;()\[\]{}\"']"
+_CREDENTIAL = rf"(?={_VALUE}*[\d+/=]){_VALUE}{{8,}}"
 _SECRET_PATTERNS = [
     re.compile(r"\b(?:sk|xai|pk|rk)-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"\bya29\.[0-9A-Za-z_\-.]{8,}"),  # Google OAuth access tokens
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{12,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
-    re.compile(
-        r"(?i)((?:api[_-]?key|secret|token|password|authorization|signature)\s*=\s*)[^\s&,;]+"
-    ),
-    re.compile(
-        r"(?i)((?:api[_-]?key|secret|token|password|authorization|signature)\s*:\s*)"
-        r"(?=[^\s&,;]*\d)[^\s&,;]{8,}"
-    ),
+    # An HTTP scheme is written "Bearer": anything after it is a token.  Lower-case "bearer"
+    # is as likely prose ("the bearer authentication failed"): a credential-looking value only.
+    re.compile(rf"(\b(?:Bearer|BEARER)\s+){_VALUE}{{8,}}"),
+    re.compile(rf"(\bbearer\s+){_CREDENTIAL}"),
+    re.compile(rf"({_NAME}\s*=\s*)(?!(?:None|null|\*\*\*)(?!{_VALUE})){_VALUE}+", re.IGNORECASE),
+    re.compile(rf"({_NAME}\s*:\s*){_CREDENTIAL}", re.IGNORECASE),
 ]
-_extra_secrets: set[str] = set()
+_extra_secrets: list[str] = []
+"""Registered secrets of 8+ characters, longest first: one that contains another is
+removed whole, not left with the other's ``***`` in its middle."""
 _short_secrets: dict[str, re.Pattern[str]] = {}
+_SECRET_NAME_PARTS = frozenset({"key", "apikey", "secret", "token", "password", "passphrase"})
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a setting called ``name`` holds a credential (``aws_secret_access_key``,
+    ``session_token``, ``api-key``), judged by its words: ``max_tokens`` is not one."""
+    return any(part in _SECRET_NAME_PARTS for part in re.split(r"[_\-.\s]+", name.lower()))
 
 
 def register_secret(value: str | None) -> None:
@@ -43,7 +55,9 @@ def register_secret(value: str | None) -> None:
     if not value or not value.strip():
         return
     if len(value) >= 8:
-        _extra_secrets.add(value)
+        if value not in _extra_secrets:
+            _extra_secrets.append(value)
+            _extra_secrets.sort(key=len, reverse=True)
     elif value not in _short_secrets:
         _short_secrets[value] = re.compile(rf"(?<![\w]){re.escape(value)}(?![\w])")
 

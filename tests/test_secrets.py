@@ -30,6 +30,60 @@ def test_a_short_registered_secret_is_hidden_where_it_stands_alone_only() -> Non
     assert redact("q7zebra and aq7z stay") == "q7zebra and aq7z stay"
 
 
+@pytest.mark.parametrize(
+    ("line", "hidden"),
+    [
+        ("Authorization: Bearer abc+def/ghi==jklmnop", "abc+def/ghi==jklmnop"),  # base64
+        ("> Authorization: Bearer abcdefgh12+/xyz==", "+/xyz=="),  # no tail left behind
+        ("X-Amz-Security-Token: FwoGZXIvYXdzEJr//////////wEaDM", "FwoGZXIvYXdzEJr"),
+        ("wss://host/ws?key=abcdef123456&alt=json", "abcdef123456"),
+    ],
+)
+def test_bearer_and_header_credentials_are_hidden_whole(line: str, hidden: str) -> None:
+    assert hidden not in redact(line)
+    assert "***" in redact(line)
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        "the bearer authentication failed",
+        "Bearer tokens are sent in a header",  # a short word after the scheme name
+        "ServerConfig(api_key=None, token=null)",
+        "The token: is missing",
+        "monkey=3",
+    ],
+)
+def test_redaction_leaves_prose_and_placeholders_alone(prose: str) -> None:
+    assert redact(prose) == prose
+
+
+def test_a_secret_that_contains_another_is_hidden_whole() -> None:
+    secret = "Zq8-nested-secret-value-42"
+    for end in range(8, len(secret) + 1):  # every prefix of it is a secret too
+        register_secret(secret[:end])
+    assert redact(f"sent {secret} once") == "sent *** once"
+
+
+def test_provider_credentials_in_provider_specific_are_registered_and_masked() -> None:
+    from beluga_voice.providers.config import S2SConfig
+
+    key = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
+    config = S2SConfig(
+        provider="amazon_nova",
+        provider_specific={
+            "aws_secret_access_key": key,
+            "aws_session_token": "t0k",
+            "max_tokens": 77,
+        },
+    )
+    for text in (repr(config), str(config)):
+        assert key not in text and "t0k" not in text
+        assert "'max_tokens': 77" in text  # settings that are not secrets stay readable
+    assert redact(f"signing with {key}") == "signing with ***"
+    assert redact("session t0k expired") == "session *** expired"
+
+
 @pytest.mark.parametrize("token", ["", " ", "x", "fifteen-chars!!"])
 def test_a_public_server_refuses_a_short_token(token: str) -> None:
     with pytest.raises(ValueError, match="at least 16 characters"):

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..secrets import register_secret
+from ..secrets import is_secret_name, register_secret
 
 __all__ = [
     "LATENCY_BUDGETS",
@@ -122,6 +122,22 @@ class S2SConfig(BaseModel):
         if value is not None:
             register_secret(value.get_secret_value())
         return value
+
+    @field_validator("provider_specific")
+    @classmethod
+    def _remember_provider_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A provider's own credentials (aws_secret_access_key, ...) are as secret as
+        # api_key: redacted from logs from the moment they are configured.
+        for name, setting in value.items():
+            if is_secret_name(name):
+                register_secret(_secret_text(setting))
+        return value
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            if name == "provider_specific" and value:
+                value = {k: "**********" if is_secret_name(k) else v for k, v in value.items()}
+            yield name, value
 
     @model_validator(mode="after")
     def _check_fallbacks(self) -> S2SConfig:
@@ -256,3 +272,9 @@ def with_provider_specific(**settings: Any) -> ConfigOption:
         data["provider_specific"] = {**data.get("provider_specific", {}), **settings}
 
     return apply
+
+
+def _secret_text(value: Any) -> str | None:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value if isinstance(value, str) else None
