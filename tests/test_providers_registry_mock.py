@@ -304,3 +304,87 @@ async def test_a_mock_session_inbox_is_bounded_and_pushes_back() -> None:
         await anyio.wait_all_tasks_blocked()
         assert sent == INBOX_LIMIT  # the sender waits; nothing was dropped
         tg.cancel_scope.cancel()
+
+
+async def test_a_mock_session_inbox_is_bounded_in_bytes_too() -> None:
+    """Large chunks fill the inbox long before its count limit: the bound is on memory."""
+    from beluga_voice.providers.mock import INBOX_LIMIT_BYTES
+
+    mock = AdvancedMockS2SProvider(record_limit_bytes=0)
+    big = bytes(1 << 20)  # 1 MiB per message (32 s at 16 kHz)
+    fits = INBOX_LIMIT_BYTES // len(big)
+    with anyio.fail_after(30):
+        async with mock.stream() as session, anyio.create_task_group() as tg:
+            sent = 0
+            done = anyio.Event()
+
+            async def flood() -> None:
+                nonlocal sent
+                for _ in range(fits + 4):
+                    await session.send_audio(big)
+                    sent += 1
+                done.set()
+
+            async def read() -> None:
+                async for _ in session:
+                    pass
+
+            tg.start_soon(flood)
+            await anyio.wait_all_tasks_blocked()
+            assert sent == fits  # then the sender waits, far below the count limit
+            tg.start_soon(read)  # the session reads: the sender goes on, nothing lost
+            await done.wait()
+            assert sent == fits + 4
+            tg.cancel_scope.cancel()
+
+
+async def test_mock_text_records_are_bounded_per_session() -> None:
+    mock = AdvancedMockS2SProvider(record_limit_items=10)
+    async with mock.stream() as session:
+        for n in range(50):
+            await session.send_text(f"question {n}")
+            await session.speak(f"answer {n}")
+            await session.interrupt(float(n))
+            await session.send_tool_result(f"call_{n}", "ok")
+    last = range(40, 50)
+    assert mock.received_text == [f"question {n}" for n in last]
+    assert mock.spoken_text == [f"answer {n}" for n in last]
+    assert mock.interrupts == [float(n) for n in last]
+    assert mock.tool_results == [(f"call_{n}", "ok") for n in last]
+
+
+async def test_a_closed_mock_session_keeps_its_records_and_nothing_else() -> None:
+    """Queued commands and the rest of a reply go with the session; only records stay.
+    (Before, each kept session held every queued chunk and a copy of its whole reply.)"""
+    import gc
+    import tracemalloc
+
+    reply = tone(60.0, 24000)  # 2.9 MB of reply, cut into per-session chunks
+    mock = AdvancedMockS2SProvider(
+        audio_outputs=[reply], keep_sessions=20, record_limit_bytes=32_000
+    )
+    chunk = bytes(3200)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            async with mock.stream() as session:
+                await session.send_text("tell me a long story")
+                async for event in session:  # the reply has started: then hang up
+                    if isinstance(event, AudioChunk):
+                        break
+                for _ in range(300):  # 1 MB of audio nobody will read
+                    await session.send_audio(chunk)
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(mock.sessions) == 20
+    assert mock.received_bytes == 20 * 32_000  # the records are there...
+    assert retained < 4_000_000, retained  # ...and little else (before: about 60 MB)
+
+
+def test_serve_mock_keeps_a_few_sessions_of_records() -> None:
+    mock = new_provider("mock", wrap=False)
+    assert isinstance(mock, AdvancedMockS2SProvider)
+    assert mock.sessions.maxlen == 4 and mock.record_limit_bytes == 1 << 20

@@ -259,7 +259,7 @@ class PlaybackBuffer:
     def __len__(self) -> int:
         return len(self._buf)
 
-    def push(self, audio: bytes) -> None:
+    def push(self, audio: bytes | memoryview) -> None:
         if len(audio) % self.frame_bytes:
             raise ValueError(
                 f"{len(audio)} bytes is not a whole number of {self.frame_bytes}-byte frames"
