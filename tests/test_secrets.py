@@ -84,6 +84,34 @@ def test_provider_credentials_in_provider_specific_are_registered_and_masked() -
     assert redact("session t0k expired") == "session *** expired"
 
 
+def test_a_config_sent_to_a_worker_process_registers_its_secrets_there() -> None:
+    """``serve --workers`` spawns processes and pickles the config to them: the secrets
+    must be hidden in the worker's logs too, not only in the parent's."""
+    import pickle
+
+    from pydantic import SecretStr
+
+    from beluga_voice.providers.config import S2SConfig
+
+    key, aws = "proxy-key-without-a-prefix-1", "aws-secret-0123456789"
+    config = S2SConfig(
+        provider="amazon_nova",
+        api_key=SecretStr(key),
+        provider_specific={"aws_secret_access_key": aws},
+    )
+    child = (
+        "import pickle, sys\n"
+        "from beluga_voice.providers.errors import redact\n"
+        "pickle.loads(sys.stdin.buffer.read())\n"
+        f"print(redact('using {key} and {aws}'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", child], input=pickle.dumps(config), capture_output=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().strip() == "using *** and ***"
+
+
 @pytest.mark.parametrize("token", ["", " ", "x", "fifteen-chars!!"])
 def test_a_public_server_refuses_a_short_token(token: str) -> None:
     with pytest.raises(ValueError, match="at least 16 characters"):

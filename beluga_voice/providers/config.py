@@ -133,6 +133,13 @@ class S2SConfig(BaseModel):
                 register_secret(_secret_text(setting))
         return value
 
+    def __setstate__(self, state: Any) -> None:
+        # Unpickling (a spawned worker process receiving its config) runs no validator:
+        # register the secrets again, in this process's redactor.
+        super().__setstate__(state)
+        self._remember_secret(self.api_key)
+        self._remember_provider_secrets(self.provider_specific)
+
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             if name == "provider_specific" and value:
