@@ -1,19 +1,25 @@
-"""The output half holds a bounded amount of bot audio, whatever the sink and frame size.
+"""Limits of a session: the bot audio the output half holds, and a flood's prompt end.
 
 The server-level behaviour (text floods, audio blasters, clients that stop reading) is in
 the chaos suite; these tests pin the output half's own bound (``max_buffer_s``) on the
 paths the chaos suite does not take: an unpaced sink that takes audio slowly, one frame
-longer than the whole buffer, and a play task that has died.
+longer than the whole buffer, and a play task that has died; and that a session closed
+for abuse gives its slot back at once.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import anyio
 import pytest
 
 from beluga_voice.frames import OutputAudioFrame, ResponseEndFrame, StartFrame
 from beluga_voice.pipeline import PipelineTask
+from beluga_voice.processors.s2s import S2SProcessor
+from beluga_voice.providers.mock import AdvancedMockS2SProvider
 from beluga_voice.transports.output import OutputTransport
+from beluga_voice.transports.websocket import ServerConfig, WebSocketClient, WebSocketServer
 
 pytestmark = pytest.mark.anyio
 
@@ -97,3 +103,27 @@ async def test_audio_after_the_play_task_died_is_counted_not_hoarded() -> None:
     assert out.stats.seconds_dropped == pytest.approx(
         50 * len(_pcm(0.1)) / BYTES_PER_S - out.stats.seconds_written
     )
+
+
+async def test_a_flooding_client_is_closed_1008_and_its_slot_freed_at_once() -> None:
+    """The client's answer to the 1008 close sits behind the messages it flooded: the
+    server reads them away instead of waiting out websockets' 10 s close timeout with the
+    session's slot taken."""
+    provider = AdvancedMockS2SProvider()
+
+    def build(transport: Any) -> list[Any]:
+        return [transport.input(), S2SProcessor(provider), transport.output()]
+
+    errors: list[str] = []
+    async with WebSocketServer(build, ServerConfig(max_sessions=1)) as server:
+        async with WebSocketClient.connect(server.url) as client:
+            for n in range(300):
+                await client.send_text(f"question {n}")
+            with anyio.fail_after(4):  # before: 10 s
+                async for item in client:
+                    if isinstance(item, dict) and item["type"] == "error":
+                        errors.append(item["code"])
+                await server.wait_idle()
+        assert client.ws.close_code == 1008
+        assert errors == ["rate_limited"] * 20  # each refusal said so first
+        assert server.active_sessions == 0 and server.sessions_failed == 0

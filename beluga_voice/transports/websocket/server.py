@@ -304,7 +304,7 @@ class WebSocketServer:
         except Exception as exc:
             self.sessions_failed += 1
             log.error("session %s failed: %s", session_id, redact(repr(exc)))
-            await ws.close(CLOSE_INTERNAL, "internal error")
+            await _close_draining(ws, CLOSE_INTERNAL, "internal error")
         finally:
             self.active_sessions -= 1
             if not self.active_sessions:
@@ -364,8 +364,29 @@ class WebSocketServer:
             reason = "pipeline_ended" if transport.close_reason is None else "client_end"
             for message in serializer.farewell(reason):
                 await transport.send(message)
+        await _close_draining(ws, 1000, "session ended")
+
+
+async def _close_draining(ws: ServerConnection, code: int, reason: str) -> None:
+    """Close ``ws``, reading (and dropping) what the peer still sends meanwhile.
+
+    Nobody reads the connection once the session is over, and the peer's answer to our
+    close frame may be queued behind messages it sent before (a flood that was refused):
+    unread, they stop websockets reading the socket and the close would wait its full
+    timeout (10 s), holding the session's slot.  The close is bounded by websockets'
+    close timeout either way.
+    """
+
+    async def drain() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drain)
         with contextlib.suppress(ConnectionClosed):  # the peer may have gone first
-            await ws.close(1000, "session ended")
+            await ws.close(code, reason)
+        tg.cancel_scope.cancel()
 
 
 def _offered_token(path: str, headers: Headers) -> str | None:
