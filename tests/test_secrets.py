@@ -101,7 +101,7 @@ def test_a_config_sent_to_a_worker_process_registers_its_secrets_there() -> None
     )
     child = (
         "import pickle, sys\n"
-        "from beluga_voice.providers.errors import redact\n"
+        "from beluga_voice.secrets import redact\n"
         "pickle.loads(sys.stdin.buffer.read())\n"
         f"print(redact('using {key} and {aws}'))\n"
     )
