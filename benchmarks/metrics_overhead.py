@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline_throughput import HOPS, beluga_throughput
 
 from beluga_voice.frames import Direction, InputAudioFrame
-from beluga_voice.observability import PipelineMetrics
 from beluga_voice.pipeline import FrameObserver, FrameProcessor
+from beluga_voice.pipeline.metrics import PipelineMetrics
 
 
 def _best_loop_ns(

@@ -1,6 +1,6 @@
 """Basic speech-to-speech conversation, entirely offline.
 
-The seed's first example in idiomatic async Python: make a provider, answer one
+The README's first example as a script: make a provider, answer one
 utterance in one call, then hold a streaming conversation, both with the default
 ``local`` provider (pocketsphinx, a rule agent and espeak-ng: no API key, no network).
 Swap ``"local"`` for ``"openai_realtime"``, ``"gemini"``, ``"grok"`` or ``"amazon_nova"``

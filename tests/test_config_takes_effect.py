@@ -10,9 +10,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from beluga_voice.observability.instrument import InstrumentedProvider
 from beluga_voice.providers import ErrorCode, S2SConfig, S2SError, bare_provider, new_provider
 from beluga_voice.providers.fallback import FallbackProvider
+from beluga_voice.providers.instrumented import InstrumentedProvider
 from beluga_voice.providers.mock import AdvancedMockS2SProvider
 from beluga_voice.providers.retry import RetryingProvider
 from beluga_voice.providers.wrap import wrap_provider

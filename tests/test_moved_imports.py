@@ -88,3 +88,22 @@ def test_the_package_itself_uses_no_old_path() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_observability_names_moved_next_to_what_they_observe() -> None:
+    from beluga_voice.pipeline.metrics import PipelineMetrics
+    from beluga_voice.providers.instrumented import InstrumentedProvider
+
+    with pytest.warns(DeprecationWarning, match=r"beluga_voice\.pipeline\.metrics"):
+        from beluga_voice.observability import PipelineMetrics as old_metrics
+    with pytest.warns(DeprecationWarning, match=r"beluga_voice\.providers\.instrumented"):
+        from beluga_voice.observability.instrument import InstrumentedProvider as old_wrapper
+    assert old_metrics is PipelineMetrics and old_wrapper is InstrumentedProvider
+
+
+def test_errors_live_on_the_ground_floor_and_providers_name_the_same_objects() -> None:
+    from beluga_voice import errors
+    from beluga_voice.providers import errors as provider_errors
+
+    assert provider_errors.S2SError is errors.S2SError
+    assert provider_errors.ErrorCode is errors.ErrorCode

@@ -24,16 +24,16 @@ from beluga_voice.frames import (
     UserStoppedSpeakingFrame,
 )
 from beluga_voice.observability import (
-    InstrumentedProvider,
-    PipelineMetrics,
     S2SMetrics,
     configure_logging,
     log_context,
     setup_telemetry,
 )
 from beluga_voice.pipeline import FrameProcessor, PipelineTask
+from beluga_voice.pipeline.metrics import PipelineMetrics
 from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.events import ResponseDone, SessionEvent, Usage
+from beluga_voice.providers.instrumented import InstrumentedProvider
 from beluga_voice.providers.mock import AdvancedMockS2SProvider
 from beluga_voice.providers.registry import register_provider
 from beluga_voice.providers.wrap import wrap_provider

@@ -15,8 +15,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from beluga_voice.frames import Direction, Frame, InputAudioFrame
-from beluga_voice.observability import PipelineMetrics
 from beluga_voice.pipeline import FrameProcessor, PipelineTask
+from beluga_voice.pipeline.metrics import PipelineMetrics
 from beluga_voice.processors.s2s import S2SProcessor
 from beluga_voice.providers import S2SConfig
 from beluga_voice.providers.mock import AdvancedMockS2SProvider

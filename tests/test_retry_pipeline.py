@@ -19,8 +19,8 @@ from beluga_voice.frames import (
     ResponseEndFrame,
     UserStartedSpeakingFrame,
 )
-from beluga_voice.observability import PipelineMetrics
 from beluga_voice.pipeline import PipelineTask
+from beluga_voice.pipeline.metrics import PipelineMetrics
 from beluga_voice.processors.s2s import S2SProcessor
 from beluga_voice.providers.config import S2SConfig
 from beluga_voice.providers.wrap import wrap_provider

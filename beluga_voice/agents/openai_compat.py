@@ -21,7 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from ..conversation import ConversationContext
-from ..providers.errors import ErrorCode, S2SError, code_from_http_status
+from ..errors import ErrorCode, S2SError, code_from_http_status
 from ..secrets import redact, register_secret
 from .tools import ToolRegistry
 

@@ -8,7 +8,7 @@ adds what makes those lines useful in production:
   (anyio copies the context into new tasks), so every line of a session carries them;
 * :class:`ContextFilter` copies those ids onto each record;
 * :class:`JsonFormatter` writes one JSON object per line, and :class:`RedactingFormatter`
-  plain text; both pass the final text through :func:`~beluga_voice.providers.errors.redact`,
+  plain text; both pass the final text through :func:`~beluga_voice.secrets.redact`,
   so an API key that reaches a message, an argument or a traceback never reaches the log;
 * :func:`configure_logging` wires it up (``config.enable_structured_logging`` selects JSON).
 """
@@ -22,12 +22,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 from ..secrets import redact
 
-if TYPE_CHECKING:
-    from ..providers.config import S2SConfig
+
+class LoggingSettings(Protocol):
+    """What :func:`configure_logging` reads of a config (an ``S2SConfig`` has it)."""
+
+    enable_structured_logging: bool
+
 
 __all__ = [
     "ContextFilter",
@@ -99,7 +103,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    config: S2SConfig | None = None,
+    config: LoggingSettings | None = None,
     *,
     json_format: bool | None = None,
     level: int | str = logging.INFO,

@@ -28,7 +28,7 @@ from __future__ import annotations
 from opentelemetry import metrics
 from opentelemetry.metrics import MeterProvider
 
-from ..providers.errors import ErrorCode, S2SError
+from ..errors import ErrorCode, S2SError
 
 __all__ = ["METER_NAME", "S2SMetrics", "get_meter"]
 

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import NoOpTracer, Span, Status, StatusCode, Tracer, TracerProvider
 
-from ..providers.errors import S2SError
+from ..errors import S2SError
 from ..secrets import redact
 
 if TYPE_CHECKING:
     from ..conversation import ConversationContext
-    from ..providers.config import S2SConfig
 
 __all__ = [
     "TRACER_NAME",
@@ -40,8 +39,14 @@ __all__ = [
 TRACER_NAME = "beluga_voice"
 
 
+class TracingSettings(Protocol):
+    """What :func:`get_tracer` reads of a config (an ``S2SConfig`` has it)."""
+
+    enable_tracing: bool
+
+
 def get_tracer(
-    config: S2SConfig | None = None, tracer_provider: TracerProvider | None = None
+    config: TracingSettings | None = None, tracer_provider: TracerProvider | None = None
 ) -> Tracer:
     """The ``beluga_voice`` tracer, or a no-op one when ``config.enable_tracing`` is off."""
     if config is not None and not config.enable_tracing:

@@ -39,7 +39,7 @@ from .processor import FrameProcessor, Node, deliver
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
 
-    from ..observability.pipeline import PipelineMetrics
+    from .metrics import PipelineMetrics
 
 __all__ = ["PipelineTask"]
 
@@ -106,7 +106,7 @@ class PipelineTask:
     cleanups have nothing slow to do.
 
     ``metrics`` attaches the per-frame observer
-    (:class:`~beluga_voice.observability.pipeline.PipelineMetrics`, on ``meter_provider``
+    (:class:`~beluga_voice.pipeline.metrics.PipelineMetrics`, on ``meter_provider``
     or the global one) without the caller building it; the default (None) turns it on
     when a processor's provider config has ``enable_metrics`` (the S2S processor's, by
     default).  An observer of that type already in ``observers`` is not doubled.
@@ -147,7 +147,7 @@ class PipelineTask:
         if metrics:
             # The observer lives with the other OpenTelemetry code; it is imported only
             # when metrics are on, so a metrics-free pipeline never loads that code.
-            from ..observability.pipeline import PipelineMetrics
+            from .metrics import PipelineMetrics
 
             if not any(isinstance(o, PipelineMetrics) for o in observers):
                 self.metrics = PipelineMetrics(meter_provider).watch(self)

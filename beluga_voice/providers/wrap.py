@@ -48,7 +48,7 @@ def set_replay_cut(provider: S2SProvider, seconds: float) -> None:
 def is_wrapped(provider: S2SProvider) -> bool:
     """Is ``provider`` already one of the config's wrappers (so wrapping it again would
     multiply retries and count every metric twice)?"""
-    from ..observability.instrument import InstrumentedProvider
+    from .instrumented import InstrumentedProvider
 
     return isinstance(provider, RetryingProvider | FallbackProvider | InstrumentedProvider)
 
@@ -101,7 +101,7 @@ def wrap_provider(
         chain[0] if len(chain) == 1 else FallbackProvider(chain, config, settings=fallback_settings)
     )
     if config.enable_metrics or config.enable_tracing:
-        from ..observability.instrument import InstrumentedProvider
+        from .instrumented import InstrumentedProvider
 
         wrapped = InstrumentedProvider(
             wrapped, config, meter_provider=meter_provider, tracer=tracer

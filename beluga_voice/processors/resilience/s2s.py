@@ -28,7 +28,7 @@ __all__ = ["s2s_with_fallback", "s2s_with_retry"]
 def _peel(provider: S2SProvider) -> tuple[S2SProvider, bool]:
     """``provider`` without its retry and instrumentation layers; and whether it was
     instrumented (the new stack is instrumented again, once, outside)."""
-    from ...observability.instrument import InstrumentedProvider
+    from ...providers.instrumented import InstrumentedProvider
 
     instrumented = False
     while True:
@@ -43,7 +43,7 @@ def _peel(provider: S2SProvider) -> tuple[S2SProvider, bool]:
 def _instrument(provider: S2SProvider, again: bool) -> S2SProvider:
     if not again:
         return provider
-    from ...observability.instrument import InstrumentedProvider
+    from ...providers.instrumented import InstrumentedProvider
 
     return InstrumentedProvider(provider, provider.config)
 
