@@ -192,7 +192,8 @@ async def test_mid_reply_faults_end_the_session_with_a_clear_error(
 async def test_the_key_never_shows_in_logs_reprs_or_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)  # the root, for the websockets handshake logger
+    caplog.set_level(logging.DEBUG, logger="beluga_voice")  # whatever level a test left
     async with FakeGeminiServer([ScriptedTurn(audio=REPLY)], api_key=KEY) as server:
         provider = make_provider(server)
         async with provider.stream() as session:

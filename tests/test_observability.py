@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -243,6 +244,17 @@ async def test_pipeline_observer_counts_frames_bytes_latency_depth_and_turns(
     assert tel.total("s2s.turns.total", provider="p", within_budget="true") == 1
     [(_, (count, _))] = tel.points("s2s.turn.time_to_first_audio")
     assert count == 1
+
+
+@pytest.fixture(autouse=True)
+def _restore_the_package_logger() -> Iterator[None]:
+    """``configure_logging`` sets the ``beluga_voice`` logger's level: later tests in this
+    process must not inherit it (a test reading DEBUG handshake logs would see nothing)."""
+    logger = logging.getLogger("beluga_voice")
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
 
 
 def test_json_logs_carry_ids_and_never_secrets() -> None:
