@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+
+import anyio
 
 __all__ = ["Tool", "ToolRegistry", "tool_error"]
 
 ToolHandler = Callable[..., Any | Awaitable[Any]]
+
+log = logging.getLogger(__name__)
 
 
 def tool_error(message: str) -> str:
@@ -20,12 +26,20 @@ def tool_error(message: str) -> str:
 
 @dataclass(slots=True)
 class Tool:
-    """A callable tool.  ``parameters`` is a JSON schema object of its keyword arguments."""
+    """A callable tool.  ``parameters`` is a JSON schema object of its keyword arguments.
+
+    A coroutine handler runs on the event loop; any other handler runs in a worker thread,
+    because a tool is the user's code (a database query, an HTTP call with ``requests``)
+    and a blocking call on the loop would stall every conversation the process holds.
+    """
 
     name: str
     description: str
     handler: ToolHandler
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    timeout: float | None = 30.0
+    """Seconds the model waits for the answer before it hears an error instead (a
+    synchronous handler's thread cannot be stopped: it finishes, its result dropped)."""
 
     def schema(self) -> dict[str, Any]:
         """The function definition most providers take (OpenAI-style flat shape)."""
@@ -37,10 +51,16 @@ class Tool:
         }
 
     async def call(self, arguments: dict[str, Any]) -> str:
-        """Run the handler; the result is returned as text (JSON for non-strings)."""
-        result = self.handler(**arguments)
-        if inspect.isawaitable(result):
-            result = await result
+        """Run the handler within :attr:`timeout`; the result is returned as text (JSON for
+        non-strings).  Raises :class:`TimeoutError` when the handler is too slow."""
+        with anyio.fail_after(self.timeout):
+            if inspect.iscoroutinefunction(self.handler):
+                result = await self.handler(**arguments)
+            else:
+                run = partial(self.handler, **arguments)
+                result = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+            if inspect.isawaitable(result):
+                result = await result
         return result if isinstance(result, str) else json.dumps(result)
 
 
@@ -76,5 +96,8 @@ class ToolRegistry:
             if not isinstance(args, dict):
                 raise ValueError("arguments must be a JSON object")
             return await tool.call(args)
+        except TimeoutError:
+            log.warning("tool %r gave no answer within %s s", name, tool.timeout)
+            return tool_error(f"the tool {name!r} gave no answer within {tool.timeout:g} s")
         except Exception as exc:
             return tool_error(f"{type(exc).__name__}: {exc}")
