@@ -26,15 +26,12 @@ from typing import Any
 from ...audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ...conversation import Turn
 from ..errors import ErrorCode, S2SError
-from ..events import (
-    Interrupted,
-    SessionError,
-    SessionEvent,
-)
+from ..events import Interrupted, SessionError, SessionEvent
 from .dialect import Dialect
 from .history import history_items, speak_instructions
-from .inbound import ServerEventHandlers
+from .inbound import ServerEvents
 from .playback import ReplyAudio
+from .reply import Reply, ReplyState, ReplyStep
 from .settings import RealtimeSettings
 
 __all__ = ["Outbound", "RealtimeProtocol"]
@@ -45,8 +42,12 @@ Outbound = dict[str, Any] | bytes
 """A wire message: a JSON event, or raw PCM for Grok's binary audio transport."""
 
 
-class RealtimeProtocol(ServerEventHandlers):
-    """Protocol state of one conversation, across all the connections that carry it."""
+class RealtimeProtocol:
+    """Protocol state of one conversation, across all the connections that carry it.
+
+    The reply's lifecycle is :attr:`reply` (a :class:`~.reply.Reply`, whose states and
+    moves are a table in :mod:`.reply`); server messages are read by :attr:`inbound`.
+    """
 
     def __init__(
         self,
@@ -69,10 +70,8 @@ class RealtimeProtocol(ServerEventHandlers):
         self._outbox: list[Outbound] = []
         # Conversation state that survives a reconnect.
         self.ready = False
-        self._announced = False
         self.session_id: str | None = None
-        self.response_id: str | None = None
-        self.response_requested = False
+        self.reply = Reply()
         self.user_speaking = False
         self.expired = False
         self.expired_error: S2SError | None = None
@@ -80,48 +79,22 @@ class RealtimeProtocol(ServerEventHandlers):
         self.setup_event_id: str | None = None
         self._setups = 0
         self.replayed_bytes = 0
-        self._out_of_band: set[str] = set()
-        self._reply = ReplyAudio(self.rate)
-        self._reply_oob = False
-        self._item_id: str | None = None
-        self._pending_calls: set[str] = set()
-        self._seen_calls: set[str] = set()
-        self._respond_when_done = False
+        self.reply_audio = ReplyAudio(self.rate)
+        """What was received of the current reply's audio, to cut it where the user
+        stopped hearing it."""
+        self.pending_calls: set[str] = set()
+        self.assistant_turns: dict[str, Turn] = {}
+        # What waits for the live reply to end: verbatim lines first, then one reply.
         self._queued_speech: deque[str] = deque()
-        self._partial: dict[tuple[str, str], str] = {}
-        self._assistant_turns: dict[str, Turn] = {}
+        self._respond_when_done = False
         # User audio the server has not acknowledged with ``input_audio_buffer.committed``.
         self._unacked: deque[bytes] = deque()
         self._unacked_bytes = 0
         self._since_commit = 0
         self._commit_pending = False
-        self._speak_pending: str | None = None
-        self._live_speak: str | None = None
-        self._cancel_sent = False
-        self._cancel_on_create = False
         self._creates = 0
         self.create_event_id: str | None = None
-        self._handlers: dict[str, Callable[[dict[str, Any]], list[SessionEvent]]] = {
-            "session.created": self._on_session_created,
-            "session.updated": self._on_session_updated,
-            "input_audio_buffer.speech_started": self._on_speech_started,
-            "input_audio_buffer.speech_stopped": self._on_speech_stopped,
-            "input_audio_buffer.committed": self._on_committed,
-            "conversation.item.input_audio_transcription.delta": self._on_user_delta,
-            "conversation.item.input_audio_transcription.completed": self._on_user_done,
-            "conversation.item.input_audio_transcription.failed": self._on_user_failed,
-            "response.created": self._on_response_created,
-            "response.output_item.added": self._on_item_added,
-            "response.output_audio.delta": self._on_audio,
-            "response.output_audio.done": self._on_audio_done,
-            "response.output_audio_transcript.delta": self._on_assistant_delta,
-            "response.output_text.delta": self._on_assistant_delta,
-            "response.output_audio_transcript.done": self._on_assistant_done,
-            "response.output_text.done": self._on_assistant_done,
-            "response.function_call_arguments.done": self._on_function_call,
-            "response.done": self._on_response_done,
-            "error": self._on_error,
-        }
+        self.inbound = ServerEvents(self)
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -134,14 +107,24 @@ class RealtimeProtocol(ServerEventHandlers):
         """Put back messages that could not be sent (no connection): they go out first."""
         self._outbox[:0] = messages
 
+    def queue(self, message: Outbound) -> None:
+        """Queue one wire message (for the receiving side's follow-ups)."""
+        self._outbox.append(message)
+
+    @property
+    def response_id(self) -> str | None:
+        """The server's id of the running reply."""
+        return self.reply.response_id
+
     @property
     def response_live(self) -> bool:
-        return self.response_id is not None or self.response_requested
+        """A reply is asked for or running: another one would be refused."""
+        return self.reply.live
 
     @property
     def idle(self) -> bool:
         """Nothing in flight: a good moment to move to a new connection."""
-        return not (self.response_live or self.user_speaking or self._pending_calls)
+        return not (self.response_live or self.user_speaking or self.pending_calls)
 
     # -- client operations ------------------------------------------------------------------
 
@@ -168,17 +151,18 @@ class RealtimeProtocol(ServerEventHandlers):
             self._outbox.append(self._append_message(chunk))
         self.replayed_bytes = self._unacked_bytes
         # A reply cut short (or asked for and never started) is asked for again; a
-        # verbatim line is spoken again from its start.
-        if self.response_id in self._out_of_band:
-            respeak = self._live_speak
-        else:
-            respeak = self._speak_pending if self.response_requested else None
-        redo_reply = respeak is None and (self.response_id is not None or self.response_requested)
-        if self._cancel_sent:  # the user interrupted it: do not ask for it again
-            respeak, redo_reply = None, False
-        self._cancel_sent = self._cancel_on_create = False
-        self.response_id = None
-        self.response_requested = False
+        # verbatim line is spoken again from its start.  One the user interrupted is not.
+        reply = self.reply
+        respeak: str | None = None
+        redo_reply = False
+        if reply.state is ReplyState.ACTIVE:
+            respeak = reply.live_line
+            redo_reply = respeak is None
+        elif reply.state is ReplyState.REQUESTED:
+            respeak = reply.speak_line
+            redo_reply = respeak is None
+        reply.move(ReplyStep.RESET)
+        reply.speak_line = None  # asked for on the old connection; respoken below if due
         self.user_speaking = False
         self._since_commit = self._unacked_bytes
         if self._commit_pending and self._unacked_bytes:
@@ -259,31 +243,29 @@ class RealtimeProtocol(ServerEventHandlers):
                     "response": response,
                 }
             )
-        self.response_requested = True
-        self._speak_pending = text
-        self._cancel_sent = False
+        self.reply.move(ReplyStep.REQUEST)
+        self.reply.speak_line = text
 
     def tool_result(self, call_id: str, output: str) -> None:
         item = {"type": "function_call_output", "call_id": call_id, "output": output}
         self._outbox.append({"type": "conversation.item.create", "item": item})
-        self._pending_calls.discard(call_id)
+        self.pending_calls.discard(call_id)
         self.history.append(Turn(role="tool", text=output, metadata={"call_id": call_id}))
-        if not self._pending_calls:
+        if not self.pending_calls:
             self._request_response()
 
     def interrupt(self, played_ms: float | None) -> list[SessionEvent]:
         """Barge-in: cancel a live reply and make the server forget what was not heard."""
         events: list[SessionEvent] = []
-        if self.response_live and not self._cancel_sent:
+        if self.reply.cancellable:
             events.append(Interrupted(self.response_id))
-            self._cancel_sent = True
-            if self.response_id is not None:
+            # Asked for and not started, a cancel now would be a no-op: the state
+            # remembers to cancel it when it is created.
+            if self.reply.move(ReplyStep.CANCEL) is ReplyState.CANCELLING:
                 self._outbox.append({"type": "response.cancel"})
-            else:  # asked for, not started: a cancel now would be a no-op, so cancel it then
-                self._cancel_on_create = True
         self._queued_speech.clear()  # lines queued for a conversation that moved on
-        if played_ms is not None and not self._reply_oob:
-            for cut in self._reply.truncations(played_ms):
+        if played_ms is not None and self.reply.live_line is None:
+            for cut in self.reply_audio.truncations(played_ms):
                 self._outbox.append(
                     {
                         "type": "conversation.item.truncate",
@@ -293,7 +275,7 @@ class RealtimeProtocol(ServerEventHandlers):
                     }
                 )
                 self._trim_turn(cut.item_id, played_ms)
-            self._reply = ReplyAudio(self.rate)
+            self.reply_audio = ReplyAudio(self.rate)
         return events
 
     # -- server messages --------------------------------------------------------------------
@@ -302,7 +284,7 @@ class RealtimeProtocol(ServerEventHandlers):
         """Map one server message to session events.  Never raises: a bad message becomes
         a non-fatal ``malformed_response`` :class:`SessionError`."""
         if isinstance(message, bytes | bytearray | memoryview):
-            return self._on_binary(bytes(message))
+            return self.inbound.binary(bytes(message))
         try:
             event = json.loads(message)
         except (ValueError, TypeError, RecursionError) as exc:
@@ -311,23 +293,35 @@ class RealtimeProtocol(ServerEventHandlers):
         if not isinstance(etype, str):
             return [_malformed("server event without a 'type'")]
         kind = self.dialect.aliases.get(etype, etype)
-        handler = self._handlers.get(kind)
-        if handler is None:
-            return []  # ignored keep-alives and events we have no use for
         try:
-            return handler(event)
+            return self.inbound.dispatch(kind, event)
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
             return [_malformed(f"bad {kind!r} event ({type(exc).__name__}: {exc})")]
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def audio_acknowledged(self) -> None:
+        """``input_audio_buffer.committed``: the server has the audio; replay none of it."""
+        self._unacked.clear()
+        self._unacked_bytes = 0
+        self._commit_pending = False
+        if not self.local_turns:
+            self._since_commit = 0
+
+    def next_reply(self) -> None:
+        """The reply ended: start what waited for it (a queued line, then a reply)."""
+        if self._queued_speech:
+            self.speak(self._queued_speech.popleft())
+        elif self._respond_when_done and not self.pending_calls:
+            self._respond_when_done = False
+            self._request_response()
 
     def _request_response(self) -> None:
         if self.response_live:  # one response at a time: ask again when this one ends
             self._respond_when_done = True
             return
         self._outbox.append({"type": "response.create", "event_id": self._next_create_id()})
-        self.response_requested = True
-        self._cancel_sent = False
+        self.reply.move(ReplyStep.REQUEST)
 
     def _next_create_id(self) -> str:
         """Tag each response request, so that an error naming it can release it."""
@@ -342,10 +336,10 @@ class RealtimeProtocol(ServerEventHandlers):
         return {"type": "input_audio_buffer.append", "audio": base64.b64encode(data).decode()}
 
     def _trim_turn(self, item_id: str, played_ms: float) -> None:
-        turn = self._assistant_turns.get(item_id)
+        turn = self.assistant_turns.get(item_id)
         if turn is None:
             return
-        fraction = self._reply.heard_fraction(item_id, played_ms)
+        fraction = self.reply_audio.heard_fraction(item_id, played_ms)
         words = turn.text.split()
         turn.text = " ".join(words[: round(len(words) * fraction)])
         turn.metadata["truncated"] = True
