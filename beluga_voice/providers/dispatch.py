@@ -47,15 +47,20 @@ class Dispatcher:
             return []
         return handler(body)
 
-    def each(self, message: Mapping[str, Any]) -> list[SessionEvent]:
+    def each(
+        self,
+        message: Mapping[str, Any],
+        body: Callable[[Mapping[str, Any], str], Any] = lambda message, kind: message.get(kind),
+    ) -> list[SessionEvent]:
         """For services whose message carries its content under one key per type: run the
         handler of every key present, in the table's order (which is the order their
-        effects must apply in), and report the keys no handler takes."""
+        effects must apply in), and report the keys no handler takes.  ``body`` reads
+        (and may validate) one key's content; ``None`` means absent."""
         events: list[SessionEvent] = []
         for kind, handler in self.handlers.items():
-            body = message.get(kind)
-            if body is not None:
-                events += handler(body)
+            content = body(message, kind)
+            if content is not None:
+                events += handler(content)
         for kind in message.keys() - self.handlers.keys():
             self._unhandled(kind)
         return events

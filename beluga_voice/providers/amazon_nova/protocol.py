@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...conversation import Turn
+from ..dispatch import Dispatcher
 from ..errors import ErrorCode, S2SError
 from ..events import (
     AudioChunk,
@@ -42,6 +43,7 @@ from .settings import NovaSettings
 __all__ = ["INPUT_SAMPLE_RATE", "NovaProtocol"]
 
 INPUT_SAMPLE_RATE = 16000
+_IGNORED = frozenset({"completionEnd"})  # the stream's end says as much
 
 
 @dataclass(slots=True)
@@ -77,6 +79,19 @@ class NovaProtocol:
         self.completion_id: str | None = None
         self.response_audio_bytes = 0
         self.audio_input_bytes = 0
+        self._dispatch = Dispatcher(
+            "amazon_nova",
+            {
+                "completionStart": self._on_completionStart,
+                "contentStart": self._on_contentStart,
+                "textOutput": self._on_textOutput,
+                "audioOutput": self._on_audioOutput,
+                "toolUse": self._on_toolUse,
+                "contentEnd": self._on_contentEnd,
+                "usageEvent": self._on_usageEvent,
+            },
+            ignored=_IGNORED,
+        )
 
     # -- client events -----------------------------------------------------------------------
 
@@ -223,15 +238,15 @@ class NovaProtocol:
     # -- server events -----------------------------------------------------------------------
 
     def on_event(self, message: dict[str, Any]) -> list[SessionEvent]:
-        """Map one server event JSON to session events (unknown events map to nothing)."""
+        """Map one server event JSON to session events (unknown events map to nothing,
+        reported by the :class:`~beluga_voice.providers.dispatch.Dispatcher`)."""
         body = message.get("event")
         if not isinstance(body, dict) or len(body) != 1:
             raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "event without one name")
         ((name, data),) = body.items()
         if not isinstance(data, dict):
             raise S2SError("receive", ErrorCode.MALFORMED_RESPONSE, f"{name}: body not an object")
-        handler = getattr(self, f"_on_{name}", None)
-        events: list[SessionEvent] = handler(data) if handler is not None else []
+        events = self._dispatch(name, data)
         if self.suppressed:
             # An unsolicited reply under external reasoning: only the user's side passes.
             events = [

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..dispatch import Dispatcher, Handler
 from ..errors import ErrorCode, S2SError
 from ..events import (
     SessionEvent,
@@ -48,6 +49,7 @@ log = logging.getLogger("beluga_voice.providers.gemini")
 
 SPEAK_PREFIX = "Say exactly this, word for word, and nothing else:\n"
 _INPUT_BYTES_PER_S = 16000 * 2
+_IGNORED = frozenset({"error"})  # raised before dispatch: the connection's end
 
 
 class Phase:
@@ -94,6 +96,7 @@ class GeminiLiveProtocol:
         self._expecting_reply = False
         self._tool_names: dict[str, str] = {}
         self.replies = ReplyTracker(external_reasoning=external_reasoning)
+        self._dispatch = Dispatcher("gemini_live", self._handlers(), ignored=_IGNORED)
 
     # -- connection lifecycle ---------------------------------------------------------------
 
@@ -271,47 +274,32 @@ class GeminiLiveProtocol:
     def receive(self, data: str | bytes) -> list[SessionEvent]:
         """Map one server frame to session events (raises S2SError on a bad message)."""
         message = wire.parse_server_message(data)
-        events: list[SessionEvent] = []
         error = wire.obj(message, "error")
         if error is not None:
             raise wire.error_from_message(error)
-        setup = wire.obj(message, "setupComplete")
-        if setup is not None:
-            events += self._on_setup_complete(setup)
-        elif self.phase == Phase.SETUP and not self._ignorable_before_setup(message):
+        if (
+            self.phase == Phase.SETUP
+            and message.get("setupComplete") is None
+            and not self._ignorable_before_setup(message)
+        ):
             raise S2SError(
                 "receive", ErrorCode.INVALID_RESPONSE, "gemini: server spoke before setupComplete"
             )
-        content = wire.obj(message, "serverContent")
-        if content is not None:
-            events += self._on_content(content)
-        call = wire.obj(message, "toolCall")
-        if call is not None:
-            events += self._on_tool_call(call)
-        cancel = wire.obj(message, "toolCallCancellation")
-        if cancel is not None:
-            ids = tuple(str(i) for i in wire.array(cancel, "ids"))
-            for call_id in ids:
-                self._tool_names.pop(call_id, None)
-            events.append(ToolCallCancelled(ids))
-        go_away = wire.obj(message, "goAway")
-        if go_away is not None:
-            self._on_go_away(go_away)
-        update = wire.obj(message, "sessionResumptionUpdate")
-        if update is not None:
-            self._on_resumption(update)
-        usage = wire.obj(message, "usageMetadata")
-        if usage is not None:
-            events.append(wire.usage_event(usage))
-        activity = wire.obj(message, "voiceActivity")
-        if activity is not None:
-            # Vertex AI names the field ``type`` (the SDK's from_vertex converter).
-            kind = wire.string(activity, "voiceActivityType") or wire.string(activity, "type")
-            if kind == "ACTIVITY_START":
-                events.append(SpeechStarted())
-            elif kind == "ACTIVITY_END":
-                events.append(SpeechStopped())
-        return events
+        return self._dispatch.each(message, wire.obj)
+
+    def _handlers(self) -> dict[str, Handler]:
+        """Server message keys, in the order their effects apply when one message carries
+        several (setup first: content may follow it in the same frame)."""
+        return {
+            "setupComplete": self._on_setup_complete,
+            "serverContent": self._on_content,
+            "toolCall": self._on_tool_call,
+            "toolCallCancellation": self._on_tool_cancellation,
+            "goAway": self._on_go_away,
+            "sessionResumptionUpdate": self._on_resumption,
+            "usageMetadata": self._on_usage,
+            "voiceActivity": self._on_voice_activity,
+        }
 
     def _ignorable_before_setup(self, message: dict[str, Any]) -> bool:
         return not (message.keys() & {"serverContent", "toolCall", "toolCallCancellation"})
@@ -370,19 +358,39 @@ class GeminiLiveProtocol:
             events.append(ToolCall(call_id, name, json.dumps(args)))
         return events
 
-    def _on_go_away(self, go_away: dict[str, Any]) -> None:
+    def _on_tool_cancellation(self, cancel: dict[str, Any]) -> list[SessionEvent]:
+        ids = tuple(str(i) for i in wire.array(cancel, "ids"))
+        for call_id in ids:
+            self._tool_names.pop(call_id, None)
+        return [ToolCallCancelled(ids)]
+
+    def _on_go_away(self, go_away: dict[str, Any]) -> list[SessionEvent]:
         left = wire.duration_s(go_away, "timeLeft")
         log.info("gemini: goAway, time left %s s", left)
         self.switch.go_away_received(left, self.clock())
+        return []
 
-    def _on_resumption(self, update: dict[str, Any]) -> None:
+    def _on_resumption(self, update: dict[str, Any]) -> list[SessionEvent]:
         handle = wire.string(update, "newHandle")
         if not (wire.flag(update, "resumable") and handle):
-            return
+            return []
         last = None
         if "lastConsumedClientMessageIndex" in update:
             last = wire.integer(update, "lastConsumedClientMessageIndex")
         self.switch.handle_received(handle, last, self.replay, self.clock())
+        return []
+
+    def _on_usage(self, usage: dict[str, Any]) -> list[SessionEvent]:
+        return [wire.usage_event(usage)]
+
+    def _on_voice_activity(self, activity: dict[str, Any]) -> list[SessionEvent]:
+        # Vertex AI names the field ``type`` (the SDK's from_vertex converter).
+        kind = wire.string(activity, "voiceActivityType") or wire.string(activity, "type")
+        if kind == "ACTIVITY_START":
+            return [SpeechStarted()]
+        if kind == "ACTIVITY_END":
+            return [SpeechStopped()]
+        return []
 
     # -- the replay log ---------------------------------------------------------------------
 
