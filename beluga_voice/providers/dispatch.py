@@ -49,8 +49,8 @@ class Dispatcher:
 
     def each(
         self,
-        message: Mapping[str, Any],
-        body: Callable[[Mapping[str, Any], str], Any] = lambda message, kind: message.get(kind),
+        message: dict[str, Any],
+        body: Callable[[dict[str, Any], str], Any] = lambda message, kind: message.get(kind),
     ) -> list[SessionEvent]:
         """For services whose message carries its content under one key per type: run the
         handler of every key present, in the table's order (which is the order their
