@@ -36,6 +36,7 @@ from .config import S2SConfig
 from .errors import ErrorCode, S2SError
 from .local_session import LocalSession
 from .registry import register_provider
+from .targets import TURN_TIMING, fill, language_of, refuse_language, require_mono
 from .types import ProviderCapabilities
 
 __all__ = ["LocalS2SProvider", "LocalSession", "LocalSettings"]
@@ -59,6 +60,17 @@ class LocalSettings(BaseModel):
     openai_base_url: str = "http://127.0.0.1:11434/v1"
     openai_model: str = "llama3.2"
 
+    def for_config(self, config: S2SConfig) -> LocalSettings:
+        """End-of-turn silence from the latency target and the espeak voice from
+        ``config.language``, where the user set nothing.  The recogniser's models are
+        English: any other language is an ``invalid_config``."""
+        require_mono("local", config.channels)
+        if language_of(config.language) != "en":
+            raise refuse_language("local", config.language, "English only (en-US, en-GB, ...)")
+        voice = "en-gb" if config.language.lower().startswith("en-gb") else "en-us"
+        timing = TURN_TIMING[config.latency_target]
+        return fill(self, {"silence_ms": timing.local_silence_ms, "voice": voice})
+
 
 class LocalS2SProvider(StreamingS2SProvider):
     """See the module docstring.  ``agent``, ``stt`` and ``tts`` replace the engines the
@@ -78,7 +90,7 @@ class LocalS2SProvider(StreamingS2SProvider):
     ) -> None:
         super().__init__(config or S2SConfig(provider="local"))
         self.name = name
-        self.settings = settings or LocalSettings()
+        self.settings = (settings or LocalSettings()).for_config(self.config)
         s = self.settings
         try:
             self.agent = agent if agent is not None else self._default_agent()

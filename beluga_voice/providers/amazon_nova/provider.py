@@ -80,7 +80,7 @@ class AmazonNovaSonicProvider(StreamingS2SProvider):
     ) -> None:
         config = config or S2SConfig(provider="amazon_nova")
         super().__init__(config)
-        self.settings = settings or NovaSettings()
+        self.settings = (settings or NovaSettings()).for_config(config)
         s = self.settings
         self.credentials = credentials or _credentials(config, s)
         base = s.endpoint_url or f"https://bedrock-runtime.{s.region}.amazonaws.com"

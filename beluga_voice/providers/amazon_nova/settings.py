@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-__all__ = ["MODEL_IDS", "NovaModelId", "NovaSettings", "NovaTool"]
+from ..targets import TURN_TIMING, fill, language_of, refuse_language, require_mono
+
+if TYPE_CHECKING:
+    from ..config import S2SConfig
+
+__all__ = ["MODEL_IDS", "VOICES", "NovaModelId", "NovaSettings", "NovaTool"]
 
 # Nova 2 Sonic in-region, or through the cross-Region inference profiles the Nova 2 user
 # guide lists (us., global.); Nova Sonic v1 reached end of life on 2026-09-14.
@@ -18,6 +23,33 @@ NovaModelId = Literal[
 ]
 MODEL_IDS: tuple[NovaModelId, NovaModelId] = ("amazon.nova-2-sonic-v1:0", "amazon.nova-sonic-v1:0")
 _SHORT_MODELS = {"nova-2-sonic": MODEL_IDS[0], "nova-sonic": MODEL_IDS[1]}
+
+
+VOICES: dict[str, tuple[str, ...]] = {
+    "en-US": ("matthew", "tiffany"),
+    "en-GB": ("amy",),
+    "en-AU": ("olivia",),
+    "en-IN": ("arjun", "kiara"),
+    "hi-IN": ("arjun", "kiara"),
+    "fr-FR": ("florian", "ambre"),
+    "it-IT": ("lorenzo", "beatrice"),
+    "de-DE": ("lennart", "tina"),
+    "es-US": ("carlos", "lupe"),
+    "pt-BR": ("leo", "carolina"),
+}
+"""Nova 2 Sonic's voices per locale (the Nova 2 user guide's language support table).
+Nova has no language field: the voice sets the language it speaks and hears best, so
+``config.language`` chooses the voice.  ``matthew`` and ``tiffany`` are polyglot: they
+speak every listed language."""
+_POLYGLOT = frozenset({"matthew", "tiffany"})
+
+
+def _voice_for(language: str) -> str | None:
+    """The first voice of ``language``'s locale, else of another locale of its language."""
+    if language in VOICES:
+        return VOICES[language][0]
+    primary = language_of(language)
+    return next((v[0] for tag, v in VOICES.items() if language_of(tag) == primary), None)
 
 
 class NovaTool(BaseModel):
@@ -80,6 +112,31 @@ class NovaSettings(BaseModel):
     response_timeout: float = Field(default=20.0, gt=0.0)
     """Silence from Bedrock during a reply after which its stream counts as stalled: the
     stream is reset and the conversation continues on a fresh one."""
+
+    def for_config(self, config: S2SConfig) -> Self:
+        """The voice of ``config.language`` and the endpointing of its latency target,
+        where the user set nothing; a language Nova cannot speak, or a voice that does not
+        speak it, is an ``invalid_config`` naming what Nova supports."""
+        require_mono("amazon_nova", config.channels)
+        values: dict[str, Any] = {}
+        if self.model_id.removeprefix("us.").removeprefix("global.").startswith("amazon.nova-2"):
+            # turnDetectionConfiguration is a Nova 2 Sonic setting.
+            values["endpointing_sensitivity"] = TURN_TIMING[config.latency_target].nova
+        voice = _voice_for(config.language)
+        if voice is None:
+            raise refuse_language("amazon_nova", config.language, ", ".join(VOICES))
+        if "voice_id" not in self.model_fields_set:
+            values["voice_id"] = voice
+        elif self.voice_id not in _POLYGLOT:
+            speaks = [tag for tag, voices in VOICES.items() if self.voice_id in voices]
+            if speaks and language_of(config.language) not in {language_of(t) for t in speaks}:
+                raise refuse_language(
+                    "amazon_nova",
+                    config.language,
+                    f"{', '.join(speaks)} with voice {self.voice_id!r} (polyglot voices: "
+                    f"{', '.join(sorted(_POLYGLOT))})",
+                )
+        return fill(self, values)
 
     @field_validator("model_id", mode="before")
     @classmethod

@@ -37,7 +37,7 @@ class GeminiLiveProvider(StreamingS2SProvider):
         ssl_context: ssl.SSLContext | None = None,
         credentials: GoogleCredentials | None = None,
     ) -> None:
-        settings = settings or GeminiSettings()
+        settings = (settings or GeminiSettings()).for_config(config)
         if not settings.vertexai:
             config = _with_api_key(config)
         super().__init__(config)

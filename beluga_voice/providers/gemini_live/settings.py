@@ -8,11 +8,15 @@ what the official ``google-genai`` SDK sends (its ``_live_converters`` module): 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..targets import TURN_TIMING, fill, require_mono
 from .models import DEFAULT_DEVELOPER_MODEL, DEFAULT_VERTEX_MODEL, MODELS, SHUT_DOWN, short_name
+
+if TYPE_CHECKING:
+    from ..config import S2SConfig
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -156,6 +160,19 @@ class GeminiSettings(BaseModel):
         if self.base_url is not None and not self.base_url.startswith(("ws://", "wss://")):
             raise ValueError("base_url must start with ws:// or wss://")
         return self
+
+    def for_config(self, config: S2SConfig) -> Self:
+        """These settings with ``config``'s language (``speechConfig.languageCode``) and
+        latency target (activity detection sensitivities and silence) where the user set
+        nothing: see :mod:`beluga_voice.providers.targets`."""
+        require_mono("gemini", config.channels)
+        values: dict[str, Any] = {"speech_language": config.language}
+        if self.activity_detection == "automatic":
+            timing = TURN_TIMING[config.latency_target]
+            values["start_sensitivity"] = timing.gemini_start
+            values["end_sensitivity"] = timing.gemini_end
+            values["silence_duration_ms"] = timing.silence_ms
+        return fill(self, values)
 
     @property
     def wire_model(self) -> str:

@@ -158,6 +158,8 @@ def _openai_session(
     }
     if settings.transcription_model:
         audio_in["transcription"] = {"model": settings.transcription_model}
+        if settings.transcription_language:
+            audio_in["transcription"]["language"] = settings.transcription_language
     audio_out: dict[str, Any] = {"format": dict(fmt), "voice": settings.voice or default_voice}
     session: dict[str, Any] = {"type": "realtime", "output_modalities": ["audio"]}
     if settings.instructions is not None:

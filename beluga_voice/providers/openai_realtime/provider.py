@@ -25,7 +25,7 @@ class RealtimeProvider(StreamingS2SProvider):
 
     def __init__(self, config: S2SConfig, settings: RealtimeSettings | None = None) -> None:
         super().__init__(config)
-        self.settings = settings or self.settings_model()
+        self.settings = (settings or self.settings_model()).for_config(config)
         self.name = self.dialect.name
         if (
             isinstance(self.settings, GrokVoiceSettings)

@@ -12,10 +12,15 @@ using a default.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..targets import TURN_TIMING, fill, language_of, require_mono
+
+if TYPE_CHECKING:
+    from ..config import S2SConfig
 
 __all__ = ["FunctionTool", "GrokVoiceSettings", "OpenAIRealtimeSettings", "RealtimeSettings"]
 
@@ -101,6 +106,10 @@ class RealtimeSettings(BaseModel):
     vad_eagerness: Literal["low", "medium", "high", "auto"] | None = None
     vad_interrupt_response: bool = True
     transcription_model: str | None = None
+    transcription_language: str | None = None
+    """ISO 639-1 language of the user's speech for input transcription; unset, it comes
+    from ``config.language``.  Sent only with ``transcription_model``: it is a setting of
+    the transcription, and the speech model itself has none."""
     tools: list[FunctionTool] = Field(default_factory=list)
     tool_choice: Literal["auto", "none", "required"] = "auto"
     max_session_seconds: float = Field(default=3540.0, gt=0.0)
@@ -114,6 +123,18 @@ class RealtimeSettings(BaseModel):
     send_timeout: float = Field(default=10.0, gt=0.0)
     """How long one write may wait for the socket before the connection counts as dead."""
     audio_format: AudioFormatName = "audio/pcm"
+
+    def for_config(self, config: S2SConfig) -> Self:
+        """These settings with what ``config`` asks for (latency target, language)
+        where the user set nothing: see :mod:`beluga_voice.providers.targets`."""
+        require_mono("openai_realtime", config.channels)
+        timing = TURN_TIMING[config.latency_target]
+        values: dict[str, Any] = {"transcription_language": language_of(config.language)}
+        if self.vad == "server_vad":
+            values["vad_silence_duration_ms"] = timing.silence_ms
+        elif self.vad == "semantic_vad":
+            values["vad_eagerness"] = timing.eagerness
+        return fill(self, values)
 
     @field_validator("base_url")
     @classmethod
@@ -180,6 +201,15 @@ class GrokVoiceSettings(RealtimeSettings):
     language_hint: str | None = None
     keyterms: list[str] = Field(default_factory=list, max_length=100)
     replace: dict[str, str] = Field(default_factory=dict)
+
+    def for_config(self, config: S2SConfig) -> Self:
+        """Grok's server VAD silence from the latency target, and ``language_hint``
+        (transcription) from ``config.language``, where the user set nothing."""
+        require_mono("grok", config.channels)
+        values: dict[str, Any] = {"language_hint": language_of(config.language)}
+        if self.vad == "server_vad":
+            values["vad_silence_duration_ms"] = TURN_TIMING[config.latency_target].silence_ms
+        return fill(self, values)
 
     @field_validator("vad")
     @classmethod
