@@ -218,3 +218,36 @@ def test_stereo_is_refused_by_every_mono_service(name: str, specific: dict[str, 
         bare_provider(name, config)
     assert info.value.code is ErrorCode.INVALID_CONFIG
     assert f"channels: {name} takes mono audio only" in str(info.value)
+
+
+def test_local_low_target_uses_the_webrtc_vad_and_explicit_choice_wins() -> None:
+    low = bare_provider("local", S2SConfig(latency_target="low"))
+    assert (low.settings.vad, low.settings.silence_ms) == ("webrtc", 250)  # type: ignore[attr-defined]
+    mine = S2SConfig(latency_target="low", provider_specific={"vad": "energy"})
+    assert bare_provider("local", mine).settings.vad == "energy"  # type: ignore[attr-defined]
+    assert bare_provider("local", S2SConfig()).settings.vad == "energy"  # type: ignore[attr-defined]
+
+
+def test_local_without_the_vad_extra_falls_back_loudly_or_refuses(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "webrtcvad" else real(name)
+    )
+    low = bare_provider("local", S2SConfig(latency_target="low"))
+    assert low.settings.vad == "energy"  # type: ignore[attr-defined]
+    assert "needs the 'vad' extra" in caplog.text
+    with pytest.raises(S2SError, match="beluga-voice\\[vad\\]") as info:
+        bare_provider("local", S2SConfig(provider_specific={"vad": "webrtc"}))
+    assert info.value.code is ErrorCode.INVALID_CONFIG
+
+
+async def test_local_low_target_session_runs_on_the_webrtc_vad() -> None:
+    from beluga_voice.audio.vad import WebRTCAnalyzer
+
+    provider = bare_provider("local", S2SConfig(latency_target="low"))
+    async with provider.stream() as session:
+        assert isinstance(session.recognizer.vad.analyzer, WebRTCAnalyzer)  # type: ignore[attr-defined]

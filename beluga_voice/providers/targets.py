@@ -42,13 +42,17 @@ class TurnTiming:
     """Nova 2 Sonic ``endpointingSensitivity`` (HIGH ends a turn after about 1.5 s of
     pause, MEDIUM 1.75 s, LOW 2 s: Nova's own trade-off, coarser than the others')."""
     local_silence_ms: int
-    """The ``local`` provider's end-of-turn silence (its energy VAD's ``stop_secs``)."""
+    """The ``local`` provider's end-of-turn silence (its VAD's ``stop_secs``)."""
+    local_vad: Literal["energy", "webrtc"]
+    """The ``local`` provider's VAD.  A short silence needs one that keeps the weak end
+    of a word (an ``s`` in noise) as speech, or it ends turns at every comma: WebRTC's
+    spectral model does, the energy detector does not (``benchmarks/latency_targets.py``)."""
 
 
 TURN_TIMING: dict[str, TurnTiming] = {
-    "low": TurnTiming(200, "high", "high", "high", "HIGH", 200),
-    "medium": TurnTiming(500, "medium", "high", "high", "MEDIUM", 500),
-    "high": TurnTiming(800, "low", "low", "low", "LOW", 800),
+    "low": TurnTiming(200, "high", "high", "high", "HIGH", 250, "webrtc"),
+    "medium": TurnTiming(500, "medium", "high", "high", "MEDIUM", 500, "energy"),
+    "high": TurnTiming(800, "low", "low", "low", "LOW", 800, "energy"),
 }
 """Per latency target.  ``medium`` is the services' documented defaults (OpenAI's 500 ms
 server VAD, Gemini Live's high end sensitivity, Nova's MEDIUM)."""

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from ..audio.vad import EnergyAnalyzer, VADEventKind, VADParams, VADStream
+from ..audio.vad import Analyzer, EnergyAnalyzer, VADEventKind, VADParams, VADStream
 from .base import STTResult, STTStream
 
 __all__ = ["UtteranceEvent", "UtteranceRecognizer"]
@@ -35,7 +35,8 @@ class UtteranceEvent:
 
 class UtteranceRecognizer:
     """See the module docstring.  ``silence_ms`` of quiet ends an utterance;
-    ``preroll_ms`` of audio before the detected onset is recognised too."""
+    ``preroll_ms`` of audio before the detected onset is recognised too; ``analyzer``
+    (default: an :class:`EnergyAnalyzer`) tells speech from the rest."""
 
     def __init__(
         self,
@@ -44,11 +45,12 @@ class UtteranceRecognizer:
         silence_ms: float = 500.0,
         preroll_ms: float = 400.0,
         vad_params: VADParams | None = None,
+        analyzer: Analyzer | None = None,
     ) -> None:
         self.stream = stream
         self.rate = stream.sample_rate
         params = vad_params or VADParams(stop_secs=silence_ms / 1000.0)
-        self.vad = VADStream(EnergyAnalyzer(self.rate), params)
+        self.vad = VADStream(analyzer or EnergyAnalyzer(self.rate), params)
         self._preroll: deque[bytes] = deque()
         self._preroll_bytes = 0
         self._preroll_max = int(self.rate * preroll_ms / 1000) * 2
