@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory sysdeps
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,vad]"
+	$(BIN)/python -m pip install --quiet -e ".[test,vad,docs]"
 	@touch $(STAMP)
 
 # The TEN VAD library in the ten-vad wheel links against LLVM's libc++, which Debian

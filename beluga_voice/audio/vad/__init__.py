@@ -2,7 +2,7 @@
 
 Layers, each usable on its own:
 
-* analysers (:mod:`.analyzers`): one frame in, speech confidence out;
+* analysers (:mod:`.analyzers`, :mod:`.silero`): one frame in, speech confidence out;
 * :class:`VoiceActivityTracker` (:mod:`.state`): confidences in, started / stopped /
   interrupt events out, with hysteresis;
 * :class:`VADStream` / :func:`detect_speech` (:mod:`.stream`): any PCM16 stream in.
@@ -20,12 +20,14 @@ from .analyzers import (
     analyze_frames,
     as_pcm16_frame,
 )
+from .silero import SileroVADAnalyzer
 from .state import VADEvent, VADEventKind, VADParams, VADState, VoiceActivityTracker, volume
 from .stream import SpeechSegment, VADStream, detect_speech
 
 __all__ = [
     "Analyzer",
     "EnergyAnalyzer",
+    "SileroVADAnalyzer",
     "SpeechSegment",
     "TenVADAnalyzer",
     "VADEvent",

@@ -1,23 +1,27 @@
 """Voice activity analysers: one fixed-size frame in, speech confidence 0..1 out.
 
 An analyser knows nothing of time or state machines; :class:`~.state.VoiceActivityTracker`
-turns its per-frame confidence into speaking / not speaking with hysteresis.  Three ship:
+turns its per-frame confidence into speaking / not speaking with hysteresis.  Three ship
+here, and :class:`~.silero.SileroVADAnalyzer` (Silero VAD on onnxruntime) in its own module:
 
 * :class:`EnergyAnalyzer` (the default): numpy only, any rate.  Level above an adaptive
   noise floor.  Fast and predictable; it cannot tell speech from other loud sounds.
 * :class:`WebRTCAnalyzer`: the WebRTC GMM detector (``webrtcvad-wheels``); 0 or 1 only.
 * :class:`TenVADAnalyzer`: TEN VAD, a small neural model shipped inside the ``ten-vad``
-  wheel; 16 kHz; the best at telling speech from noise.
+  wheel; 16 kHz.  Its native library needs LLVM's libc++ from the system.
 
-The last two are the optional extra ``beluga-voice[vad]`` and are imported only when
+The last two (and Silero) are the optional extra ``beluga-voice[vad]`` and are imported only when
 constructed, with an ImportError naming the extra if missing.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import importlib
 import math
 from collections import deque
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -27,6 +31,7 @@ import numpy.typing as npt
 from ..pcm import check_rate
 
 __all__ = [
+    "TEN_LIBCXX_FIX",
     "Analyzer",
     "EnergyAnalyzer",
     "TenVADAnalyzer",
@@ -103,7 +108,8 @@ def _frame_samples(rate: int, frame_ms: float) -> int:
     return int(n)
 
 
-def _optional(module: str, analyser: str) -> ModuleType:
+def optional_module(module: str, analyser: str) -> ModuleType:
+    """Import an optional dependency of ``analyser``, or say which extra installs it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -212,7 +218,7 @@ class WebRTCAnalyzer:
             raise ValueError(f"WebRTC VAD frames are 10, 20 or 30 ms, not {frame_ms!r}")
         if mode not in (0, 1, 2, 3):
             raise ValueError(f"WebRTC VAD mode must be 0-3, got {mode!r}")
-        self._mod = _optional("webrtcvad", "WebRTCAnalyzer")
+        self._mod = optional_module("webrtcvad", "WebRTCAnalyzer")
         self.sample_rate = sample_rate
         self.frame_samples = sample_rate * frame_ms // 1000
         self.mode = mode
@@ -224,6 +230,33 @@ class WebRTCAnalyzer:
 
     def reset(self) -> None:
         self._vad = self._mod.Vad(self.mode)
+
+
+TEN_LIBCXX_FIX: Final = (
+    "TEN VAD's native library could not be loaded: it links against LLVM's libc++, "
+    "which this system lacks; on Debian or Ubuntu: apt-get install libc++1 libc++abi1"
+)
+
+
+@functools.cache
+def _check_ten_library(mod: ModuleType) -> None:
+    """Load the ``ten-vad`` wheel's native library once, before ``TenVad`` does.
+
+    Why: where libc++ is missing, ``TenVad()`` fails half-built and its ``__del__`` then
+    raises ``AttributeError`` (no ``vad_library``), which is what users see, printed as
+    an ignored exception or turned into an error by pytest.  Loading the library first
+    never builds that half object, so the one error is ours, naming the fix.  Only a
+    success is cached (``functools.cache`` does not keep exceptions).
+    """
+    if mod.__file__ is None:
+        return
+    for lib in sorted((Path(mod.__file__).parent / "lib").glob("*/*/libten_vad.so")):
+        if "Linux" not in lib.parts:
+            continue
+        try:
+            ctypes.CDLL(str(lib))
+        except OSError as exc:
+            raise ImportError(f"{TEN_LIBCXX_FIX} ({exc})") from exc
 
 
 class TenVADAnalyzer:
@@ -256,7 +289,7 @@ class TenVADAnalyzer:
             raise ValueError(f"TEN VAD hop_size must be 160 or 256, got {hop_size!r}")
         if gate_dbfs is not None and not -120.0 <= gate_dbfs <= 0.0:
             raise ValueError(f"gate_dbfs must be in -120..0 dBFS, got {gate_dbfs!r}")
-        self._mod = _optional("ten_vad", "TenVADAnalyzer")
+        self._mod = optional_module("ten_vad", "TenVADAnalyzer")
         self.sample_rate = sample_rate
         self.frame_samples = hop_size
         self.gate_dbfs = gate_dbfs
@@ -270,13 +303,14 @@ class TenVADAnalyzer:
         self._vad = self._create()
 
     def _create(self) -> Any:
+        _check_ten_library(self._mod)
         try:
             return self._mod.TenVad(self.frame_samples, 0.5)
-        except OSError as exc:  # the wheel's library needs libc++ from the system
-            raise ImportError(
-                f"TEN VAD's native library could not be loaded ({exc}); on Debian or "
-                "Ubuntu install the system package libc++1 (apt-get install libc++1)"
-            ) from exc
+        except (OSError, AttributeError) as exc:
+            # OSError: the library did not load.  AttributeError: what TenVad raises
+            # instead when its library handle was never set (its __del__ on a half-built
+            # object, or a call on it); both mean the native library is unusable.
+            raise ImportError(f"{TEN_LIBCXX_FIX} ({type(exc).__name__}: {exc})") from exc
 
     def analyze(self, frame: FrameInput) -> float:
         samples = as_pcm16_frame(frame, self.frame_samples)
