@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/dsp.py [--seconds 60]``.  Prints, for each stage, how
 many seconds of audio one core processes per second of CPU (``x real time``), with the
-target from issue 4.  The process pins itself to one CPU and to one BLAS thread.
+target from issue 4, and the same as CPU microseconds per 20 ms of audio (``us/20ms``,
+the cost of one typical transport frame, whatever the analyser's own window).  The process pins itself to one CPU and to one BLAS thread.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from beluga_voice.audio.resample import StreamResampler
 from beluga_voice.audio.vad import (
     Analyzer,
     EnergyAnalyzer,
+    SileroVADAnalyzer,
     TenVADAnalyzer,
     VADStream,
     WebRTCAnalyzer,
@@ -124,13 +126,18 @@ def main() -> None:
     rows.append(
         ("VAD TEN neural, gated -60 dBFS, clean clip", time_analyzer(gated, s, "clean"), 200)
     )
+    rows.append(("VAD Silero neural (32 ms windows)", time_analyzer(SileroVADAnalyzer, s), 200))
+    rows.append(
+        ("VAD Silero neural, clean clip", time_analyzer(SileroVADAnalyzer, s, "clean"), 200)
+    )
     rows.append(("VADStream energy, 16 kHz in 20 ms chunks", time_vad_stream(s, 16000), 1000))
     rows.append(("VADStream energy, 48 kHz in 20 ms chunks", time_vad_stream(s, 48000), 1000))
     width = max(len(r[0]) for r in rows)
-    print(f"{'stage':<{width}}  {'x real time':>12}  {'target':>7}  ok")
+    print(f"{'stage':<{width}}  {'x real time':>12}  {'us/20ms':>8}  {'target':>7}  ok")
     for name, factor, target in rows:
         mark = "yes" if factor >= target else "NO"
-        print(f"{name:<{width}}  {factor:>12,.0f}  {target:>7,}  {mark}")
+        us = 20_000.0 / factor
+        print(f"{name:<{width}}  {factor:>12,.0f}  {us:>8.1f}  {target:>7,}  {mark}")
 
 
 if __name__ == "__main__":

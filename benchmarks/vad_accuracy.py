@@ -16,6 +16,7 @@ from collections.abc import Callable
 from beluga_voice.audio.vad import (
     Analyzer,
     EnergyAnalyzer,
+    SileroVADAnalyzer,
     TenVADAnalyzer,
     VADParams,
     WebRTCAnalyzer,
@@ -27,6 +28,7 @@ ANALYSERS: dict[str, Callable[[], Analyzer]] = {
     "energy": EnergyAnalyzer,
     "webrtc": WebRTCAnalyzer,
     "ten-vad": TenVADAnalyzer,
+    "silero": SileroVADAnalyzer,
 }
 
 

@@ -84,7 +84,7 @@ _models_lock = threading.Lock()
 
 
 def _shared_model(path: Path) -> _SileroModel:
-    """The process's session for ``path``, built on first use (the build takes ~50 ms)."""
+    """The process's session for ``path``, built on first use (about 60 ms, once)."""
     path = path.resolve()
     with _models_lock:
         model = _models.get(path)
