@@ -3,7 +3,7 @@
 Shared by every WebSocket provider (OpenAI Realtime, Grok, Gemini Live).  ``websockets``
 logs handshake headers at debug level, and those headers carry API keys; each provider's
 connection therefore logs through a logger whose :class:`RedactFilter` scrubs every record
-with :func:`~beluga_voice.providers.errors.redact` before any handler sees it.
+with :func:`~beluga_voice.secrets.redact` before any handler sees it.
 """
 
 from __future__ import annotations

@@ -69,8 +69,8 @@ class VADStoppedSpeakingFrame(UserStoppedSpeakingFrame):
 class VADProcessor(FrameProcessor):
     """Voice activity detection on ``InputAudioFrame`` going downstream.
 
-    ``analyzer`` defaults to :class:`~.analyzers.EnergyAnalyzer`; ``params`` tunes the
-    state machine (:class:`~.state.VADParams`).  ``events`` keeps the last detector
+    ``analyzer`` defaults to :class:`~beluga_voice.audio.vad.EnergyAnalyzer`; ``params`` tunes the
+    state machine (:class:`~beluga_voice.audio.vad.VADParams`).  ``events`` keeps the last detector
     events with their exact speech times, for metrics and tests.
     """
 

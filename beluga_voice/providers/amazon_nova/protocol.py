@@ -9,7 +9,7 @@ mapping is testable with plain dictionaries; the session shell does the signing 
 
 One instance serves one Bedrock stream.  It appends what was said to ``history``, a list
 the session owns and shares between its streams (the session's owner keeps the
-:class:`~beluga_voice.providers.types.ConversationContext` history itself), so that a
+:class:`~beluga_voice.conversation.ConversationContext` history itself), so that a
 continuation stream can be seeded with what was said on the previous one.
 """
 

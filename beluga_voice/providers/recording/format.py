@@ -17,7 +17,7 @@ at its gate, which is what makes it deterministic whatever the wall clock does.
 
 Audio lives in the sidecar so that the JSON stays readable (and diffable) and the
 audio is stored once, byte for byte.  All text passes through
-:func:`~beluga_voice.providers.errors.redact` before it is written.
+:func:`~beluga_voice.secrets.redact` before it is written.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The fake's behaviour on one stream: check the client's event sequence, answer turns.
 
-It listens to the audio with :class:`~beluga_voice.testing.speech.EnergyTurnDetector`, the
+It listens to the audio with :class:`~beluga_voice.audio.turns.EnergyTurnDetector`, the
 way Bedrock's own endpointing listens: quiet after speech ends a user turn, speech during a
 reply is a barge-in.  Replies are streamed by a task of their own so that audio keeps being
 read (and barge-in detected) while the fake speaks.

@@ -3,7 +3,7 @@
 The client speaks ``audio/pcm`` (PCM16 LE mono at 24 kHz) or G.711 (``audio/pcmu``,
 ``audio/pcma``, 8 kHz) in each direction; the backend takes PCM16 at one of its input
 rates and answers at its own output rate.  Each direction is one stateful resampler (the
-project's :class:`~beluga_voice.processors.resample.StreamResampler`, so chunk
+project's :class:`~beluga_voice.audio.resample.StreamResampler`, so chunk
 boundaries do not click) plus the G.711 codec where the format asks for it.
 """
 

@@ -3,7 +3,7 @@ deletes and retrieves, and the user audio items a commit makes.
 
 A mixin of :class:`~.core.RealtimeServerCore`, split off because the conversation is its
 own piece of state: items by id, in order (at most ``max_items``, oldest first out), each
-linked to the :class:`~beluga_voice.providers.types.Turn` it added to the history the
+linked to the :class:`~beluga_voice.conversation.Turn` it added to the history the
 backend reads, so that deleting an item removes what the backend remembers of it, and
 truncating the last reply tells the backend what the user heard.
 """
