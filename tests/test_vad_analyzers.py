@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from beluga_voice.audio.vad import (
     Analyzer,
     EnergyAnalyzer,
+    SileroVADAnalyzer,
     TenVADAnalyzer,
     WebRTCAnalyzer,
     analyze_frames,
@@ -17,7 +18,7 @@ from beluga_voice.audio.vad import (
 )
 from beluga_voice.testing.speech_corpus import speech
 
-ANALYSERS = [EnergyAnalyzer, WebRTCAnalyzer, TenVADAnalyzer]
+ANALYSERS = [EnergyAnalyzer, WebRTCAnalyzer, TenVADAnalyzer, SileroVADAnalyzer]
 
 
 def frames(x: np.ndarray, n: int) -> list[np.ndarray]:
