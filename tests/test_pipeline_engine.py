@@ -159,7 +159,7 @@ async def test_interruption_flushes_each_processor_it_passes() -> None:
             while hold.queue_depth < 2:
                 await anyio.wait_all_tasks_blocked()
             await task.queue_frame(InterruptionFrame())
-            while not hold._fp_inbox.priority_depth:  # the interruption reached Hold's lane
+            while not hold.system_frames_waiting:  # the interruption reached Hold's lane
                 await anyio.wait_all_tasks_blocked()
             hold.release.set()
             await task.stop_when_done()

@@ -13,7 +13,7 @@ from typing import Final
 
 from ..frames import CancelFrame, Direction, EndFrame, Frame, FrameKind, StartFrame
 from .inbox import Inbox
-from .processor import FrameProcessor, Node, deliver
+from .processor import FrameProcessor, Node, deliver, inbox_of
 
 __all__ = ["Branch", "Parallel", "Pipeline"]
 
@@ -109,7 +109,7 @@ class _FanOut(FrameProcessor):
             return
         targets = self.owner._targets(frame)
         if targets is None:  # no branch wants it: pass it around the branches
-            await deliver(self.owner._fan_in._ensure_inbox(), frame, _DOWN)
+            await deliver(inbox_of(self.owner._fan_in), frame, _DOWN)
             return
         if len(targets) > 1:
             self.owner._fan_in.merge_down.expect(frame, len(targets))
@@ -156,14 +156,14 @@ class _FanNode(Node):
         yield self._fan_in
 
     def _down_inbox(self) -> Inbox:
-        return self._fan_out._ensure_inbox()
+        return inbox_of(self._fan_out)
 
     def _up_inbox(self) -> Inbox:
-        return self._fan_in._ensure_inbox()
+        return inbox_of(self._fan_in)
 
     def _link(self, prev: Node | None, next_: Node | None) -> None:
-        self._fan_out._fp_up = prev._up_inbox() if prev is not None else None
-        self._fan_in._fp_down = next_._down_inbox() if next_ is not None else None
+        self._fan_out._link(prev, None)  # it delivers to the branches itself
+        self._fan_in._link(None, next_)  # it delivers to the branches itself
 
 
 class Parallel(_FanNode):

@@ -37,9 +37,20 @@ from ..frames import CancelFrame, Direction, FrameKind
 
 if TYPE_CHECKING:
     from ..frames import Frame
+    from .inbox import Inbox
     from .processor import FrameProcessor
 
-__all__ = ["MAX_DEPTH", "STEP_BUDGET", "InContext", "Rest", "Turn", "take", "turn_for"]
+__all__ = [
+    "MAX_DEPTH",
+    "STEP_BUDGET",
+    "Door",
+    "InContext",
+    "Rest",
+    "Turn",
+    "step",
+    "take",
+    "turn_for",
+]
 
 _DOWN: Final = Direction.DOWNSTREAM
 _DATA: Final = FrameKind.DATA
@@ -124,13 +135,61 @@ def turn_for(loop: asyncio.AbstractEventLoop | None) -> Turn | None:
     return turn
 
 
-def take(proc: FrameProcessor, frame: Frame, direction: Direction) -> bool:
-    """Have ``proc`` handle ``frame`` now, in the caller's turn, as ``proc``'s own task.
+class Door:
+    """The hand-off state of one processor: everything a pusher needs to hand it a frame.
 
-    Only called while ``proc`` is parked on an empty inbox (``proc._fp_open``).  Returns
-    False when the budget is spent or the chain too deep: the caller queues the frame.
+    One per processor, made with it; its inbox and the engine's loop keep it up to date.
+    ``open`` is True only while the processor's task is parked on an empty inbox and
+    nothing is queued for it: then a pusher may :func:`take` a frame through it.  The
+    processor itself is reached only through its public side (``process_frame``,
+    ``cancelled``, ``frames_dropped``, ``current_frame``) and the two callables below.
     """
-    turn: Turn = proc._fp_turn  # type: ignore[assignment]  # set whenever _fp_open is
+
+    __slots__ = ("ctx", "fail", "handle", "inbox", "open", "proc", "rest", "task", "turn")
+
+    def __init__(
+        self,
+        proc: FrameProcessor,
+        handle: Callable[[Frame, Direction], Coroutine[Any, Any, None]],
+        fail: Callable[[Exception, Frame], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.proc = proc
+        self.handle = handle
+        """Lifecycle hooks, then ``process_frame`` (for anything but downstream data)."""
+        self.fail = fail
+        """Reports an exception a handler raised, as the processor's task would."""
+        self.inbox: Inbox | None = None
+        """The processor's inbox; it closes the door whenever it wakes the processor."""
+        self.open = False
+        self.rest: Rest | None = None
+        """A handler that suspended during a hand-off, for the processor's task to finish."""
+        self.turn: Turn | None = None
+        """The loop's hand-off bookkeeping; None where hand-off is off for this processor."""
+        self.task: asyncio.Task[Any] | None = None
+        """The processor's own task, which a handler handed a frame runs as."""
+        self.ctx = Context()
+        """The processor's contextvars context (the real one is made as its run starts)."""
+
+    def seat(self, loop: asyncio.AbstractEventLoop | None, ctx: Context) -> None:
+        """Called from the processor's own task as it starts: hand-off as that task."""
+        self.turn = turn_for(loop)
+        self.task = _current_task(loop) if self.turn is not None else None
+        self.ctx = ctx
+
+    def park(self) -> None:
+        """The processor's task parks on its empty inbox: open unless a sender waits."""
+        inbox = self.inbox
+        self.open = self.turn is not None and inbox is not None and not inbox.sending
+
+
+def take(door: Door, frame: Frame, direction: Direction) -> bool:
+    """Have the processor behind ``door`` handle ``frame`` now, in the caller's turn, as
+    that processor's own task.
+
+    Only called while ``door.open``.  Returns False when the budget is spent or the chain
+    too deep: the caller queues the frame.
+    """
+    turn: Turn = door.turn  # type: ignore[assignment]  # set whenever the door is open
     loop = turn.loop
     caller = _current_task(loop)
     if not turn.depth and caller is not turn.owner:  # another task's step: a new budget
@@ -141,6 +200,7 @@ def take(proc: FrameProcessor, frame: Frame, direction: Direction) -> bool:
     if not turn.spent:  # the loop's next turn starts afresh, even for the same task
         turn.arm()
     turn.spent += 1
+    proc = door.proc
     if direction is _DOWN and frame.kind is not _SYSTEM and proc.cancelled:
         proc.frames_dropped += 1  # after a cancel nothing more flows down
         return True
@@ -149,26 +209,49 @@ def take(proc: FrameProcessor, frame: Frame, direction: Direction) -> bool:
     if frame.kind is _DATA and direction is _DOWN:  # the hot path: no lifecycle checks
         coro = proc.process_frame(frame, _DOWN)
     else:
-        coro = proc._fp_handle(frame, direction)
-    proc._fp_open = False
-    task: asyncio.Task[Any] = proc._fp_task  # type: ignore[assignment]
+        coro = door.handle(frame, direction)
+    door.open = False
+    task: asyncio.Task[Any] = door.task  # type: ignore[assignment]
     if caller is not None:
         _leave_task(loop, caller)
     _enter_task(loop, task)
     turn.depth += 1
     try:
-        rest = proc._fp_step(coro, frame)
+        rest = step(door, coro, frame)
     finally:
         turn.depth -= 1
         _leave_task(loop, task)
         if caller is not None:
             _enter_task(loop, caller)
+    inbox: Inbox = door.inbox  # type: ignore[assignment]  # an open door has one
     if rest is None:
-        proc._fp_open = proc._fp_inbox._waiter is not None  # type: ignore[union-attr]
+        door.open = inbox.waiter is not None
     else:  # it suspended: the processor's task carries it on before anything else
-        proc._fp_rest = rest
-        proc._fp_inbox._wake()  # type: ignore[union-attr]
+        door.rest = rest
+        inbox.wake()
     return True
+
+
+def step(door: Door, coro: Coroutine[Any, Any, None], frame: Frame | None) -> Rest | None:
+    """Run a handler handed a frame directly up to its first suspension, in its context.
+
+    None when it finished (the common case: no scheduling at all), else its :class:`Rest`,
+    for the processor's task to carry on.  A handler that raises is reported the way the
+    processor's task reports it.
+    """
+    proc = door.proc
+    proc.current_frame = frame
+    try:
+        out = door.ctx.run(coro.send, None)
+    except StopIteration:
+        proc.current_frame = None
+        return None
+    except Exception as exc:
+        proc.current_frame = None
+        if frame is None:  # reporting an error failed: nothing sensible is left to do
+            raise
+        return step(door, door.fail(exc, frame), None)
+    return Rest(coro, out, frame)
 
 
 _START: Final = object()

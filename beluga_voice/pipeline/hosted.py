@@ -3,9 +3,10 @@
 Wrapping processors (``Retry``, ``Fallback`` in :mod:`beluga_voice.processors.resilience`)
 must feed frames to a processor they own, see everything it pushes before the pipeline
 does, and restart it, while the hosted processor does not know it is wrapped: it calls
-``push_frame``, ``push_error`` and ``create_task`` as usual.  The engine's private
-hand-off state lives in this package, so the hosting does too: a :class:`Hosted` gives the
-inner processor an *outlet* in place of its neighbours' inboxes.  What the inner pushes
+``push_frame``, ``push_error`` and ``create_task`` as usual.  A :class:`Hosted` gives the
+inner processor an *outlet* in place of its neighbours' inboxes and a copy of the host's
+:class:`~beluga_voice.pipeline.setup.Setup`, through the engine's interface in
+``processor.py`` (``attach``, ``handle``, ``release``, ``reset``).  What the inner pushes
 goes to ``on_frame(frame, direction)`` of the host, in the pushing task; nothing is
 queued, so the host's own inbox bounds the whole thing.
 
@@ -17,11 +18,12 @@ group, like the host's.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import anyio
 
 from ..frames import CancelFrame, Direction, EndFrame, Frame, StartFrame
-from .processor import FrameProcessor
+from .processor import FrameProcessor, attach, handle, release, reset, setup_of
 
 __all__ = ["Hosted", "OnFrame"]
 
@@ -30,12 +32,12 @@ OnFrame = Callable[[Frame, Direction], Awaitable[None]]
 
 class _Outlet:
     """Stands where an inbox of the next (or previous) processor would: the engine's
-    ``push_frame`` finds no consumer to hand the frame to, ``put_nowait`` declines, and
+    ``push_frame`` finds no door to hand the frame through, ``put_nowait`` declines, and
     ``put`` calls the host."""
 
     __slots__ = ("_direction", "_on_frame")
 
-    consumer: None = None
+    door: None = None
 
     def __init__(self, on_frame: OnFrame, direction: Direction) -> None:
         self._on_frame = on_frame
@@ -57,10 +59,11 @@ class Hosted:
     def __init__(self, processor: FrameProcessor, on_frame: OnFrame) -> None:
         self.processor = processor
         self._on_frame = on_frame
-        processor._fp_down = _Outlet(on_frame, Direction.DOWNSTREAM)  # type: ignore[assignment]
-        processor._fp_up = _Outlet(on_frame, Direction.UPSTREAM)  # type: ignore[assignment]
-        processor._report_error = None  # its errors reach the host, which decides
-        processor.direct_handoff = False
+        self._down = _Outlet(on_frame, Direction.DOWNSTREAM)
+        self._up = _Outlet(on_frame, Direction.UPSTREAM)
+        processor.direct_handoff = False  # it has no loop of its own: the host feeds it
+        attach(processor, self._down, self._up)
+        self.cleanup_timeout = 1.0
         self.started = False
 
     @property
@@ -68,25 +71,29 @@ class Hosted:
         return self.processor.name
 
     def adopt(self, host: FrameProcessor) -> None:
-        """Let the inner's ``create_task`` use the host's task group (set at run time)."""
-        self.processor._task_group = host._task_group
-        self.processor._fp_cleanup_timeout = host._fp_cleanup_timeout
+        """Run the inner in the host's run (call once the host has started): its
+        ``create_task`` uses the host's task group and its cleanup the host's bound; its
+        errors reach the host only (the host decides whether they are the run's), and
+        observers see what the host passes on, not the inner's pushes (no double count)."""
+        setup = setup_of(host)
+        if setup is None:
+            raise RuntimeError(f"{host.name} adopts {self.name} before it started")
+        self.cleanup_timeout = setup.cleanup_timeout
+        inner = replace(setup, observers=(), report_error=None, direct_handoff=False, on_idle=None)
+        attach(self.processor, self._down, self._up, inner)
 
     async def handle(self, frame: Frame, direction: Direction) -> None:
         """Deliver one frame as the engine would: lifecycle hooks, then ``process_frame``;
         an exception becomes an ErrorFrame pushed (to the host) like any other."""
         if isinstance(frame, StartFrame) and direction is Direction.DOWNSTREAM:
             self.started = True
-        await self.processor._fp_guard(frame, direction)
+        await handle(self.processor, frame, direction)
         if isinstance(frame, EndFrame):
             self.started = False
 
     async def cleanup(self) -> None:
         """Run the inner's ``on_cleanup`` (shielded, bounded) and cancel its tasks."""
-        proc = self.processor
-        for scope in list(proc._scopes):
-            scope.cancel()
-        await proc._fp_cleanup()
+        await release(self.processor)
         self.started = False
 
     async def restart(self, start: StartFrame) -> None:
@@ -97,17 +104,14 @@ class Hosted:
         inner passes on reaches the host, which does not forward a second one.
         """
         await self.cleanup()
-        proc = self.processor
-        proc.stopped = False
-        proc.cancelled = False
-        proc._fp_cleaned = False
+        reset(self.processor)
         await self.handle(start, Direction.DOWNSTREAM)
 
     async def stop(self, frame: Frame) -> None:
         """Stop the inner with ``frame`` (End or Cancel), bounded, and release it."""
         if isinstance(frame, CancelFrame):
             self.processor.cancelled = True  # as the engine marks it: queued work is dropped
-        with anyio.move_on_after(self.processor._fp_cleanup_timeout):
+        with anyio.move_on_after(self.cleanup_timeout):
             await self.handle(frame, Direction.DOWNSTREAM)
         await self.cleanup()
 

@@ -12,7 +12,9 @@ two lanes without a race) and costs about three times as much per wake-up, which
 of a hop's cost when frames arrive one at a time in real time.  On asyncio the waiter is a
 bare future; on other anyio backends an ``anyio.Event``.  While the consumer is parked
 there, a pusher may hand it a frame directly instead (``handoff.py``); any ``put`` that
-wakes it also closes it to hand-offs, so that it sees what was queued first.
+wakes it also closes its hand-off door (``handoff.Door``), so that it sees what was queued
+first.  The consumer reads the two lanes' receiving ends (``priority_lane``, ``data_lane``)
+directly: they are the inbox's public reading side.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ..frames import Direction, Frame, FrameKind, InterruptionFrame
 
 if TYPE_CHECKING:
-    from .processor import FrameProcessor
+    from .handoff import Door
 
 __all__ = ["PRIORITY_CAPACITY", "Inbox"]
 
@@ -42,36 +44,40 @@ class Inbox:
     """The two lanes of one processor, plus the frames an interruption spared."""
 
     __slots__ = (
-        "_data_recv",
         "_data_send",
         "_loop",
         "_marks",
-        "_prio_recv",
         "_prio_send",
-        "_waiter",
         "capacity",
-        "consumer",
         "data_in",
+        "data_lane",
         "data_out",
+        "door",
         "prio_count",
+        "priority_lane",
         "sending",
         "spared",
+        "waiter",
     )
 
-    def __init__(self, capacity: int, *, consumer: FrameProcessor | None = None) -> None:
-        self.consumer = consumer
-        """The processor reading this inbox (a pusher may hand it a frame directly)."""
+    def __init__(self, capacity: int, *, door: Door | None = None) -> None:
+        self.door = door
+        """The hand-off door of the processor reading this inbox (a pusher may hand it a
+        frame directly while it is open)."""
         self._data_send: MemoryObjectSendStream[Frame]
-        self._data_recv: MemoryObjectReceiveStream[Frame]
+        self.data_lane: MemoryObjectReceiveStream[Frame]
+        """The data lane's receiving end, read by the consumer only."""
         self.resize(capacity)
         self._prio_send: MemoryObjectSendStream[tuple[Frame, Direction]]
-        self._prio_recv: MemoryObjectReceiveStream[tuple[Frame, Direction]]
-        self._prio_send, self._prio_recv = anyio.create_memory_object_stream[
+        self.priority_lane: MemoryObjectReceiveStream[tuple[Frame, Direction]]
+        """The priority lane's receiving end, read by the consumer only."""
+        self._prio_send, self.priority_lane = anyio.create_memory_object_stream[
             tuple[Frame, Direction]
         ](PRIORITY_CAPACITY)
         self.spared: deque[Frame] = deque()
         """Uninterruptible frames taken out of the data lane by a flush, read first."""
-        self._waiter: asyncio.Future[None] | anyio.Event | None = None
+        self.waiter: asyncio.Future[None] | anyio.Event | None = None
+        """What the parked consumer waits on; None while it is not parked."""
         self.prio_count = 0
         """Frames put on the priority lane and not yet taken: lets the consumer skip the
         lane without the cost of a ``WouldBlock`` exception on every data frame."""
@@ -91,7 +97,7 @@ class Inbox:
         if capacity < 1:
             raise ValueError(f"inbox capacity must be at least 1, got {capacity}")
         self.capacity = capacity
-        self._data_send, self._data_recv = anyio.create_memory_object_stream[Frame](capacity)
+        self._data_send, self.data_lane = anyio.create_memory_object_stream[Frame](capacity)
 
     def put_nowait(self, frame: Frame, direction: Direction) -> bool:
         """Queue ``frame`` if its lane has room (the common case); False if it has not."""
@@ -111,8 +117,8 @@ class Inbox:
                     self._marks.pop()
                 return False
             self.prio_count += 1
-        if self._waiter is not None:
-            self._wake()
+        if self.waiter is not None:
+            self.wake()
         return True
 
     async def put(self, frame: Frame, direction: Direction) -> None:
@@ -131,13 +137,14 @@ class Inbox:
                 await self._prio_send.send((frame, direction))
         finally:
             self.sending -= 1
-        if self._waiter is not None:
-            self._wake()
+        if self.waiter is not None:
+            self.wake()
 
-    def _wake(self) -> None:
-        if self.consumer is not None:  # woken, it must see what was queued: no hand-off
-            self.consumer._fp_open = False
-        waiter, self._waiter = self._waiter, None
+    def wake(self) -> None:
+        """Wake the parked consumer; it must see what was queued, so no hand-off meanwhile."""
+        if self.door is not None:
+            self.door.open = False
+        waiter, self.waiter = self.waiter, None
         if isinstance(waiter, asyncio.Future):
             if not waiter.done():
                 waiter.set_result(None)
@@ -152,11 +159,11 @@ class Inbox:
                 loop = self._loop = asyncio.get_running_loop()
             except RuntimeError:  # not asyncio (trio): the portable, slower way
                 event = anyio.Event()
-                self._waiter = event
+                self.waiter = event
                 await event.wait()
                 return
         future: asyncio.Future[None] = loop.create_future()
-        self._waiter = future
+        self.waiter = future
         await future
 
     def flush(self, everything: bool = False) -> int:
@@ -180,7 +187,7 @@ class Inbox:
         spared.extend(kept)
         while limit is None or limit > 0:
             try:
-                frame = self._data_recv.receive_nowait()
+                frame = self.data_lane.receive_nowait()
             except anyio.WouldBlock:
                 break
             self.data_out += 1
@@ -201,8 +208,18 @@ class Inbox:
     def priority_depth(self) -> int:
         return self.prio_count
 
+    def take_priority(self) -> list[tuple[Frame, Direction]]:
+        """Take every frame left on the priority lane (the runner, as the run ends)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.priority_lane.receive_nowait())
+                self.prio_count -= 1
+            except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.EndOfStream):
+                return taken
+
     def close(self) -> None:
         self._data_send.close()
-        self._data_recv.close()
+        self.data_lane.close()
         self._prio_send.close()
-        self._prio_recv.close()
+        self.priority_lane.close()

@@ -22,8 +22,8 @@ import asyncio
 import contextvars
 import itertools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
 
@@ -37,13 +37,26 @@ from ..frames import (
     InterruptionFrame,
     StartFrame,
 )
-from .handoff import InContext, Rest, Turn, take, turn_for
+from .handoff import Door, InContext, Rest, take
 from .inbox import Inbox
 
 if TYPE_CHECKING:
     from .observer import FrameObserver
+    from .setup import Setup
 
-__all__ = ["FrameProcessor", "Node", "deliver"]
+__all__ = [
+    "FrameProcessor",
+    "Node",
+    "Outlet",
+    "attach",
+    "deliver",
+    "handle",
+    "inbox_of",
+    "release",
+    "reset",
+    "run_processor",
+    "setup_of",
+]
 
 log = logging.getLogger("beluga_voice.pipeline")
 
@@ -55,11 +68,23 @@ _ids = itertools.count(1)
 
 async def deliver(inbox: Inbox, frame: Frame, direction: Direction) -> None:
     """Give ``frame`` to the processor reading ``inbox``: directly if it is idle, else queued."""
-    consumer = inbox.consumer
-    if consumer is not None and consumer._fp_open and take(consumer, frame, direction):
+    door = inbox.door
+    if door is not None and door.open and take(door, frame, direction):
         return
     if not inbox.put_nowait(frame, direction):
         await inbox.put(frame, direction)
+
+
+class Outlet(Protocol):
+    """Where a processor pushes: the next processor's :class:`Inbox`, or a host's outlet
+    (``hosted.py``) for a processor run inside another."""
+
+    @property
+    def door(self) -> Door | None: ...
+
+    def put_nowait(self, frame: Frame, direction: Direction) -> bool: ...
+
+    async def put(self, frame: Frame, direction: Direction) -> None: ...
 
 
 class Node:
@@ -110,11 +135,12 @@ class FrameProcessor(Node):
         self.name = name or f"{type(self).__name__}#{next(_ids)}"
         self._capacity = inbox_capacity
         self._fp_inbox: Inbox | None = None
-        self._fp_down: Inbox | None = None
-        self._fp_up: Inbox | None = None
+        self._fp_down: Outlet | None = None
+        self._fp_up: Outlet | None = None
+        self._setup: Setup | None = None
+        """The run this processor is part of (``pipeline/setup.py``), given at start."""
         self._observers: tuple[FrameObserver, ...] = ()
-        self._report_error: Callable[[ErrorFrame], None] | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
+        """``self._setup.observers``, kept at hand for the hot path."""
         self._scopes: set[anyio.CancelScope] = set()
         self.current_frame: Frame | None = None
         """The frame being handled right now (the runner names a processor stuck on it)."""
@@ -122,16 +148,8 @@ class FrameProcessor(Node):
         self.cancelled = False
         self.frames_dropped = 0
         """Frames this processor's inbox dropped on interruptions."""
-        # Direct hand-off (see ``handoff``): open while parked on an empty inbox.
-        self._fp_open = False
-        self._fp_rest: Rest | None = None
-        self._fp_turn: Turn | None = None
-        self._fp_task: asyncio.Task[Any] | None = None
-        self._fp_ctx = contextvars.Context()  # the real one is made as the run starts
-        self._fp_idle: Callable[[], None] | None = None
-        """Called each time the processor parks on an empty inbox (set while the runner
-        waits for the pipeline to settle, so that it waits without polling)."""
-        self._fp_cleanup_timeout = 1.0
+        self._door = Door(self, self._fp_handle, self._fp_fail)
+        """Direct hand-off state (``handoff.Door``): open while parked on an empty inbox."""
         self._fp_cleaned = False
 
     # -- the API for subclasses --------------------------------------------------------------
@@ -152,13 +170,13 @@ class FrameProcessor(Node):
         if target is None:
             return
         # deliver(), inlined on the hot path; a processor with a burst queued queues too
-        consumer = target.consumer
+        door = target.door
         mine = self._fp_inbox
         if (
-            consumer is not None
-            and consumer._fp_open
+            door is not None
+            and door.open
             and (mine is None or mine.data_in == mine.data_out)  # in a burst, queue: cheaper
-            and take(consumer, frame, direction)
+            and take(door, frame, direction)
         ):
             return
         if not target.put_nowait(frame, direction):
@@ -219,15 +237,20 @@ class FrameProcessor(Node):
         may run without :meth:`on_start` having run (or finished).
         """
 
+    @property
+    def in_run(self) -> bool:
+        """Whether this processor is part of a running pipeline (``create_task`` works)."""
+        return self._setup is not None
+
     def create_task(self, func: Callable[..., Awaitable[Any]], *args: Any, name: str = "") -> None:
         """Run ``func(*args)`` beside this processor, owned by the pipeline's task group.
 
         The task is cancelled when the processor stops; an exception in it becomes an
         ErrorFrame like one from :meth:`process_frame`.
         """
-        if self._task_group is None:
+        if self._setup is None:
             raise RuntimeError(f"{self.name}: create_task needs a running pipeline")
-        self._task_group.start_soon(self._fp_guarded, func, args, name=name or self.name)
+        self._setup.task_group.start_soon(self._fp_guarded, func, args, name=name or self.name)
 
     # -- engine internals -----------------------------------------------------------------
 
@@ -246,7 +269,9 @@ class FrameProcessor(Node):
 
     def _ensure_inbox(self, default_capacity: int = 64) -> Inbox:
         if self._fp_inbox is None:
-            self._fp_inbox = Inbox(self._capacity or default_capacity, consumer=self)
+            self._fp_inbox = self._door.inbox = Inbox(
+                self._capacity or default_capacity, door=self._door
+            )
         return self._fp_inbox
 
     @property
@@ -289,8 +314,9 @@ class FrameProcessor(Node):
             cause=exc,
         )
         log.warning("%s", err.message, exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
-        if self._report_error is not None:
-            self._report_error(err)
+        report = self._setup.report_error if self._setup is not None else None
+        if report is not None:
+            report(err)
         return err
 
     async def _fp_report(self, exc: Exception, what: str, fatal: bool) -> None:
@@ -352,25 +378,6 @@ class FrameProcessor(Node):
         finally:
             self.current_frame = None
 
-    def _fp_step(self, coro: Coroutine[Any, Any, None], frame: Frame | None) -> Rest | None:
-        """Run a handler handed a frame directly up to its first suspension, in its context.
-
-        None when it finished (the common case: no scheduling at all), else its
-        :class:`Rest`, for this processor's task to carry on.
-        """
-        self.current_frame = frame
-        try:
-            out = self._fp_ctx.run(coro.send, None)
-        except StopIteration:
-            self.current_frame = None
-            return None
-        except Exception as exc:
-            self.current_frame = None
-            if frame is None:  # reporting an error failed: nothing sensible is left to do
-                raise
-            return self._fp_step(self._fp_fail(exc, frame), None)
-        return Rest(coro, out, frame)
-
     async def _fp_finish(self, rest: Rest) -> None:
         try:
             await rest
@@ -379,32 +386,43 @@ class FrameProcessor(Node):
         finally:
             self.current_frame = None
 
-    async def _fp_run(self, task_group: anyio.abc.TaskGroup) -> None:
+    @property
+    def _fp_cleanup_timeout(self) -> float:
+        return self._setup.cleanup_timeout if self._setup is not None else 1.0
+
+    def _fp_attach(self, setup: Setup) -> None:
+        self._setup = setup
+        self._observers = setup.observers
+        if not setup.direct_handoff:
+            self.direct_handoff = False
+
+    async def _fp_run(self, setup: Setup) -> None:
         """Run the processor's loop in a context of its own (see ``handoff.InContext``)."""
-        self._task_group = task_group
+        self._fp_attach(setup)
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # another anyio backend: frames always queue
             loop = None
-        self._fp_turn = turn_for(loop) if self.direct_handoff else None
-        self._fp_task = asyncio.current_task() if self._fp_turn is not None else None
-        self._fp_ctx = contextvars.copy_context()
+        ctx = contextvars.copy_context()
+        self._door.seat(loop if self.direct_handoff else None, ctx)
         try:
-            await InContext(self._fp_loop(self._ensure_inbox()), self._fp_ctx)
+            await InContext(self._fp_loop(self._ensure_inbox()), ctx)
         finally:  # cancelled, as a rule: on_cleanup runs whether on_stop ran or not
-            await InContext(self._fp_cleanup(), self._fp_ctx)
+            await InContext(self._fp_cleanup(), ctx)
 
     async def _fp_loop(self, inbox: Inbox) -> None:
         """Carried-over handlers first, then the priority lane, spared frames, data."""
-        prio = inbox._prio_recv
-        data = inbox._data_recv
+        prio = inbox.priority_lane
+        data = inbox.data_lane
         spared = inbox.spared
         guard = self._fp_guard
         process = self.process_frame
+        door = self._door
+        on_idle = self._setup.on_idle if self._setup is not None else None
         while True:
-            rest = self._fp_rest
+            rest = door.rest
             if rest is not None:  # a frame handed over directly whose handler suspended
-                self._fp_rest = None
+                door.rest = None
                 await self._fp_finish(rest)
                 continue
             if inbox.prio_count:
@@ -425,19 +443,19 @@ class FrameProcessor(Node):
                 await guard(spared.popleft(), _DOWN)
                 continue
             if inbox.data_in == inbox.data_out:  # empty: no exception needed to find out
-                if self._fp_idle is not None:
-                    self._fp_idle()
-                self._fp_open = self._fp_turn is not None and not inbox.sending
+                if on_idle is not None:
+                    on_idle()
+                door.open = door.turn is not None and not inbox.sending
                 try:
                     await inbox.wait()
                 except BaseException as exc:  # a cancellation, as a rule
-                    if self._fp_rest is None:
+                    if door.rest is None:
                         raise
                     # It struck after a handler suspended in a hand-off and before this task
                     # took it over: it is meant for that handler (say, its timeout).
-                    self._fp_rest.pending = exc
+                    door.rest.pending = exc
                 finally:
-                    self._fp_open = False
+                    door.open = False
                 continue
             try:
                 item = data.receive_nowait()
@@ -458,3 +476,55 @@ class FrameProcessor(Node):
             except Exception as exc:
                 await self._fp_fail(exc, item)
             self.current_frame = None
+
+
+# -- the engine's interface to a processor -----------------------------------------------------
+# The runner (task.py) and hosting (hosted.py) reach a processor only through these.
+
+
+def inbox_of(proc: FrameProcessor, capacity: int | None = None) -> Inbox:
+    """``proc``'s inbox, made if needed; ``capacity`` (the runner's default bound) applies
+    unless the processor asked for its own.  Only before the run: queued frames are lost."""
+    inbox = proc._ensure_inbox(capacity or 64)
+    if capacity is not None and proc._capacity is None and inbox.capacity != capacity:
+        inbox.resize(capacity)
+    return inbox
+
+
+def setup_of(proc: FrameProcessor) -> Setup | None:
+    """The run ``proc`` was started in; None before it starts."""
+    return proc._setup
+
+
+async def run_processor(proc: FrameProcessor, setup: Setup) -> None:
+    """Run ``proc``'s loop as a task of ``setup.task_group`` until it is cancelled."""
+    await proc._fp_run(setup)
+
+
+def attach(proc: FrameProcessor, down: Outlet, up: Outlet, setup: Setup | None = None) -> None:
+    """Hosting: ``proc`` pushes into ``down`` / ``up`` (a host's outlets) and, once given
+    ``setup``, runs in it without a loop of its own (frames come through :func:`handle`)."""
+    proc._fp_down = down
+    proc._fp_up = up
+    if setup is not None:
+        proc._fp_attach(setup)
+
+
+async def handle(proc: FrameProcessor, frame: Frame, direction: Direction) -> None:
+    """Hosting: ``proc`` handles ``frame`` as its loop would (lifecycle hooks, then
+    ``process_frame``; an exception becomes an ErrorFrame pushed upstream)."""
+    await proc._fp_guard(frame, direction)
+
+
+async def release(proc: FrameProcessor) -> None:
+    """Hosting: cancel ``proc``'s background tasks and run its ``on_cleanup`` (once)."""
+    for scope in list(proc._scopes):
+        scope.cancel()
+    await proc._fp_cleanup()
+
+
+def reset(proc: FrameProcessor) -> None:
+    """Hosting: make a released ``proc`` ready to start again."""
+    proc.stopped = False
+    proc.cancelled = False
+    proc._fp_cleaned = False

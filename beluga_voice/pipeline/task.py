@@ -34,7 +34,8 @@ from ..frames import (
 )
 from .compose import Pipeline
 from .observer import FrameObserver
-from .processor import FrameProcessor, Node, deliver
+from .processor import FrameProcessor, Node, deliver, inbox_of, run_processor
+from .setup import Setup
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -153,14 +154,9 @@ class PipelineTask:
                 self.metrics = PipelineMetrics(meter_provider).watch(self)
                 observers = (*observers, self.metrics)
         for proc in self.processors:
-            inbox = proc._ensure_inbox(inbox_capacity)
-            if proc._capacity is None and inbox.capacity != inbox_capacity:
-                inbox.resize(inbox_capacity)
-            proc._observers = observers
-            proc._report_error = self._record_error
-            proc._fp_cleanup_timeout = cleanup_timeout
-            if not direct_handoff:
-                proc.direct_handoff = False
+            inbox_of(proc, inbox_capacity)
+        self._observers = observers
+        self._direct_handoff = direct_handoff
         self.errors: list[ErrorFrame] = []
         self.stuck: list[str] = []
         """Processors that missed the stop deadline, as ``"name (handling Frame)"``."""
@@ -178,7 +174,7 @@ class PipelineTask:
     async def queue_frame(self, frame: Frame, direction: Direction = Direction.DOWNSTREAM) -> None:
         """Queue a frame at the start of the pipeline (or at its end, going upstream)."""
         end = self._head if direction is Direction.DOWNSTREAM else self._tail
-        await deliver(end._ensure_inbox(), frame, direction)
+        await deliver(inbox_of(end), frame, direction)
 
     async def queue_frames(self, frames: Iterable[Frame]) -> None:
         for frame in frames:
@@ -216,8 +212,16 @@ class PipelineTask:
         self._started = True
         async with anyio.create_task_group() as tg:
             self._task_group = tg
+            setup = Setup(
+                task_group=tg,
+                observers=self._observers,
+                report_error=self._record_error,
+                cleanup_timeout=self.cleanup_timeout,
+                direct_handoff=self._direct_handoff,
+                on_idle=self._on_idle,
+            )
             for proc in self.processors:
-                tg.start_soon(proc._fp_run, tg, name=proc.name)
+                tg.start_soon(run_processor, proc, setup, name=proc.name)
             await self.queue_frame(self.start_frame)
             if self._stopping:  # stop was asked before the run began
                 tg.start_soon(self._watchdog, name="PipelineTask.watchdog")
@@ -229,8 +233,7 @@ class PipelineTask:
             with anyio.CancelScope(shield=True):
                 await self._drain_head()
         for proc in self.processors:
-            if proc._fp_inbox is not None:
-                proc._fp_inbox.close()
+            inbox_of(proc).close()
 
     async def _quiesce(self) -> None:
         """Let upstream frames already on their way (errors, reports) reach the head.
@@ -245,21 +248,15 @@ class PipelineTask:
         if deadline is None or deadline <= anyio.current_time() or not self._busy():
             return
         busy = self._busy
-        for proc in self.processors:
-            proc._fp_idle = self._on_idle
-        try:
-            with anyio.CancelScope(deadline=deadline):
-                while busy():
-                    self._settled = anyio.Event()
-                    await self._settled.wait()
-        finally:
-            for proc in self.processors:
-                proc._fp_idle = None
+        with anyio.CancelScope(deadline=deadline):
+            while busy():
+                self._settled = anyio.Event()
+                await self._settled.wait()
 
     def _busy(self) -> bool:
         """Whether a processor (but the tail) is handling a frame or has system frames queued."""
         return any(
-            p.current_frame is not None or (p._fp_inbox is not None and p._fp_inbox.priority_depth)
+            p.current_frame is not None or p.system_frames_waiting
             for p in self.processors
             if p is not self._tail
         )
@@ -274,13 +271,8 @@ class PipelineTask:
         Errors are recorded whatever the time left; the ``on_upstream`` callback gets
         what is left of the stop deadline (one that does not await always runs).
         """
-        inbox = self._head._ensure_inbox()
         frames: list[Frame] = []
-        while True:
-            try:
-                frame, direction = inbox._prio_recv.receive_nowait()
-            except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.EndOfStream):
-                break
+        for frame, direction in inbox_of(self._head).take_priority():
             if direction is Direction.UPSTREAM:
                 frames.append(frame)
                 if isinstance(frame, ErrorFrame):

@@ -154,7 +154,7 @@ class TTSProcessor(FrameProcessor):
         self._jobs.append(job)
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
         self._wake.set()
-        if not self._working and self._task_group is not None:
+        if not self._working and self.in_run:
             self._start_worker()
 
     def _start_worker(self) -> None:
