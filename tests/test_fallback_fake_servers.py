@@ -52,7 +52,7 @@ def realtime(server: FakeRealtimeServer, **settings: Any):
     config = S2SConfig(
         api_key=KEY, timeout=5.0, max_retries=3, retry_delay=0.1, latency_target="high"
     )
-    opts = {"base_url": server.url, "max_reconnects": 0, "reconnect_delay": 0.0, **settings}
+    opts = {"base_url": server.url, **settings}
     return bare_provider("openai_realtime", config, with_provider_specific(**opts))
 
 

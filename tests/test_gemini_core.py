@@ -413,15 +413,14 @@ def test_replay_buffer_is_bounded() -> None:
 
 def test_connection_lost_verdicts() -> None:
     core, _ = open_core()
-    verdict = core.connection_lost(1006, "", attempts=0)
+    verdict = core.connection_lost(1006, "")
     assert not verdict.reconnect and verdict.error is not None  # no handle: cannot resume
     assert verdict.error.code is ErrorCode.NETWORK_ERROR
     core, _ = open_core()
     core.receive('{"sessionResumptionUpdate": {"newHandle": "h1", "resumable": true}}')
-    assert core.connection_lost(1006, "", attempts=0).reconnect
-    assert not core.connection_lost(1006, "", attempts=3).reconnect
+    assert core.connection_lost(1006, "").reconnect
     core, _ = open_core()
-    clean = core.connection_lost(1000, "bye", attempts=0)
+    clean = core.connection_lost(1000, "bye")
     assert clean.error is None and "1000" in clean.reason and core.phase == Phase.CLOSED
 
 

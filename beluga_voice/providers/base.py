@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
@@ -37,11 +38,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ProviderWrapper",
+    "Resumption",
     "S2SProvider",
     "SessionLimiter",
     "StreamingS2SProvider",
     "StreamingSession",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """What a session that failed leaves for the one replacing it: the server's own way
+    back to its state of the conversation (a Gemini Live resumption handle).
+
+    ``audio_ms`` is how much of the user audio the failed session received (counted from
+    its first byte) that state holds for sure: the replacement needs only what follows.
+    Only the owner of reconnects (the retry layer) uses it, through
+    :meth:`StreamingS2SProvider.resume_streaming`; a protocol with nothing to resume
+    with offers none.
+    """
+
+    provider: str
+    handle: str
+    audio_ms: float
 
 
 class StreamingSession(ABC):
@@ -67,6 +86,8 @@ class StreamingSession(ABC):
         self._last: SessionClosed | None = None
         self._closing = False
         self._release: Callable[[], None] | None = None
+        self.resumed: Resumption | None = None
+        """The :class:`Resumption` this session continues from (None: a fresh start)."""
         self.opened_at = time.monotonic()
 
     # -- operations -----------------------------------------------------------------------
@@ -101,6 +122,11 @@ class StreamingSession(ABC):
         ``played_ms`` is how much of the reply's audio the user actually heard; providers
         that keep a transcript of their own speech truncate it there.
         """
+
+    def resumption(self) -> Resumption | None:
+        """What a replacement could resume from if this session failed now (see
+        :class:`Resumption`); None when the protocol has no such thing (the default)."""
+        return None
 
     async def close(self) -> None:
         """Close the session.  Idempotent; the iterator then ends with SessionClosed."""
@@ -256,13 +282,6 @@ class S2SProvider(Protocol):
         """``async with provider.stream(ctx) as session:`` -- open and always close."""
         ...
 
-    def yield_reconnects(self) -> None:
-        """An outer layer (:class:`~beluga_voice.providers.retry.RetryingProvider`) owns
-        reconnects from now on: one backoff, one replay journal, one retry count.  A
-        provider that reconnects by itself switches that off here and keeps only what its
-        protocol offers (session resumption, rotation)."""
-        ...
-
 
 class _Streams:
     """``stream()`` for every provider class: open a session, always close it."""
@@ -276,9 +295,6 @@ class _Streams:
         session = await self.start_streaming(ctx)  # type: ignore[attr-defined]
         async with session:
             yield session
-
-    def yield_reconnects(self) -> None:
-        """Nothing to switch off by default (see :meth:`S2SProvider.yield_reconnects`)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -321,12 +337,31 @@ class StreamingS2SProvider(_Streams, ABC):
     async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
         """Connect and configure a session; return it ready for audio."""
 
+    async def _resume_session(
+        self, ctx: ConversationContext, resume: Resumption
+    ) -> StreamingSession:
+        """Connect continuing from ``resume``; a protocol that cannot opens afresh."""
+        return await self._open_session(ctx)
+
     async def start_streaming(self, ctx: ConversationContext | None = None) -> StreamingSession:
         """Open a live session (waits for a free slot, up to ``config.timeout``)."""
-        ctx = ctx or new_conversation_context()
+        return await self._start(ctx or new_conversation_context(), None)
+
+    async def resume_streaming(
+        self, ctx: ConversationContext, resume: Resumption
+    ) -> StreamingSession:
+        """Open a session that continues a failed one's server-side state (``resume``,
+        from its :meth:`StreamingSession.resumption`).  The new session's ``resumed``
+        says whether it did; if not it is a fresh start, as :meth:`start_streaming`."""
+        return await self._start(ctx, resume)
+
+    async def _start(self, ctx: ConversationContext, resume: Resumption | None) -> StreamingSession:
         release = await self.limiter.acquire(self.name)
         try:
-            session = await self._open_session(ctx)
+            if resume is None or resume.provider != self.name:
+                session = await self._open_session(ctx)
+            else:
+                session = await self._resume_session(ctx, resume)
         except BaseException:
             release()
             raise

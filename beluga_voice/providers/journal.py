@@ -61,14 +61,16 @@ class AudioJournal:
             _, old = self._chunks.popleft()
             self._held -= len(old)
 
-    def pending(self) -> list[bytes]:
-        """The unanswered audio, in order, starting exactly at ``acked``."""
+    def pending(self, start: int | None = None) -> list[bytes]:
+        """The unanswered audio, in order, starting exactly at ``acked`` (or at ``start``,
+        when a later offset: what a resumed session already holds is not sent again)."""
+        begin = self.acked if start is None else max(self.acked, start)
         out: list[bytes] = []
-        for start, chunk in self._chunks:
-            end = start + len(chunk)
-            if end <= self.acked:
+        for first, chunk in self._chunks:
+            end = first + len(chunk)
+            if end <= begin:
                 continue
-            out.append(chunk[self.acked - start :] if start < self.acked else chunk)
+            out.append(chunk[begin - first :] if first < begin else chunk)
         return out
 
     @property

@@ -134,22 +134,29 @@ class ResilientSession(StreamingSession):
         await inner.send_audio(audio)
 
     async def _install(
-        self, new: StreamingSession, rates: Iterable[int], *, reason: str
+        self,
+        new: StreamingSession,
+        rates: Iterable[int],
+        *,
+        reason: str,
+        holds: int | None = None,
     ) -> tuple[list[SessionEvent], int]:
         """Swap ``new`` in, replay the unanswered audio; return events closing the old reply.
 
-        Raises :class:`S2SError` when the replay itself fails (the caller's policy then
-        tries again).  The returned count is the number of bytes replayed.
+        ``holds`` is the journal offset up to which ``new`` already has the user's audio
+        (a session resumed from a handle): the replay starts there, so nothing is sent
+        twice.  Raises :class:`S2SError` when the replay itself fails (the caller's policy
+        then tries again).  The returned count is the number of bytes replayed.
         """
         try:
-            return await self._swap(new, rates, reason)
+            return await self._swap(new, rates, reason, holds)
         except BaseException:  # failed or cancelled half way: the new session is ours to close
             if self._inner is not new:
                 await self._discard(new)
             raise
 
     async def _swap(
-        self, new: StreamingSession, rates: Iterable[int], reason: str
+        self, new: StreamingSession, rates: Iterable[int], reason: str, holds: int | None
     ) -> tuple[list[SessionEvent], int]:
         old, self._inner = self._inner, None
         if old is not None:
@@ -181,8 +188,10 @@ class ResilientSession(StreamingSession):
         replayed = 0
         async with self._send_lock:
             self._set_inner_rate(rates)
-            self._inner_base = self.journal.acked
-            for chunk in self.journal.pending():
+            start = self.journal.acked if holds is None else max(self.journal.acked, holds)
+            start = min(start - start % 2, self.journal.total)
+            self._inner_base = start
+            for chunk in self.journal.pending(start):
                 await self._to_inner(new, chunk)
                 replayed += len(chunk)
             if self._client_turn and self._turn_end is not None:

@@ -6,11 +6,15 @@ with exponential backoff and full jitter (``config.max_retries``, ``config.retry
 ``config.retry_backoff``), but only for errors whose code says trying again can work
 (:attr:`S2SError.is_retryable`): a wrong API key fails at once.
 
-A dropped live session is reopened with the same :class:`ConversationContext` (whose
-history the session's owner, e.g. the S2S processor, keeps up to date), so the new
-connection is seeded with what was said; the user audio the provider
-had not yet answered is replayed (see :mod:`.replay`), and the conversation continues:
-the user hears at most a pause.  Each reconnect is reported as a
+This layer is the one owner of reconnects (docs/resilience.md): provider sessions do not
+reconnect by themselves, so one backoff and one attempt count apply.  A dropped live
+session is reopened with the same :class:`ConversationContext` (whose history the
+session's owner, e.g. the S2S processor, keeps up to date), so the new connection is
+seeded with what was said, or, where the protocol offers it, *resumed* from the dropped
+session's :class:`~.base.Resumption` (a Gemini handle: the server restores its own state).
+The user audio the provider had not answered yet is replayed from the journal (see
+:mod:`.resilient_session`), once: a resumed session gets only what its handle lacks.  The
+conversation continues; the user hears at most a pause.  Each reconnect is reported as a
 :class:`~beluga_voice.providers.events.SessionReconnected` event, which the S2S processor
 may ignore and metrics count.  When the retries run out the session yields a single
 fatal ``SessionError`` naming the provider, the attempts and the last cause.
@@ -27,7 +31,7 @@ from typing import TypeVar
 import anyio
 
 from ..conversation import ConversationContext, new_conversation_context
-from .base import ProviderWrapper, S2SProvider, StreamingSession
+from .base import ProviderWrapper, Resumption, S2SProvider, StreamingS2SProvider, StreamingSession
 from .config import S2SConfig
 from .errors import S2SError
 from .events import ResponseDone, SessionEvent, SessionReconnected
@@ -145,7 +149,6 @@ class RetryingProvider(ProviderWrapper):
         config = config or inner.config
         super().__init__(config)
         self.inner = inner
-        inner.yield_reconnects()  # one owner of reconnects: this layer
         self.name = inner.name
         self.input_sample_rate = input_sample_rate or inner.capabilities.input_sample_rates[0]
         # One declared input rate: replay offsets are computed at this rate, so callers
@@ -178,8 +181,13 @@ class RetryingProvider(ProviderWrapper):
     ) -> AudioOutput:
         return await self._retry(lambda: self.inner.process(audio_input, ctx))
 
-    async def open_inner(self, ctx: ConversationContext) -> StreamingSession:
-        """One attempt at opening a session of the wrapped provider."""
+    async def open_inner(
+        self, ctx: ConversationContext, resume: Resumption | None = None
+    ) -> StreamingSession:
+        """One attempt at opening a session of the wrapped provider, resuming ``resume``
+        where the provider's protocol can (the session's ``resumed`` says if it did)."""
+        if resume is not None and isinstance(self.inner, StreamingS2SProvider):
+            return await self.inner.resume_streaming(ctx, resume)
         return await self.inner.start_streaming(ctx)
 
     async def start_streaming(self, ctx: ConversationContext | None = None) -> StreamingSession:
@@ -206,6 +214,17 @@ class RetryingSession(ResilientSession):
         self.attempts = 0
         """Consecutive failed attempts; reset by a completed response."""
         self.reconnects = 0
+        self._resume: Resumption | None = None
+        """What the newest failed session left to resume from, until a reconnect works."""
+        self._resume_base = 0
+
+    def _held_by(self, new: StreamingSession) -> int | None:
+        """The journal offset up to which ``new`` (a resumed session) already holds the
+        user's audio; None for a fresh session, which needs every unanswered byte."""
+        resumed = new.resumed
+        if resumed is None:
+            return None
+        return self._resume_base + int(resumed.audio_ms * self._bytes_per_ms)
 
     def _read_deadline(self) -> float:
         stall = self.provider.stall_timeout
@@ -231,6 +250,9 @@ class RetryingSession(ResilientSession):
         while True:
             old, self._inner = self._inner, None
             if old is not None:
+                resume = old.resumption()
+                if resume is not None:  # offsets in the journal, where the old one began
+                    self._resume, self._resume_base = resume, self._inner_base
                 await self._discard(old)
             if not error.is_retryable:
                 raise error
@@ -249,9 +271,10 @@ class RetryingSession(ResilientSession):
             await p.sleep(wait)
             try:
                 with anyio.fail_after(p.config.timeout):
-                    new = await p.open_inner(self.context)
+                    new = await p.open_inner(self.context, self._resume)
+                holds = self._held_by(new)
                 events, replayed = await self._install(
-                    new, p.inner.capabilities.input_sample_rates, reason="reconnect"
+                    new, p.inner.capabilities.input_sample_rates, reason="reconnect", holds=holds
                 )
             except TimeoutError:
                 error = S2SError("connect", "timeout", f"{self.provider_name}: connect timed out")
@@ -260,5 +283,6 @@ class RetryingSession(ResilientSession):
                 error = exc
                 continue
             self.reconnects += 1
+            self._resume = None
             events.append(SessionReconnected(self.provider_name, self.attempts, error, replayed))
             return events

@@ -9,11 +9,12 @@ without a network:
   output into responses and its transcription fragments into final transcripts.
 * **Manual activity detection.**  The first audio of a user turn is preceded by
   ``activityStart``; :meth:`end_turn` sends ``activityEnd``.
-* **Transparent reconnect.**  Every message sent since the last resumption handle that
-  covers it is kept (:class:`~.replay.ReplayLog`).  After a ``goAway`` the shell reconnects
-  with the newest handle, and :meth:`take_ready` returns those messages for replay followed
-  by anything the caller sent while the connection was down, so no user audio is lost
-  across the switch.
+* **Transparent rotation.**  Every message sent since the last resumption handle that
+  covers it is kept (:class:`~.replay.ReplayLog`).  After a ``goAway`` the shell moves to a
+  new connection with the newest handle, and :meth:`take_ready` returns those messages for
+  replay followed by anything the caller sent while the connection was down, so no user
+  audio is lost across the switch.  A connection that *drops* is not the shell's to heal:
+  the retry layer resumes with the handle and replays from its own journal.
 * **Bounded repeats.**  When to switch, and how much a switch may repeat, is
   :class:`~.switch.SwitchPlan`'s business.
 """
@@ -172,17 +173,17 @@ class GeminiLiveProtocol:
         (``None``: nothing pending, or no deadline given); the shell wakes up then."""
         return self.switch.wait(self.clock())
 
-    def can_resume(self, attempts: int) -> bool:
-        return self.resume_handle is not None and attempts < self.settings.max_reconnects
+    def can_resume(self) -> bool:
+        return self.resume_handle is not None
 
-    def connection_lost(self, code: int | None, reason: str, *, attempts: int) -> CloseVerdict:
-        """The socket closed under us: resume on a new connection, end, or fail.
+    def connection_lost(self, code: int | None, reason: str) -> CloseVerdict:
+        """The socket closed under us: resumable, an end, or a failure.
 
-        A close after ``goAway``, or an abnormal drop (no close frame, 1006), is resumed
-        when a handle exists; a normal close ends the session; any other close is the
-        server's verdict on the session and becomes an error.
+        A close after ``goAway``, or an abnormal drop (no close frame, 1006), can be
+        resumed when a handle exists (``reconnect``); a normal close ends the session; any
+        other close is the server's verdict on the session and becomes an error.
         """
-        if (self.go_away or code in (None, 1006, 1012, 1014)) and self.can_resume(attempts):
+        if (self.go_away or code in (None, 1006, 1012, 1014)) and self.can_resume():
             return CloseVerdict(reconnect=True)
         self.phase = Phase.CLOSED
         text = wire.close_text(code, reason)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 
 from ...conversation import ConversationContext
-from ..base import StreamingS2SProvider, StreamingSession
+from ..base import Resumption, StreamingS2SProvider, StreamingSession
 from ..config import S2SConfig
 from ..errors import ErrorCode, S2SError
 from ..registry import register_provider
@@ -16,6 +17,8 @@ from .session import GeminiLiveSession
 from .settings import GeminiSettings, endpoint_url
 
 __all__ = ["GeminiLiveProvider"]
+
+log = logging.getLogger("beluga_voice.providers.gemini")
 
 
 class GeminiLiveProvider(StreamingS2SProvider):
@@ -64,17 +67,24 @@ class GeminiLiveProvider(StreamingS2SProvider):
     def url(self) -> str:
         return endpoint_url(self.settings)
 
-    def yield_reconnects(self) -> None:
-        """Resuming with the server's handle is the protocol's own feature and stays, as
-        one attempt per drop: retrying a failed resumption (with a back-off of its own)
-        is the retry layer's."""
-        self.settings = self.settings.model_copy(
-            update={"max_reconnects": min(1, self.settings.max_reconnects)}
-        )
-
     async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
         session = GeminiLiveSession(self, ctx)
         await session.start()
+        return session
+
+    async def _resume_session(
+        self, ctx: ConversationContext, resume: Resumption
+    ) -> StreamingSession:
+        """Connect with a failed session's handle: the server restores its state of the
+        conversation.  A handle it refuses (expired, unknown) means a fresh start."""
+        session = GeminiLiveSession(self, ctx, resume=resume)
+        try:
+            await session.start()
+        except S2SError as exc:
+            if exc.is_retryable:
+                raise
+            log.warning("gemini: resumption refused (%s); starting afresh", exc.message)
+            return await self._open_session(ctx)
         return session
 
     @classmethod

@@ -6,9 +6,19 @@ the one sending audio), so every "ask the core, then write" step happens under o
 the order in which the core numbers messages is the order they reach the wire, which the
 replay after a reconnect depends on.
 
-A reconnect runs inside the iterating task (the session stays pull driven).  While it is
-under way ``send_audio`` does not block: the core holds the audio and releases it, after
-the replayed messages, once the new connection has answered ``setupComplete``.
+The shell keeps what the protocol offers and nothing more (docs/resilience.md):
+
+* **goAway rotation.**  When the server announces the end of a connection, the session
+  moves to a new one with the newest resumption handle, inside the iterating task (the
+  session stays pull driven), once: a rotation that fails is a failure like a drop.
+  While it is under way ``send_audio`` does not block: the core holds the audio and
+  releases it, after the replayed messages, once the new connection answered
+  ``setupComplete``.
+* **Resumption for the owner of reconnects.**  A connection that drops ends the session
+  with a retryable error; :meth:`GeminiLiveSession.resumption` then gives the retry layer
+  the newest handle and how much of the user's audio it covers, so that it resumes the
+  server's state and replays from its journal only what the handle lacks.  The shell
+  has no retry loop, back-off or attempt count of its own.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from ...conversation import ConversationContext
-from ..base import StreamingSession
+from ..base import Resumption, StreamingSession
 from ..errors import ErrorCode, S2SError
 from ..events import SessionClosed, SessionEvent, SessionReconnected
 from . import wire
@@ -38,6 +48,8 @@ __all__ = ["GeminiLiveSession"]
 
 log = logging.getLogger("beluga_voice.providers.gemini")
 
+_INPUT_BYTES_PER_MS = 16000 * 2 / 1000
+
 
 def _close_info(exc: ConnectionClosed) -> tuple[int | None, str]:
     if exc.rcvd is not None:
@@ -48,18 +60,28 @@ def _close_info(exc: ConnectionClosed) -> tuple[int | None, str]:
 class GeminiLiveSession(StreamingSession):
     """A live Gemini session; see the module docstring for how it is driven."""
 
-    def __init__(self, provider: GeminiLiveProvider, ctx: ConversationContext) -> None:
+    def __init__(
+        self,
+        provider: GeminiLiveProvider,
+        ctx: ConversationContext,
+        *,
+        resume: Resumption | None = None,
+    ) -> None:
         super().__init__(provider.name, ctx)
         self._provider = provider
         self.settings = provider.settings
         self.core = GeminiLiveProtocol(
             provider.settings, external_reasoning=provider.config.reasoning_mode == "external"
         )
+        if resume is not None:  # the first connection continues the server's state
+            self.core.switch.handle = resume.handle
+        self._resume = resume
         self._ws: ClientConnection | None = None
         self._lock = anyio.Lock()
-        self._attempts = 0
+        self._audio_in = 0
+        """User audio bytes given to this session (what :meth:`resumption` counts in)."""
         self.reconnections = 0
-        """How many times the session moved to a new connection (goAway, drops)."""
+        """How many times the session moved to a new connection (goAway rotations)."""
 
     def __repr__(self) -> str:
         return f"<GeminiLiveSession {self.context.session_id} phase={self.core.phase}>"
@@ -73,6 +95,16 @@ class GeminiLiveSession(StreamingSession):
         except BaseException:
             await self._drop_socket()
             raise
+        self.resumed = self._resume
+
+    def resumption(self) -> Resumption | None:
+        """The newest handle and the user audio it holds for sure (everything given to
+        this session but what the core still keeps for a replay)."""
+        handle = self.core.resume_handle
+        if handle is None:
+            return None
+        covered = max(0, self._audio_in - self.core.replay_bytes)
+        return Resumption(self.provider_name, handle, covered / _INPUT_BYTES_PER_MS)
 
     async def _connect(self) -> None:
         config = self._provider.config
@@ -97,44 +129,29 @@ class GeminiLiveSession(StreamingSession):
             raise S2SError("connect", ErrorCode.TIMEOUT, "gemini: no setupComplete") from None
         except ConnectionClosed as exc:
             code, reason = _close_info(exc)
-            verdict = self.core.connection_lost(code, reason, attempts=self.settings.max_reconnects)
-            error = verdict.error
+            error = self.core.connection_lost(code, reason).error
             raise S2SError(
                 "connect",
-                error.code if error else ErrorCode.STREAM_CLOSED,
-                error.message if error else verdict.reason,
-                details=error.details if error else None,
+                error.code if error else wire.code_from_gemini_close(code, reason),
+                error.message if error else f"gemini: connection closed in setup ({code})",
+                details=error.details if error else {"close_code": code},
             ) from None
         async with self._lock:
             await self._write(ws, self.core.take_ready())
 
-    async def _reconnect(self, cause: S2SError | None = None) -> None:
+    async def _rotate(self) -> None:
+        """goAway: move to a new connection with the newest handle, once.  A failure is
+        raised like a drop; the retry layer then resumes with the same handle."""
         await self._drop_socket()
-        while not self._closing:
-            self._attempts += 1
-            try:
-                await self._connect()
-            except S2SError as exc:
-                await self._drop_socket()
-                if not exc.is_retryable or self._attempts >= self.settings.max_reconnects:
-                    raise
-                log.info("gemini: reconnect attempt %d failed: %s", self._attempts, exc)
-                # A back-off before the next attempt, not a synchronisation point.
-                await anyio.sleep(min(2.0, 0.2 * 2**self._attempts))
-                continue
-            break
         if self._closing:
             return
-        attempt, self._attempts = self._attempts, 0
+        await self._connect()
         self.reconnections += 1
-        self._emit(
-            SessionReconnected(
-                self.provider_name, attempt, cause, replayed_bytes=self.core.last_replay_bytes
-            )
-        )
+        # attempt=0 and no error: a planned move, like the OpenAI client's rotation.
+        self._emit(SessionReconnected(self.provider_name, 0, None, self.core.last_replay_bytes))
         log.info(
-            "gemini: resumed on a new connection (%d so far); replayed %d bytes of audio, "
-            "of which the server may already have had up to %d",
+            "gemini: resumed on a new connection after goAway (%d so far); replayed %d "
+            "bytes of audio, of which the server may already have had up to %d",
             self.reconnections,
             self.core.last_replay_bytes,
             self.core.repeat_bound,
@@ -147,16 +164,17 @@ class GeminiLiveSession(StreamingSession):
                 await ws.close()
 
     async def _write(self, ws: ClientConnection | None, messages: list[str]) -> None:
-        """Write in order (caller holds the lock).  A message lost to a dying socket is
-        still in the core's replay log, so it is only an error when no resume is possible."""
+        """Write in order (caller holds the lock).  A message lost to a socket closing
+        after goAway is still in the core's replay log (the rotation sends it again);
+        any other lost write is a retryable failure."""
         if ws is None:
             return
         for text in messages:
             try:
                 await ws.send(text)
             except ConnectionClosed as exc:
-                if self.core.can_resume(self._attempts):
-                    return  # the receiving side reconnects and replays
+                if self.core.go_away and self.core.can_resume():
+                    return  # the receiving side rotates and replays
                 code, reason = _close_info(exc)
                 raise S2SError(
                     "send", ErrorCode.STREAM_CLOSED, f"gemini: connection closed ({code} {reason})"
@@ -172,7 +190,9 @@ class GeminiLiveSession(StreamingSession):
         """PCM16 mono at 16 kHz; buffered (never blocked) while reconnecting."""
         self._check_open("send_audio")
         async with self._lock:
-            await self._write(self._ws, self.core.send_audio(bytes(audio)))
+            messages = self.core.send_audio(bytes(audio))
+            self._audio_in += len(audio)
+            await self._write(self._ws, messages)
 
     async def send_text(self, text: str) -> None:
         self._check_open("send_text")
@@ -213,12 +233,11 @@ class GeminiLiveSession(StreamingSession):
         if self._closing:
             return [SessionClosed(reason="closed by client")]
         if self.core.reconnect_wanted:
-            await self._reconnect()
+            await self._rotate()
             return []
         ws = self._ws
         if ws is None:
-            await self._reconnect()
-            return []
+            raise S2SError("receive", ErrorCode.NETWORK_ERROR, "gemini: not connected")
         switch_in = self.core.switch_wait()
         try:
             # After goAway, wake up at the switch deadline even if the server is quiet.
@@ -240,17 +259,18 @@ class GeminiLiveSession(StreamingSession):
             if self._closing:
                 return [SessionClosed(reason="closed by client")]
             code, reason = _close_info(exc)
-            verdict = self.core.connection_lost(code, reason, attempts=self._attempts)
-            if verdict.reconnect:
+            verdict = self.core.connection_lost(code, reason)
+            if verdict.reconnect and self.core.go_away:  # announced: rotate with the handle
                 for event in self.core.interrupted_by_reconnect():
-                    self._emit(event)  # ahead of the SessionReconnected the switch emits
-                dropped = S2SError(
+                    self._emit(event)  # ahead of the SessionReconnected the rotation emits
+                await self._rotate()
+                return []
+            if verdict.reconnect:  # a drop: the owner of reconnects resumes with our handle
+                raise S2SError(
                     "receive",
                     wire.code_from_gemini_close(code, reason),
                     f"gemini: connection closed ({code})",
-                )
-                await self._reconnect(None if self.core.go_away else dropped)
-                return []
+                ) from None
             if verdict.error is not None:
                 raise verdict.error from None
             return [SessionClosed(reason=verdict.reason)]

@@ -95,7 +95,8 @@ class GeminiSettings(BaseModel):
     """A sliding window lets a session outlive the model's context (and its 15 min cap)."""
     compression_trigger_tokens: int | None = Field(default=None, gt=0)
     session_resumption: bool = True
-    """Ask for resumption handles, which the transparent reconnect after goAway needs."""
+    """Ask for resumption handles: the rotation after goAway needs them, and the retry
+    layer resumes a dropped session with the newest one."""
     transparent_resumption: bool = False
     """Vertex AI only: the server then says which client message it consumed last, so a
     reconnect replays exactly the audio it has not covered."""
@@ -103,7 +104,6 @@ class GeminiSettings(BaseModel):
     """Without transparent resumption, audio sent this long before a handle arrived is
     replayed as well, since it may still have been in flight (duplicates over loss)."""
     max_replay_s: float = Field(default=30.0, gt=0.0, le=600.0)
-    max_reconnects: int = Field(default=3, ge=0, le=20)
     stall_timeout_s: float = Field(default=15.0, gt=0.0, le=600.0)
     """A reply (or setup) that produces nothing for this long fails with stream_timeout."""
     base_url: str | None = None

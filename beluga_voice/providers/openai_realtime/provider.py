@@ -59,11 +59,6 @@ class RealtimeProvider(StreamingS2SProvider):
     def url(self) -> str:
         return self.dialect.url(self.settings)
 
-    def yield_reconnects(self) -> None:
-        """The wire has no resumption: a drop is the retry layer's to heal (rotation,
-        a protocol necessity, stays here)."""
-        self.settings = self.settings.model_copy(update={"max_reconnects": 0})
-
     async def _open_session(self, ctx: ConversationContext) -> StreamingSession:
         session = RealtimeSession(self, ctx)
         await session.start()

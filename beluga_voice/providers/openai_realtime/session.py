@@ -3,14 +3,15 @@
 The shell only moves bytes and keeps time; every protocol decision is the core's.  It
 adds what only the I/O layer can do:
 
-- **reconnect**: when the socket drops (or the reply stalls for ``response_timeout``),
-  connect again, let the core re-seed the conversation and replay unacknowledged audio,
-  up to ``max_reconnects`` times with exponential back-off;
-  each success yields a :class:`SessionReconnected` carrying the error that caused it;
+- **failure detection**: a socket that drops, or a reply that stalls for
+  ``response_timeout``, ends the session with a retryable error.  It does not reconnect:
+  the protocol has no way back to the lost server state, so healing is the retry
+  layer's (one back-off, one attempt count, one replay journal: docs/resilience.md);
 - **rotation**: services end a session after about an hour, so once a connection is
   ``max_session_seconds`` old, at the next idle moment (or at the latest
   ``session_rotation_grace`` seconds later) a new connection is opened, configured and
-  seeded *before* the old one is closed, so the user notices nothing.
+  seeded *before* the old one is closed, so the user notices nothing (a rotation that
+  fails is a failure like a drop).
 
 Like every session it is pull driven: reading happens in whichever task iterates it,
 so it owns no background task.  Sends are serialized by a lock so that the core's
@@ -33,13 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from ...conversation import ConversationContext
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError, code_from_ws_close
-from ..events import (
-    ResponseDone,
-    SessionClosed,
-    SessionError,
-    SessionEvent,
-    SessionReconnected,
-)
+from ..events import SessionClosed, SessionError, SessionEvent, SessionReconnected
 from .connection import open_websocket
 from .core import Outbound, RealtimeProtocol
 
@@ -69,7 +64,6 @@ class RealtimeSession(StreamingSession):
         self._connected_at = time.monotonic()
         self._last_message = time.monotonic()
         self._rotating = False
-        self.reconnects = 0
         self.rotations = 0
 
     def __repr__(self) -> str:
@@ -112,30 +106,14 @@ class RealtimeSession(StreamingSession):
     async def start(self) -> None:
         self._ws = await self._connect()
 
-    async def _reconnect(self, error: S2SError) -> list[SessionEvent]:
-        """Replace a dropped connection; a fatal error after ``max_reconnects`` failures."""
-        events: list[SessionEvent] = []
-        if self.core.response_id is not None:
-            events.append(ResponseDone(self.core.response_id, "failed", "disconnected"))
+    async def _lost(self, error: S2SError) -> list[SessionEvent]:
+        """The connection is gone: end the session with ``error`` (the owner of
+        reconnects, if any, opens the next one and replays what was not answered)."""
         old, self._ws = self._ws, None
         if old is not None:
             await _discard(old)
-        last = error
-        attempts = self.settings.max_reconnects if error.is_retryable else 0
-        for attempt in range(attempts):
-            await anyio.sleep(self.settings.reconnect_delay * (2**attempt))
-            try:
-                self._ws = await self._connect()
-            except S2SError as exc:
-                last = exc
-                if not exc.is_retryable:
-                    break
-                continue
-            self.reconnects += 1
-            log.info("%s: reconnected after %s", self.provider_name, error.code.value)
-            replayed = self.core.replayed_bytes
-            return [*events, SessionReconnected(self.provider_name, attempt + 1, error, replayed)]
-        return [*events, SessionError(last, fatal=True), SessionClosed(str(last), error=last)]
+        log.info("%s: connection lost (%s)", self.provider_name, error.code.value)
+        return [SessionError(error, fatal=True), SessionClosed(str(error), error=error)]
 
     async def _rotate(self, cause: S2SError | None = None) -> SessionReconnected:
         """Move to a fresh connection before the service's session limit ends this one.
@@ -164,7 +142,7 @@ class RealtimeSession(StreamingSession):
 
     async def _send_all(self, ws: ClientConnection, messages: list[Outbound]) -> None:
         """Write ``messages``; a write stuck for ``send_timeout`` kills the connection
-        (the reader then reconnects, replaying what the server did not acknowledge)."""
+        (the reader then reports the connection lost)."""
         with anyio.move_on_after(self.settings.send_timeout) as scope:
             for message in messages:
                 await ws.send(message if isinstance(message, bytes) else json.dumps(message))
@@ -183,7 +161,7 @@ class RealtimeSession(StreamingSession):
             if not messages or self._ws is None or self._rotating:
                 self.core.requeue(messages)  # kept for the next connection
                 return
-            # On a drop the reading side notices and reconnects; appends are replayed.
+            # On a drop the reading side notices and reports it.
             with contextlib.suppress(ConnectionClosed):
                 await self._send_all(self._ws, messages)
 
@@ -234,7 +212,7 @@ class RealtimeSession(StreamingSession):
             if self._ws is None:
                 if self._closing:
                     return [SessionClosed("closed by client")]
-                return await self._reconnect(
+                return await self._lost(
                     S2SError("receive", ErrorCode.NETWORK_ERROR, "not connected")
                 )
             now = time.monotonic()
@@ -243,7 +221,7 @@ class RealtimeSession(StreamingSession):
                 try:
                     return [await self._rotate()]
                 except S2SError as exc:
-                    return await self._reconnect(exc)
+                    return await self._lost(exc)
             wait = due if due > 0 else 0.05
             stall_in: float | None = None
             if self.core.response_live:
@@ -259,7 +237,7 @@ class RealtimeSession(StreamingSession):
                     if self._closing:
                         return [SessionClosed("closed by client")]
                     continue
-                return await self._reconnect(_closed_error("receive", self.provider_name, exc))
+                return await self._lost(_closed_error("receive", self.provider_name, exc))
             if message is None:
                 if stall_in is not None and time.monotonic() - self._last_message >= (
                     self.settings.response_timeout
@@ -270,7 +248,7 @@ class RealtimeSession(StreamingSession):
                         f"{self.provider_name}: reply stalled for "
                         f"{self.settings.response_timeout:g} s",
                     )
-                    return await self._reconnect(err)
+                    return await self._lost(err)
                 continue
             self._last_message = time.monotonic()
             events = self.core.receive(message)
@@ -285,7 +263,7 @@ class RealtimeSession(StreamingSession):
                 try:
                     events.append(await self._rotate(cause))
                 except S2SError as exc:
-                    return [*events, *await self._reconnect(exc)]
+                    return [*events, *await self._lost(exc)]
             if events:
                 return events
 

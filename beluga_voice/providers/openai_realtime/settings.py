@@ -83,8 +83,9 @@ class RealtimeSettings(BaseModel):
     commits the audio and asks for a reply.
 
     ``max_session_seconds`` is when a connection is replaced by a fresh one carrying the
-    conversation (the services end sessions after about an hour); ``max_reconnects`` is
-    how many times a dropped connection is re-established before the session fails.
+    conversation (the services end sessions after about an hour).  A connection that
+    drops or stalls ends the session with a retryable error: reconnecting is the retry
+    layer's (``S2SConfig.max_retries``, see docs/resilience.md), not this client's.
 
     ``audio_format`` is what travels on the wire.  The session's own audio is always
     PCM16 mono: with ``audio/pcmu`` / ``audio/pcma`` it is PCM16 at 8 kHz, encoded to
@@ -114,8 +115,6 @@ class RealtimeSettings(BaseModel):
     tool_choice: Literal["auto", "none", "required"] = "auto"
     max_session_seconds: float = Field(default=3540.0, gt=0.0)
     session_rotation_grace: float = Field(default=60.0, ge=0.0)
-    max_reconnects: int = Field(default=3, ge=0, le=20)
-    reconnect_delay: float = Field(default=0.5, ge=0.0, le=30.0)
     response_timeout: float = Field(default=20.0, gt=0.0)
     open_timeout: float = Field(default=10.0, gt=0.0)
     replay_max_ms: int = Field(default=15000, ge=0)
