@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 
-from beluga_voice.providers.base import StreamingSession
+from beluga_voice.providers.base import S2SProvider, StreamingSession
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
 from beluga_voice.providers.events import (
     AudioChunk,
@@ -18,6 +19,7 @@ from beluga_voice.providers.events import (
 )
 from beluga_voice.providers.openai_realtime import RealtimeProvider
 from beluga_voice.providers.registry import bare_provider
+from beluga_voice.providers.retry import RetryingProvider
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer
 from beluga_voice.testing.speech import tone
 
@@ -31,22 +33,29 @@ def speech(rate: int = 24000) -> bytes:
 
 @asynccontextmanager
 async def conversation(
-    settings: dict[str, Any] | None = None, *, flavour: str = "openai", **fake: Any
+    settings: dict[str, Any] | None = None,
+    *,
+    flavour: str = "openai",
+    retries: int | None = None,
+    **fake: Any,
 ) -> AsyncIterator[tuple[FakeRealtimeServer, StreamingSession]]:
-    """A fake server of ``flavour`` and an open session of the matching provider."""
+    """A fake server of ``flavour`` and an open session of the matching provider; with
+    ``retries``, under the retry layer (the one owner of reconnects) with that many."""
     name = "grok" if flavour == "grok" else "openai_realtime"
-    async with (
-        FakeRealtimeServer(flavour, **fake) as server,  # type: ignore[arg-type]
-        provider_for(server, name, **(settings or {})).stream() as session,
-    ):
-        yield server, session
+    async with FakeRealtimeServer(flavour, **fake) as server:  # type: ignore[arg-type]
+        provider: S2SProvider = provider_for(server, name, **(settings or {}))
+        if retries is not None:
+            config = provider.config.model_copy(update={"max_retries": retries, "retry_delay": 0.1})
+            provider = RetryingProvider(provider, config, rng=random.Random(0))
+        async with provider.stream() as session:
+            yield server, session
 
 
 def provider_for(
     fake: FakeRealtimeServer, name: str = "openai_realtime", key: str = KEY, **settings: Any
 ) -> RealtimeProvider:
     config = S2SConfig(api_key=key, timeout=10.0)
-    opts = {"base_url": fake.url, "reconnect_delay": 0.0, **settings}
+    opts = {"base_url": fake.url, **settings}
     provider = bare_provider(name, config, with_provider_specific(**opts))
     assert isinstance(provider, RealtimeProvider)
     return provider

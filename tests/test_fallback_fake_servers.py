@@ -1,8 +1,8 @@
 """Retry and fallback over real provider clients talking to the fake realtime servers:
 rejected handshakes (429, 5xx), a drop mid-turn, a stall mid-reply, a malformed event.
 
-The realtime client's own reconnects are switched off (``max_reconnects=0``) so that the
-wrappers under test are the ones that recover.  "Nothing lost" is checked on the servers'
+The realtime client does not reconnect by itself (the retry layer is the one owner of
+reconnects), so the wrappers under test are the ones that recover.  "Nothing lost" is checked on the servers'
 own records of the audio each connection received.
 """
 

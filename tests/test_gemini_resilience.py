@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from beluga_voice.providers.events import (
     SessionError,
     SessionReconnected,
 )
+from beluga_voice.providers.retry import RetryingProvider
 from beluga_voice.testing.fake_gemini import FakeGeminiServer, Faults, ScriptedTurn
 from beluga_voice.testing.speech import tone
 
@@ -87,24 +89,27 @@ async def test_go_away_without_resumption_ends_the_session_cleanly() -> None:
     assert "sessionResumption" not in server.setups[0]
 
 
-async def test_a_dropped_connection_is_resumed_and_the_cut_reply_reported() -> None:
+async def test_a_dropped_connection_is_resumed_and_the_cut_turn_answered_again() -> None:
+    """The retry layer (the one owner of reconnects) resumes with the server's handle;
+    the reply the drop cut early is flushed and its turn asked again."""
     long_reply = tone(1.0)
     faults = Faults(drop_after_chunks=2)  # on the first connection only
-    async with (
-        FakeGeminiServer([ScriptedTurn(audio=long_reply)], api_key=KEY, faults=faults) as server,
-        make_provider(server).stream() as session,
-    ):
-        for _ in range(10):  # quiet audio: the server hands out resumption handles
-            await session.send_audio(bytes(CHUNK))
-        await session.send_text("go")
-        cut = await events_until(session, SessionReconnected)
-        await session.send_text("again")
-        events = await events_until(session)
-    assert of(cut, ResponseDone)[-1].status == "incomplete"
+    async with FakeGeminiServer(
+        [ScriptedTurn(audio=long_reply)], api_key=KEY, faults=faults
+    ) as server:
+        inner = make_provider(server, config={"retry_delay": 0.1})
+        async with RetryingProvider(inner, rng=random.Random(2)).stream() as session:
+            for _ in range(10):  # quiet audio: the server hands out resumption handles
+                await session.send_audio(bytes(CHUNK))
+            await session.send_text("go")
+            cut = await events_until(session, SessionReconnected)
+            events = await events_until(session)
+    assert of(cut, ResponseDone)[-1].status == "cancelled"  # heard < 1 s: asked again
     [moved] = of(cut, SessionReconnected)
+    assert moved.attempt == 1
     assert moved.error is not None and moved.error.code is ErrorCode.NETWORK_ERROR
     assert b"".join(c.audio for c in of(events, AudioChunk)) == long_reply
-    assert len(server.resumed_from) == 1
+    assert len(server.resumed_from) == 1 and len(server.headers) == 2
     assert server.violations == []
 
 

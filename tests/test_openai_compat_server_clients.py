@@ -57,7 +57,7 @@ async def test_openai_itself_as_the_backend_a_proxy() -> None:
         config = S2SConfig(
             api_key="sk-upstream",
             timeout=10.0,
-            provider_specific={"base_url": upstream.url, "reconnect_delay": 0.0},
+            provider_specific={"base_url": upstream.url},
         )
         backend = ProviderBackend("openai_realtime", config)
         async with running(backend) as server, sdk_client(server) as c:

@@ -25,6 +25,7 @@ from beluga_voice.providers.events import (
     SessionReconnected,
 )
 from beluga_voice.providers.openai_realtime import RealtimeSession
+from beluga_voice.providers.retry import RetryingSession
 from beluga_voice.testing.fake_realtime import FakeRealtimeServer, Faults, Reply
 from beluga_voice.testing.speech import tone
 
@@ -37,33 +38,44 @@ def errors(events: list[object]) -> list[SessionError]:
     return [e for e in events if isinstance(e, SessionError)]
 
 
+async def test_a_drop_ends_a_bare_session_with_a_retryable_error() -> None:
+    """The shell does not reconnect by itself: the retry layer owns reconnects."""
+    faults = Faults(drop_after_chunks_once=1)
+    async with conversation(script=[REPLY], faults=faults) as (fake, session):
+        await session.send_text("Hello?")
+        events = await until(session, SessionClosed)
+    closed = events[-1]
+    assert isinstance(closed, SessionClosed) and closed.error is not None
+    assert closed.error.code is ErrorCode.NETWORK_ERROR and closed.error.is_retryable
+    assert [e.fatal for e in errors(events)] == [True]
+    assert fake.records.handshakes == 1
+
+
 async def test_drop_mid_reply_reconnects_and_reseeds() -> None:
     faults = Faults(drop_after_chunks_once=2)
-    async with conversation(script=[REPLY], user_transcripts=["Call me Ada."], faults=faults) as (
-        fake,
-        session,
-    ):
+    async with conversation(
+        retries=2, script=[REPLY], user_transcripts=["Call me Ada."], faults=faults
+    ) as (fake, session):
         await send_chunked(session, speech())
         first = await until(session)  # the reply that the drop cut short
         again = await until(session, SessionReconnected)
         second = await until(session)
-        assert isinstance(session, RealtimeSession) and session.reconnects == 1
+        assert isinstance(session, RetryingSession) and session.reconnects == 1
     assert not errors(first)
-    cut = first[-1]
-    assert isinstance(cut, ResponseDone) and (cut.status, cut.reason) == ("failed", "disconnected")
+    cut = first[-1]  # heard less than 1 s: flushed, and the turn is answered again
+    assert isinstance(cut, ResponseDone) and (cut.status, cut.reason) == ("cancelled", "reconnect")
     back = again[-1]
     assert isinstance(back, SessionReconnected) and back.attempt == 1
     assert back.error is not None and back.error.code is ErrorCode.NETWORK_ERROR
     assert reply_audio(second) == REPLY.audio  # asked again, answered in full
     assert fake.records.connections == 2
-    # The new connection heard what was said before the drop.
-    seeded = [i for i in fake.records.items if i.get("role") == "user"]
-    assert seeded[0]["content"][0]["text"] == "Call me Ada."
+    # The new connection heard the unanswered turn again, once.
+    assert fake.records.audio_per_connection[1] == len(speech())
     assert fake.records.violations == []
 
 
 async def test_drop_while_the_user_speaks_replays_unacknowledged_audio() -> None:
-    async with conversation(script=[REPLY], pace=1.0) as (fake, session):
+    async with conversation(retries=2, script=[REPLY], pace=1.0) as (fake, session):
         half = speech()[:24000]  # 0.5 s of tone: speech started, not yet committed
         await send_chunked(session, half)
         await fake.drop_all()
@@ -81,7 +93,10 @@ async def test_drop_while_the_user_speaks_replays_unacknowledged_audio() -> None
 async def test_stalled_reply_times_out_and_recovers() -> None:
     faults = Faults(stall_after_chunks_once=1)
     settings = {"response_timeout": 0.3}
-    async with conversation(settings, script=[REPLY], faults=faults) as (fake, session):
+    async with conversation(settings, retries=2, script=[REPLY], faults=faults) as (
+        fake,
+        session,
+    ):
         await session.send_text("Hello?")
         first = await until(session)
         again = await until(session, SessionReconnected)
@@ -89,7 +104,7 @@ async def test_stalled_reply_times_out_and_recovers() -> None:
     back = again[-1]
     assert isinstance(back, SessionReconnected) and back.error is not None
     assert back.error.code is ErrorCode.STREAM_TIMEOUT
-    assert isinstance(first[-1], ResponseDone) and first[-1].status == "failed"
+    assert isinstance(first[-1], ResponseDone) and first[-1].status == "cancelled"
     assert reply_audio(second) == REPLY.audio
     assert fake.records.connections == 2
 
@@ -119,12 +134,9 @@ async def test_wrong_key_is_an_authentication_error_without_the_key() -> None:
     assert "sk-the-wrong-one-654321" not in str(info.value) + repr(info.value)
 
 
-async def test_reconnects_give_up_after_max_reconnects() -> None:
+async def test_reconnects_give_up_after_max_retries() -> None:
     faults = Faults(drop_after_chunks_once=1)
-    async with conversation({"max_reconnects": 2}, script=[REPLY], faults=faults) as (
-        fake,
-        session,
-    ):
+    async with conversation(retries=2, script=[REPLY], faults=faults) as (fake, session):
         fake.faults.reject_handshakes = [503, 503]
         await session.send_text("Hello?")
         events = await until(session, SessionClosed)
@@ -321,7 +333,10 @@ async def test_a_wrong_key_keeps_the_services_message_redacted(flavour: str) -> 
 async def test_a_server_that_stops_reading_is_dropped_after_send_timeout() -> None:
     """Issue 14, item 8: every network wait has a deadline, writes included.  A write
     stuck for send_timeout drops the connection; the session reconnects."""
-    async with conversation({"send_timeout": 0.3}, script=[REPLY]) as (fake, session):
+    async with conversation({"send_timeout": 0.3}, retries=2, script=[REPLY]) as (
+        fake,
+        session,
+    ):
         deaf = list(fake._live)
         for conv in deaf:
             conv.ws.transport.pause_reading()  # the server stops reading

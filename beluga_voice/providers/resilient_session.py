@@ -61,6 +61,8 @@ _CALLER_ERRORS = frozenset(
 )
 _CLOSE_GRACE = 1.0
 """Seconds allowed for closing a replaced inner session before it is abandoned."""
+_MAX_ASKS = 8
+"""Unanswered text turns kept for a replay (``send_text`` / ``speak``); older ones drop."""
 
 
 class ResilientSession(StreamingSession):
@@ -110,6 +112,9 @@ class ResilientSession(StreamingSession):
         self._reply_playing = False
         self._reply_offset: int | None = None
         self._last_event_at = 0.0
+        self._asks: list[tuple[str, str]] = []
+        """Text turns (``send_text`` / ``speak``) not answered yet, sent again to a
+        replacement after the audio, like the audio in the journal."""
 
     # -- the inner session ------------------------------------------------------------------
 
@@ -196,6 +201,8 @@ class ResilientSession(StreamingSession):
                 replayed += len(chunk)
             if self._client_turn and self._turn_end is not None:
                 await new.end_turn()
+            for op, text in self._asks:
+                await getattr(new, op)(text)
             self._inner = new
         # The replayed speech makes the new provider report a speech start the caller
         # already heard about; a second one would look like a barge-in.
@@ -269,10 +276,16 @@ class ResilientSession(StreamingSession):
             self._mark_broken(exc)
 
     async def send_text(self, text: str) -> None:
+        self._ask("send_text", text)
         await self._forward("send_text", text)
 
     async def speak(self, text: str) -> None:
+        self._ask("speak", text)
         await self._forward("speak", text)
+
+    def _ask(self, op: str, text: str) -> None:
+        self._asks.append((op, text))
+        del self._asks[:-_MAX_ASKS]
 
     async def send_tool_result(self, call_id: str, output: str) -> None:
         await self._forward("send_tool_result", call_id, output)
@@ -355,7 +368,8 @@ class ResilientSession(StreamingSession):
         self._turn_end_at = anyio.current_time()
 
     def _answered(self) -> None:
-        """The current turn got an answer: its audio no longer needs replaying."""
+        """The current turn got an answer: its audio (and text) no longer needs replaying."""
+        self._asks.clear()
         if self._turn_end is not None:
             self.journal.acknowledge(self._turn_end)
         elif self._reply_offset is not None:

@@ -59,7 +59,7 @@ async def _fake_openai() -> AsyncIterator[StreamingS2SProvider]:
     fake = FakeRealtimeServer("openai", script=script, user_transcripts=LINES, api_key=_KEY)
     async with fake:
         config = S2SConfig(api_key=SecretStr(_KEY), timeout=10.0)
-        opts = with_provider_specific(base_url=fake.url, reconnect_delay=0.0)
+        opts = with_provider_specific(base_url=fake.url)
         provider = bare_provider("openai_realtime", config, opts)
         assert isinstance(provider, StreamingS2SProvider)
         yield provider
