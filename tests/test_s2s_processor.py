@@ -183,11 +183,19 @@ async def test_external_reasoning_voices_the_agents_reply() -> None:
     assert mock.spoken_text == ["YOU SAID HELLO"]
 
 
-async def test_external_reasoning_needs_an_agent() -> None:
-    mock = AdvancedMockS2SProvider(config=S2SConfig(provider="mock", reasoning_mode="external"))
-    with pytest.raises(S2SError) as info:
-        S2SProcessor(mock)
-    assert info.value.code is ErrorCode.INVALID_CONFIG
+async def test_external_reasoning_without_an_agent_leaves_the_answer_to_a_processor() -> None:
+    """No agent: a processor after this one answers (tests/test_external_reasoning.py);
+    the provider itself stays silent."""
+    mock = AdvancedMockS2SProvider(
+        config=S2SConfig(provider="mock", reasoning_mode="external"), user_transcripts=["hi"]
+    )
+    out, _ = await run_pipeline(
+        [S2SProcessor(mock)],
+        frames_of(UTTERANCE),
+        until=lambda out: any(isinstance(f, TranscriptionFrame) for f in out),
+    )
+    assert [f.text for f in out if isinstance(f, TranscriptionFrame)] == ["hi"]
+    assert not audio_out(out) and mock.spoken_text == []
 
 
 async def test_a_dead_provider_is_one_clear_fatal_error() -> None:

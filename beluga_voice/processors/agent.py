@@ -1,11 +1,20 @@
 """The agent processor: the insertion point for external reasoning.
 
-It sits between speech recognition and speech synthesis (or in front of an S2S provider
-that voices text).  A final user ``TranscriptionFrame`` becomes a call to
-``agent.respond(text, context)``; the reply streams downstream as ``TextFrame`` pieces
-between a ``ResponseStartFrame`` and a ``ResponseEndFrame``, so the TTS can speak the first
-sentence while the agent is still writing the rest.  The whole reply then follows as an
-assistant ``TranscriptionFrame`` (as S2S providers report theirs), for displays and logs.
+One meaning wherever it stands: it answers each final user ``TranscriptionFrame`` with
+``agent.respond(text, context)``, and sends the answer *towards the voice* as the bot's
+reply: ``TextFrame`` pieces between a ``ResponseStartFrame`` and a ``ResponseEndFrame``,
+streamed, so the first sentence is spoken while the agent is still writing the rest, then
+the whole reply as an assistant ``TranscriptionFrame`` (as S2S providers report theirs),
+for displays and logs.  Its answer is never the user's words.
+
+Where the voice is, ``voice`` says:
+
+* ``"downstream"`` (the default): a TTS processor after it (the cascade: STT, agent,
+  TTS), or an S2S processor after it used as the voice; the S2S processor voices text
+  inside a reply and never sends it as user text;
+* ``"upstream"``: an S2S processor *before* it, whose user transcripts it answers (the
+  provider's own reasoning off, ``reasoning_mode="external"``); the reply travels back
+  up to the S2S processor, which voices it.
 
 It keeps the conversation history in ``context``: the agent sees the history *before* the
 current utterance, then the user's turn and the assistant's reply (as far as it got) are
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Literal
 
 import anyio
 
@@ -67,10 +77,15 @@ class AgentProcessor(FrameProcessor):
         *,
         context: ConversationContext | None = None,
         pass_transcripts: bool = True,
+        voice: Literal["downstream", "upstream"] = "downstream",
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
+        if voice not in ("downstream", "upstream"):
+            raise ValueError(f"voice must be 'downstream' or 'upstream', not {voice!r}")
         self.agent = agent
+        self.voice = voice
+        self._out = _DOWN if voice == "downstream" else Direction.UPSTREAM
         self.context = context or new_conversation_context()
         self.pass_transcripts = pass_transcripts
         self.replies = 0
@@ -139,13 +154,13 @@ class AgentProcessor(FrameProcessor):
         try:
             with anyio.CancelScope() as scope:
                 self._scope = scope
-                await self.push_frame(ResponseStartFrame(), _DOWN)
+                await self.push_frame(ResponseStartFrame(), self._out)
                 gen = self.agent.respond(text, view)
                 try:
                     async for piece in gen:
                         if piece:
                             pieces.append(piece)
-                            await self.push_frame(TextFrame(piece), _DOWN)
+                            await self.push_frame(TextFrame(piece), self._out)
                 finally:
                     aclose = getattr(gen, "aclose", None)
                     if aclose is not None:
@@ -163,8 +178,8 @@ class AgentProcessor(FrameProcessor):
                     self._current.metadata["interrupted"] = True
             with _wrap_up():
                 if reply:  # the whole reply as a transcript, as S2S providers report it
-                    await self.push_frame(TranscriptionFrame(reply, role="assistant"), _DOWN)
-                await self.push_frame(ResponseEndFrame(interrupted=interrupted), _DOWN)
+                    await self.push_frame(TranscriptionFrame(reply, role="assistant"), self._out)
+                await self.push_frame(ResponseEndFrame(interrupted=interrupted), self._out)
             done.set()
 
     def _mark_interrupted(self, played_ms: float) -> None:

@@ -9,6 +9,22 @@ InterruptionFrame makes the processor cancel the reply at once (``interrupt(None
 the interrupted BotStoppedSpeakingFrame the transport then sends upstream carries the
 milliseconds actually played, which the processor passes on (``interrupt(played_ms)``) so
 the provider truncates its memory of the reply to what the user heard.
+
+External reasoning, from either side (docs/guide.md, "External reasoning"): the provider
+voices the bot's lines it is given, sentence by sentence as they stream
+(:mod:`~beluga_voice.processors.voicing`):
+
+* a ``SpeakFrame`` from either direction is a line to say verbatim;
+* frames travelling *upstream* come from processors after this one, which get the final
+  user ``TranscriptionFrame`` s it pushes: their ``TextFrame`` pieces are the bot's reply,
+  streamed (a ``ResponseEndFrame`` says it is complete);
+* *downstream*, a ``TextFrame`` is the user's typed message, except between a
+  ``ResponseStartFrame`` and a ``ResponseEndFrame``: there it is a reply streamed by an
+  agent in front of this processor (an :class:`~beluga_voice.processors.agent.AgentProcessor`
+  fed by speech recognition), voiced, never sent as user text.
+
+The reply framing and the agent's own assistant transcript stop here: the provider
+reports its replies itself.
 """
 
 from __future__ import annotations
@@ -71,6 +87,7 @@ from ..providers.events import (
 from .latency import TurnLatency
 from .reply_watch import ReplyWatch
 from .tool_calls import ToolCalls
+from .voicing import Voicing
 
 __all__ = ["S2SProcessor"]
 
@@ -106,8 +123,9 @@ class S2SProcessor(FrameProcessor):
     """Runs one provider session for the life of the pipeline.
 
     ``reasoning_mode="external"`` sends final user transcripts to ``agent`` and has the
-    provider voice the agent's reply (the provider must then not answer by itself; every
-    built-in provider honours ``config.reasoning_mode``).  A delegating provider
+    provider voice the agent's reply as it streams (the provider must then not answer by
+    itself; every built-in provider honours ``config.reasoning_mode``).  Without an
+    ``agent``, a processor after this one answers (see the module docstring).  A delegating provider
     (``capabilities.delegation``, GPT-Live) talks by itself and hands work over instead:
     the agent answers its ``delegate`` tool calls.  Tool calls are answered from
     ``tools``, beside the event reader (see :mod:`~beluga_voice.processors.tool_calls`):
@@ -141,10 +159,6 @@ class S2SProcessor(FrameProcessor):
         self.tools = tools or ToolRegistry()
         self.agent = agent
         self.reasoning_mode = reasoning_mode or provider.config.reasoning_mode
-        if self.reasoning_mode == "external" and agent is None:
-            raise S2SError(
-                "S2SProcessor", ErrorCode.INVALID_CONFIG, "external reasoning needs an agent"
-            )
         self.forward_input_audio = forward_input_audio
         self.tool_calls = ToolCalls(
             self, self.tools, self._send_tool_result, timeout=tool_timeout, limit=max_tool_calls
@@ -163,6 +177,10 @@ class S2SProcessor(FrameProcessor):
         self._muted = False
         self.end_timeout = end_timeout
         self._watch = ReplyWatch()
+        self.voicing = Voicing(self._speak_line)
+        """The bot's lines waiting to be voiced (external reasoning, ``SpeakFrame``)."""
+        self._agent_reply_open = False
+        """A reply streamed by an agent in front of this processor is coming in."""
 
     def with_provider(self, provider: S2SProvider) -> S2SProcessor:
         """A processor like this one over ``provider`` (the wrapping processors put a
@@ -196,6 +214,7 @@ class S2SProcessor(FrameProcessor):
         if session is None or session.closed:
             return
         await self._flush_input(session)
+        await self.voicing.end_of_reply()
         watch = self._watch
         if watch.unheard_audio and not self.provider.capabilities.server_vad:
             self.latency.user_stopped()  # the input ended, so did the user's turn
@@ -258,6 +277,7 @@ class S2SProcessor(FrameProcessor):
                 self._muted = frame.muted
                 await session.set_input_muted(frame.muted)
             elif isinstance(frame, InterruptionFrame):
+                self.voicing.clear()
                 self._barged_at = self._responses
                 self.tool_calls.cancel(reason="the user interrupted")
                 await session.interrupt(None)
@@ -271,9 +291,7 @@ class S2SProcessor(FrameProcessor):
                 self._watch.turn_ended()
             elif isinstance(frame, UserStoppedSpeakingFrame):
                 self.latency.user_stopped()
-            elif isinstance(frame, SpeakFrame) and direction is _DOWN:
-                await session.speak(frame.text)
-                self._watch.turn_ended()
+            elif await self._bot_line(frame, direction):
                 return
             elif isinstance(frame, TextFrame) and direction is _DOWN:
                 self.context.add_turn("user", frame.text)
@@ -282,6 +300,31 @@ class S2SProcessor(FrameProcessor):
                 self._watch.turn_ended()
                 return
         await self.push_frame(frame, direction)
+
+    async def _bot_line(self, frame: Frame, direction: Direction) -> bool:
+        """Take ``frame`` if it is part of the bot's lines (module docstring)."""
+        if isinstance(frame, SpeakFrame):
+            await self.voicing.line(frame.text)
+            return True
+        if isinstance(frame, ResponseStartFrame | ResponseEndFrame):
+            await self.voicing.end_of_reply()  # a reply begins, or is complete
+            if direction is _DOWN:
+                self._agent_reply_open = isinstance(frame, ResponseStartFrame)
+            return True
+        reply = direction is _UP or self._agent_reply_open
+        if isinstance(frame, TextFrame) and reply:
+            await self.voicing.text(frame.text)
+            return True
+        # The agent's account of its reply: the provider reports what it actually said.
+        return isinstance(frame, TranscriptionFrame) and frame.role == "assistant" and reply
+
+    async def _speak_line(self, text: str) -> None:
+        session = self.session
+        if session is None or session.closed:
+            self.voicing.clear()
+            return
+        self._watch.turn_ended()  # first: a graceful end must wait for this line
+        await session.speak(text)
 
     def _to_provider(self, frame: InputAudioFrame) -> bytes:
         conv = self._in
@@ -324,6 +367,7 @@ class S2SProcessor(FrameProcessor):
             await self.push_frame(ResponseStartFrame())
         elif isinstance(event, ResponseDone):
             self._watch.reply_done()
+            await self.voicing.reply_done()  # the next line, at once: no gap for the watch
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
         elif isinstance(event, ToolCall):
             if event.name == DELEGATE_TOOL and DELEGATE_TOOL not in self.tools and self.agent:
@@ -359,6 +403,7 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(event, SessionError):
             await self._report(event.error, fatal=event.fatal)
         elif isinstance(event, SessionClosed):
+            self.voicing.clear()
             self._watch.reply_done()  # nothing more will come
             self.tool_calls.cancel()  # their answers could not be sent
             if event.error is not None and event.error is not self._last_error:
@@ -377,6 +422,7 @@ class S2SProcessor(FrameProcessor):
         """Flush playback downstream, once per reply (speech start and the provider's own
         interruption notice often both arrive); tools still running are cancelled."""
         self.tool_calls.cancel(reason="the user interrupted")
+        self.voicing.clear()
         if not self._interrupt_pushed:
             self._interrupt_pushed = True
             self._barged_at = self._responses
@@ -429,10 +475,11 @@ class S2SProcessor(FrameProcessor):
         return "".join(pieces).strip()
 
     async def _ask_agent(self, text: str) -> None:
-        assert self.session is not None
-        reply = await self._agent_reply(text)
-        if reply and not self.session.closed:
-            await self.session.speak(reply)
+        """Voice the agent's reply sentence by sentence as it streams."""
+        assert self.agent is not None
+        async for piece in self.agent.respond(text, self.context):
+            await self.voicing.text(piece)
+        await self.voicing.end_of_reply()
 
     async def _send_tool_result(self, call_id: str, output: str) -> None:
         if self.session is not None and not self.session.closed:

@@ -1,0 +1,88 @@
+"""The bot's lines an S2S provider voices for external reasoning: sentence by sentence,
+one at a time.
+
+An agent (or any processor) that reasons outside the provider streams its reply as text;
+the provider is only the voice (``session.speak``).  Waiting for the whole reply would add
+the agent's whole writing time to the silence the user hears, so :class:`Voicing` cuts the
+stream into sentences (:class:`~beluga_voice.tts.sentences.SentenceAggregator`, as the TTS
+processor does) and hands the first one to the provider as soon as it is complete, while
+the agent is still writing the rest.
+
+One line at a time: a provider answers each ``speak`` as a reply of its own, and a new
+request can cut the reply in progress (a Gemini client turn interrupts the model), so the
+next sentence is sent when the provider reports the previous reply done.  The queue is
+bounded (:data:`MAX_LINES`): beyond it, new text joins the last queued line instead of
+being dropped.  A barge-in drops what is pending.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from ..tts.sentences import SentenceAggregator
+
+__all__ = ["MAX_LINES", "Voicing"]
+
+MAX_LINES: Final = 64
+"""Lines queued for the provider; past this, text is appended to the last one."""
+
+
+class Voicing:
+    """See the module docstring.  ``speak`` sends one line to the provider."""
+
+    def __init__(self, speak: Callable[[str], Awaitable[None]], max_chars: int = 240) -> None:
+        self._speak = speak
+        self.aggregator = SentenceAggregator(max_chars)
+        self.lines: deque[str] = deque()
+        self.speaking = False
+        """A line was sent and the provider has not finished voicing it yet."""
+        self.spoken = 0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing sent and unfinished, nothing queued, no partial sentence held."""
+        return not (self.speaking or self.lines or self.aggregator.pending.strip())
+
+    async def text(self, piece: str) -> None:
+        """A piece of the streamed reply; complete sentences go out as they form."""
+        for sentence in self.aggregator.push(piece):
+            await self._line(sentence)
+
+    async def line(self, text: str) -> None:
+        """A whole line to say verbatim, after the text already pending."""
+        await self.end_of_reply()
+        if text.strip():
+            await self._line(text.strip())
+
+    async def end_of_reply(self) -> None:
+        """The reply's text is complete: its unfinished last sentence goes out too."""
+        rest = self.aggregator.flush()
+        if rest:
+            await self._line(rest)
+
+    async def reply_done(self) -> None:
+        """The provider finished (or dropped) a reply: send the next line, if any."""
+        self.speaking = False
+        await self._pump()
+
+    def clear(self) -> None:
+        """A barge-in or the end of the session: forget everything not yet voiced."""
+        self.aggregator.clear()
+        self.lines.clear()
+        self.speaking = False
+
+    async def _line(self, text: str) -> None:
+        if len(self.lines) >= MAX_LINES:
+            self.lines[-1] += " " + text
+        else:
+            self.lines.append(text)
+        await self._pump()
+
+    async def _pump(self) -> None:
+        if self.speaking or not self.lines:
+            return
+        self.speaking = True  # before the await: a reply_done meanwhile must not send too
+        self.spoken += 1
+        await self._speak(self.lines.popleft())
