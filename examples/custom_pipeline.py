@@ -4,6 +4,8 @@
                -> NoteTaker (your reasoning processor)        (see the marked spot)
                -> Retry[ TTS ]                                 (speaks the notes)
 
+        NoteTaker --SpeakFrame, upstream--> the S2S provider   (speaks a follow-up)
+
 * ``Fallback`` of two S2S processors: the "cloud" (a scripted stand-in so that this runs
   offline: the mock provider dropping its connection after 60 ms of its reply) fails, and
   the offline ``local`` provider answers the same turn again, in full (the user heard
@@ -11,7 +13,10 @@
 * ``Retry`` around a TTS whose engine fails its first sentence: the note is spoken
   anyway, after a retry the TTS never knows about.
 * ``NoteTaker`` stands where an external reasoning processor goes: it receives the final
-  user transcriptions and pushes text that the TTS speaks.
+  user transcriptions, pushes a note downstream that the TTS speaks, and pushes a
+  follow-up question *upstream* that the conversation's own provider speaks (the S2S
+  processor voices what reaches it from after it, sentence by sentence; through the
+  ``Fallback``, whichever provider is active).
 
     python examples/custom_pipeline.py
 """
@@ -29,6 +34,7 @@ from beluga_voice.frames import (
     ProviderSwitchedFrame,
     ResponseEndFrame,
     ResponseStartFrame,
+    SpeakFrame,
     StartFrame,
     TextFrame,
     TranscriptionFrame,
@@ -58,19 +64,29 @@ class FlakyVoice(EspeakTTS):
 
 
 class NoteTaker(FrameProcessor):
-    """A user's reasoning processor: it reads what the user said and has a note spoken.
+    """A user's reasoning processor: it reads what the user said and answers on two voices.
 
-    >>> EXTERNAL REASONING GOES HERE <<<  (issue 16 point 5: a processor after the S2S
-    processor whose SpeakFrame / TextFrame the *provider* speaks is not built yet; until
-    then the note is voiced by the TTS below.)
+    >>> EXTERNAL REASONING GOES HERE <<<  A note goes downstream, framed as a reply, to the
+    TTS after it; once the provider has answered, a follow-up goes *upstream* as a
+    SpeakFrame, and the provider says it (TextFrame pieces pushed upstream would be spoken
+    sentence by sentence as they stream).
     """
+
+    def __init__(self, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.asked = False
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         await self.push_frame(frame, direction)
-        if isinstance(frame, TranscriptionFrame) and frame.final and frame.role == "user":
+        if direction is not Direction.DOWNSTREAM or not isinstance(frame, TranscriptionFrame):
+            return
+        if frame.final and frame.role == "user":
             await self.push_frame(ResponseStartFrame())
             await self.push_frame(TextFrame(f"Noted: {frame.text}."))
             await self.push_frame(ResponseEndFrame())
+        elif frame.final and frame.role == "assistant" and not self.asked:
+            self.asked = True  # the provider answered: it asks the follow-up itself
+            await self.push_frame(SpeakFrame("Anything else?"), Direction.UPSTREAM)
 
 
 async def main() -> None:
@@ -90,6 +106,7 @@ async def main() -> None:
     speaker = Retry(TTSProcessor(voice, name="tts"), retry_delay=0.1)
 
     notes_spoken = anyio.Event()
+    follow_up_said = anyio.Event()
     tts_audio = 0
 
     async def on_output(frame: Frame) -> None:
@@ -98,6 +115,8 @@ async def main() -> None:
             print(f"switched: {frame.from_provider} -> {frame.to_provider} ({frame.reason})")
         elif isinstance(frame, TranscriptionFrame) and frame.final:
             print(f"{frame.role:>9}: {frame.text}")
+            if frame.role == "assistant" and "anything else" in frame.text.lower():
+                follow_up_said.set()
         elif isinstance(frame, OutputAudioFrame):
             tts_audio += len(frame.audio)
         elif isinstance(frame, ResponseEndFrame) and voice.calls > 1:
@@ -120,6 +139,7 @@ async def main() -> None:
             for i in range(0, len(speech), 640):
                 await task.queue_frame(InputAudioFrame(speech[i : i + 640], 16000))
             await notes_spoken.wait()
+            await follow_up_said.wait()
             await task.stop_when_done()
     print(f"the TTS was called {voice.calls} times; {tts_audio / 48000:.1f} s of audio out")
     print(f"errors the app saw: {len(task.errors)}")

@@ -160,3 +160,59 @@ async def test_asking_a_jammed_pipeline_to_stop_returns_by_the_deadline() -> Non
             tg.cancel_scope.cancel()  # the producer, still waiting for room
     assert 0.3 <= elapsed < 0.3 + 0.5
     assert "stuck-one (handling TextFrame)" in task.stuck
+
+
+class _Finisher(FrameProcessor):
+    """Waits in on_end for a reply that a processor after it sends back upstream."""
+
+    def __init__(self, wait_forever: bool = False) -> None:
+        super().__init__(name="finisher")
+        self.replied = anyio.Event()
+        self.seen: list[str] = []
+        self.wait_forever = wait_forever
+        self.ending = anyio.Event()
+
+    async def on_end(self) -> None:
+        self.ending.set()
+        await self.serving_upstream(anyio.sleep_forever if self.wait_forever else self.replied.wait)
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if direction is Direction.UPSTREAM and isinstance(frame, TextFrame):
+            self.seen.append(frame.text)
+            self.replied.set()
+        await self.push_frame(frame, direction)
+
+
+class _LateReplier(FrameProcessor):
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        await self.push_frame(frame, direction)
+        if isinstance(frame, TextFrame) and direction is Direction.DOWNSTREAM:
+            self.create_task(self._reply)
+
+    async def _reply(self) -> None:
+        await anyio.lowlevel.checkpoint()  # later, from a task of its own
+        await self.push_frame(TextFrame("the answer"), Direction.UPSTREAM)
+
+
+async def test_upstream_frames_are_handled_while_on_end_waits_for_them() -> None:
+    """The answer owed at the end of the stream may come back upstream from a processor
+    after the one that waits for it (external reasoning behind an S2S processor)."""
+    finisher = _Finisher()
+    with anyio.fail_after(5):
+        _, task = await run_pipeline([finisher, _LateReplier()], [TextFrame("question")])
+    assert finisher.seen == ["the answer"]
+    assert not task.errors and not task.stuck
+
+
+async def test_a_cancel_cuts_the_wait_of_on_end_short() -> None:
+    finisher = _Finisher(wait_forever=True)
+    task = PipelineTask([finisher], stop_timeout=5.0)
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(task.run)
+        await task.stop_when_done()
+        with anyio.fail_after(5):
+            await finisher.ending.wait()
+        await task.cancel()  # overtakes the End's wait: not the deadline
+    assert time.monotonic() - started < 2.0
+    assert not task.stuck

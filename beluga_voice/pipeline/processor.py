@@ -242,6 +242,53 @@ class FrameProcessor(Node):
         """Whether this processor is part of a running pipeline (``create_task`` works)."""
         return self._setup is not None
 
+    async def serving_upstream(self, work: Callable[[], Awaitable[Any]]) -> None:
+        """Await ``work()`` while still handling the frames that travel *upstream* through
+        this processor.
+
+        For :meth:`on_end`: a processor that waits there for work in progress holds its
+        inbox, yet what the processors after it say may be part of that work (a reply for
+        it to voice, an error).  Upstream frames are handled meanwhile, in order, beside
+        ``work``; downstream system frames wait until it is done, except a CancelFrame,
+        which cancels it.  Downstream data queues as usual (nothing follows an End).
+        """
+        inbox = self._fp_inbox
+        if inbox is None or self._setup is None:
+            await work()
+            return
+        held: list[tuple[Frame, Direction]] = []
+        finished = False
+
+        async def run() -> None:
+            nonlocal finished
+            try:
+                await work()
+            finally:
+                finished = True
+                inbox.wake()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            while not finished:
+                if not inbox.prio_count:
+                    await inbox.wait()
+                    continue
+                try:
+                    frame, direction = inbox.priority_lane.receive_nowait()
+                except anyio.WouldBlock:  # pragma: no cover - counted but not yet sent
+                    await inbox.wait()
+                    continue
+                inbox.prio_count -= 1
+                if direction is _DOWN:
+                    held.append((frame, direction))
+                    if isinstance(frame, CancelFrame):
+                        tg.cancel_scope.cancel()
+                        break
+                    continue
+                await self._fp_guard(frame, direction)
+        for frame, direction in held:  # in their order, as the loop would have
+            await self._fp_priority(inbox, frame, direction)
+
     def create_task(self, func: Callable[..., Awaitable[Any]], *args: Any, name: str = "") -> None:
         """Run ``func(*args)`` beside this processor, owned by the pipeline's task group.
 
@@ -369,6 +416,15 @@ class FrameProcessor(Node):
             await self.on_interruption()
         await self.process_frame(frame, direction)
 
+    async def _fp_priority(self, inbox: Inbox, frame: Frame, direction: Direction) -> None:
+        """A frame from the priority lane: an interruption or a cancel flushes first."""
+        if isinstance(frame, InterruptionFrame):
+            self.frames_dropped += inbox.flush()
+        elif isinstance(frame, CancelFrame):
+            self.cancelled = True
+            self.frames_dropped += inbox.flush(everything=True)
+        await self._fp_guard(frame, direction)
+
     async def _fp_guard(self, frame: Frame, direction: Direction) -> None:
         self.current_frame = frame
         try:
@@ -432,12 +488,7 @@ class FrameProcessor(Node):
                     pass
                 else:
                     inbox.prio_count -= 1
-                    if isinstance(frame, InterruptionFrame):
-                        self.frames_dropped += inbox.flush()
-                    elif isinstance(frame, CancelFrame):
-                        self.cancelled = True
-                        self.frames_dropped += inbox.flush(everything=True)
-                    await guard(frame, direction)
+                    await self._fp_priority(inbox, frame, direction)
                     continue
             if spared:
                 await guard(spared.popleft(), _DOWN)

@@ -208,8 +208,13 @@ class S2SProcessor(FrameProcessor):
         """The input ended: get the answer to the last thing said before closing.
 
         Waits (see :class:`~.reply_watch.ReplyWatch`) up to ``end_timeout`` seconds; the
-        pipeline's stop deadline, when a stop was asked for, bounds it too.
+        pipeline's stop deadline, when a stop was asked for, bounds it too.  A reasoning
+        processor after this one may be writing that answer: what it pushes upstream is
+        handled (voiced) meanwhile.
         """
+        await self.serving_upstream(self._finish_reply)
+
+    async def _finish_reply(self) -> None:
         session = self.session
         if session is None or session.closed:
             return
@@ -363,6 +368,7 @@ class S2SProcessor(FrameProcessor):
             await self._barge_in()
         elif isinstance(event, ResponseStarted):
             self._responses += 1
+            self.voicing.reply_started()
             self._watch.reply_started()
             await self.push_frame(ResponseStartFrame())
         elif isinstance(event, ResponseDone):

@@ -9,8 +9,9 @@ processor does) and hands the first one to the provider as soon as it is complet
 the agent is still writing the rest.
 
 One line at a time: a provider answers each ``speak`` as a reply of its own, and a new
-request can cut the reply in progress (a Gemini client turn interrupts the model), so the
-next sentence is sent when the provider reports the previous reply done.  The queue is
+request can cut the reply in progress (a Gemini client turn interrupts the model), so a
+line is sent only while the provider is not replying (to a line or on its own), and the
+next one when it reports that reply done.  The queue is
 bounded (:data:`MAX_LINES`): beyond it, new text joins the last queued line instead of
 being dropped.  A barge-in drops what is pending.
 """
@@ -37,7 +38,7 @@ class Voicing:
         self.aggregator = SentenceAggregator(max_chars)
         self.lines: deque[str] = deque()
         self.speaking = False
-        """A line was sent and the provider has not finished voicing it yet."""
+        """The provider is replying (to a line, or on its own): lines wait."""
         self.spoken = 0
 
     @property
@@ -61,6 +62,10 @@ class Voicing:
         rest = self.aggregator.flush()
         if rest:
             await self._line(rest)
+
+    def reply_started(self) -> None:
+        """The provider began a reply: lines wait for its end."""
+        self.speaking = True
 
     async def reply_done(self) -> None:
         """The provider finished (or dropped) a reply: send the next line, if any."""
