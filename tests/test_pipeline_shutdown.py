@@ -216,3 +216,18 @@ async def test_a_cancel_cuts_the_wait_of_on_end_short() -> None:
         await task.cancel()  # overtakes the End's wait: not the deadline
     assert time.monotonic() - started < 2.0
     assert not task.stuck
+
+
+async def test_on_end_serving_upstream_also_works_when_the_end_is_handed_over_directly() -> None:
+    """An idle processor takes the End by direct hand-off, in the pusher's turn; its wait
+    for upstream frames must then move to its own task (the inbox's one waiter is its)."""
+    finisher = _Finisher()
+    task = PipelineTask([finisher, _LateReplier()], stop_timeout=5.0)
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(task.run)
+        await task.queue_frame(TextFrame("question"))
+        await anyio.wait_all_tasks_blocked()  # everyone idle: the End is handed over
+        await task.stop_when_done()
+    assert finisher.seen == ["the answer"]
+    assert time.monotonic() - started < 2.0 and not task.stuck

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
+import anyio.lowlevel
 
 from ..frames import (
     CancelFrame,
@@ -256,6 +257,9 @@ class FrameProcessor(Node):
         if inbox is None or self._setup is None:
             await work()
             return
+        # The inbox's one waiter belongs to this processor's task: if a pusher handed us
+        # the End directly, suspend once so that the task takes the rest of it over.
+        await anyio.lowlevel.checkpoint()
         held: list[tuple[Frame, Direction]] = []
         finished = False
 
