@@ -23,7 +23,7 @@ import contextvars
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.lowlevel
@@ -40,6 +40,7 @@ from ..frames import (
 )
 from .handoff import Door, InContext, Rest, take
 from .inbox import Inbox
+from .node import Node, Outlet, deliver
 
 if TYPE_CHECKING:
     from .observer import FrameObserver
@@ -65,53 +66,6 @@ _DOWN: Final = Direction.DOWNSTREAM
 _UP: Final = Direction.UPSTREAM
 _DATA: Final = FrameKind.DATA
 _ids = itertools.count(1)
-
-
-async def deliver(inbox: Inbox, frame: Frame, direction: Direction) -> None:
-    """Give ``frame`` to the processor reading ``inbox``: directly if it is idle, else queued."""
-    door = inbox.door
-    if door is not None and door.open and take(door, frame, direction):
-        return
-    if not inbox.put_nowait(frame, direction):
-        await inbox.put(frame, direction)
-
-
-class Outlet(Protocol):
-    """Where a processor pushes: the next processor's :class:`Inbox`, or a host's outlet
-    (``hosted.py``) for a processor run inside another."""
-
-    @property
-    def door(self) -> Door | None: ...
-
-    def put_nowait(self, frame: Frame, direction: Direction) -> bool: ...
-
-    async def put(self, frame: Frame, direction: Direction) -> None: ...
-
-
-class Node:
-    """Anything that can stand in a pipeline: a processor or a composition of them.
-
-    A node says which leaf processor's inbox receives a frame pushed *into* it from above
-    (``_down_inbox``) or from below (``_up_inbox``), and links itself between neighbours.
-    """
-
-    name: str
-
-    def _leaves(self) -> Iterator[FrameProcessor]:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    def _down_inbox(self) -> Inbox:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    def _up_inbox(self) -> Inbox:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    def _link(self, prev: Node | None, next_: Node | None) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    def processors(self) -> list[FrameProcessor]:
-        """Every leaf processor in this node, in pipeline order."""
-        return list(self._leaves())
 
 
 class FrameProcessor(Node):

@@ -12,7 +12,7 @@ the provider truncates its memory of the reply to what the user heard.
 
 External reasoning, from either side (docs/guide.md, "External reasoning"): the provider
 voices the bot's lines it is given, sentence by sentence as they stream
-(:mod:`~beluga_voice.processors.voicing`):
+(:mod:`~beluga_voice.processors.voicing`, which also sorts the frames):
 
 * a ``SpeakFrame`` from either direction is a line to say verbatim;
 * frames travelling *upstream* come from processors after this one, which get the final
@@ -52,7 +52,6 @@ from ..frames import (
     ProviderSwitchedFrame,
     ResponseEndFrame,
     ResponseStartFrame,
-    SpeakFrame,
     StartFrame,
     TextFrame,
     ToolCallFrame,
@@ -179,8 +178,6 @@ class S2SProcessor(FrameProcessor):
         self._watch = ReplyWatch()
         self.voicing = Voicing(self._speak_line)
         """The bot's lines waiting to be voiced (external reasoning, ``SpeakFrame``)."""
-        self._agent_reply_open = False
-        """A reply streamed by an agent in front of this processor is coming in."""
 
     def with_provider(self, provider: S2SProvider) -> S2SProcessor:
         """A processor like this one over ``provider`` (the wrapping processors put a
@@ -296,7 +293,7 @@ class S2SProcessor(FrameProcessor):
                 self._watch.turn_ended()
             elif isinstance(frame, UserStoppedSpeakingFrame):
                 self.latency.user_stopped()
-            elif await self._bot_line(frame, direction):
+            elif await self.voicing.take(frame, direction):
                 return
             elif isinstance(frame, TextFrame) and direction is _DOWN:
                 self.context.add_turn("user", frame.text)
@@ -305,23 +302,6 @@ class S2SProcessor(FrameProcessor):
                 self._watch.turn_ended()
                 return
         await self.push_frame(frame, direction)
-
-    async def _bot_line(self, frame: Frame, direction: Direction) -> bool:
-        """Take ``frame`` if it is part of the bot's lines (module docstring)."""
-        if isinstance(frame, SpeakFrame):
-            await self.voicing.line(frame.text)
-            return True
-        if isinstance(frame, ResponseStartFrame | ResponseEndFrame):
-            await self.voicing.end_of_reply()  # a reply begins, or is complete
-            if direction is _DOWN:
-                self._agent_reply_open = isinstance(frame, ResponseStartFrame)
-            return True
-        reply = direction is _UP or self._agent_reply_open
-        if isinstance(frame, TextFrame) and reply:
-            await self.voicing.text(frame.text)
-            return True
-        # The agent's account of its reply: the provider reports what it actually said.
-        return isinstance(frame, TranscriptionFrame) and frame.role == "assistant" and reply
 
     async def _speak_line(self, text: str) -> None:
         session = self.session
@@ -483,9 +463,7 @@ class S2SProcessor(FrameProcessor):
     async def _ask_agent(self, text: str) -> None:
         """Voice the agent's reply sentence by sentence as it streams."""
         assert self.agent is not None
-        async for piece in self.agent.respond(text, self.context):
-            await self.voicing.text(piece)
-        await self.voicing.end_of_reply()
+        await self.voicing.stream(self.agent.respond(text, self.context))
 
     async def _send_tool_result(self, call_id: str, output: str) -> None:
         if self.session is not None and not self.session.closed:

@@ -19,9 +19,18 @@ being dropped.  A barge-in drops what is pending.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Final
 
+from ..frames import (
+    Direction,
+    Frame,
+    ResponseEndFrame,
+    ResponseStartFrame,
+    SpeakFrame,
+    TextFrame,
+    TranscriptionFrame,
+)
 from ..tts.sentences import SentenceAggregator
 
 __all__ = ["MAX_LINES", "Voicing"]
@@ -40,11 +49,39 @@ class Voicing:
         self.speaking = False
         """The provider is replying (to a line, or on its own): lines wait."""
         self.spoken = 0
+        self._agent_reply = False
+        """A reply streamed by an agent in front of the S2S processor is coming in."""
 
     @property
     def idle(self) -> bool:
         """Nothing sent and unfinished, nothing queued, no partial sentence held."""
         return not (self.speaking or self.lines or self.aggregator.pending.strip())
+
+    async def take(self, frame: Frame, direction: Direction) -> bool:
+        """Take ``frame`` if it is part of the bot's lines (the S2S processor's module
+        docstring says which frames are): a ``SpeakFrame`` from either side, text and
+        reply framing from after the S2S processor (upstream), or from an agent in front
+        of it (downstream, inside a reply).  The agent's own assistant transcript is
+        taken too, and dropped: the provider reports what it actually said."""
+        if isinstance(frame, SpeakFrame):
+            await self.line(frame.text)
+            return True
+        if isinstance(frame, ResponseStartFrame | ResponseEndFrame):
+            await self.end_of_reply()  # a reply begins, or is complete
+            if direction is Direction.DOWNSTREAM:
+                self._agent_reply = isinstance(frame, ResponseStartFrame)
+            return True
+        reply = direction is Direction.UPSTREAM or self._agent_reply
+        if isinstance(frame, TextFrame) and reply:
+            await self.text(frame.text)
+            return True
+        return isinstance(frame, TranscriptionFrame) and frame.role == "assistant" and reply
+
+    async def stream(self, pieces: AsyncIterable[str]) -> None:
+        """A whole reply as it streams (an agent's ``respond``)."""
+        async for piece in pieces:
+            await self.text(piece)
+        await self.end_of_reply()
 
     async def text(self, piece: str) -> None:
         """A piece of the streamed reply; complete sentences go out as they form."""
