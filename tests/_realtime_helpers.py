@@ -86,3 +86,18 @@ async def until(
 
 def reply_audio(events: Sequence[SessionEvent]) -> bytes:
     return b"".join(e.audio for e in events if isinstance(e, AudioChunk))
+
+
+async def read_until(
+    session: StreamingSession, kind: type = ResponseDone, timeout: float = 10
+) -> list[SessionEvent]:
+    """Events up to the first of type ``kind`` (for ``ResponseDone``: a completed one)."""
+    events: list[SessionEvent] = []
+    with anyio.fail_after(timeout):
+        async for event in session:
+            events.append(event)
+            if isinstance(event, kind) and (
+                not isinstance(event, ResponseDone) or event.status == "completed"
+            ):
+                break
+    return events

@@ -13,10 +13,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import pytest
+from _realtime_helpers import read_until
 
-from beluga_voice.providers.base import StreamingSession
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
 from beluga_voice.providers.errors import ErrorCode
 from beluga_voice.providers.events import (
@@ -25,7 +24,6 @@ from beluga_voice.providers.events import (
     ProviderSwitched,
     ResponseDone,
     SessionError,
-    SessionEvent,
     SessionReconnected,
 )
 from beluga_voice.providers.fallback import FallbackProvider, FallbackSettings
@@ -63,20 +61,6 @@ async def servers(*faults: Faults) -> AsyncIterator[list[FakeRealtimeServer]]:
         FakeRealtimeServer(script=[REPLY], faults=faults[1] if len(faults) > 1 else None) as b,
     ):
         yield [a, b]
-
-
-async def read_until(
-    session: StreamingSession, kind: type = ResponseDone, timeout: float = 10
-) -> list[SessionEvent]:
-    events: list[SessionEvent] = []
-    with anyio.fail_after(timeout):
-        async for event in session:
-            events.append(event)
-            if isinstance(event, kind) and (
-                not isinstance(event, ResponseDone) or event.status == "completed"
-            ):
-                break
-    return events
 
 
 def retrying(server: FakeRealtimeServer) -> RetryingProvider:

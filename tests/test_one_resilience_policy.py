@@ -15,9 +15,10 @@ import anyio
 import numpy as np
 import pytest
 from _gemini_helpers import CHUNK, KEY, events_until, make_provider, of
+from _realtime_helpers import read_until
 
 from beluga_voice.conversation import new_conversation_context
-from beluga_voice.providers.base import Resumption, StreamingSession
+from beluga_voice.providers.base import Resumption
 from beluga_voice.providers.config import S2SConfig, with_provider_specific
 from beluga_voice.providers.errors import ErrorCode
 from beluga_voice.providers.events import (
@@ -52,20 +53,6 @@ def retrying_gemini(server: fake_gemini.FakeGeminiServer, **settings: object) ->
     config = {"max_retries": MAX_RETRIES, "retry_delay": 0.1}
     inner = make_provider(server, config=config, **settings)
     return RetryingProvider(inner, rng=random.Random(5))
-
-
-async def read_until(
-    session: StreamingSession, kind: type, timeout: float = 10
-) -> list[SessionEvent]:
-    events: list[SessionEvent] = []
-    with anyio.fail_after(timeout):
-        async for event in session:
-            events.append(event)
-            if isinstance(event, kind) and (
-                not isinstance(event, ResponseDone) or event.status == "completed"
-            ):
-                break
-    return events
 
 
 async def test_a_dead_gemini_primary_falls_back_after_exactly_max_retries_attempts() -> None:
