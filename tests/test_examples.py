@@ -47,6 +47,7 @@ def _run(name: str) -> str:
             [
                 "switched: flaky-cloud -> local (error)",
                 "assistant: That is 36.",
+                "assistant: Anything else?",  # said by the provider, pushed upstream
                 "switched: tts -> tts (retry)",
                 "the TTS was called 2 times",
                 "errors the app saw: 0",
