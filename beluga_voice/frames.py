@@ -37,6 +37,7 @@ __all__ = [
     "Frame",
     "FrameKind",
     "InputAudioFrame",
+    "InputDTMFFrame",
     "InputMuteFrame",
     "InterruptionFrame",
     "MetricsFrame",
@@ -229,6 +230,19 @@ class AudioFrame(DataFrame):
 @dataclass(slots=True)
 class InputAudioFrame(Uninterruptible, AudioFrame):
     """User audio.  Never dropped by an interruption: user speech must not be lost."""
+
+
+@dataclass(slots=True)
+class InputDTMFFrame(Uninterruptible, DataFrame):
+    """A key the caller pressed on a phone keypad (``0-9``, ``*``, ``#``, ``A-D``).
+
+    Telephony serializers make one per DTMF event of the carrier; it travels downstream
+    with the user's audio, in order, and survives interruptions like that audio.
+    ``duration_ms`` is how long the key was held, when the carrier says.
+    """
+
+    digit: str
+    duration_ms: float | None = None
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """WebSocket transport: a server hosting one pipeline per connection, a client, serializers.
 
 The default wire protocol (PCM16 binary audio, JSON text events) is documented in
-``docs/websocket-protocol.md``; :class:`TwilioSerializer` speaks Twilio Media Streams.
+``docs/websocket-protocol.md``; :class:`TwilioSerializer` speaks Twilio Media Streams (it
+lives in :mod:`beluga_voice.transports.telephony` with the other carriers).
 """
 
 from .client import WebSocketClient, WebSocketClientProcessor, event_to_frame
@@ -15,7 +16,8 @@ from .protocol import (
 )
 from .server import CLOSE_TRY_AGAIN, PipelineFactory, ServerConfig, WebSocketServer
 from .transport import CLOSE_IDLE, WebSocketInput, WebSocketOutput, WebSocketTransport
-from .twilio import TwilioSerializer
+
+from ..telephony.twilio import TwilioSerializer  # noqa: E402  (after .protocol, which it uses)
 
 __all__ = [
     "CLOSE_IDLE",

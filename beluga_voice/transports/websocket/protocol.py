@@ -63,9 +63,15 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EndRequest:
-    """The peer asked to end the session gracefully (not a frame: the server acts on it)."""
+    """The peer asked to end the session (not a frame: the server acts on it).
+
+    ``graceful``: the pipeline finishes what it has (a reply owed is still answered and
+    played); False when nobody is left to hear it (a phone carrier's ``stop``: the caller
+    hung up), which stops the pipeline at once.
+    """
 
     reason: str = "client_end"
+    graceful: bool = True
 
 
 class Serializer:
@@ -90,6 +96,19 @@ class Serializer:
     def serialize_audio(self, chunk: bytes) -> Message | None:
         """One chunk of bot audio (PCM16 at the output rate), paced by the output half."""
         raise NotImplementedError
+
+    def audio_mark(self) -> Message | None:
+        """A message to send right after each chunk of bot audio, or None.
+
+        Telephony carriers echo such a mark back once the audio before it has played,
+        which is how :meth:`played_seconds` learns what the caller heard.
+        """
+        return None
+
+    def played_seconds(self) -> float | None:
+        """How much of the interrupted reply the peer reported having played, or None
+        when its protocol does not say (the output half's own pacing then counts)."""
+        return None
 
     def serialize(self, frame: Frame) -> Message | None:
         """A non-audio frame for the peer, or None when the peer does not need it."""

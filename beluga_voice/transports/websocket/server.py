@@ -146,7 +146,7 @@ class WebSocketServer:
     """Hosts one pipeline per connection; use as ``async with`` (see the module docstring).
 
     ``serializer_factory`` makes the wire format of each connection (default:
-    :class:`~.protocol.DefaultSerializer`; :class:`~.twilio.TwilioSerializer` for Twilio).
+    :class:`~.protocol.DefaultSerializer`; the carriers of :mod:`beluga_voice.transports.telephony` for phone calls).
     """
 
     subprotocols: Sequence[str] = ()
