@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import numpy as np
 import pytest
 
 from beluga_voice.agents.rules import RuleAgent
@@ -29,11 +28,10 @@ from beluga_voice.pipeline import FrameProcessor
 from beluga_voice.processors.s2s import S2SProcessor
 from beluga_voice.providers.local import LocalS2SProvider
 from beluga_voice.stt import PocketSphinxSTT
-from beluga_voice.tts import EspeakTTS
 from beluga_voice.testing.carriers import SimulatedCall
-from beluga_voice.testing.speech_corpus import speech
 from beluga_voice.transports.telephony import CARRIERS, TelnyxSerializer
 from beluga_voice.transports.websocket import ServerConfig, WebSocketServer, WebSocketTransport
+from beluga_voice.tts import EspeakTTS
 
 pytestmark = pytest.mark.anyio
 
@@ -75,7 +73,8 @@ def caller(text: str, codec: str = "pcmu") -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("carrier", "codec"), [("twilio", "pcmu"), ("telnyx", "pcmu"), ("plivo", "pcmu"), ("telnyx", "pcma")]
+    ("carrier", "codec"),
+    [("twilio", "pcmu"), ("telnyx", "pcmu"), ("plivo", "pcmu"), ("telnyx", "pcma")],
 )
 async def test_a_call_is_answered_keys_arrive_and_barge_in_truncates_at_the_echoed_mark(
     carrier: str, codec: str
@@ -83,21 +82,21 @@ async def test_a_call_is_answered_keys_arrive_and_barge_in_truncates_at_the_echo
     frames: list[tuple[Frame, Direction]] = []
     options = {"codec": codec} if codec != "pcmu" else {}
     with anyio.fail_after(30):
-        async with phone_server(carrier, frames, **options) as server:
-            async with SimulatedCall(server.url, carrier, codec=codec) as call:
-                await call.pause(0.3)
-                await call.say(caller("hello", codec))
-                await call.pause(0.6)  # the end of the caller's turn
-                await call.wait_until(played_seconds=0.8)  # the answer is being heard
-                await call.press("5")
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(call.say, caller("stop", codec) * 2)
-                    await call.wait_until(clears=call.clears + 1)
-                    tg.cancel_scope.cancel()
-                await call.pause(0.4)  # the echoes of the marks reach the server
-    said = [
-        (f.role, f.text) for f, _ in frames if isinstance(f, TranscriptionFrame) and f.final
-    ]
+        async with (
+            phone_server(carrier, frames, **options) as server,
+            SimulatedCall(server.url, carrier, codec=codec) as call,
+        ):
+            await call.pause(0.3)
+            await call.say(caller("hello", codec))
+            await call.pause(0.6)  # the end of the caller's turn
+            await call.wait_until(played_seconds=0.8)  # the answer is being heard
+            await call.press("5")
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call.say, caller("stop", codec) * 2)
+                await call.wait_until(clears=call.clears + 1)
+                tg.cancel_scope.cancel()
+            await call.pause(0.4)  # the echoes of the marks reach the server
+    said = [(f.role, f.text) for f, _ in frames if isinstance(f, TranscriptionFrame) and f.final]
     # Telephone-band espeak through pocketsphinx: "hello" is sometimes heard as "help";
     # either way the caller was understood and answered.
     answers = [text for role, text in said if role == "assistant"]

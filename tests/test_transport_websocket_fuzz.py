@@ -117,7 +117,9 @@ def test_twilio_serializer_addresses_the_stream_and_clears_on_barge_in() -> None
     assert clear == {"event": "clear", "streamSid": "MZ9"}
     outbound = {"event": "media", "media": {"track": "outbound", "payload": "AAAA"}}
     assert serializer.deserialize(json.dumps(outbound)) == []
-    assert serializer.deserialize('{"event": "stop"}') == [EndRequest("twilio_stop", graceful=False)]
+    assert serializer.deserialize('{"event": "stop"}') == [
+        EndRequest("twilio_stop", graceful=False)
+    ]
     with pytest.raises(ProtocolError, match="base64"):
         serializer.deserialize('{"event": "media", "media": {"payload": "!!"}}')
 

@@ -24,6 +24,7 @@ The message shapes follow each carrier's documents:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from collections import deque
@@ -128,10 +129,8 @@ class SimulatedCall:
             stop = {"accountSid": "AC0", "callSid": self.call_id}
             if self.carrier == "telnyx":
                 stop = {"user_id": "u0", "call_control_id": self.call_id}
-            try:
+            with contextlib.suppress(ConnectionClosed):  # the server may have gone first
                 await ws.send(json.dumps(self._envelope("stop", {"stop": stop})))
-            except ConnectionClosed:
-                pass
         await ws.close()
 
     # -- the caller -----------------------------------------------------------------------
@@ -200,12 +199,18 @@ class SimulatedCall:
         """Each carrier's rule for addressing the stream in what we are sent."""
         if self.carrier == "twilio" and event.get("streamSid") != self.stream_id:
             self.errors.append(f"{kind} without the streamSid")
-        if self.carrier == "plivo" and kind != "playAudio" and event.get("streamId") != self.stream_id:
+        if (
+            self.carrier == "plivo"
+            and kind != "playAudio"
+            and event.get("streamId") != self.stream_id
+        ):
             self.errors.append(f"{kind} without the streamId")
         if self.carrier == "plivo" and kind == "playAudio":
             media = event["media"]
             if (media.get("contentType"), media.get("sampleRate")) != ("audio/x-mulaw", 8000):
-                self.errors.append(f"playAudio of {media.get('contentType')} {media.get('sampleRate')}")
+                self.errors.append(
+                    f"playAudio of {media.get('contentType')} {media.get('sampleRate')}"
+                )
 
     def _clear(self) -> None:
         self.clears += 1
@@ -228,7 +233,11 @@ class SimulatedCall:
             await anyio.sleep(max(0.0, tick - time.monotonic()))
             self._echo_due_marks()
             items = self._playout.items
-            if items and isinstance(items[0][1], bytes) and items[0][0] + self.playout_delay <= tick:
+            if (
+                items
+                and isinstance(items[0][1], bytes)
+                and items[0][0] + self.playout_delay <= tick
+            ):
                 arrived, audio = items.popleft()
                 assert isinstance(audio, bytes)
                 self.played += audio[:_CHUNK]
@@ -254,19 +263,27 @@ class SimulatedCall:
     async def _send(self, event: dict[str, Any]) -> None:
         if self._ws is None:
             return
-        try:
+        with contextlib.suppress(ConnectionClosed):  # the server ended the call
             await self._ws.send(json.dumps(event))
-        except ConnectionClosed:
-            pass
 
     # -- message shapes -------------------------------------------------------------------
 
     def _envelope(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         self._seq += 1
         if self.carrier == "twilio":
-            return {"event": kind, "sequenceNumber": str(self._seq), "streamSid": self.stream_id, **body}
+            return {
+                "event": kind,
+                "sequenceNumber": str(self._seq),
+                "streamSid": self.stream_id,
+                **body,
+            }
         if self.carrier == "telnyx":
-            return {"event": kind, "sequence_number": str(self._seq), "stream_id": self.stream_id, **body}
+            return {
+                "event": kind,
+                "sequence_number": str(self._seq),
+                "stream_id": self.stream_id,
+                **body,
+            }
         return {"event": kind, "sequenceNumber": self._seq, "streamId": self.stream_id, **body}
 
     def _connected(self) -> dict[str, Any]:
@@ -293,7 +310,11 @@ class SimulatedCall:
                 "from": "+13125550100",
                 "to": "+13125550101",
                 "custom_parameters": self.parameters,
-                "media_format": {"encoding": self.codec.upper(), "sample_rate": 8000, "channels": 1},
+                "media_format": {
+                    "encoding": self.codec.upper(),
+                    "sample_rate": 8000,
+                    "channels": 1,
+                },
             }
             return self._envelope("start", {"start": start})
         start = {

@@ -5,6 +5,7 @@ The default wire protocol (PCM16 binary audio, JSON text events) is documented i
 lives in :mod:`beluga_voice.transports.telephony` with the other carriers).
 """
 
+from ..telephony.twilio import TwilioSerializer
 from .client import WebSocketClient, WebSocketClientProcessor, event_to_frame
 from .protocol import (
     PROTOCOL_VERSION,
@@ -16,8 +17,6 @@ from .protocol import (
 )
 from .server import CLOSE_TRY_AGAIN, PipelineFactory, ServerConfig, WebSocketServer
 from .transport import CLOSE_IDLE, WebSocketInput, WebSocketOutput, WebSocketTransport
-
-from ..telephony.twilio import TwilioSerializer  # noqa: E402  (after .protocol, which it uses)
 
 __all__ = [
     "CLOSE_IDLE",
