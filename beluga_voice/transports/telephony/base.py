@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Final
 
 from ...audio import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ...frames import (
+    AudioEncoding,
     BotStartedSpeakingFrame,
     ErrorFrame,
     Frame,
@@ -39,7 +40,7 @@ __all__ = ["DTMF_DIGITS", "CarrierSerializer", "PlaybackMarks"]
 DTMF_DIGITS: Final = frozenset("0123456789*#ABCD")
 _MAX_PAYLOAD_CHARS: Final = 64_000  # about 5 s of 8 kHz G.711 in base64; carriers send 20 ms
 _MAX_ID_CHARS: Final = 256
-_CODECS: Final[dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]]] = {
+_CODECS: Final[dict[AudioEncoding, tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]]] = {
     "pcmu": (ulaw_decode, ulaw_encode),
     "pcma": (alaw_decode, alaw_encode),
 }
@@ -132,16 +133,24 @@ class CarrierSerializer(Serializer):
     send in :meth:`media_message`, :meth:`mark_message` and :meth:`clear_message`.
     ``codec`` is the G.711 law of the stream: ``pcmu`` (mu-law, every carrier's default)
     or ``pcma`` (A-law), possibly changed by the carrier's ``start`` event.
+
+    ``passthrough=True`` keeps the carrier's bytes as they are: caller audio becomes
+    G.711 frames (``encoding=codec``) and bot audio is expected in G.711 too, for a
+    pipeline started with ``audio_encoding=codec`` whose S2S provider takes that codec
+    natively (no decode, resample or encode anywhere; see docs/transports.md).  The
+    stream must then be in ``codec``: a ``start`` announcing the other law is refused.
     """
 
     carrier: ClassVar[str] = ""
     input_sample_rate = 8000
     output_sample_rate = 8000
 
-    def __init__(self, *, codec: str = "pcmu") -> None:
+    def __init__(self, *, codec: AudioEncoding = "pcmu", passthrough: bool = False) -> None:
         if codec not in _CODECS:
             raise ValueError(f"unknown codec {codec!r}: pcmu or pcma")
-        self.codec = codec
+        self.codec: AudioEncoding = codec
+        self.passthrough = passthrough
+        self.audio_encoding = codec if passthrough else "pcm16"
         self.stream_id: str | None = None
         self.call_id: str | None = None
         self.custom_parameters: dict[str, Any] = {}
@@ -160,9 +169,14 @@ class CarrierSerializer(Serializer):
 
     def set_codec(self, name: Any) -> None:
         """Take the stream's codec from a ``start`` event (a carrier's own spelling)."""
-        codec = {"pcmu": "pcmu", "audio/x-mulaw": "pcmu", "pcma": "pcma", "audio/x-alaw": "pcma"}
+        codec: dict[str, AudioEncoding] = {
+            "pcmu": "pcmu",
+            "audio/x-mulaw": "pcmu",
+            "pcma": "pcma",
+            "audio/x-alaw": "pcma",
+        }
         found = codec.get(name.lower()) if isinstance(name, str) else None
-        if found is None:
+        if found is None or (self.passthrough and found != self.codec):
             raise ProtocolError(
                 "unsupported_audio",
                 f"{self.carrier} stream encoding {str(name)[:40]!r} is not G.711 "
@@ -195,7 +209,10 @@ class CarrierSerializer(Serializer):
             raise ProtocolError("invalid_audio", "'media.payload' is not valid base64") from None
         if not raw:
             return []
-        return [InputAudioFrame(_CODECS[self.codec][0](raw), self.input_sample_rate, 1)]
+        rate = self.input_sample_rate
+        if self.passthrough:
+            return [InputAudioFrame(raw, rate, 1, encoding=self.codec)]
+        return [InputAudioFrame(_CODECS[self.codec][0](raw), rate, 1)]
 
     def dtmf(self, body: Any) -> Parsed:
         """A keypress (``body["digit"]``, ``body["duration"]`` in ms when given)."""
@@ -224,7 +241,7 @@ class CarrierSerializer(Serializer):
     def serialize_audio(self, chunk: bytes) -> Message | None:
         if self.stream_id is None:
             return None  # nothing to address it to before the carrier said "start"
-        encoded = _CODECS[self.codec][1](chunk)
+        encoded = chunk if self.passthrough else _CODECS[self.codec][1](chunk)
         self._pending_mark = self.marks.sent(len(encoded))
         self._unplayed = True
         return self.media_message(base64.b64encode(encoded).decode("ascii"))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ...frames import (
+    AudioEncoding,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     ErrorFrame,
@@ -78,12 +79,15 @@ class Serializer:
     """Base class of wire formats.  One instance serves one connection (it may keep state).
 
     ``input_sample_rate`` / ``output_sample_rate`` (None: the server's defaults) are the rates
-    the peer speaks; the server starts the pipeline with them.
+    the peer speaks; the server starts the pipeline with them (and ``audio_encoding``).
     """
 
     input_sample_rate: int | None = None
     output_sample_rate: int | None = None
     channels: int = 1
+    audio_encoding: AudioEncoding = "pcm16"
+    """The encoding of the audio frames this serializer makes and takes (G.711 for a
+    telephone call passed through untouched); the pipeline is started with it."""
 
     def greeting(self, start: StartFrame, session_id: str) -> list[Message]:
         """Messages to send when the session starts."""

@@ -336,6 +336,7 @@ class WebSocketServer:
             output_sample_rate=serializer.output_sample_rate or cfg.output_sample_rate,
             channels=serializer.channels,
             metadata={"session_id": session_id},
+            audio_encoding=serializer.audio_encoding,
         )
 
         async def report(frame: ErrorFrame) -> None:

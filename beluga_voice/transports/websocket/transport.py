@@ -187,7 +187,7 @@ class WebSocketInput(InputTransport):
             return
         for item in items:
             if isinstance(item, InputAudioFrame):
-                seconds = len(item.audio) / (2 * item.channels * item.sample_rate)
+                seconds = item.duration
                 delay = t.audio.take(seconds)
                 if delay:  # faster than allowed: read the socket later (TCP pushes back)
                     await anyio.sleep(delay)
