@@ -8,15 +8,20 @@ it received, so our own pacing would over-count).
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
+from typer.testing import CliRunner
 
 from beluga_voice.agents.rules import RuleAgent
 from beluga_voice.audio import alaw_encode, ulaw_encode
+from beluga_voice.cli import app
 from beluga_voice.frames import (
     BotStoppedSpeakingFrame,
     Direction,
@@ -120,3 +125,39 @@ async def test_a_call_is_answered_keys_arrive_and_barge_in_truncates_at_the_echo
     sent_ms = len(call.received) / 8
     assert stops[0].played_ms < sent_ms - 100
     assert len(call.played) / 8 <= sent_ms
+
+
+async def test_serve_protocol_twilio_takes_a_call() -> None:
+    """``beluga-voice serve --protocol twilio``: a real server process answers a call."""
+    process = await anyio.open_process(
+        [sys.executable, "-m", "beluga_voice.cli", "serve", "--port", "0", "--protocol", "twilio"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        banner = b""
+        with anyio.fail_after(20):
+            while b"\n" not in banner:
+                banner += await process.stdout.receive()
+        match = re.search(
+            r"serving local for twilio calls on (ws://127\.0\.0\.1:\d+/)", banner.decode()
+        )
+        assert match, banner
+        with anyio.fail_after(20):
+            async with SimulatedCall(match.group(1), "twilio") as call:
+                await call.pause(0.3)
+                await call.say(caller("hello"))
+                await call.pause(0.6)
+                await call.wait_until(played_seconds=0.5)
+        assert call.errors == [] and call.echoed  # marks came with the audio, and went back
+    finally:
+        process.terminate()
+        with anyio.fail_after(10):
+            await process.wait()
+
+
+def test_serve_refuses_an_unknown_protocol() -> None:
+    result = CliRunner().invoke(app, ["serve", "--protocol", "sip"])
+    assert result.exit_code == 1
+    assert "twilio, telnyx, plivo" in " ".join(result.stderr.split())
