@@ -107,3 +107,39 @@ async def test_without_a_native_provider_the_processor_converts() -> None:
     g711._encoding = "pcmu"  # as on_start sets it from the StartFrame
     converted = g711._to_provider(InputAudioFrame(mu_law, 8000, encoding="pcmu"))
     assert converted and converted == pcm._to_provider(InputAudioFrame(ulaw_decode(mu_law), 8000))
+
+
+async def test_barge_in_truncates_the_models_reply_at_the_carriers_last_mark() -> None:
+    """The phone plays 200 ms behind what it received; the model is told what was heard."""
+    turn = ulaw_encode(tone(0.5, 8000, 300.0, 0.5)) + b"\xff" * 5600
+    reply = Reply(tone(3.0, 8000, 500.0), "A long answer the caller cuts short")
+    async with FakeRealtimeServer("openai", script=[reply]) as fake:
+        provider = provider_for(fake, audio_format="audio/pcmu")
+
+        def build(t: WebSocketTransport) -> list[Any]:
+            return [t.input(), S2SProcessor(provider), t.output()]
+
+        def serializer() -> TwilioSerializer:
+            return TwilioSerializer(passthrough=True)
+
+        with anyio.fail_after(20):
+            async with (
+                WebSocketServer(
+                    build, ServerConfig(port=0), serializer_factory=serializer
+                ) as server,
+                SimulatedCall(server.url, "twilio", playout_delay=0.2) as call,
+            ):
+                await call.say(turn)
+                await call.wait_until(played_seconds=0.6)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call.say, ulaw_encode(tone(1.0, 8000, 300.0, 0.5)))
+                    await call.wait_until(clears=1)
+                    tg.cancel_scope.cancel()
+                await fake.wait_until(lambda records: bool(records.truncations))
+    assert call.echoed_before_clear
+    marks_ms = [int(name.split(":")[1]) // 8 for name in call.echoed_before_clear]
+    (cut,) = fake.records.truncations
+    assert cut[2] in marks_ms  # exactly a position the carrier reported as played
+    assert marks_ms[-1] - 60 <= cut[2] <= marks_ms[-1]
+    assert cut[2] < len(call.received) / 8 - 150  # not what was sent: the phone lags 200 ms
+    assert fake.records.violations == []
