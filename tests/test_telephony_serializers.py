@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_transport_websocket_fuzz import json_values  # the same arbitrary JSON
 
 from beluga_voice.audio import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from beluga_voice.frames import (
@@ -170,7 +171,7 @@ def test_marks_of_another_reply_or_not_ours_are_ignored() -> None:
     name = marks.sent(800)
     marks.begin()
     marks.sent(160)
-    for foreign in (name, "greeting", "2:x", "2:99999"):
+    for foreign in (name, "greeting", "2:x", "2:99999", "2:\u00b2", "2:" + "9" * 5000):
         marks.echoed(foreign)
     assert marks.played_samples == 160  # capped at what was sent; the rest ignored
     marks.clear()
@@ -199,6 +200,13 @@ def test_a_stream_that_is_not_g711_is_refused_with_what_to_set(carrier: str, enc
     assert (info.value.code, info.value.close_code) == ("unsupported_audio", 1003)
 
 
+@pytest.mark.parametrize("rate", ["Infinity", "NaN", "1e999", '"8k"', "[]"])
+def test_a_nonsense_sample_rate_is_a_protocol_error(rate: str) -> None:
+    start = start_message("twilio").replace('"sampleRate": 8000', f'"sampleRate": {rate}')
+    with pytest.raises(ProtocolError, match="sample rate"):
+        TwilioSerializer().deserialize(start)
+
+
 def test_hang_up_and_carrier_errors() -> None:
     twilio, telnyx = started("twilio"), started("telnyx")
     assert twilio.deserialize('{"event":"stop","stop":{}}') == [EndRequest("twilio_stop", False)]
@@ -222,13 +230,6 @@ def test_nothing_is_sent_before_the_carrier_named_the_stream() -> None:
 
 # -- fuzzing -----------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
 event_names = st.sampled_from(
     [
         "connected",

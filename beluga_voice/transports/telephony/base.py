@@ -79,7 +79,11 @@ class PlaybackMarks:
     def echoed(self, name: str) -> None:
         """The carrier played everything up to the mark ``name`` (or dropped it on clear)."""
         reply, _, samples = name.partition(":")
-        if self.heard_samples is not None or reply != str(self.reply) or not samples.isdigit():
+        if (
+            self.heard_samples is not None
+            or reply != str(self.reply)
+            or not (samples.isdecimal() and len(samples) < 16)
+        ):
             return  # a mark of an earlier reply, returned by a clear, or not ours
         self.played_samples = max(self.played_samples, min(int(samples), self.sent_samples))
 
@@ -165,7 +169,32 @@ class CarrierSerializer(Serializer):
         return self.on_event(kind, event)
 
     def on_event(self, kind: str, event: dict[str, Any]) -> Parsed:
+        """One event: caller audio and keypresses look alike everywhere; the rest is the
+        carrier's own (:meth:`carrier_event`)."""
+        if kind == "media":
+            media = section(event, "media")
+            if media.get("track", "inbound") not in ("inbound", "inbound_track"):
+                return []  # the bot's own audio, when a stream carries both tracks
+            return self.audio(media)
+        if kind == "dtmf":
+            return self.dtmf(event.get("dtmf"))
+        return self.carrier_event(kind, event)
+
+    def carrier_event(self, kind: str, event: dict[str, Any]) -> Parsed:
         raise NotImplementedError
+
+    def started(
+        self, stream_id: Any, call_id: Any, parameters: Any, fmt: Any, keys: tuple[str, str]
+    ) -> Parsed:
+        """The ``start`` event: the stream to address, the call, the media format (its
+        ``encoding`` and sample-rate fields are named ``keys``)."""
+        self.stream_id = ident(stream_id, "the stream id")
+        self.call_id = call_id if isinstance(call_id, str) else None
+        self.custom_parameters = parameters if isinstance(parameters, dict) else {}
+        if isinstance(fmt, dict):
+            self.set_codec(fmt.get(keys[0], self.codec))  # absent: as configured
+            self.check_rate(fmt.get(keys[1]))
+        return []
 
     def set_codec(self, name: Any) -> None:
         """Take the stream's codec from a ``start`` event (a carrier's own spelling)."""
@@ -189,7 +218,7 @@ class CarrierSerializer(Serializer):
         """The stream must run at 8 kHz (the rate the pipeline was started with)."""
         try:
             ok = rate is None or int(rate) == self.input_sample_rate
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # JSON allows Infinity
             ok = False
         if not ok:
             raise ProtocolError(
@@ -216,14 +245,15 @@ class CarrierSerializer(Serializer):
 
     def dtmf(self, body: Any) -> Parsed:
         """A keypress (``body["digit"]``, ``body["duration"]`` in ms when given)."""
-        if not isinstance(body, dict) or body.get("digit") not in DTMF_DIGITS:
+        digit = body.get("digit") if isinstance(body, dict) else None
+        if not isinstance(digit, str) or digit not in DTMF_DIGITS:
             raise ProtocolError("invalid_event", "'dtmf' needs a 'digit' (0-9, *, #, A-D)")
         duration = body.get("duration")
         try:
             ms = float(duration) if duration is not None else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             ms = None
-        return [InputDTMFFrame(body["digit"], ms if ms is None or ms >= 0 else None)]
+        return [InputDTMFFrame(digit, ms if ms is None or ms >= 0 else None)]
 
     def mark_echoed(self, body: Any) -> Parsed:
         name = body.get("name") if isinstance(body, dict) else None

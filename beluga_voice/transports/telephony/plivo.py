@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..websocket.protocol import Message, ProtocolError
-from .base import CarrierSerializer, Parsed, dumps, ident, section
+from .base import CarrierSerializer, Parsed, dumps, section
 
 __all__ = ["PlivoSerializer"]
 
@@ -39,28 +39,19 @@ class PlivoSerializer(CarrierSerializer):
         if name != "audio/x-mulaw":
             super().set_codec(None)  # refused, with the message that says what to set
 
-    def on_event(self, kind: str, event: dict[str, Any]) -> Parsed:
-        if kind == "media":
-            media = section(event, "media")
-            if media.get("track", "inbound") not in ("inbound", "inbound_track"):
-                return []
-            return self.audio(media)
+    def carrier_event(self, kind: str, event: dict[str, Any]) -> Parsed:
         if kind == "playedStream":
             return self.mark_echoed(event)
-        if kind == "dtmf":
-            return self.dtmf(event.get("dtmf"))
         if kind == "start":
             start = section(event, "start")
-            self.stream_id = ident(start.get("streamId", event.get("streamId")), "streamId")
-            call = start.get("callId")
-            self.call_id = call if isinstance(call, str) else None
             headers = event.get("extra_headers")
-            self.custom_parameters = {"extra_headers": headers} if isinstance(headers, str) else {}
-            fmt = start.get("mediaFormat")
-            if isinstance(fmt, dict):
-                self.set_codec(fmt.get("encoding", "audio/x-mulaw"))
-                self.check_rate(fmt.get("sampleRate"))
-            return []
+            return self.started(
+                start.get("streamId", event.get("streamId")),
+                start.get("callId"),
+                {"extra_headers": headers} if isinstance(headers, str) else None,
+                start.get("mediaFormat"),
+                ("encoding", "sampleRate"),
+            )
         if kind == "clearedAudio":
             return []
         raise ProtocolError("unknown_event", f"unknown Plivo event {kind[:64]!r}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..websocket.protocol import EndRequest, Message, ProtocolError
-from .base import CarrierSerializer, Parsed, dumps, ident, section
+from .base import CarrierSerializer, Parsed, dumps, section
 
 __all__ = ["TelnyxSerializer"]
 
@@ -30,28 +30,18 @@ class TelnyxSerializer(CarrierSerializer):
 
     carrier = "telnyx"
 
-    def on_event(self, kind: str, event: dict[str, Any]) -> Parsed:
-        if kind == "media":
-            media = section(event, "media")
-            if media.get("track", "inbound") not in ("inbound", "inbound_track"):
-                return []
-            return self.audio(media)
+    def carrier_event(self, kind: str, event: dict[str, Any]) -> Parsed:
         if kind == "mark":
             return self.mark_echoed(event.get("mark"))
-        if kind == "dtmf":
-            return self.dtmf(event.get("dtmf"))
         if kind == "start":
             start = section(event, "start")
-            self.stream_id = ident(event.get("stream_id"), "stream_id")
-            call = start.get("call_control_id")
-            self.call_id = call if isinstance(call, str) else None
-            params = start.get("custom_parameters")
-            self.custom_parameters = params if isinstance(params, dict) else {}
-            fmt = start.get("media_format")
-            if isinstance(fmt, dict):
-                self.set_codec(fmt.get("encoding", "PCMU"))
-                self.check_rate(fmt.get("sample_rate"))
-            return []
+            return self.started(
+                event.get("stream_id"),
+                start.get("call_control_id"),
+                start.get("custom_parameters"),
+                start.get("media_format"),
+                ("encoding", "sample_rate"),
+            )
         if kind == "stop":
             return [EndRequest("telnyx_stop", graceful=False)]  # the call is over
         if kind == "error":

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..websocket.protocol import EndRequest, Message, ProtocolError
-from .base import CarrierSerializer, Parsed, dumps, ident, section
+from .base import CarrierSerializer, Parsed, dumps, section
 
 __all__ = ["TwilioSerializer"]
 
@@ -35,28 +35,18 @@ class TwilioSerializer(CarrierSerializer):
     def call_sid(self) -> str | None:
         return self.call_id
 
-    def on_event(self, kind: str, event: dict[str, Any]) -> Parsed:
-        if kind == "media":
-            media = section(event, "media")
-            if media.get("track", "inbound") not in ("inbound", "inbound_track"):
-                return []
-            return self.audio(media)
+    def carrier_event(self, kind: str, event: dict[str, Any]) -> Parsed:
         if kind == "mark":
             return self.mark_echoed(event.get("mark"))
-        if kind == "dtmf":
-            return self.dtmf(event.get("dtmf"))
         if kind == "start":
             start = section(event, "start")
-            self.stream_id = ident(event.get("streamSid", start.get("streamSid")), "streamSid")
-            call = start.get("callSid")
-            self.call_id = call if isinstance(call, str) else None
-            params = start.get("customParameters")
-            self.custom_parameters = params if isinstance(params, dict) else {}
-            fmt = start.get("mediaFormat")
-            if isinstance(fmt, dict):
-                self.set_codec(fmt.get("encoding", "audio/x-mulaw"))
-                self.check_rate(fmt.get("sampleRate"))
-            return []
+            return self.started(
+                event.get("streamSid", start.get("streamSid")),
+                start.get("callSid"),
+                start.get("customParameters"),
+                start.get("mediaFormat"),
+                ("encoding", "sampleRate"),
+            )
         if kind == "stop":
             return [EndRequest("twilio_stop", graceful=False)]  # the call is over
         if kind == "connected":
