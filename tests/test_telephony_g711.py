@@ -143,3 +143,17 @@ async def test_barge_in_truncates_the_models_reply_at_the_carriers_last_mark() -
     assert marks_ms[-1] - 60 <= cut[2] <= marks_ms[-1]
     assert cut[2] < len(call.received) / 8 - 150  # not what was sent: the phone lags 200 ms
     assert fake.records.violations == []
+
+
+async def test_a_wrapped_provider_declines_pass_through_and_the_call_is_converted() -> None:
+    from beluga_voice.providers import new_provider
+    from beluga_voice.providers.config import S2SConfig, with_provider_specific
+
+    async with FakeRealtimeServer("openai") as fake:
+        opts = with_provider_specific(base_url=fake.url, audio_format="audio/pcmu")
+        wrapped = new_provider("openai_realtime", S2SConfig(api_key="sk-test-0123456789"), opts)
+        async with wrapped.stream() as session:
+            assert session.pass_through("pcmu") is False  # its journal counts PCM16
+        async with provider_for(fake, audio_format="audio/pcmu").stream() as session:
+            assert session.pass_through("pcma") is False  # not the wire's law
+            assert session.pass_through("pcmu") is True
