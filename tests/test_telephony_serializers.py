@@ -295,7 +295,7 @@ def _check(items: list[Frame | EndRequest]) -> None:
 
 @pytest.mark.parametrize("factory", [TwilioSerializer, TelnyxSerializer, PlivoSerializer])
 @given(batch=st.lists(messages, max_size=8))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 def test_any_message_is_parsed_or_refused_with_a_protocol_error(
     factory: type[CarrierSerializer], batch: list[str | bytes]
 ) -> None:
