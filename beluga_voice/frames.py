@@ -25,6 +25,7 @@ from time import monotonic_ns
 from typing import Any, ClassVar, Literal
 
 __all__ = [
+    "AudioEncoding",
     "AudioFrame",
     "BotStartedSpeakingFrame",
     "BotStoppedSpeakingFrame",
@@ -37,6 +38,7 @@ __all__ = [
     "Frame",
     "FrameKind",
     "InputAudioFrame",
+    "InputDTMFFrame",
     "InputMuteFrame",
     "InterruptionFrame",
     "MetricsFrame",
@@ -69,6 +71,11 @@ class FrameKind(enum.IntEnum):
     SYSTEM = 0
     DATA = 1
     CONTROL = 2
+
+
+AudioEncoding = Literal["pcm16", "pcmu", "pcma"]
+"""How an audio frame's bytes are laid out: PCM16 (everywhere, by default), or G.711
+mu-law / A-law (one byte a sample) when a telephone call is passed through untouched."""
 
 
 @dataclass(slots=True)
@@ -117,6 +124,10 @@ class StartFrame(SystemFrame):
     output_sample_rate: int = 24000
     channels: int = 1
     metadata: dict[str, Any] | None = None
+    audio_encoding: AudioEncoding = "pcm16"
+    """The encoding of the transports' audio: G.711 (``pcmu``/``pcma``) in a telephone
+    pass-through pipeline, where the S2S processor hands the carrier's bytes to a provider
+    that takes them as they are (see docs/transports.md, "G.711 end to end")."""
 
 
 @dataclass(slots=True)
@@ -192,43 +203,68 @@ class ProviderSwitchedFrame(SystemFrame):
 
 @dataclass(slots=True)
 class AudioFrame(DataFrame):
-    """PCM16 little-endian interleaved audio.
+    """PCM16 little-endian interleaved audio (or G.711, see ``encoding``).
 
     The payload is validated here so that a bad chunk is a clear ``ValueError`` where it
     was made, not a crash in a resampler three processors later.  ``timestamp`` is the
     stream position in seconds, when the producer knows it.
+
+    ``encoding`` is ``pcm16`` except in a G.711 pass-through pipeline (a telephony
+    transport started with ``StartFrame(audio_encoding="pcmu")``, an S2S provider that
+    takes mu-law as it is): the bytes are then the carrier's, one per sample, and only the
+    transports and the S2S processor may handle them.
     """
 
     audio: bytes
     sample_rate: int
     channels: int = 1
     timestamp: float | None = None
+    encoding: AudioEncoding = "pcm16"
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0:
             raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
         if self.channels < 1:
             raise ValueError(f"channels must be at least 1, got {self.channels}")
-        if len(self.audio) % (2 * self.channels):
+        width = 2 if self.encoding == "pcm16" else 1
+        if len(self.audio) % (width * self.channels):
             raise ValueError(
                 f"audio has {len(self.audio)} bytes, not a multiple of "
-                f"2 bytes x {self.channels} channel(s) of PCM16"
+                f"{width} bytes x {self.channels} channel(s) of {self.encoding}"
             )
+
+    @property
+    def sample_bytes(self) -> int:
+        """Bytes per sample of one channel: 2 for PCM16, 1 for G.711."""
+        return 2 if self.encoding == "pcm16" else 1
 
     @property
     def num_samples(self) -> int:
         """Samples per channel."""
-        return len(self.audio) // (2 * self.channels)
+        return len(self.audio) // (self.sample_bytes * self.channels)
 
     @property
     def duration(self) -> float:
         """Length in seconds."""
-        return len(self.audio) / (2 * self.channels * self.sample_rate)
+        return self.num_samples / self.sample_rate
 
 
 @dataclass(slots=True)
 class InputAudioFrame(Uninterruptible, AudioFrame):
     """User audio.  Never dropped by an interruption: user speech must not be lost."""
+
+
+@dataclass(slots=True)
+class InputDTMFFrame(Uninterruptible, DataFrame):
+    """A key the caller pressed on a phone keypad (``0-9``, ``*``, ``#``, ``A-D``).
+
+    Telephony serializers make one per DTMF event of the carrier; it travels downstream
+    with the user's audio, in order, and survives interruptions like that audio.
+    ``duration_ms`` is how long the key was held, when the carrier says.
+    """
+
+    digit: str
+    duration_ms: float | None = None
 
 
 @dataclass(slots=True)

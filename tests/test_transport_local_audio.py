@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 import anyio
 import numpy as np
@@ -11,62 +10,11 @@ import pytest
 
 from beluga_voice.frames import Direction, Frame, InputAudioFrame, OutputAudioFrame, StartFrame
 from beluga_voice.pipeline import FrameProcessor, PipelineTask
+from beluga_voice.testing.fake_sounddevice import FakeSoundDevice
 from beluga_voice.transports import LocalAudioTransport, LocalAudioUnavailable
 from beluga_voice.transports.local_audio import load_sounddevice
 
 pytestmark = pytest.mark.anyio
-
-
-class FakeSoundDevice:
-    """The slice of the sounddevice API the transport uses, with a scripted microphone."""
-
-    def __init__(self, mic: list[bytes], *, inputs: int = 1, outputs: int = 2) -> None:
-        self.mic = list(mic)
-        self.played = bytearray()
-        self.inputs = inputs
-        self.outputs = outputs
-        self.expected = sum(len(b) for b in mic)
-        self.all_played = anyio.Event()
-        self.opened: list[dict[str, Any]] = []
-        self.closed = 0
-        fake = self
-
-        class Stream:
-            def __init__(self, **kwargs: Any) -> None:
-                fake.opened.append(kwargs)
-
-            def start(self) -> None:
-                pass
-
-            def stop(self) -> None:
-                pass
-
-            def close(self) -> None:
-                fake.closed += 1
-
-        class RawInputStream(Stream):
-            def read(self, frames: int) -> tuple[bytes, bool]:
-                block = fake.mic.pop(0) if fake.mic else b""
-                assert not block or len(block) == 2 * frames
-                return block, False
-
-        class RawOutputStream(Stream):
-            def write(self, data: bytes) -> None:  # runs in an anyio worker thread
-                fake.played.extend(data)
-                if len(fake.played) >= fake.expected:
-                    anyio.from_thread.run_sync(fake.all_played.set)
-
-        self.RawInputStream = RawInputStream
-        self.RawOutputStream = RawOutputStream
-
-    def query_devices(self, device: Any = None, kind: str | None = None) -> dict[str, Any]:
-        if device == "missing":
-            raise ValueError("No input device matching 'missing'")
-        return {
-            "name": "fake card",
-            "max_input_channels": self.inputs,
-            "max_output_channels": self.outputs,
-        }
 
 
 class Echo(FrameProcessor):

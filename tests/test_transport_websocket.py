@@ -420,11 +420,15 @@ async def test_twilio_media_streams_round_trip() -> None:
             await ws.send(json.dumps({"event": "media", "streamSid": "MZ1", "media": media}))
         await ws.send(json.dumps({"event": "stop", "streamSid": "MZ1"}))
         back = bytearray()
+        kinds = []
         async for message in ws:
             event = json.loads(message)
-            assert event["event"] == "media" and event["streamSid"] == "MZ1"
-            back += base64.b64decode(event["media"]["payload"])
+            assert event["streamSid"] == "MZ1"
+            kinds.append(event["event"])
+            if event["event"] == "media":
+                back += base64.b64decode(event["media"]["payload"])
     assert ulaw_decode(bytes(back)) == ulaw_decode(mulaw)  # 1 s of call audio, in order
+    assert kinds == ["media", "mark"] * (len(kinds) // 2)  # a mark after every chunk
 
 
 async def test_100_clients_stream_10_seconds_each_without_loss_or_reordering() -> None:

@@ -111,11 +111,15 @@ def test_twilio_serializer_addresses_the_stream_and_clears_on_barge_in() -> None
     start = {"event": "start", "start": {"streamSid": "MZ9", "callSid": "CA9"}}
     assert serializer.deserialize(json.dumps(start)) == []
     assert serializer.call_sid == "CA9"
+    assert serializer.serialize(InterruptionFrame()) is None  # nothing sent: nothing to clear
+    assert serializer.serialize_audio(bytes(320)) is not None
     clear = json.loads(serializer.serialize(InterruptionFrame()) or "")
     assert clear == {"event": "clear", "streamSid": "MZ9"}
     outbound = {"event": "media", "media": {"track": "outbound", "payload": "AAAA"}}
     assert serializer.deserialize(json.dumps(outbound)) == []
-    assert serializer.deserialize('{"event": "stop"}') == [EndRequest("twilio_stop")]
+    assert serializer.deserialize('{"event": "stop"}') == [
+        EndRequest("twilio_stop", graceful=False)
+    ]
     with pytest.raises(ProtocolError, match="base64"):
         serializer.deserialize('{"event": "media", "media": {"payload": "!!"}}')
 

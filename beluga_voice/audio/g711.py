@@ -15,7 +15,15 @@ import numpy.typing as npt
 
 from .pcm import Buffer, pcm16_view
 
-__all__ = ["alaw_decode", "alaw_encode", "ulaw_decode", "ulaw_encode"]
+__all__ = [
+    "G711_SILENCE",
+    "alaw_decode",
+    "alaw_encode",
+    "g711_decode",
+    "g711_encode",
+    "ulaw_decode",
+    "ulaw_encode",
+]
 
 _ULAW_BIAS: Final = 0x84
 _ULAW_CLIP: Final = 32635
@@ -74,3 +82,18 @@ def ulaw_decode(data: Buffer) -> bytes:
 def alaw_decode(data: Buffer) -> bytes:
     """A-law bytes to PCM16 bytes."""
     return _ALAW[np.frombuffer(data, dtype=np.uint8)].tobytes()
+
+
+G711_SILENCE: Final = {"pcmu": b"\xff", "pcma": b"\xd5"}
+"""One sample of silence in each law (zero bytes are a loud sample in both)."""
+_BY_LAW: Final = {"pcmu": (ulaw_decode, ulaw_encode), "pcma": (alaw_decode, alaw_encode)}
+
+
+def g711_decode(data: Buffer, law: str) -> bytes:
+    """``law`` (``pcmu`` or ``pcma``) bytes to PCM16 bytes."""
+    return _BY_LAW[law][0](data)
+
+
+def g711_encode(data: Buffer, law: str) -> bytes:
+    """PCM16 bytes to ``law`` (``pcmu`` or ``pcma``) bytes."""
+    return _BY_LAW[law][1](data)

@@ -94,8 +94,9 @@ def serve(
     protocol: Annotated[
         str,
         typer.Option(
-            help="Wire protocol: 'beluga' (the project's own, one pipeline per connection) "
-            "or 'openai-realtime' (OpenAI Realtime clients, at /v1/realtime)."
+            help="Wire protocol: 'beluga' (the project's own, one pipeline per connection), "
+            "'openai-realtime' (OpenAI Realtime clients, at /v1/realtime), or a phone "
+            "carrier's media stream: 'twilio', 'telnyx', 'plivo' (8 kHz G.711 calls)."
         ),
     ] = "beluga",
     workers: Annotated[
@@ -123,8 +124,11 @@ def serve(
     if protocol == "openai-realtime":
         _serve_openai_realtime(cfg, host, port, token)
         return
-    if protocol != "beluga":
-        raise fail(f"unknown protocol {protocol!r}; use 'beluga' or 'openai-realtime'")
+    from ..transports.telephony import CARRIERS
+
+    if protocol != "beluga" and protocol not in CARRIERS:
+        known = ", ".join(["beluga", "openai-realtime", *CARRIERS])
+        raise fail(f"unknown protocol {protocol!r}; use one of {known}")
     # Default: one worker per core; on port 0 (any free port) one, as workers share a port.
     count = workers or (default_workers() if port else 1)
     spec = WorkerSpec(
@@ -138,6 +142,7 @@ def serve(
         loop=loop,
         log_json=log_json,
         verbose=verbose,
+        protocol=protocol,
     )
     # Checked here, once, so a bad option fails before any worker starts.
     _server_config(host=host, port=port, token=token, reuse_port=spec.reuse_port)

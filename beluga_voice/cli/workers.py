@@ -77,12 +77,16 @@ class WorkerSpec:
     loop: str = "auto"
     log_json: bool = False
     verbose: bool = False
+    protocol: str = "beluga"
+    """The wire format: ``beluga`` (the default serializer) or a carrier of
+    :data:`~beluga_voice.transports.telephony.CARRIERS`."""
 
 
 def run_worker(spec: WorkerSpec) -> None:
     """One server process: serve until SIGTERM/SIGINT, then drain and return."""
     from ..processors.s2s import S2SProcessor
-    from ..transports.websocket import ServerConfig, WebSocketServer
+    from ..transports.telephony import CARRIERS
+    from ..transports.websocket import DefaultSerializer, ServerConfig, WebSocketServer
 
     setup_logging(spec.log_json, spec.verbose)
     prov = build_provider(spec.cfg)
@@ -103,9 +107,14 @@ def run_worker(spec: WorkerSpec) -> None:
         # starting still drains; it stays open while draining, so a second signal does not
         # kill the process mid-drain.
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async with WebSocketServer(build, server_config) as server:
+            serializer = CARRIERS.get(spec.protocol, DefaultSerializer)
+            async with WebSocketServer(
+                build, server_config, serializer_factory=serializer
+            ) as server:
+                via = f" for {spec.protocol} calls" if spec.protocol in CARRIERS else ""
                 console.print(
-                    f"worker {os.getpid()} serving {prov.name} on {server.url}", highlight=False
+                    f"worker {os.getpid()} serving {prov.name}{via} on {server.url}",
+                    highlight=False,
                 )
                 sys.stdout.flush()
                 async for _ in signals:

@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 import anyio
 import numpy as np
 
+from ..audio.g711 import g711_decode
+
 __all__ = ["ReplyWatch"]
 
 _QUIET = 64
@@ -45,10 +47,13 @@ class ReplyWatch:
 
     # -- what happened ----------------------------------------------------------------------
 
-    def audio_sent(self, pcm: bytes) -> None:
+    def audio_sent(self, pcm: bytes, encoding: str = "pcm16") -> None:
         # Per audio frame, and only until some sound was sent: no wake-up, one vectorised
         # peak.  Near-silence (a file's padding, a resampler's ringing, a muted caller)
-        # holds no turn to wait for.
+        # holds no turn to wait for.  G.711 passed through to the provider is looked at
+        # decoded (here only: what the provider gets is untouched).
+        if not self.unheard_audio and encoding != "pcm16":
+            pcm = g711_decode(pcm, encoding)
         if not self.unheard_audio and len(pcm) > 1:
             samples = np.frombuffer(pcm, dtype="<i2", count=len(pcm) // 2)
             if samples.max() > _QUIET or samples.min() < -_QUIET:

@@ -36,10 +36,12 @@ import anyio
 
 from ..agents.base import Agent
 from ..agents.tools import ToolRegistry
+from ..audio.g711 import G711_SILENCE, g711_decode, g711_encode
 from ..audio.pcm import convert_channels
 from ..audio.resample import StreamResampler
 from ..conversation import ConversationContext, new_conversation_context
 from ..frames import (
+    AudioEncoding,
     BotStoppedSpeakingFrame,
     Direction,
     ErrorFrame,
@@ -167,6 +169,10 @@ class S2SProcessor(FrameProcessor):
         self._in: _Converter | None = None
         self._out: _Converter | None = None
         self._output_rate = 24000
+        self._encoding: AudioEncoding = "pcm16"
+        """The transports' audio encoding (the StartFrame's): G.711 on a telephone pass-through."""
+        self._native = False
+        """The session takes and gives that G.711 as it is (no conversion here)."""
         self._interrupt_pushed = False
         self._responses = 0
         """Replies the provider started so far."""
@@ -198,7 +204,10 @@ class S2SProcessor(FrameProcessor):
 
     async def on_start(self, frame: StartFrame) -> None:
         self._output_rate = frame.output_sample_rate
+        self._encoding = frame.audio_encoding
         self.session = await self.provider.start_streaming(self.context)
+        if self._encoding != "pcm16":
+            self._native = self.session.pass_through(self._encoding)
         self.create_task(self._read_events, name=f"{self.name}.events")
 
     async def on_end(self) -> None:
@@ -227,6 +236,10 @@ class S2SProcessor(FrameProcessor):
             # A server-side turn detector hears the turn end the way it would from a
             # caller: a pause.
             if not session.closed:
+                if self._native:
+                    silence = G711_SILENCE[self._encoding] * round(self._rate_in() * _END_QUIET)
+                    await session.send_audio(silence)
+                    return
                 rate = self._in.out_rate if self._in is not None else 16000
                 await session.send_audio(bytes(2 * round(rate * _END_QUIET)))
 
@@ -268,9 +281,9 @@ class S2SProcessor(FrameProcessor):
             if session is not None and not session.closed:
                 pcm = self._to_provider(frame)
                 if self._muted:
-                    pcm = bytes(len(pcm))
+                    pcm = (G711_SILENCE[self._encoding] if self._native else b"\0") * len(pcm)
                 await session.send_audio(pcm)
-                self._watch.audio_sent(pcm)
+                self._watch.audio_sent(pcm, self._encoding if self._native else "pcm16")
             if self.forward_input_audio:
                 await self.push_frame(frame, direction)
             return
@@ -312,6 +325,13 @@ class S2SProcessor(FrameProcessor):
         await session.speak(text)
 
     def _to_provider(self, frame: InputAudioFrame) -> bytes:
+        if frame.encoding != "pcm16":
+            rates = self.provider.capabilities.input_sample_rates
+            if self._native and frame.encoding == self._encoding and frame.sample_rate in rates:
+                return frame.audio  # the carrier's bytes, as they came
+            frame = InputAudioFrame(
+                g711_decode(frame.audio, frame.encoding), frame.sample_rate, frame.channels
+            )
         conv = self._in
         if conv is None or conv.in_rate != frame.sample_rate or conv.channels != frame.channels:
             rates = self.provider.capabilities.input_sample_rates
@@ -395,6 +415,9 @@ class S2SProcessor(FrameProcessor):
             if event.error is not None and event.error is not self._last_error:
                 await self._report(event.error, fatal=True)  # not told by a SessionError
 
+    def _rate_in(self) -> int:
+        return self.provider.capabilities.input_sample_rates[0]
+
     def _ms(self, pcm_bytes: int) -> float:
         """Milliseconds of PCM16 mono at the rate the provider was sent."""
         rate = (
@@ -433,14 +456,27 @@ class S2SProcessor(FrameProcessor):
             return  # reported by the SessionError that accompanies it
         if not chunk.audio:
             return
+        audio = chunk.audio
+        if chunk.encoding != "pcm16":
+            if (chunk.encoding, chunk.sample_rate, chunk.channels) == (
+                self._encoding,
+                self._output_rate,
+                1,
+            ):
+                await self._play(audio)  # the provider's G.711, as it came, to the carrier
+                return
+            audio = g711_decode(audio, chunk.encoding)
         conv = self._out
         if conv is None or conv.in_rate != chunk.sample_rate or conv.channels != chunk.channels:
             conv = self._out = _Converter(chunk.sample_rate, self._output_rate, chunk.channels)
-        pcm = conv(chunk.audio)
+        pcm = conv(audio)
         if pcm:
-            self.latency.first_audio()
-            self._interrupt_pushed = False
-            await self.push_frame(OutputAudioFrame(pcm, self._output_rate))
+            await self._play(pcm if self._encoding == "pcm16" else g711_encode(pcm, self._encoding))
+
+    async def _play(self, audio: bytes) -> None:
+        self.latency.first_audio()
+        self._interrupt_pushed = False
+        await self.push_frame(OutputAudioFrame(audio, self._output_rate, encoding=self._encoding))
 
     async def _on_transcript(self, event: Transcript) -> None:
         await self.push_frame(TranscriptionFrame(event.text, final=event.final, role=event.role))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 import anyio
 
 from ..conversation import ConversationContext, new_conversation_context
+from ..frames import AudioEncoding
 from .errors import ErrorCode, S2SError
 from .events import (
     AudioChunk,
@@ -95,6 +96,17 @@ class StreamingSession(ABC):
     @abstractmethod
     async def send_audio(self, audio: bytes) -> None:
         """Send user audio: PCM16 mono at one of the provider's input sample rates."""
+
+    def pass_through(self, encoding: AudioEncoding) -> bool:
+        """Take and give G.711 ``encoding`` bytes as they are, from now on (before any audio).
+
+        True when the session's wire speaks that codec natively (OpenAI Realtime set up
+        with ``audio/pcmu``): :meth:`send_audio` then takes the carrier's bytes and
+        :class:`~beluga_voice.providers.events.AudioChunk` carries the provider's, with no
+        decode, resample or encode between a phone call and the model.  False (the
+        default): nothing changes, the S2S processor converts.
+        """
+        return False
 
     async def send_text(self, text: str) -> None:
         """Send a user message as text (providers with ``capabilities.text_input``)."""

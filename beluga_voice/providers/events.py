@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..frames import AudioEncoding
 from .errors import S2SError
 
 __all__ = [
@@ -56,6 +57,9 @@ class AudioChunk:
     response_id: str | None = None
     timestamp: float = field(default_factory=time.monotonic)
     error: S2SError | None = None
+    encoding: AudioEncoding = "pcm16"
+    """``pcm16``, or the G.711 law of a session switched to pass-through
+    (:meth:`~beluga_voice.providers.base.StreamingSession.pass_through`)."""
 
 
 @dataclass(slots=True)

@@ -106,7 +106,7 @@ class InputTransport(FrameProcessor):
     async def push_audio_frame(self, frame: InputAudioFrame) -> None:
         """Push a ready-made user audio frame, stamping its position in the stream."""
         frame.timestamp = self._samples_pushed / frame.sample_rate
-        self._samples_pushed += len(frame.audio) // (2 * frame.channels)
+        self._samples_pushed += frame.num_samples
         await self.push_frame(frame, _DOWN)
 
     async def peer_joined(

@@ -45,7 +45,7 @@ def load_sounddevice() -> ModuleType:
     except OSError as exc:  # the package is there but the PortAudio library is not
         raise LocalAudioUnavailable(
             "the 'sounddevice' package is installed but the PortAudio library was not found "
-            f"({exc}); install it (Debian/Ubuntu: apt install libportaudio2; macOS: "
+            f"({exc}); install it (Debian/Ubuntu: apt-get install libportaudio2; macOS: "
             "brew install portaudio)"
         ) from None
 

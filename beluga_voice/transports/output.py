@@ -12,6 +12,7 @@ from typing import Final
 import anyio
 
 from ..frames import (
+    AudioEncoding,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     Direction,
@@ -115,6 +116,9 @@ class OutputTransport(FrameProcessor):
         self.forward_audio = forward_audio
         self._fixed_rate = sample_rate
         self.sample_rate = sample_rate or 24000
+        self.encoding: AudioEncoding = "pcm16"
+        """The encoding of the audio played (the StartFrame's ``audio_encoding``)."""
+        self._width = 2
         self.pacer = Pacer(clock, lead=(chunk_ms if lead_ms is None else lead_ms) / 1000)
         self.stats = OutputStats()
         self._buffer: PlaybackBuffer | None = None
@@ -133,7 +137,8 @@ class OutputTransport(FrameProcessor):
     # -- subclass API --------------------------------------------------------------------
 
     async def write_audio(self, chunk: bytes) -> None:
-        """Hand one chunk of PCM16 (``self.sample_rate``, ``self.channels``) to the device."""
+        """Hand one chunk of PCM16 (``self.sample_rate``, ``self.channels``; G.711 when
+        ``self.encoding`` says so) to the device."""
         raise NotImplementedError
 
     async def write_frame(self, frame: Frame) -> None:
@@ -155,7 +160,9 @@ class OutputTransport(FrameProcessor):
 
     async def on_start(self, frame: StartFrame) -> None:
         self.sample_rate = self._fixed_rate or frame.output_sample_rate
-        frame_bytes = 2 * self.channels
+        self.encoding = frame.audio_encoding
+        self._width = 2 if self.encoding == "pcm16" else 1
+        frame_bytes = self._width * self.channels
         samples = max(1, round(self.sample_rate * self.chunk_ms / 1000))
         self._buffer = PlaybackBuffer(samples * frame_bytes, frame_bytes)
         self._playing = True
@@ -190,15 +197,20 @@ class OutputTransport(FrameProcessor):
 
     @property
     def _bytes_per_second(self) -> int:
-        return 2 * self.channels * self.sample_rate
+        return self._width * self.channels * self.sample_rate
 
     async def _enqueue(self, frame: OutputAudioFrame) -> None:
         if self._buffer is None:
             raise RuntimeError(f"{self.name}: audio arrived before the StartFrame")
-        if frame.sample_rate != self.sample_rate or frame.channels != self.channels:
+        if (
+            frame.sample_rate != self.sample_rate
+            or frame.channels != self.channels
+            or frame.encoding != self.encoding
+        ):
             await self.push_error(
-                f"{self.name} plays {self.sample_rate} Hz x{self.channels}; got "
-                f"{frame.sample_rate} Hz x{frame.channels} (resample upstream)",
+                f"{self.name} plays {self.encoding} {self.sample_rate} Hz x{self.channels}; "
+                f"got {frame.encoding} {frame.sample_rate} Hz x{frame.channels} "
+                "(resample upstream)",
                 code="invalid_audio_format",
             )
             return
@@ -439,5 +451,8 @@ class OutputTransport(FrameProcessor):
             await self.write_audio(chunk)
             if self.forward_audio:
                 await self.push_frame(
-                    OutputAudioFrame(chunk, self.sample_rate, self.channels), _DOWN
+                    OutputAudioFrame(
+                        chunk, self.sample_rate, self.channels, encoding=self.encoding
+                    ),
+                    _DOWN,
                 )

@@ -25,6 +25,7 @@ from typing import Any
 
 from ...audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from ...conversation import Turn
+from ...frames import AudioEncoding
 from ..errors import ErrorCode, S2SError
 from ..events import Interrupted, SessionError, SessionEvent
 from .dialect import Dialect
@@ -67,6 +68,8 @@ class RealtimeProtocol:
         # G.711 on the wire, PCM16 in the session: encode going out, decode coming in.
         self.encode: Callable[[bytes], bytes] | None = _ENCODERS.get(settings.audio_format)
         self.decode: Callable[[bytes], bytes] | None = _DECODERS.get(settings.audio_format)
+        self.passthrough: AudioEncoding | None = None
+        """Set by :meth:`pass_through`: the session's audio is the wire's G.711 as is."""
         self._outbox: list[Outbound] = []
         # Conversation state that survives a reconnect.
         self.ready = False
@@ -173,18 +176,30 @@ class RealtimeProtocol:
         elif redo_reply:
             self._request_response()
 
+    def pass_through(self, encoding: AudioEncoding) -> bool:
+        """Take and give the wire's G.711 as it is (see ``StreamingSession.pass_through``)."""
+        if self.settings.audio_format != f"audio/{encoding}":
+            return False
+        self.passthrough = encoding
+        return True
+
+    def pcm_size(self, data: bytes) -> int:
+        """Bytes of PCM16 that ``data`` stands for (the unit of every count kept here)."""
+        return 2 * len(data) if self.passthrough is not None else len(data)
+
     def audio(self, pcm: bytes) -> None:
-        if len(pcm) % 2:
+        if len(pcm) % 2 and self.passthrough is None:
             raise S2SError("send_audio", ErrorCode.INVALID_AUDIO_FORMAT, "odd byte count for PCM16")
         if not pcm:
             return
         pcm = bytes(pcm)
         self._unacked.append(pcm)
-        self._unacked_bytes += len(pcm)
-        self._since_commit += len(pcm)
+        size = self.pcm_size(pcm)
+        self._unacked_bytes += size
+        self._since_commit += size
         limit = self.settings.replay_max_ms * self.rate * 2 // 1000
-        while self._unacked and self._unacked_bytes - len(self._unacked[0]) >= limit:
-            self._unacked_bytes -= len(self._unacked.popleft())
+        while self._unacked and self._unacked_bytes - self.pcm_size(self._unacked[0]) >= limit:
+            self._unacked_bytes -= self.pcm_size(self._unacked.popleft())
         self._outbox.append(self._append_message(pcm))
 
     def commit(self) -> None:
@@ -330,7 +345,8 @@ class RealtimeProtocol:
         return self.create_event_id
 
     def _append_message(self, pcm: bytes) -> Outbound:
-        data = self.encode(pcm) if self.encode is not None else pcm
+        encode = self.encode if self.passthrough is None else None
+        data = encode(pcm) if encode is not None else pcm
         if self.binary:
             return data
         return {"type": "input_audio_buffer.append", "audio": base64.b64encode(data).decode()}

@@ -116,15 +116,16 @@ class ServerEvents:
     def binary(self, data: bytes) -> list[SessionEvent]:
         """Grok's binary audio transport: a frame is raw audio of the current item."""
         core = self.core
-        pcm = core.decode(data) if core.decode is not None else data
-        if not core.binary or self._item_id is None or len(pcm) % 2:
+        g711 = core.passthrough  # the wire's G.711 as it is: counted as the PCM16 it encodes
+        pcm = core.decode(data) if core.decode is not None and g711 is None else data
+        if not core.binary or self._item_id is None or (len(pcm) % 2 and g711 is None):
             return [
                 SessionError(
                     S2SError("receive", ErrorCode.MALFORMED_RESPONSE, "unexpected binary frame")
                 )
             ]
-        core.reply_audio.add(self._item_id, 0, len(pcm))
-        return [AudioChunk(pcm, core.rate, response_id=core.response_id)]
+        core.reply_audio.add(self._item_id, 0, core.pcm_size(pcm))
+        return [AudioChunk(pcm, core.rate, response_id=core.response_id, encoding=g711 or "pcm16")]
 
     def _on_session_created(self, event: dict[str, Any]) -> list[SessionEvent]:
         session = event.get("session") or {}
@@ -202,15 +203,18 @@ class ServerEvents:
         return []
 
     def _on_audio(self, event: dict[str, Any]) -> list[SessionEvent]:
+        core = self.core
         pcm = base64.b64decode(event["delta"], validate=True)
-        if self.core.decode is not None:
-            pcm = self.core.decode(pcm)
-        if len(pcm) % 2:
+        g711 = core.passthrough  # the wire's G.711 as it is: counted as the PCM16 it encodes
+        if core.decode is not None and g711 is None:
+            pcm = core.decode(pcm)
+        if len(pcm) % 2 and g711 is None:
             raise ValueError("odd byte count of PCM16 audio")
         item = str(event["item_id"])
         self._item_id = item
-        self.core.reply_audio.add(item, int(event.get("content_index") or 0), len(pcm))
-        return [AudioChunk(pcm, self.core.rate, response_id=_opt_str(event.get("response_id")))]
+        core.reply_audio.add(item, int(event.get("content_index") or 0), core.pcm_size(pcm))
+        rid = _opt_str(event.get("response_id"))
+        return [AudioChunk(pcm, core.rate, response_id=rid, encoding=g711 or "pcm16")]
 
     def _on_assistant_delta(self, event: dict[str, Any]) -> list[SessionEvent]:
         item = str(event["item_id"])

@@ -32,6 +32,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from ...conversation import ConversationContext
+from ...frames import AudioEncoding
 from ..base import StreamingSession
 from ..errors import ErrorCode, S2SError, code_from_ws_close
 from ..events import SessionClosed, SessionError, SessionEvent, SessionReconnected
@@ -168,6 +169,9 @@ class RealtimeSession(StreamingSession):
     def _check_open(self, op: str) -> None:
         if self._finished or self._closing:
             raise S2SError(op, ErrorCode.STREAM_CLOSED, f"{self.provider_name}: session closed")
+
+    def pass_through(self, encoding: AudioEncoding) -> bool:
+        return self.core.pass_through(encoding)
 
     async def send_audio(self, audio: bytes) -> None:
         self._check_open("send_audio")

@@ -1,9 +1,11 @@
 """WebSocket transport: a server hosting one pipeline per connection, a client, serializers.
 
 The default wire protocol (PCM16 binary audio, JSON text events) is documented in
-``docs/websocket-protocol.md``; :class:`TwilioSerializer` speaks Twilio Media Streams.
+``docs/websocket-protocol.md``; :class:`TwilioSerializer` speaks Twilio Media Streams (it
+lives in :mod:`beluga_voice.transports.telephony` with the other carriers).
 """
 
+from ..telephony.twilio import TwilioSerializer
 from .client import WebSocketClient, WebSocketClientProcessor, event_to_frame
 from .protocol import (
     PROTOCOL_VERSION,
@@ -15,7 +17,6 @@ from .protocol import (
 )
 from .server import CLOSE_TRY_AGAIN, PipelineFactory, ServerConfig, WebSocketServer
 from .transport import CLOSE_IDLE, WebSocketInput, WebSocketOutput, WebSocketTransport
-from .twilio import TwilioSerializer
 
 __all__ = [
     "CLOSE_IDLE",

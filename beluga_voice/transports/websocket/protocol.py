@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ...frames import (
+    AudioEncoding,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     ErrorFrame,
@@ -63,21 +64,30 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class EndRequest:
-    """The peer asked to end the session gracefully (not a frame: the server acts on it)."""
+    """The peer asked to end the session (not a frame: the server acts on it).
+
+    ``graceful``: the pipeline finishes what it has (a reply owed is still answered and
+    played); False when nobody is left to hear it (a phone carrier's ``stop``: the caller
+    hung up), which stops the pipeline at once.
+    """
 
     reason: str = "client_end"
+    graceful: bool = True
 
 
 class Serializer:
     """Base class of wire formats.  One instance serves one connection (it may keep state).
 
     ``input_sample_rate`` / ``output_sample_rate`` (None: the server's defaults) are the rates
-    the peer speaks; the server starts the pipeline with them.
+    the peer speaks; the server starts the pipeline with them (and ``audio_encoding``).
     """
 
     input_sample_rate: int | None = None
     output_sample_rate: int | None = None
     channels: int = 1
+    audio_encoding: AudioEncoding = "pcm16"
+    """The encoding of the audio frames this serializer makes and takes (G.711 for a
+    telephone call passed through untouched); the pipeline is started with it."""
 
     def greeting(self, start: StartFrame, session_id: str) -> list[Message]:
         """Messages to send when the session starts."""
@@ -90,6 +100,19 @@ class Serializer:
     def serialize_audio(self, chunk: bytes) -> Message | None:
         """One chunk of bot audio (PCM16 at the output rate), paced by the output half."""
         raise NotImplementedError
+
+    def audio_mark(self) -> Message | None:
+        """A message to send right after each chunk of bot audio, or None.
+
+        Telephony carriers echo such a mark back once the audio before it has played,
+        which is how :meth:`played_seconds` learns what the caller heard.
+        """
+        return None
+
+    def played_seconds(self) -> float | None:
+        """How much of the interrupted reply the peer reported having played, or None
+        when its protocol does not say (the output half's own pacing then counts)."""
+        return None
 
     def serialize(self, frame: Frame) -> Message | None:
         """A non-audio frame for the peer, or None when the peer does not need it."""

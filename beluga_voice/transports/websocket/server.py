@@ -146,7 +146,7 @@ class WebSocketServer:
     """Hosts one pipeline per connection; use as ``async with`` (see the module docstring).
 
     ``serializer_factory`` makes the wire format of each connection (default:
-    :class:`~.protocol.DefaultSerializer`; :class:`~.twilio.TwilioSerializer` for Twilio).
+    :class:`~.protocol.DefaultSerializer`; the carriers of :mod:`beluga_voice.transports.telephony` for phone calls).
     """
 
     subprotocols: Sequence[str] = ()
@@ -336,6 +336,7 @@ class WebSocketServer:
             output_sample_rate=serializer.output_sample_rate or cfg.output_sample_rate,
             channels=serializer.channels,
             metadata={"session_id": session_id},
+            audio_encoding=serializer.audio_encoding,
         )
 
         async def report(frame: ErrorFrame) -> None:

@@ -187,13 +187,13 @@ class WebSocketInput(InputTransport):
             return
         for item in items:
             if isinstance(item, InputAudioFrame):
-                seconds = len(item.audio) / (2 * item.channels * item.sample_rate)
+                seconds = item.duration
                 delay = t.audio.take(seconds)
                 if delay:  # faster than allowed: read the socket later (TCP pushes back)
                     await anyio.sleep(delay)
                 await self.push_audio_frame(item)
             elif isinstance(item, EndRequest):
-                t._close_with("end")
+                t._close_with("end" if item.graceful else "disconnected")
             elif not t.events.try_take():
                 await self._protocol_error(
                     ProtocolError("rate_limited", "too many events; slow down")
@@ -238,7 +238,14 @@ class WebSocketOutput(OutputTransport):
 
     async def write_audio(self, chunk: bytes) -> None:
         t = self.transport
-        await t.send(t.serializer.serialize_audio(chunk))
+        if await t.send(t.serializer.serialize_audio(chunk)):
+            await t.send(t.serializer.audio_mark())
+
+    def _played_seconds(self) -> float:
+        # A peer that reports playback (a carrier's echoed marks) knows better than our
+        # pacing: its jitter buffer and the network sit between the two.
+        heard = self.transport.serializer.played_seconds()
+        return super()._played_seconds() if heard is None else heard
 
     async def write_frame(self, frame: Frame) -> None:
         t = self.transport
