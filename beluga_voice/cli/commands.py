@@ -21,8 +21,10 @@ from .common import (
     ConfigOpt,
     LogJsonOpt,
     ProviderOpt,
+    VerboseOpt,
     app,
     build_provider,
+    check_output,
     console,
     example_path,
     fail,
@@ -51,13 +53,14 @@ def run(
     settle: Annotated[float, typer.Option(help="Quiet seconds that end the run.")] = 1.0,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run a conversation from a WAV file through a provider and write the replies."""
     setup_logging(log_json, verbose)
     source = input_wav or example_path()
     if not source.exists():
         raise fail(f"input file not found: {source}")
+    check_output(output)
     cfg = load_config(config, provider)
     prov = build_provider(cfg)
     tracker = anyio.run(
@@ -73,7 +76,13 @@ def run(
     )
     report(tracker, output)
     if not tracker.turns:
-        raise fail("no conversation turn was recognised")
+        raise fail(
+            "no conversation turn was recognised: the provider heard no complete utterance "
+            "(too short or too quiet for its end-of-turn detection, or no speech at all). "
+            "Try speaking a little longer and louder, leave a pause after each turn, and "
+            "check that the file is mono speech at its stated sample rate; --verbose shows "
+            "what the provider saw."
+        )
 
 
 # -- serve ----------------------------------------------------------------------------------
@@ -110,7 +119,7 @@ def serve(
         str, typer.Option(help="Event loop: auto (uvloop if installed), uvloop, asyncio.")
     ] = "auto",
     log_json: LogJsonOpt = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Serve voice conversations over WebSocket (one pipeline per connection).
 

@@ -8,6 +8,7 @@ without importing the commands (and the commands stay short).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -40,6 +41,20 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON settings file (S2SConfig).")
 ]
 LogJsonOpt = Annotated[bool, typer.Option("--log-json", help="Log as JSON lines on stderr.")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log what the pipeline and provider do (debug).")
+]
+
+
+def check_output(path: Path) -> None:
+    """Fail before the conversation runs if its reply audio could not be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise fail(f"cannot write {path}: it is a directory")
+    if not parent.is_dir():
+        raise fail(f"cannot write {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise fail(f"cannot write {path}: directory {parent} is not writable")
 
 
 def setup_logging(log_json: bool, verbose: bool) -> None:
@@ -77,10 +92,24 @@ def build_provider(cfg: S2SConfig) -> S2SProvider:
     from ..providers.wrap import wrap_provider
 
     try:
-        provider = wrap_provider(new_provider(cfg.provider, cfg))
+        built = new_provider(cfg.provider, cfg)
     except S2SError as exc:
-        raise fail(str(exc)) from None
-    return provider
+        raise fail(exc.message or str(exc)) from None
+    _check_aws_credentials(built)
+    return wrap_provider(built)
+
+
+def _check_aws_credentials(provider: object) -> None:
+    """Missing AWS credentials fail here, before any connection is tried."""
+    from ..providers.amazon_nova import AmazonNovaSonicProvider
+    from ..providers.amazon_nova.signing import find_offline_credentials
+
+    while not isinstance(provider, AmazonNovaSonicProvider) and hasattr(provider, "inner"):
+        provider = provider.inner  # instrumentation wraps the provider itself
+    if isinstance(provider, AmazonNovaSonicProvider) and provider.credentials.uses_chain:
+        problem = find_offline_credentials(provider.credentials.profile)
+        if problem is not None:
+            raise fail(f"{provider.name}: {problem}")
 
 
 def example_path() -> Path:

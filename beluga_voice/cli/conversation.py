@@ -211,7 +211,7 @@ def report(tracker: Tracker, output: Path) -> None:
     if measured:
         console.print(
             f"first reply audio after the provider's end of turn: median {sorted(measured)[len(measured) // 2]:.0f} ms,"
-            f" max {max(measured):.0f} ms (over {len(measured)} turns)"
+            f" max {max(measured):.0f} ms (over {len(measured)} turn{'' if len(measured) == 1 else 's'})"
         )
     console.print(f"wrote {tracker.reply_seconds:.1f} s of reply audio to {output}")
     for message in tracker.errors:
