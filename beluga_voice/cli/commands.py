@@ -27,6 +27,7 @@ from .common import (
     check_output,
     console,
     example_path,
+    example_prompts,
     fail,
     load_config,
     setup_logging,
@@ -74,7 +75,7 @@ def run(
             show_progress=progress,
         )
     )
-    report(tracker, output)
+    report(tracker, output, expected=example_prompts() if input_wav is None else None)
     if not tracker.turns:
         raise fail(
             "no conversation turn was recognised: the provider heard no complete utterance "

@@ -115,3 +115,11 @@ def _check_aws_credentials(provider: object) -> None:
 def example_path() -> Path:
     """The bundled example conversation (16 kHz mono WAV of a user's side)."""
     return Path(str(resources.files("beluga_voice") / "data" / "example_conversation.wav"))
+
+
+def example_prompts() -> list[str]:
+    """What the bundled example's user says, one turn per item."""
+    text = (resources.files("beluga_voice") / "data" / "example_conversation.txt").read_text(
+        encoding="utf-8"
+    )
+    return [line for line in text.splitlines() if line.strip()]
