@@ -6,6 +6,7 @@ fails with one redacted line, never a traceback.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ from .common import (
     fail,
     load_config,
     setup_logging,
+    stops_on_sigterm,
 )
 from .conversation import report, run_conversation
 from .workers import run_async
@@ -90,6 +92,7 @@ def run(
 
 
 @app.command()
+@stops_on_sigterm
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port, one worker only).")] = 8765,
@@ -166,8 +169,19 @@ def serve(
 
 
 def _run_server(main: Callable[[], Awaitable[None]], host: str, port: int) -> None:
+    """Serve until Ctrl+C or SIGTERM, then say so and return (exit status 0)."""
+
+    async def until_terminated() -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(main)
+                async for _ in signals:
+                    tg.cancel_scope.cancel()
+                    break
+        console.print("stopped (SIGTERM)")
+
     try:
-        run_async(main)
+        run_async(until_terminated)
     except KeyboardInterrupt:
         console.print("stopped")
     except OSError as exc:
