@@ -120,3 +120,31 @@ def test_sigterm_while_serving_openai_realtime_exits_cleanly() -> None:
         watchdog.cancel()
         proc.kill()
     assert "stopped (SIGTERM)" in rest
+
+
+def test_no_turn_says_why_and_what_to_try(tmp_path: Path) -> None:
+    from beluga_voice.audio import write_wav_pcm16
+
+    quiet = tmp_path / "quiet.wav"
+    write_wav_pcm16(quiet, b"\0\0" * 16000, 16000)
+    result = runner.invoke(app, ["run", str(quiet), "-o", str(tmp_path / "r.wav"), "--no-progress"])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "no conversation turn was recognised" in text
+    assert "too short or too quiet" in text and "Try speaking" in text
+
+
+def test_one_turn_is_singular(tmp_path: Path) -> None:
+    from beluga_voice.audio import write_wav_pcm16
+    from beluga_voice.tts import EspeakTTS
+
+    hello = tmp_path / "hello.wav"
+    speech = EspeakTTS("en-us+f2", rate=150, sample_rate=16000).synthesize("what time is it")
+    write_wav_pcm16(hello, b"\0\0" * 8000 + speech + b"\0\0" * 16000, 16000)
+    result = runner.invoke(
+        app,
+        ["run", str(hello), "-o", str(tmp_path / "r.wav"), "--no-progress"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "(over 1 turn)" in result.output and "User said (as heard)" in result.output
