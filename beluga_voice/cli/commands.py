@@ -7,7 +7,7 @@ fails with one redacted line, never a traceback.
 from __future__ import annotations
 
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -168,7 +168,7 @@ def serve(
     console.print("stopped")
 
 
-def _run_server(main: Callable[[], Awaitable[None]], host: str, port: int) -> None:
+def _run_server(main: Callable[[], Coroutine[Any, Any, None]], host: str, port: int) -> None:
     """Serve until Ctrl+C or SIGTERM, then say so and return (exit status 0)."""
 
     async def until_terminated() -> None:
