@@ -94,7 +94,7 @@ class PocketSphinxStream(STTStream):
         return STTResult(text, final=False, audio_ms=self._audio_ms)
 
     def _with_floor(self, pcm: bytes) -> bytes:
-        """``pcm`` with :data:`NOISE_FLOOR`-style white noise of ``noise_floor`` RMS added."""
+        """``pcm`` with :data:`~beluga_voice.stt.pocketsphinx.NOISE_FLOOR`-style white noise of ``noise_floor`` RMS added."""
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
         samples += self._rng.normal(0.0, self._noise_floor, samples.size).astype(np.float32)
         return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
@@ -137,7 +137,7 @@ class PocketSphinxSTT(STTEngine):
     to what the application understands, and cannot recognise anything else.  Without
     phrases the general English model is used.  ``hmm``, ``lm`` and ``dictionary``
     override the bundled model files; ``interim_ms`` paces interim results;
-    ``noise_floor`` is the RMS of the noise added before decoding (see :data:`NOISE_FLOOR`;
+    ``noise_floor`` is the RMS of the noise added before decoding (see :data:`~beluga_voice.stt.pocketsphinx.NOISE_FLOOR`;
     0 adds none).
     """
 
