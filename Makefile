@@ -8,11 +8,21 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
+# One line per step, so a first run does not sit silent for a minute.  pip stays quiet
+# (its errors still show); PYTHONWARNINGS drops the one notice setuptools prints as a
+# warning box on every editable install of a package that sits next to pyproject.toml
+# ("Editable installation. Please be careful with folders in your working directory
+# with the same name as your package"): informational, and only the src/ layout avoids it.
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory sysdeps
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,vad,docs]"
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "updating pip"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "installing beluga-voice and its dependencies into $(VENV) (first run only, about a minute)"
+	@start=$$(date +%s); \
+	PYTHONWARNINGS="ignore:Editable installation" \
+		$(BIN)/python -m pip install --quiet -e ".[test,vad,docs]" && \
+	echo "installed in $$(( $$(date +%s) - start )) s"
 	@touch $(STAMP)
 
 # The TEN VAD library in the ten-vad wheel links against LLVM's libc++, which Debian
@@ -28,7 +38,8 @@ sysdeps:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/beluga-voice run
+	@echo "running the bundled example conversation, offline (pocketsphinx, rule agent, espeak-ng)"
+	@$(BIN)/beluga-voice run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ The names most programs need are here; everything else lives in the subpackages
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,6 +16,12 @@ if TYPE_CHECKING:
     from .session import SessionState, VoiceSession
 
 __version__ = "0.1.0"
+
+# A library logs; the application decides where logs go.  Without a handler of its own,
+# Python's last-resort handler printed every warning as a bare, unredacted line on stderr
+# (a provider switch showed up in examples' output); now nothing is printed unless the
+# application configures logging (logging.basicConfig, configure_logging, the CLI).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "Branch",

@@ -28,6 +28,9 @@ def _run(name: str) -> str:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+    # Examples print only what they mean to show: library log lines go through logging,
+    # which is quiet until the application configures it.
+    assert result.stderr.strip() == "", result.stderr[-2000:]
     return result.stdout
 
 

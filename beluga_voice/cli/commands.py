@@ -6,7 +6,8 @@ fails with one redacted line, never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,13 +22,17 @@ from .common import (
     ConfigOpt,
     LogJsonOpt,
     ProviderOpt,
+    VerboseOpt,
     app,
     build_provider,
+    check_output,
     console,
     example_path,
+    example_prompts,
     fail,
     load_config,
     setup_logging,
+    stops_on_sigterm,
 )
 from .conversation import report, run_conversation
 from .workers import run_async
@@ -51,13 +56,14 @@ def run(
     settle: Annotated[float, typer.Option(help="Quiet seconds that end the run.")] = 1.0,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run a conversation from a WAV file through a provider and write the replies."""
     setup_logging(log_json, verbose)
     source = input_wav or example_path()
     if not source.exists():
         raise fail(f"input file not found: {source}")
+    check_output(output)
     cfg = load_config(config, provider)
     prov = build_provider(cfg)
     tracker = anyio.run(
@@ -71,15 +77,22 @@ def run(
             show_progress=progress,
         )
     )
-    report(tracker, output)
+    report(tracker, output, expected=example_prompts() if input_wav is None else None)
     if not tracker.turns:
-        raise fail("no conversation turn was recognised")
+        raise fail(
+            "no conversation turn was recognised: the provider heard no complete utterance "
+            "(too short or too quiet for its end-of-turn detection, or no speech at all). "
+            "Try speaking a little longer and louder, leave a pause after each turn, and "
+            "check that the file is mono speech at its stated sample rate; --verbose shows "
+            "what the provider saw."
+        )
 
 
 # -- serve ----------------------------------------------------------------------------------
 
 
 @app.command()
+@stops_on_sigterm
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0: any free port, one worker only).")] = 8765,
@@ -111,7 +124,7 @@ def serve(
         str, typer.Option(help="Event loop: auto (uvloop if installed), uvloop, asyncio.")
     ] = "auto",
     log_json: LogJsonOpt = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Serve voice conversations over WebSocket (one pipeline per connection).
 
@@ -160,9 +173,20 @@ def serve(
     console.print("stopped")
 
 
-def _run_server(main: Callable[[], Awaitable[None]], host: str, port: int) -> None:
+def _run_server(main: Callable[[], Coroutine[Any, Any, None]], host: str, port: int) -> None:
+    """Serve until Ctrl+C or SIGTERM, then say so and return (exit status 0)."""
+
+    async def until_terminated() -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(main)
+                async for _ in signals:
+                    tg.cancel_scope.cancel()
+                    break
+        console.print("stopped (SIGTERM)")
+
     try:
-        run_async(main)
+        run_async(until_terminated)
     except KeyboardInterrupt:
         console.print("stopped")
     except OSError as exc:

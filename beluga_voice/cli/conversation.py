@@ -39,12 +39,23 @@ class Turn:
     user: str = ""
     bot: list[str] = field(default_factory=list)
     first_audio_ms: float | None = None
+    """From the end of the user's speech to the first reply audio, as a user would measure:
+    the provider's end-of-turn wait (its silence timer) plus its reply time."""
 
 
 class Tracker(FrameObserver):
-    """Watches the pipeline from the side: turns, latency, activity, errors."""
+    """Watches the pipeline from the side: turns, latency, activity, errors.
+
+    Latency is counted from the end of the user's speech, which the tracker finds itself
+    with a VAD on the input (``input`` names the processor whose audio it reads).  The
+    input may be fed faster than real time, so the wait is counted in two parts: the audio
+    the provider heard after the speech ended before it called the end of turn (its
+    endpointing silence, in the input's own clock), then the wall-clock time from that
+    call to the first reply audio."""
 
     def __init__(self) -> None:
+        from ..audio.vad import VADStream
+
         self.started = anyio.Event()
         self.ended = anyio.Event()
         self.turns: list[Turn] = []
@@ -58,15 +69,28 @@ class Tracker(FrameObserver):
         self.source: FrameProcessor | None = None
         """The processor whose output counts (the S2S processor); frames re-pushed by
         later processors are the same frames and must not count twice."""
+        self.input: FrameProcessor | None = None
+        self._vad = VADStream()
+        self._input_ms = 0.0
+        self._speech_end_ms: float | None = None
         self._stopped_at: float | None = None
+        self._endpointing_ms = 0.0
 
     def _turn(self) -> Turn:
         if not self.turns:
             self.turns.append(Turn())
         return self.turns[-1]
 
+    def _heard(self, frame: InputAudioFrame) -> None:
+        self._vad.feed(frame.audio, frame.sample_rate, frame.channels)
+        self._input_ms += 1000 * frame.duration
+        if self._vad.last_confidence >= self._vad.params.confidence:
+            self._speech_end_ms = self._input_ms
+
     def on_push(self, source: FrameProcessor, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, InputAudioFrame):
+            if source is self.input and direction is Direction.DOWNSTREAM:
+                self._heard(frame)
             return
         now = time.monotonic()
         self.last_activity = now
@@ -79,6 +103,8 @@ class Tracker(FrameObserver):
             return
         if isinstance(frame, UserStoppedSpeakingFrame):
             self._stopped_at = now
+            end = self._speech_end_ms
+            self._endpointing_ms = max(0.0, self._input_ms - end) if end is not None else 0.0
         elif isinstance(frame, TranscriptionFrame) and frame.final and frame.text:
             if frame.role == "user":
                 self.turns.append(Turn(user=frame.text))
@@ -90,7 +116,8 @@ class Tracker(FrameObserver):
                 self.played = anyio.Event()
             self.reply_seconds += frame.duration
             if self._stopped_at is not None:
-                self._turn().first_audio_ms = 1000 * (now - self._stopped_at)
+                reply_ms = 1000 * (now - self._stopped_at)
+                self._turn().first_audio_ms = self._endpointing_ms + reply_ms
                 self._stopped_at = None
         elif isinstance(frame, ResponseStartFrame):
             self.responding = True
@@ -119,6 +146,19 @@ class TurnGate(FrameProcessor):
         self.tracker = tracker
         self.start_timeout = start_timeout
         self.vad = VADStream(params=VADParams(stop_secs=0.8))
+        self._in_turn = False
+        self._quiet_since: float | None = None
+        self._quiet_s = 0.0
+
+    async def _pace_quiet(self, frame: InputAudioFrame) -> None:
+        """Within a turn, hold quiet audio to playback speed (see the class docstring)."""
+        if not self._in_turn or self.vad.last_confidence >= self.vad.params.confidence:
+            self._quiet_since = None
+            return
+        if self._quiet_since is None:
+            self._quiet_since, self._quiet_s = time.monotonic(), 0.0
+        self._quiet_s += frame.duration
+        await anyio.sleep(max(0.0, self._quiet_since + self._quiet_s - time.monotonic()))
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         if not isinstance(frame, InputAudioFrame) or direction is not Direction.DOWNSTREAM:
@@ -129,8 +169,12 @@ class TurnGate(FrameProcessor):
         if "started" in kinds:  # arm before the provider can have heard this turn
             self.tracker.started = anyio.Event()
             self.tracker.ended = anyio.Event()
+            self._in_turn = True
+        await self._pace_quiet(frame)
         await self.push_frame(frame, direction)
         if "stopped" in kinds:
+            self._in_turn = False
+            self._quiet_since = None
             with anyio.move_on_after(self.start_timeout):
                 await self.tracker.started.wait()
             if self.tracker.started.is_set():
@@ -160,8 +204,10 @@ async def run_conversation(
     start = StartFrame(input_sample_rate=16000, output_sample_rate=provider.config.sample_rate)
     total = len(wav_in.converted(start.input_sample_rate, 1)) // (2 * 320) + 1
     s2s = tracker.source = S2SProcessor(provider, forward_input_audio=False)
+    gate = None if realtime else TurnGate(tracker)
+    tracker.input = gate or wav_in  # what the provider is given, not what is read ahead
     task = PipelineTask(
-        [wav_in, *([] if realtime else [TurnGate(tracker)]), s2s, WavFileOutput(output)],
+        [wav_in, *([gate] if gate else []), s2s, WavFileOutput(output)],
         start_frame=start,
         observers=[tracker],
         stop_timeout=5.0,
@@ -197,21 +243,30 @@ async def run_conversation(
     return tracker
 
 
-def report(tracker: Tracker, output: Path) -> None:
+def report(tracker: Tracker, output: Path, expected: list[str] | None = None) -> None:
+    """Print the turns; ``expected`` (what was said, known for the bundled example) adds a
+    column beside what the provider heard, so a misrecognition shows as one."""
     table = Table(title="Conversation", show_lines=False)
     table.add_column("#", justify="right")
-    table.add_column("User said")
+    if expected is not None:
+        table.add_column("User said")
+    table.add_column("Heard" if expected is not None else "User said (as heard)")
     table.add_column("Bot replied")
-    table.add_column("Reply after turn end", justify="right")
-    for n, turn in enumerate(tracker.turns, 1):
+    table.add_column("Reply after speech end", justify="right")
+    rows = max(len(tracker.turns), len(expected or []))
+    for n in range(rows):
+        turn = tracker.turns[n] if n < len(tracker.turns) else Turn()
         latency = f"{turn.first_audio_ms:.0f} ms" if turn.first_audio_ms is not None else "-"
-        table.add_row(str(n), turn.user or "-", " ".join(turn.bot) or "-", latency)
+        said = [expected[n] if n < len(expected) else "-"] if expected is not None else []
+        table.add_row(str(n + 1), *said, turn.user or "-", " ".join(turn.bot) or "-", latency)
     console.print(table)
-    measured = [t.first_audio_ms for t in tracker.turns if t.first_audio_ms is not None]
+    measured = sorted(t.first_audio_ms for t in tracker.turns if t.first_audio_ms is not None)
     if measured:
+        turns = f"{len(measured)} turn{'' if len(measured) == 1 else 's'}"
         console.print(
-            f"first reply audio after the provider's end of turn: median {sorted(measured)[len(measured) // 2]:.0f} ms,"
-            f" max {max(measured):.0f} ms (over {len(measured)} turns)"
+            f"first reply audio after the end of the user's speech (end-of-turn wait "
+            f"included): median {measured[len(measured) // 2]:.0f} ms, "
+            f"max {measured[-1]:.0f} ms (over {turns})"
         )
     console.print(f"wrote {tracker.reply_seconds:.1f} s of reply audio to {output}")
     for message in tracker.errors:

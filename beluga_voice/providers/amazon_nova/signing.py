@@ -187,6 +187,11 @@ class CredentialProvider:
         self.expected_access_key_id = expected_access_key_id
         register_secret(expected_access_key_id)
 
+    @property
+    def uses_chain(self) -> bool:
+        """True when the keys come from the AWS chain (not given explicitly or as an object)."""
+        return self._static is None and self._chain is None
+
     def __repr__(self) -> str:
         source = "explicit keys" if self._static is not None else f"chain profile={self.profile}"
         return f"<CredentialProvider {source}>"
@@ -230,3 +235,50 @@ class CredentialProvider:
                 "ACCESS_KEY_ID:SECRET_ACCESS_KEY as api_key",
             )
         return frozen
+
+
+# Chain steps that answer from this machine alone (environment, files, a configured
+# process).  The instance-metadata and container steps are network calls; they are skipped.
+_OFFLINE_STEPS = ("env", "sso", "custom-process", "shared-credentials-file", "config-file")
+
+
+def find_offline_credentials(profile: str | None = None, timeout: float = 5.0) -> str | None:
+    """Why the AWS chain has no credentials on this machine, or None if it has some.
+
+    Lets a command line fail at once, naming what was looked at, instead of retrying a
+    connection whose signature can never be made.  Only the offline steps are consulted
+    (instance-metadata roles are not probed), within ``timeout`` seconds.
+    """
+    import concurrent.futures
+    import os
+
+    import botocore.credentials
+    import botocore.session
+
+    def resolve() -> Any:
+        session = botocore.session.Session(profile=profile)
+        resolver = botocore.credentials.create_credential_resolver(session)
+        resolver.providers = [p for p in resolver.providers if p.METHOD in _OFFLINE_STEPS]
+        return resolver.load_credentials()
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        found = pool.submit(resolve).result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        return f"the AWS credential chain did not answer within {timeout:g} s"
+    except Exception as exc:  # a broken profile or config file: botocore says which
+        return f"the AWS credential chain failed: {exc}"
+    finally:
+        pool.shutdown(wait=False)
+    if found is not None:
+        return None
+    files = (
+        os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+        os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"),
+    )
+    used = profile or os.environ.get("AWS_PROFILE") or "default"
+    return (
+        "no AWS credentials found: looked at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+        f"profile {used!r} (AWS_PROFILE) in {files[0]} and {files[1]}; set those "
+        "variables, run `aws configure` (or `aws sso login`), or pass keys as the api_key"
+    )
