@@ -1,0 +1,158 @@
+"""How :class:`~beluga_voice.processors.stt.STTProcessor` drives a recognition service.
+
+A service (:class:`~beluga_voice.stt.base.AsyncSTTEngine`) is network I/O, so it is
+driven on the event loop, not in a worker thread, and never from the processor's own
+frame handling: the processor turns frames into *operations* (audio of the utterance,
+finalize, reset) put on a bounded queue, and one task of its own, :meth:`serve`, keeps a
+connection open, sends the operations in order and turns the service's results back
+into frames.  So a slow network never holds user audio back in the pipeline.
+
+The queue holds ``backlog`` operations (about 20 ms of audio each); when the service
+falls that far behind (a connection that takes long to open), the utterance is dropped
+and reported (``stream_error``) rather than buffered without bound.
+
+A stream that fails (see :mod:`beluga_voice.stt.wire`: a drop that could not be healed
+with the utterance replayed, an auth error) costs the utterance in progress: the
+processor reports it, drops what was queued for it, closes an announced turn, and the
+next audio opens a new connection.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..providers.errors import ErrorCode, S2SError
+from ..stt.base import AsyncSTTEngine, AsyncSTTStream, STTResult, STTStream
+
+if TYPE_CHECKING:
+    from .stt import STTProcessor
+
+__all__ = ["Relay", "ServiceDriver"]
+
+
+class _Op(enum.Enum):
+    FINALIZE = "finalize"
+    RESET = "reset"
+
+
+Op = bytes | _Op
+
+
+class Relay(STTStream):
+    """Stands in for a recogniser under the processor's own endpointing
+    (:class:`~beluga_voice.stt.utterance.UtteranceRecognizer`): it records what the
+    endpointing asks for, for the driver to send; the final result comes later, from the
+    service."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.ops: list[Op] = []
+
+    def feed(self, pcm: bytes) -> STTResult | None:
+        if pcm:
+            self.ops.append(pcm)
+        return None
+
+    def finish(self) -> STTResult:
+        self.ops.append(_Op.FINALIZE)
+        return STTResult("", final=True)
+
+    def reset(self) -> None:
+        self.ops.append(_Op.RESET)
+
+    def take(self) -> list[Op]:
+        ops, self.ops = self.ops, []
+        return ops
+
+
+class ServiceDriver:
+    """See the module docstring.  ``processor`` receives the results and failures."""
+
+    FINALIZE = _Op.FINALIZE
+    RESET = _Op.RESET
+
+    def __init__(self, processor: STTProcessor, engine: AsyncSTTEngine, backlog: int) -> None:
+        self.processor = processor
+        self.engine = engine
+        self._send, self._recv = anyio.create_memory_object_stream[Op](backlog)
+        self._wanted = anyio.Event()
+        self._wanted.set()  # connect at once: the first utterance should not wait for it
+        self.pending_finals = 0
+        """Finalizes sent whose final result has not come yet."""
+        self.finals_done = anyio.Event()
+        self.finals_done.set()
+        self.connected = False
+
+    def submit(self, ops: list[Op]) -> bool:
+        """Queue operations; False if the backlog is full (the caller drops the utterance)."""
+        for op in ops:
+            try:
+                self._send.send_nowait(op)
+            except anyio.WouldBlock:
+                return False
+            if op is _Op.FINALIZE:
+                self.pending_finals += 1
+                self.finals_done = anyio.Event()
+        self._wanted.set()
+        return True
+
+    def overflow_error(self) -> S2SError:
+        return S2SError(
+            "send_audio",
+            ErrorCode.STREAM_ERROR,
+            f"{self.engine.name}: the recogniser fell behind; the utterance was dropped",
+        )
+
+    def drop_queued(self) -> None:
+        """Forget what was queued (it belonged to a failed utterance)."""
+        while True:
+            try:
+                op = self._recv.receive_nowait()
+            except anyio.WouldBlock:
+                break
+            if op is _Op.FINALIZE:
+                self.pending_finals -= 1
+        self._finals_settled(reset=True)
+
+    def _finals_settled(self, *, reset: bool = False) -> None:
+        if reset:
+            self.pending_finals = 0
+        if self.pending_finals <= 0:
+            self.pending_finals = 0
+            self.finals_done.set()
+
+    async def serve(self) -> None:
+        """Keep a connection while audio wants one; hand results and failures over."""
+        while True:
+            await self._wanted.wait()
+            try:
+                async with self.engine.connect() as stream:
+                    self.connected = True
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._pump, stream)
+                        async for result in stream.results():
+                            if result.final:
+                                self.pending_finals -= 1
+                                self._finals_settled()
+                            await self.processor._service_result(result)
+                        tg.cancel_scope.cancel()
+                raise S2SError(
+                    "receive", ErrorCode.STREAM_CLOSED, f"{self.engine.name}: stream ended"
+                )
+            except S2SError as error:
+                self.connected = False
+                self._wanted = anyio.Event()  # the next audio asks for a new connection
+                self.drop_queued()
+                await self.processor._service_failed(error)
+
+    async def _pump(self, stream: AsyncSTTStream) -> None:
+        async for op in self._recv:
+            if op is _Op.FINALIZE:
+                await stream.finalize()
+            elif op is _Op.RESET:
+                await stream.reset()
+            else:
+                await stream.send(op)
