@@ -218,6 +218,7 @@ class STTProcessor(FrameProcessor):
             self._preroll.append(pcm)
             return
         if ops and not self._driver.submit(ops):
+            self._driver.drop_queued()
             await self._recover(self._driver.overflow_error())
             self._driver.submit([ServiceDriver.RESET])
             return
@@ -231,19 +232,21 @@ class STTProcessor(FrameProcessor):
         if result.final and self.endpointing == "own":
             await self.push_frame(UserTurnEndedFrame(), _DOWN)
 
-    async def _service_failed(self, error: Exception) -> None:
-        """The service's stream failed (called by the driver's task)."""
-        await self._recover(error)
+    async def _service_failed(self, error: Exception, current: bool) -> None:
+        """The service's stream failed (called by the driver's task); ``current``: the
+        user is still inside the failed utterance."""
+        if current:
+            await self._recover(error)
+        else:  # that utterance was over; the one in progress is fine
+            await self.push_exception(error, "recognising")
 
     async def _recover(self, exc: Exception) -> None:
         """The recogniser failed: report it, drop the utterance, be ready for the next."""
         self._listening = False  # the rest of this utterance is not recognised
-        if self._driver is not None:
-            self._driver.drop_queued()  # first: nothing of this utterance goes out later
-            if self.recognizer is not None:
-                self.recognizer.reset()
-            if self._relay is not None:
-                self._relay.take()
+        if self._driver is not None and self.recognizer is not None:
+            self.recognizer.reset()
+            assert self._relay is not None
+            self._relay.take()
         await self.push_exception(exc, "recognising")
         if self._owner is not None:
             try:
@@ -307,6 +310,7 @@ class STTProcessor(FrameProcessor):
         if self._driver is not None and self._listening:
             self._listening = False
             if not self._driver.submit([ServiceDriver.FINALIZE]):
+                self._driver.drop_queued()
                 await self._recover(self._driver.overflow_error())
             return
         if not self._listening or self.stream is None or self._owner is None:

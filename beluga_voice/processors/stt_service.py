@@ -12,9 +12,11 @@ falls that far behind (a connection that takes long to open), the utterance is d
 and reported (``stream_error``) rather than buffered without bound.
 
 A stream that fails (see :mod:`beluga_voice.stt.wire`: a drop that could not be healed
-with the utterance replayed, an auth error) costs the utterance in progress: the
-processor reports it, drops what was queued for it, closes an announced turn, and the
-next audio opens a new connection.
+with the utterance replayed, an auth error) costs the utterance it was recognising: the
+processor reports it, the rest of that utterance's queued audio is dropped (later
+utterances stay queued for a new connection, opened at once), and if the user is still
+speaking it, the announced turn is closed; otherwise the next audio opens a new
+connection.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ class ServiceDriver:
         self.finals_done = anyio.Event()
         self.finals_done.set()
         self.connected = False
+        self._in_utterance = False
+        """The last operation sent was audio: an utterance is open on the service."""
 
     def submit(self, ops: list[Op]) -> bool:
         """Queue operations; False if the backlog is full (the caller drops the utterance)."""
@@ -106,20 +110,43 @@ class ServiceDriver:
             f"{self.engine.name}: the recogniser fell behind; the utterance was dropped",
         )
 
-    def drop_queued(self) -> None:
-        """Forget what was queued (it belonged to a failed utterance)."""
+    def _drain(self) -> list[Op]:
+        ops: list[Op] = []
         while True:
             try:
-                op = self._recv.receive_nowait()
+                ops.append(self._recv.receive_nowait())
             except anyio.WouldBlock:
-                break
-            if op is _Op.FINALIZE:
-                self.pending_finals -= 1
-        self._finals_settled(reset=True)
+                return ops
 
-    def _finals_settled(self, *, reset: bool = False) -> None:
-        if reset:
-            self.pending_finals = 0
+    def drop_queued(self) -> None:
+        """Forget everything queued (the service fell behind: all of it is late)."""
+        self._drain()
+        self._in_utterance = False
+        self._requeue([])
+
+    def drop_failed(self) -> bool:
+        """The stream failed: forget the queued rest of the utterance it was sending, keep
+        later utterances for the next connection.  True if the processor is still inside
+        the failed utterance (no finalize for it was queued yet)."""
+        ops = self._drain()
+        if self._in_utterance:
+            self._in_utterance = False
+            if _Op.FINALIZE not in ops:
+                self._requeue([])
+                return True
+            ops = ops[ops.index(_Op.FINALIZE) + 1 :]
+        self._requeue(ops)
+        return False
+
+    def _requeue(self, ops: list[Op]) -> None:
+        for op in ops:
+            self._send.send_nowait(op)  # fits: they were just taken out
+        self.pending_finals = ops.count(_Op.FINALIZE)
+        self._finals_settled()
+        if ops:
+            self._wanted.set()  # later utterances are waiting: reconnect now
+
+    def _finals_settled(self) -> None:
         if self.pending_finals <= 0:
             self.pending_finals = 0
             self.finals_done.set()
@@ -131,25 +158,32 @@ class ServiceDriver:
             try:
                 async with self.engine.connect() as stream:
                     self.connected = True
+                    failed: S2SError | None = None
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self._pump, stream)
-                        async for result in stream.results():
-                            if result.final:
-                                self.pending_finals -= 1
-                                self._finals_settled()
-                            await self.processor._service_result(result)
+                        try:
+                            await self._hand_over(stream)
+                        except S2SError as error:  # out of the group, not as a group
+                            failed = error
                         tg.cancel_scope.cancel()
-                raise S2SError(
-                    "receive", ErrorCode.STREAM_CLOSED, f"{self.engine.name}: stream ended"
-                )
+                    raise failed or S2SError(
+                        "receive", ErrorCode.STREAM_CLOSED, f"{self.engine.name}: stream ended"
+                    )
             except S2SError as error:
                 self.connected = False
                 self._wanted = anyio.Event()  # the next audio asks for a new connection
-                self.drop_queued()
-                await self.processor._service_failed(error)
+                await self.processor._service_failed(error, self.drop_failed())
+
+    async def _hand_over(self, stream: AsyncSTTStream) -> None:
+        async for result in stream.results():
+            if result.final:
+                self.pending_finals -= 1
+                self._finals_settled()
+            await self.processor._service_result(result)
 
     async def _pump(self, stream: AsyncSTTStream) -> None:
         async for op in self._recv:
+            self._in_utterance = isinstance(op, bytes)
             if op is _Op.FINALIZE:
                 await stream.finalize()
             elif op is _Op.RESET:

@@ -141,17 +141,22 @@ class WebSocketSTTStream(AsyncSTTStream):
         """Connect (an S2SError if refused), serve, and close on every way out."""
         async with self._lock:
             await self._connect()
+        failed: S2SError | None = None
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._read)
                 tg.start_soon(self._watch)
                 try:
                     yield self
+                except S2SError as error:  # raised out of the group, not as a group
+                    failed = error
                 finally:
                     await self._close()
                     tg.cancel_scope.cancel()
         finally:
             self._send.close()
+        if failed is not None:
+            raise failed
 
     async def _connect(self) -> None:
         self._ws = await open_websocket(

@@ -8,7 +8,8 @@ Deepgram's JSON error otherwise), binary PCM16 in, ``Results`` out, ``Finalize``
 ``vad_events``, and energy endpointing: ``endpointing`` ms of quiet after speech closes
 the segment with ``speech_final``.
 
-It "recognises" a script: utterance *n* is ``transcripts[n]`` (cycling).  Its words are
+It "recognises" a script: utterance *n* (which starts with audio louder than
+``speech_rms``) is ``transcripts[n]`` (cycling).  Its words are
 revealed as audio arrives (one per ``word_ms``) in interim results, finalized segments
 close every ``segment_ms`` of audio (if set), and ``Finalize`` gives the rest of the
 utterance's words, so the final transcript is the script's whatever the audio.
@@ -273,15 +274,15 @@ class _Listen:
     async def _audio(self, pcm: bytes) -> None:
         self.fake.records.audio_bytes += len(pcm)
         seconds = len(pcm) / (2 * self.rate)
-        if self.words is None:
-            self.words = self.fake.next_transcript()
+        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
+        rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+        if self.words is None and rms >= self.fake.speech_rms:
+            self.words = self.fake.next_transcript()  # an utterance starts with speech
             self.utt_start = self.time
         self.time += seconds
         if self.drop_s is not None and self.time >= self.drop_s:
             self.ws.transport.abort()
             raise ConnectionClosed(None, None)
-        samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2").astype(np.float64)
-        rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
         if rms >= self.fake.speech_rms:
             if not self.in_speech and self.vad_events:
                 await self._send({"type": "SpeechStarted", "channel": [0], "timestamp": self.time})
