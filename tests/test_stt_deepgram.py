@@ -262,3 +262,16 @@ def test_any_json_gives_results_or_an_s2s_error_never_a_crash(
         except S2SError:
             continue
         assert all(isinstance(r, STTResult) and isinstance(r.text, str) for r in results)
+
+
+def test_utterances_finalized_back_to_back_get_one_final_each_in_order() -> None:
+    core = _core()
+    core.audio(bytes(16000))  # 0.5 s
+    assert core.finalize()[1] is None
+    core.audio(bytes(16000))
+    assert core.finalize()[1] is None
+    assert core.finalize()[1] is None  # a third with no audio of its own: answered in order
+    first = core.receive(_results(0.0, 0.5, "first", is_final=True, from_finalize=True))
+    assert [r.text for r in first] == ["first"]
+    rest = core.receive(_results(0.5, 0.5, "second", is_final=True, from_finalize=True))
+    assert [(r.text, r.final) for r in rest] == [("second", True), ("", True)]

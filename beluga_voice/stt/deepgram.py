@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -61,8 +62,8 @@ class DeepgramCore(WireCore):
         self._finals: list[str] = []
         self._interim = ""
         self._covered = 0.0
-        self._mark: float | None = None
-        """Where the utterance being finalized ends (seconds), or None."""
+        self._marks: deque[float] = deque()
+        """Where each finalized utterance awaiting its final ends (seconds)."""
         self._utt_bytes = 0
         self._heard = False
 
@@ -83,16 +84,17 @@ class DeepgramCore(WireCore):
         return [pcm]
 
     def finalize(self) -> tuple[list[Outgoing], STTResult | None]:
-        if not self._utt_bytes and not self._finals and not self._interim:
+        if not self._utt_bytes and not self._finals and not self._interim and not self._marks:
             return [], STTResult("", final=True)
-        self._mark = self._sent_s
-        if self._covered >= self._mark - _SLACK and not self._interim:
+        if not self._marks and self._covered >= self._sent_s - _SLACK and not self._interim:
             return [], self._complete()
+        self._marks.append(self._sent_s)
         return [_FINALIZE], None
 
     def reset(self) -> list[Outgoing]:
-        self._dropped_until = self._sent_s
-        self._clear()
+        if not self._marks:  # (else its results cannot be told from the finalized ones')
+            self._dropped_until = self._sent_s
+        self._clear_open()
         return []
 
     def keepalive(self) -> list[Outgoing]:
@@ -103,7 +105,8 @@ class DeepgramCore(WireCore):
 
     def reconnected(self) -> None:
         self._sent_s = self._dropped_until = self._covered = 0.0
-        self._clear()
+        self._marks.clear()
+        self._clear_open()
 
     def expire(self) -> STTResult:
         if not self._heard:
@@ -113,6 +116,8 @@ class DeepgramCore(WireCore):
                 "deepgram: no transcript for the utterance in time",
             )
         log.warning("deepgram: no from_finalize in time; using the results so far")
+        if self._marks:
+            self._marks.popleft()
         if self._interim:
             self._finals.append(self._interim)
         return self._complete()
@@ -160,10 +165,15 @@ class DeepgramCore(WireCore):
                 self._finals.append(text)
             self._interim = ""
             self._covered = max(self._covered, end)
-            if self._mark is not None and (
-                data.get("from_finalize") is True or end >= self._mark - _SLACK
+            if self._marks and (
+                data.get("from_finalize") is True or end >= self._marks[0] - _SLACK
             ):
-                return [self._complete()]
+                self._marks.popleft()
+                done = [self._complete()]
+                while self._marks and self._covered >= self._marks[0] - _SLACK:
+                    self._marks.popleft()  # an utterance finalized with no audio of its own
+                    done.append(self._complete())
+                return done
             return [self._partial()] if text else []
         if not text or text == self._interim:
             return []
@@ -182,13 +192,12 @@ class DeepgramCore(WireCore):
 
     def _complete(self) -> STTResult:
         result = STTResult(" ".join(self._finals), final=True, audio_ms=self._audio_ms)
-        self._clear()
+        self._clear_open()
         return result
 
-    def _clear(self) -> None:
+    def _clear_open(self) -> None:
         self._finals = []
         self._interim = ""
-        self._mark = None
         self._utt_bytes = 0
         self._heard = False
 

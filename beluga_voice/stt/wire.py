@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
@@ -108,6 +109,53 @@ class WireCore(ABC):
         raise S2SError(stream_timeout)."""
 
 
+@dataclass
+class _Utterance:
+    chunks: list[bytes] = field(default_factory=list)
+    lost: bool = False
+    """Its oldest audio was dropped (past the bound): it cannot be replayed."""
+
+
+class Unanswered:
+    """The audio of the utterances whose final result has not come yet, kept for a
+    replay: the last one is open, the others are finalized and await their finals.
+    Bounded by ``limit`` bytes in all: past it the oldest audio goes, and an utterance
+    that lost audio can no longer be replayed (a drop then fails the stream)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.utterances: deque[_Utterance] = deque([_Utterance()])
+        self.size = 0
+
+    @property
+    def waiting(self) -> int:
+        """Finalized utterances awaiting their final result."""
+        return len(self.utterances) - 1
+
+    @property
+    def lost(self) -> bool:
+        return any(u.lost for u in self.utterances)
+
+    def add(self, pcm: bytes) -> None:
+        self.utterances[-1].chunks.append(pcm)
+        self.size += len(pcm)
+        for utterance in self.utterances:
+            while self.size > self.limit and utterance.chunks:
+                self.size -= len(utterance.chunks.pop(0))
+                utterance.lost = True
+
+    def close_open(self) -> None:
+        self.utterances.append(_Utterance())
+
+    def drop_open(self) -> None:
+        self.size -= sum(len(c) for c in self.utterances[-1].chunks)
+        self.utterances[-1] = _Utterance()
+
+    def answered(self) -> None:
+        if len(self.utterances) > 1:
+            self.size -= sum(len(c) for c in self.utterances.popleft().chunks)
+
+
 class WebSocketSTTStream(AsyncSTTStream):
     """See the module docstring.  Run it with ``async with stream.running():``."""
 
@@ -119,10 +167,7 @@ class WebSocketSTTStream(AsyncSTTStream):
         self.finalize_timeout = options.finalize_timeout
         self.keepalive_s = options.keepalive_s
         self.reconnects = options.reconnects
-        self._replay_max = int(options.replay_s * core.sample_rate) * 2
-        self._utterance: list[bytes] = []
-        self._utterance_bytes = 0
-        self._replay_lost = False
+        self._unanswered = Unanswered(int(options.replay_s * core.sample_rate) * 2)
         self._ws: ClientConnection | None = None
         self._lock = anyio.Lock()
         """Held while a connection is (re)opened and replayed: sends wait for it."""
@@ -188,11 +233,7 @@ class WebSocketSTTStream(AsyncSTTStream):
     async def send(self, pcm: bytes) -> None:
         if not pcm:
             return
-        self._utterance.append(pcm)
-        self._utterance_bytes += len(pcm)
-        while self._utterance_bytes > self._replay_max and self._utterance:
-            self._utterance_bytes -= len(self._utterance.pop(0))
-            self._replay_lost = True
+        self._unanswered.add(pcm)
         await self._transmit(self.core.audio(pcm))
 
     async def finalize(self) -> None:
@@ -200,13 +241,14 @@ class WebSocketSTTStream(AsyncSTTStream):
         if result is not None:
             await self._deliver([result])
             return
-        self._final_due = anyio.current_time() + self.finalize_timeout
+        self._unanswered.close_open()
+        if self._final_due is None:
+            self._final_due = anyio.current_time() + self.finalize_timeout
         self._wake.set()
         await self._transmit(messages)
 
     async def reset(self) -> None:
-        self._forget_utterance()
-        self._final_due = None
+        self._unanswered.drop_open()
         await self._transmit(self.core.reset())
 
     async def results(self) -> AsyncIterator[STTResult]:
@@ -232,14 +274,10 @@ class WebSocketSTTStream(AsyncSTTStream):
     async def _deliver(self, results: list[STTResult]) -> None:
         for result in results:
             if result.final:
-                self._forget_utterance()
-                self._final_due = None
+                self._unanswered.answered()
+                waiting = self._unanswered.waiting
+                self._final_due = anyio.current_time() + self.finalize_timeout if waiting else None
             await self._send.send(result)
-
-    def _forget_utterance(self) -> None:
-        self._utterance.clear()
-        self._utterance_bytes = 0
-        self._replay_lost = False
 
     async def _fail(self, error: S2SError) -> None:
         with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
@@ -280,7 +318,7 @@ class WebSocketSTTStream(AsyncSTTStream):
         ):
             await self._fail(S2SError("receive", code, f"{self.core.service}: closed{said}"))
             return False
-        if self._replay_lost:
+        if self._unanswered.lost:
             await self._fail(
                 S2SError(
                     "receive",
@@ -304,13 +342,7 @@ class WebSocketSTTStream(AsyncSTTStream):
                 self.core.reconnected()
                 assert self._ws is not None
                 try:
-                    for pcm in self._utterance:
-                        for message in self.core.audio(pcm):
-                            await self._ws.send(message)
-                    if self._final_due is not None:
-                        self._final_due = anyio.current_time() + self.finalize_timeout
-                        for message in self.core.finalize()[0]:
-                            await self._ws.send(message)
+                    await self._replay(self._ws)
                 except ConnectionClosed:
                     continue
                 return True
@@ -323,6 +355,22 @@ class WebSocketSTTStream(AsyncSTTStream):
             )
         )
         return False
+
+    async def _replay(self, ws: ClientConnection) -> None:
+        """Send the unanswered utterances again, each finalized one finalized again."""
+        utterances = self._unanswered.utterances
+        for i, utterance in enumerate(utterances):
+            for pcm in utterance.chunks:
+                for message in self.core.audio(pcm):
+                    await ws.send(message)
+            if i < len(utterances) - 1:
+                messages, result = self.core.finalize()
+                for message in messages:
+                    await ws.send(message)
+                if result is not None:  # an utterance with no audio: answered at once
+                    await self._deliver([result])
+        if self._final_due is not None:
+            self._final_due = anyio.current_time() + self.finalize_timeout
 
     async def _watch(self) -> None:
         """The clocks: a final result overdue, a keepalive due."""
