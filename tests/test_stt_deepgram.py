@@ -275,3 +275,19 @@ def test_utterances_finalized_back_to_back_get_one_final_each_in_order() -> None
     assert [r.text for r in first] == ["first"]
     rest = core.receive(_results(0.5, 0.5, "second", is_final=True, from_finalize=True))
     assert [(r.text, r.final) for r in rest] == [("second", True), ("", True)]
+
+
+def test_the_services_are_listed_with_their_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    from beluga_voice.stt.registry import STT_SERVICES, new_stt
+
+    for name, env in [
+        ("deepgram", "DEEPGRAM_API_KEY"),
+        ("openai", "OPENAI_API_KEY"),
+        ("openai-http", "OPENAI_API_KEY"),
+    ]:
+        assert STT_SERVICES[name].credentials == (env,)
+        monkeypatch.delenv(env, raising=False)
+        assert not STT_SERVICES[name].has_credentials()
+    monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
+    engine = new_stt("deepgram", model="nova-2")
+    assert isinstance(engine, DeepgramSTT) and engine.query["model"] == "nova-2"
