@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from ..providers.errors import ErrorCode, S2SError
 from ..secrets import register_secret
 from .base import AsyncSTTEngine, STTResult
-from .wire import Outgoing, WebSocketSTTStream, WireCore, WireOptions
+from .wire import Outgoing, WebSocketSTTStream, WireCore, WireOptions, parse_message
 
 __all__ = ["DeepgramCore", "DeepgramSTT"]
 
@@ -125,13 +125,8 @@ class DeepgramCore(WireCore):
     # -- in ---------------------------------------------------------------------------------------
 
     def receive(self, text: str) -> list[STTResult]:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise S2SError(
-                "receive", ErrorCode.MALFORMED_RESPONSE, "deepgram: a message is not JSON"
-            ) from None
-        if not isinstance(data, dict):
+        data = parse_message(text, "deepgram")
+        if data is None:
             return []
         kind = data.get("type")
         if kind == "Results":

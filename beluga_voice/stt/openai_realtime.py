@@ -29,7 +29,7 @@ from ..providers.errors import ErrorCode, S2SError
 from ..providers.openai_realtime.dialect import OPENAI
 from ..secrets import register_secret
 from .base import AsyncSTTEngine, STTResult
-from .wire import Outgoing, WebSocketSTTStream, WireCore, WireOptions
+from .wire import Outgoing, WebSocketSTTStream, WireCore, WireOptions, parse_message
 
 __all__ = ["OpenAIRealtimeSTT", "OpenAITranscriptionCore"]
 
@@ -123,13 +123,8 @@ class OpenAITranscriptionCore(WireCore):
     # -- in ---------------------------------------------------------------------------------------
 
     def receive(self, text: str) -> list[STTResult]:
-        try:
-            event = json.loads(text)
-        except ValueError:
-            raise S2SError(
-                "receive", ErrorCode.MALFORMED_RESPONSE, "openai: an event is not JSON"
-            ) from None
-        if not isinstance(event, dict):
+        event = parse_message(text, "openai")
+        if event is None:
             return []
         kind = event.get("type")
         item = event.get("item_id")

@@ -21,11 +21,13 @@ the I/O the same way for all of them:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -36,7 +38,7 @@ from ..providers.errors import ErrorCode, S2SError, code_from_ws_close
 from ..providers.websocket import open_websocket, redacting_logger
 from .base import AsyncSTTStream, STTResult
 
-__all__ = ["Outgoing", "WebSocketSTTStream", "WireCore", "WireOptions"]
+__all__ = ["Outgoing", "WebSocketSTTStream", "WireCore", "WireOptions", "parse_message"]
 
 log = logging.getLogger("beluga_voice.stt")
 
@@ -55,6 +57,18 @@ class WireOptions:
     keepalive_s: float | None = 4.0
     reconnects: int = 2
     replay_s: float = 30.0
+
+
+def parse_message(text: str, service: str) -> dict[str, Any] | None:
+    """A service's JSON message as a dict (None: valid JSON of another shape, ignored);
+    text that is not JSON is a ``malformed_response``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise S2SError(
+            "receive", ErrorCode.MALFORMED_RESPONSE, f"{service}: a message is not JSON"
+        ) from None
+    return data if isinstance(data, dict) else None
 
 
 class WireCore(ABC):
