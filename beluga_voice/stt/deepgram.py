@@ -27,7 +27,8 @@ from urllib.parse import urlencode
 from ..providers.errors import ErrorCode, S2SError
 from ..secrets import register_secret
 from .base import AsyncSTTEngine, STTResult
-from .wire import Outgoing, WebSocketSTTStream, WireCore, WireOptions, parse_message
+from .wire import WebSocketSTTStream
+from .wire_core import Outgoing, WireCore, WireOptions, parse_message
 
 __all__ = ["DeepgramCore", "DeepgramSTT"]
 

@@ -29,7 +29,8 @@ from ..providers.errors import ErrorCode, S2SError
 from ..providers.openai_realtime.dialect import OPENAI
 from ..secrets import register_secret
 from .base import AsyncSTTEngine, STTResult
-from .wire import Outgoing, WebSocketSTTStream, WireCore, WireOptions, parse_message
+from .wire import WebSocketSTTStream
+from .wire_core import Outgoing, WireCore, WireOptions, parse_message
 
 __all__ = ["OpenAIRealtimeSTT", "OpenAITranscriptionCore"]
 

@@ -1,8 +1,8 @@
 """The shell shared by the WebSocket recognition services (Deepgram, OpenAI realtime).
 
-Each service is a sans-I/O :class:`WireCore` (which messages to send, what the received
-ones mean, the state of the utterance) under one :class:`WebSocketSTTStream`, which does
-the I/O the same way for all of them:
+Each service is a sans-I/O :class:`~beluga_voice.stt.wire_core.WireCore` (which messages
+to send, what the received ones mean, the state of the utterance) under one
+:class:`WebSocketSTTStream`, which does the I/O the same way for all of them:
 
 * **deadlines**: the handshake (``connect_timeout``) and the final result after
   :meth:`~WebSocketSTTStream.finalize` (``finalize_timeout``: past it the core gives the
@@ -10,9 +10,10 @@ the I/O the same way for all of them:
 * **keepalive**: services close idle sockets (Deepgram after 10 s without audio), so the
   core's keepalive message goes out every ``keepalive_s`` of silence;
 * **reconnect**: a connection that drops (no close asked for by us, or a retryable close
-  code) is opened again up to ``reconnects`` times, and the audio of the unfinished
-  utterance (kept up to ``replay_s`` seconds) is sent again, a pending finalize too; an
-  utterance longer than that, or a connection that cannot be restored, fails the stream
+  code) is opened again up to ``reconnects`` times, and the audio of every utterance not
+  yet answered (kept up to ``replay_s`` seconds in all) is sent again, each finalized one
+  finalized again; audio beyond that bound, or a connection that cannot be restored,
+  fails the stream
   with an :class:`~beluga_voice.providers.errors.S2SError` (never silently);
 * **backpressure**: results go through a bounded channel of ``_RESULTS`` entries; a
   consumer that stops reading stops the reader, and the service's socket with it.
@@ -21,13 +22,8 @@ the I/O the same way for all of them:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 import anyio.abc
@@ -37,137 +33,13 @@ from websockets.exceptions import ConnectionClosed
 from ..providers.errors import ErrorCode, S2SError, code_from_ws_close
 from ..providers.websocket import open_websocket, redacting_logger
 from .base import AsyncSTTStream, STTResult
+from .wire_core import Outgoing, Unanswered, WireCore, WireOptions
 
-__all__ = ["Outgoing", "WebSocketSTTStream", "WireCore", "WireOptions", "parse_message"]
+__all__ = ["WebSocketSTTStream"]
 
 log = logging.getLogger("beluga_voice.stt")
 
-Outgoing = str | bytes
-"""A WebSocket message: text (JSON control) or binary (audio)."""
-
 _RESULTS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class WireOptions:
-    """The shell's deadlines and limits (see the module docstring)."""
-
-    connect_timeout: float = 10.0
-    finalize_timeout: float = 3.0
-    keepalive_s: float | None = 4.0
-    reconnects: int = 2
-    replay_s: float = 30.0
-
-
-def parse_message(text: str, service: str) -> dict[str, Any] | None:
-    """A service's JSON message as a dict (None: valid JSON of another shape, ignored);
-    text that is not JSON is a ``malformed_response``."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise S2SError(
-            "receive", ErrorCode.MALFORMED_RESPONSE, f"{service}: a message is not JSON"
-        ) from None
-    return data if isinstance(data, dict) else None
-
-
-class WireCore(ABC):
-    """The sans-I/O protocol of one service: no sockets, no clocks, testable alone."""
-
-    service: str
-    sample_rate: int
-
-    @abstractmethod
-    def url(self) -> str:
-        """The WebSocket URL with its query."""
-
-    @abstractmethod
-    def headers(self) -> dict[str, str]:
-        """Handshake headers (the credentials)."""
-
-    def opening(self) -> list[Outgoing]:
-        """Messages sent first on every new connection (a session setup)."""
-        return []
-
-    @abstractmethod
-    def audio(self, pcm: bytes) -> list[Outgoing]:
-        """Messages carrying ``pcm`` (the core counts the audio it sent)."""
-
-    @abstractmethod
-    def finalize(self) -> tuple[list[Outgoing], STTResult | None]:
-        """End the utterance: messages to send, or the final result at once (no audio)."""
-
-    @abstractmethod
-    def reset(self) -> list[Outgoing]:
-        """Drop the utterance; results for its audio are not reported any more."""
-
-    @abstractmethod
-    def keepalive(self) -> list[Outgoing]:
-        """What keeps an idle connection open (empty: nothing needed)."""
-
-    def closing(self) -> list[Outgoing]:
-        """Sent before a close we asked for (the service flushes and says goodbye)."""
-        return []
-
-    @abstractmethod
-    def receive(self, text: str) -> list[STTResult]:
-        """Results from a received text message; raises S2SError for a service error."""
-
-    @abstractmethod
-    def reconnected(self) -> None:
-        """A new connection: the service's timeline restarts; the utterance is replayed."""
-
-    @abstractmethod
-    def expire(self) -> STTResult:
-        """The final result did not come in time: the best final the core can give, or
-        raise S2SError(stream_timeout)."""
-
-
-@dataclass
-class _Utterance:
-    chunks: list[bytes] = field(default_factory=list)
-    lost: bool = False
-    """Its oldest audio was dropped (past the bound): it cannot be replayed."""
-
-
-class Unanswered:
-    """The audio of the utterances whose final result has not come yet, kept for a
-    replay: the last one is open, the others are finalized and await their finals.
-    Bounded by ``limit`` bytes in all: past it the oldest audio goes, and an utterance
-    that lost audio can no longer be replayed (a drop then fails the stream)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.utterances: deque[_Utterance] = deque([_Utterance()])
-        self.size = 0
-
-    @property
-    def waiting(self) -> int:
-        """Finalized utterances awaiting their final result."""
-        return len(self.utterances) - 1
-
-    @property
-    def lost(self) -> bool:
-        return any(u.lost for u in self.utterances)
-
-    def add(self, pcm: bytes) -> None:
-        self.utterances[-1].chunks.append(pcm)
-        self.size += len(pcm)
-        for utterance in self.utterances:
-            while self.size > self.limit and utterance.chunks:
-                self.size -= len(utterance.chunks.pop(0))
-                utterance.lost = True
-
-    def close_open(self) -> None:
-        self.utterances.append(_Utterance())
-
-    def drop_open(self) -> None:
-        self.size -= sum(len(c) for c in self.utterances[-1].chunks)
-        self.utterances[-1] = _Utterance()
-
-    def answered(self) -> None:
-        if len(self.utterances) > 1:
-            self.size -= sum(len(c) for c in self.utterances.popleft().chunks)
 
 
 class WebSocketSTTStream(AsyncSTTStream):
@@ -227,8 +99,13 @@ class WebSocketSTTStream(AsyncSTTStream):
         )
         self.connections += 1
         self._last_sent = anyio.current_time()
-        for message in self.core.opening():
-            await self._ws.send(message)
+        try:
+            for message in self.core.opening():
+                await self._ws.send(message)
+        except ConnectionClosed:
+            raise S2SError(
+                "connect", ErrorCode.NETWORK_ERROR, f"{self.core.service}: closed during setup"
+            ) from None
 
     async def _close(self) -> None:
         """Say goodbye the service's way, within a deadline, shielded from cancellation."""
