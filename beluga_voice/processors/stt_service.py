@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..providers.errors import ErrorCode, S2SError
+from ..errors import ErrorCode, S2SError
 from ..stt.base import AsyncSTTEngine, AsyncSTTStream, STTResult, STTStream
 
 if TYPE_CHECKING:

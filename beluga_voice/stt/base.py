@@ -77,7 +77,7 @@ class AsyncSTTStream(ABC):
     to the current utterance, :meth:`finalize` ends it (its final :class:`STTResult`
     follows in :meth:`results`, maybe with empty text), :meth:`reset` drops it with no
     result.  :meth:`results` yields interim and final results in order and raises an
-    :class:`~beluga_voice.providers.errors.S2SError` when the stream fails for good (a
+    :class:`~beluga_voice.errors.S2SError` when the stream fails for good (a
     connection that dropped and could not be restored with the utterance replayed).
 
     A stream lives inside its engine's :meth:`AsyncSTTEngine.connect` context, which owns

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from ..providers.errors import ErrorCode, S2SError
+from ..errors import ErrorCode, S2SError
 from ..secrets import register_secret
 from .base import AsyncSTTEngine, STTResult
 from .wire import WebSocketSTTStream

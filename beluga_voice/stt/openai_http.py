@@ -25,7 +25,7 @@ import anyio
 import httpx
 
 from ..audio.wav import write_wav_pcm16
-from ..providers.errors import ErrorCode, S2SError, code_from_http_status
+from ..errors import ErrorCode, S2SError, code_from_http_status
 from ..secrets import redact, register_secret
 from .base import AsyncSTTEngine, AsyncSTTStream, STTResult
 

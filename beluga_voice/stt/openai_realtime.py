@@ -25,8 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..providers.errors import ErrorCode, S2SError
-from ..providers.openai_realtime.dialect import OPENAI
+from ..errors import ErrorCode, S2SError
 from ..secrets import register_secret
 from .base import AsyncSTTEngine, STTResult
 from .wire import WebSocketSTTStream
@@ -37,6 +36,20 @@ __all__ = ["OpenAIRealtimeSTT", "OpenAITranscriptionCore"]
 DEFAULT_URL = "wss://api.openai.com/v1"
 RATE = 24000
 """The only PCM rate the Realtime API takes."""
+
+
+_ERRORS: dict[str, ErrorCode] = {
+    "invalid_api_key": ErrorCode.AUTHENTICATION_ERROR,
+    "authentication_error": ErrorCode.AUTHENTICATION_ERROR,
+    "permission_denied": ErrorCode.AUTHORIZATION_ERROR,
+    "insufficient_quota": ErrorCode.QUOTA_EXCEEDED,
+    "model_not_found": ErrorCode.INVALID_MODEL,
+    "rate_limit_exceeded": ErrorCode.RATE_LIMIT,
+    "server_error": ErrorCode.INTERNAL_ERROR,
+    "session_expired": ErrorCode.STREAM_CLOSED,
+}
+"""OpenAI's error ``code`` / ``type`` values (the API's error reference) and ours; any other
+is an ``invalid_request`` (a refused client event)."""
 
 
 class OpenAITranscriptionCore(WireCore):
@@ -164,13 +177,9 @@ class OpenAITranscriptionCore(WireCore):
         fields = error if isinstance(error, dict) else {}
         code, kind = fields.get("code"), fields.get("type")
         message = str(fields.get("message") or what)[:300]
-        rule = OPENAI.classify(
-            code if isinstance(code, str) else None,
-            kind if isinstance(kind, str) else None,
-            message,
-        )
+        ours = _ERRORS.get(str(code)) or _ERRORS.get(str(kind)) or ErrorCode.INVALID_REQUEST
         return S2SError(
-            "receive", rule.code, f"openai: {message}", details={"code": str(code), "type": kind}
+            "receive", ours, f"openai: {message}", details={"code": str(code), "type": kind}
         )
 
 
@@ -180,7 +189,7 @@ class OpenAIRealtimeSTT(AsyncSTTEngine):
     The key comes from ``api_key`` or ``OPENAI_API_KEY``; ``base_url`` is the Realtime
     base (``wss://api.openai.com/v1``, or a compatible server's).  ``language`` (ISO-639-1)
     and ``prompt`` guide the model.  The shell options are those of
-    :class:`~beluga_voice.stt.wire.WireOptions`.
+    :class:`~beluga_voice.stt.wire_core.WireOptions`.
     """
 
     name = "openai"

@@ -14,7 +14,7 @@ to send, what the received ones mean, the state of the utterance) under one
   yet answered (kept up to ``replay_s`` seconds in all) is sent again, each finalized one
   finalized again; audio beyond that bound, or a connection that cannot be restored,
   fails the stream
-  with an :class:`~beluga_voice.providers.errors.S2SError` (never silently);
+  with an :class:`~beluga_voice.errors.S2SError` (never silently);
 * **backpressure**: results go through a bounded channel of ``_RESULTS`` entries; a
   consumer that stops reading stops the reader, and the service's socket with it.
 """
@@ -30,8 +30,8 @@ import anyio.abc
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from ..providers.errors import ErrorCode, S2SError, code_from_ws_close
-from ..providers.websocket import open_websocket, redacting_logger
+from ..errors import ErrorCode, S2SError, code_from_ws_close
+from ..wire import open_websocket, redacting_logger
 from .base import AsyncSTTStream, STTResult
 from .wire_core import Outgoing, Unanswered, WireCore, WireOptions
 

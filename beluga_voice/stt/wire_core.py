@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..providers.errors import ErrorCode, S2SError
+from ..errors import ErrorCode, S2SError
 from .base import STTResult
 
 __all__ = ["Outgoing", "Unanswered", "WireCore", "WireOptions", "parse_message"]

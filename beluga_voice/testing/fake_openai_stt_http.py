@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 
 from ..audio.wav import read_wav_pcm16
-from .fake_chat import _read_request, _send_simple
+from .fake_chat import LoopbackHTTP, _read_request, _send_simple
 
 __all__ = ["FakeTranscriptionHTTP"]
 
@@ -43,7 +43,7 @@ else:
 
 
 @dataclass
-class FakeTranscriptionHTTP:
+class FakeTranscriptionHTTP(LoopbackHTTP):
     """Use as ``async with FakeTranscriptionHTTP(["Hi."]) as fake:`` and point a client at
     ``fake.base_url``."""
 
@@ -60,21 +60,6 @@ class FakeTranscriptionHTTP:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    async def __aenter__(self) -> FakeTranscriptionHTTP:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self._listener = listener
-        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(listener.serve, self._serve_one)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._tg is not None and self._listener is not None
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(None, None, None)
-        await self._listener.aclose()
 
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
