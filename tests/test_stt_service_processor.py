@@ -3,6 +3,9 @@ interim and final transcripts, turn frames, barge-in, failures, Retry and Fallba
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import anyio
 import pytest
 from test_cascade_errors import Turns
@@ -22,7 +25,7 @@ from beluga_voice.frames import (
 from beluga_voice.pipeline import PipelineTask
 from beluga_voice.processors.resilience import Fallback, Retry
 from beluga_voice.processors.stt import STTProcessor
-from beluga_voice.stt import PocketSphinxSTT
+from beluga_voice.stt import AsyncSTTEngine, AsyncSTTStream, PocketSphinxSTT
 from beluga_voice.stt.deepgram import DeepgramSTT
 from beluga_voice.testing.fake_deepgram import FakeDeepgramServer
 from beluga_voice.testing.harness import run_pipeline
@@ -151,3 +154,24 @@ async def test_fallback_to_pocketsphinx_when_the_service_refuses_the_key() -> No
         ("deepgram", "local", "error")
     ]
     assert not task.errors
+
+
+class StuckService(AsyncSTTEngine):
+    """A service whose connection never opens: the operations back up."""
+
+    name = "stuck"
+    sample_rate = 16000
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncSTTStream]:
+        await anyio.sleep_forever()
+        yield  # type: ignore[misc]  # pragma: no cover - never reached
+
+
+async def test_a_service_that_falls_behind_costs_the_utterance_with_an_error_not_memory() -> None:
+    turns = Turns()
+    stt = STTProcessor(StuckService(), endpointing="frames", backlog=5, name="stt")
+    out, task = await run_pipeline([turns, stt], _turn(turns, _SPEECH))
+    assert [(e.source, e.code) for e in task.errors] == [("stt", "stream_error")]
+    assert len([f for f in out if isinstance(f, InputAudioFrame)]) == len(_frames(_SPEECH))
+    assert not _texts(out, True)

@@ -137,7 +137,9 @@ class STTProcessor(FrameProcessor):
         await self.on_cleanup()
 
     async def on_cleanup(self) -> None:
-        """Close the stream, on every way out (idempotent; waits for a feed in flight)."""
+        """Close the stream, on every way out (idempotent; waits for a feed in flight).
+        A service's connection closes with its task, which the pipeline cancels."""
+        self._driver = None
         if self._owner is not None:
             await self._owner.aclose()
 
