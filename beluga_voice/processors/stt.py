@@ -245,6 +245,9 @@ class STTProcessor(FrameProcessor):
     async def _recover(self, exc: Exception) -> None:
         """The recogniser failed: report it, drop the utterance, be ready for the next."""
         self._listening = False  # the rest of this utterance is not recognised
+        # Taken now: a service's failure is handled in its own task, and by the next
+        # await the frame task may have announced a new turn, which is not this one.
+        speaking, self._speaking = self._speaking, False
         if self._driver is not None and self.recognizer is not None:
             self.recognizer.reset()
             assert self._relay is not None
@@ -255,8 +258,7 @@ class STTProcessor(FrameProcessor):
                 await self._owner.run(self._reset)
             except EngineClosedError:
                 return
-        if self._speaking:  # close the turn that was announced (it has no words)
-            self._speaking = False
+        if speaking:  # close the turn that was announced (it has no words)
             await self.push_frame(UserStoppedSpeakingFrame(), _DOWN)
             await self.push_frame(UserStoppedSpeakingFrame(), _UP)
 
