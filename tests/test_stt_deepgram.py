@@ -291,3 +291,16 @@ def test_the_services_are_listed_with_their_credentials(monkeypatch: pytest.Monk
     monkeypatch.setenv("DEEPGRAM_API_KEY", KEY)
     engine = new_stt("deepgram", model="nova-2")
     assert isinstance(engine, DeepgramSTT) and engine.query["model"] == "nova-2"
+
+
+def test_results_for_the_audio_of_a_reset_utterance_are_dropped() -> None:
+    core = _core()
+    core.audio(bytes(16000))  # 0.5 s, then the user is cut off
+    core.reset()
+    assert core.receive(_results(0.0, 0.5, "cut off words")) == []
+    assert core.receive(_results(0.0, 0.5, "cut off words", is_final=True)) == []
+    core.audio(bytes(16000))
+    late = core.receive(_results(0.5, 0.5, "new words", is_final=True))
+    assert [r.text for r in late] == ["new words"]
+    # Every sent audio is covered by finalized segments: the final is given at once.
+    assert core.finalize() == ([], STTResult("new words", final=True, audio_ms=500.0))
