@@ -175,3 +175,13 @@ async def test_a_service_that_falls_behind_costs_the_utterance_with_an_error_not
     assert [(e.source, e.code) for e in task.errors] == [("stt", "stream_error")]
     assert len([f for f in out if isinstance(f, InputAudioFrame)]) == len(_frames(_SPEECH))
     assert not _texts(out, True)
+
+
+async def test_an_end_frame_waits_for_the_final_the_service_owes() -> None:
+    turns = Turns()
+    async with FakeDeepgramServer(["said just before the end"]) as fake:
+        stt = STTProcessor(_deepgram(fake), endpointing="frames", name="stt")
+        out, task = await run_pipeline([turns, stt], _turn(turns, _SPEECH))  # then EndFrame
+    assert not task.errors
+    assert _texts(out, True) == ["said just before the end"]
+    assert fake.records.controls[-2:] == ["Finalize", "CloseStream"]

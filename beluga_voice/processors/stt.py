@@ -129,7 +129,7 @@ class STTProcessor(FrameProcessor):
     async def on_end(self) -> None:
         """A service still owes final transcripts: wait for them (bounded)."""
         driver = self._driver
-        if driver is not None and driver.pending_finals and driver.connected:
+        if driver is not None and driver.pending_finals:  # (maybe still connecting)
             with anyio.move_on_after(_FINAL_GRACE):
                 await driver.finals_done.wait()
 

@@ -86,7 +86,6 @@ class ServiceDriver:
         """Finalizes sent whose final result has not come yet."""
         self.finals_done = anyio.Event()
         self.finals_done.set()
-        self.connected = False
         self._in_utterance = False
         """The last operation sent was audio: an utterance is open on the service."""
 
@@ -157,7 +156,6 @@ class ServiceDriver:
             await self._wanted.wait()
             try:
                 async with self.engine.connect() as stream:
-                    self.connected = True
                     failed: S2SError | None = None
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self._pump, stream)
@@ -170,7 +168,6 @@ class ServiceDriver:
                         "receive", ErrorCode.STREAM_CLOSED, f"{self.engine.name}: stream ended"
                     )
             except S2SError as error:
-                self.connected = False
                 self._wanted = anyio.Event()  # the next audio asks for a new connection
                 await self.processor._service_failed(error, self.drop_failed())
 
