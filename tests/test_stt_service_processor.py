@@ -185,3 +185,31 @@ async def test_an_end_frame_waits_for_the_final_the_service_owes() -> None:
     assert not task.errors
     assert _texts(out, True) == ["said just before the end"]
     assert fake.records.controls[-2:] == ["Finalize", "CloseStream"]
+
+
+class BuggyOnce(AsyncSTTEngine):
+    """A service client with a bug on its first connection, then a working one."""
+
+    name = "buggy"
+    sample_rate = 16000
+
+    def __init__(self, inner: DeepgramSTT) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncSTTStream]:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("a bug in the client")
+        async with self.inner.connect() as stream:
+            yield stream
+
+
+async def test_a_client_bug_is_reported_once_and_the_next_turn_is_heard() -> None:
+    turns = Turns()
+    async with FakeDeepgramServer(["heard after the bug"]) as fake:
+        stt = STTProcessor(BuggyOnce(_deepgram(fake)), endpointing="frames", name="stt")
+        out, task = await run_pipeline([turns, stt], _turn(turns, _SPEECH), until=_finals(1))
+    assert [(e.source, e.code) for e in task.errors] == [("stt", "internal_error")]
+    assert _texts(out, True) == ["heard after the bug"]

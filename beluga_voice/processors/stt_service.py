@@ -167,9 +167,18 @@ class ServiceDriver:
                     raise failed or S2SError(
                         "receive", ErrorCode.STREAM_CLOSED, f"{self.engine.name}: stream ended"
                     )
-            except S2SError as error:
+            except Exception as exc:  # (a bug too: reported, and the next turn gets a try)
+                report = exc if isinstance(exc, S2SError) else self._unexpected(exc)
                 self._wanted = anyio.Event()  # the next audio asks for a new connection
-                await self.processor._service_failed(error, self.drop_failed())
+                await self.processor._service_failed(report, self.drop_failed())
+
+    def _unexpected(self, exc: Exception) -> S2SError:
+        return S2SError(
+            "recognise",
+            ErrorCode.INTERNAL_ERROR,
+            f"{self.engine.name}: {type(exc).__name__}: {exc}",
+            cause=exc,
+        )
 
     async def _hand_over(self, stream: AsyncSTTStream) -> None:
         async for result in stream.results():
