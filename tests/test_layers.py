@@ -16,7 +16,18 @@ PACKAGE = Path(__file__).resolve().parent.parent / "beluga_voice"
 
 FLOORS: list[set[str]] = [
     # ground: shared pieces with no dependency on any room above
-    {"frames", "audio", "conversation", "secrets", "errors", "tls", "services", "local", "_moved"},
+    {
+        "frames",
+        "audio",
+        "conversation",
+        "secrets",
+        "errors",
+        "tls",
+        "wire",
+        "services",
+        "local",
+        "_moved",
+    },
     {"observability"},  # telemetry primitives every room may use
     {"stt", "tts", "agents"},  # engines
     {"providers", "pipeline"},  # S2S services; the frame engine

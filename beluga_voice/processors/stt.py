@@ -11,9 +11,14 @@ Two ways to know where utterances are:
   processor recognises the audio between its ``UserStartedSpeakingFrame`` (plus a short
   pre-roll) and its ``UserStoppedSpeakingFrame`` / ``UserTurnEndedFrame``.
 
-Recognition runs in a worker thread, every call on the recogniser (``close`` included)
-through one :class:`~beluga_voice.audio.engine_owner.EngineOwner`, so closing waits for
-a feed in flight; user audio is passed on unchanged.
+An embedded engine (:class:`~beluga_voice.stt.base.STTEngine`) recognises in a worker
+thread, every call on the recogniser (``close`` included) through one
+:class:`~beluga_voice.audio.engine_owner.EngineOwner`, so closing waits for a feed in
+flight.  A recognition service (:class:`~beluga_voice.stt.base.AsyncSTTEngine`:
+Deepgram, OpenAI) is network I/O, driven on the event loop by a task of the processor's
+own (:mod:`beluga_voice.processors.stt_service`): its interim results arrive while the
+user speaks, its final one after the turn end was sent.  User audio is passed on
+unchanged either way.
 
 A recogniser that fails (an engine error, a dropped connection) costs the utterance in
 progress, never the next one: the failure goes upstream as an ``ErrorFrame`` with the
@@ -26,6 +31,8 @@ from __future__ import annotations
 import logging
 from collections import deque
 from typing import Literal
+
+import anyio
 
 from ..audio import convert_channels
 from ..audio.engine_owner import EngineClosedError, EngineOwner
@@ -42,23 +49,29 @@ from ..frames import (
     UserTurnEndedFrame,
 )
 from ..pipeline.processor import FrameProcessor
-from ..stt.base import STTEngine, STTResult, STTStream
+from ..stt.base import AsyncSTTEngine, STTEngine, STTResult, STTStream
 from ..stt.utterance import UtteranceEvent, UtteranceRecognizer
+from .stt_service import Relay, ServiceDriver
 
 __all__ = ["STTProcessor"]
 
 log = logging.getLogger("beluga_voice.stt")
+
+_FINAL_GRACE = 5.0
+"""Seconds an EndFrame waits for final transcripts a service still owes."""
 
 _DOWN = Direction.DOWNSTREAM
 _UP = Direction.UPSTREAM
 
 
 class STTProcessor(FrameProcessor):
-    """See the module docstring.  ``interim`` forwards interim transcripts too."""
+    """See the module docstring.  ``interim`` forwards interim transcripts too;
+    ``backlog`` bounds the operations queued for a service (see
+    :mod:`~beluga_voice.processors.stt_service`)."""
 
     def __init__(
         self,
-        engine: STTEngine,
+        engine: STTEngine | AsyncSTTEngine,
         *,
         endpointing: Literal["own", "frames"] = "own",
         silence_ms: float = 500.0,
@@ -66,6 +79,7 @@ class STTProcessor(FrameProcessor):
         interim: bool = True,
         interruptions: bool = True,
         language: str | None = None,
+        backlog: int = 500,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
@@ -85,24 +99,47 @@ class STTProcessor(FrameProcessor):
         """A UserStartedSpeakingFrame went out (own endpointing) and its stop not yet."""
         self._owner: EngineOwner | None = None
         """Owns :attr:`stream` and :attr:`recognizer`: they are only called through it."""
+        self.backlog = backlog
+        self._driver: ServiceDriver | None = None
+        self._relay: Relay | None = None
 
     async def on_start(self, frame: StartFrame) -> None:
+        if isinstance(self.engine, AsyncSTTEngine):
+            self._driver = ServiceDriver(self, self.engine, self.backlog)
+            self._relay = Relay(self.engine.sample_rate)
+            if self.endpointing == "own":
+                # Energy VAD costs microseconds per 20 ms: it runs on the loop, no thread.
+                self.recognizer = UtteranceRecognizer(
+                    self._relay, silence_ms=self.silence_ms, preroll_ms=self.preroll_ms
+                )
+            self.create_task(self._driver.serve, name=f"{self.name}.service")
+            return
         self._owner = EngineOwner(f"{self.name} recogniser", close=self._close_stream)
         await self._owner.run(self._open)
 
     def _open(self) -> None:
         """Open a stream (and its endpointing).  In a worker thread: it may be slow."""
+        assert isinstance(self.engine, STTEngine)
         self.stream = self.engine.open_stream()
         if self.endpointing == "own":
             self.recognizer = UtteranceRecognizer(
                 self.stream, silence_ms=self.silence_ms, preroll_ms=self.preroll_ms
             )
 
+    async def on_end(self) -> None:
+        """A service still owes final transcripts: wait for them (bounded)."""
+        driver = self._driver
+        if driver is not None and driver.pending_finals:  # (maybe still connecting)
+            with anyio.move_on_after(_FINAL_GRACE):
+                await driver.finals_done.wait()
+
     async def on_stop(self) -> None:
         await self.on_cleanup()
 
     async def on_cleanup(self) -> None:
-        """Close the stream, on every way out (idempotent; waits for a feed in flight)."""
+        """Close the stream, on every way out (idempotent; waits for a feed in flight).
+        A service's connection closes with its task, which the pipeline cancels."""
+        self._driver = None
         if self._owner is not None:
             await self._owner.aclose()
 
@@ -112,7 +149,7 @@ class STTProcessor(FrameProcessor):
             stream.close()
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
-        if direction is _DOWN and self.stream is not None:
+        if direction is _DOWN and (self.stream is not None or self._driver is not None):
             if isinstance(frame, InputAudioFrame):
                 await self.push_frame(frame, direction)  # never hold user audio back
                 await self._hear(self._to_engine_rate(frame))
@@ -142,6 +179,9 @@ class STTProcessor(FrameProcessor):
     async def _hear(self, pcm: bytes) -> None:
         if not pcm:
             return
+        if self._driver is not None:
+            await self._hear_service(pcm)
+            return
         assert self._owner is not None
         if self.recognizer is not None:
             try:
@@ -167,17 +207,58 @@ class STTProcessor(FrameProcessor):
         else:
             self._preroll.append(pcm)
 
+    async def _hear_service(self, pcm: bytes) -> None:
+        """Turn audio into operations for the service (see :mod:`.stt_service`)."""
+        assert self._driver is not None and self._relay is not None
+        events: list[UtteranceEvent] = []
+        if self.recognizer is not None:
+            events = self.recognizer.feed(pcm)
+            ops = self._relay.take()
+        elif self._listening:
+            ops = [pcm]
+        else:
+            self._preroll.append(pcm)
+            return
+        if ops and not self._driver.submit(ops):
+            self._driver.drop_queued()
+            await self._recover(self._driver.overflow_error())
+            self._driver.submit([ServiceDriver.RESET])
+            return
+        for event in events:
+            if event.kind != "transcript":  # the service's transcripts come later
+                await self._on_event(event)
+
+    async def _service_result(self, result: STTResult) -> None:
+        """A result from the service (called by the driver's task)."""
+        await self._transcript(result)
+        if result.final and self.endpointing == "own":
+            await self.push_frame(UserTurnEndedFrame(), _DOWN)
+
+    async def _service_failed(self, error: Exception, current: bool) -> None:
+        """The service's stream failed (called by the driver's task); ``current``: the
+        user is still inside the failed utterance."""
+        if current:
+            await self._recover(error)
+        else:  # that utterance was over; the one in progress is fine
+            await self.push_exception(error, "recognising")
+
     async def _recover(self, exc: Exception) -> None:
         """The recogniser failed: report it, drop the utterance, be ready for the next."""
-        await self.push_exception(exc, "recognising")
         self._listening = False  # the rest of this utterance is not recognised
-        assert self._owner is not None
-        try:
-            await self._owner.run(self._reset)
-        except EngineClosedError:
-            return
-        if self._speaking:  # close the turn that was announced (it has no words)
-            self._speaking = False
+        # Taken now: a service's failure is handled in its own task, and by the next
+        # await the frame task may have announced a new turn, which is not this one.
+        speaking, self._speaking = self._speaking, False
+        if self._driver is not None and self.recognizer is not None:
+            self.recognizer.reset()
+            assert self._relay is not None
+            self._relay.take()
+        await self.push_exception(exc, "recognising")
+        if self._owner is not None:
+            try:
+                await self._owner.run(self._reset)
+            except EngineClosedError:
+                return
+        if speaking:  # close the turn that was announced (it has no words)
             await self.push_frame(UserStoppedSpeakingFrame(), _DOWN)
             await self.push_frame(UserStoppedSpeakingFrame(), _UP)
 
@@ -230,6 +311,12 @@ class STTProcessor(FrameProcessor):
         await self._hear(held)
 
     async def _finish_listening(self) -> None:
+        if self._driver is not None and self._listening:
+            self._listening = False
+            if not self._driver.submit([ServiceDriver.FINALIZE]):
+                self._driver.drop_queued()
+                await self._recover(self._driver.overflow_error())
+            return
         if not self._listening or self.stream is None or self._owner is None:
             return
         self._listening = False

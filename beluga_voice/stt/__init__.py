@@ -1,6 +1,17 @@
-"""Speech-to-text: the streaming interface and the embedded pocketsphinx engine."""
+"""Speech-to-text: the streaming interfaces and the embedded pocketsphinx engine.
 
-from .base import STTEngine, STTResult, STTStream
+The cloud services (:mod:`.deepgram`, :mod:`.openai_realtime`, :mod:`.openai_http`) are
+imported where they are used, or made by name (:func:`~.registry.new_stt`).
+"""
+
+from .base import AsyncSTTEngine, AsyncSTTStream, STTEngine, STTResult, STTStream
 from .pocketsphinx import PocketSphinxSTT
 
-__all__ = ["PocketSphinxSTT", "STTEngine", "STTResult", "STTStream"]
+__all__ = [
+    "AsyncSTTEngine",
+    "AsyncSTTStream",
+    "PocketSphinxSTT",
+    "STTEngine",
+    "STTResult",
+    "STTStream",
+]

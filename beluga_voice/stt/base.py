@@ -7,7 +7,7 @@ engine's ``sample_rate`` and answers with interim results while the user speaks;
 caller (turn detection) decides when the utterance is over and calls :meth:`finish` for
 the final transcript.
 
-Streams are deliberately *synchronous*: recognition is CPU work, and the one correct way
+Embedded streams are deliberately *synchronous*: recognition is CPU work, and the one correct way
 to run CPU work beside an event loop is a worker thread.  The async callers
 (:class:`~beluga_voice.processors.stt.STTProcessor`, the local provider) run each call in
 a worker thread through one :class:`~beluga_voice.audio.engine_owner.EngineOwner` per
@@ -17,9 +17,11 @@ stream, so a stream is only ever used by one thread at a time, ``close`` include
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-__all__ = ["STTEngine", "STTResult", "STTStream"]
+__all__ = ["AsyncSTTEngine", "AsyncSTTStream", "STTEngine", "STTResult", "STTStream"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +66,49 @@ class STTEngine(ABC):
     @abstractmethod
     def open_stream(self) -> STTStream:
         """A new stream for one conversation (may be slow: call it in a worker thread)."""
+
+
+class AsyncSTTStream(ABC):
+    """One connection to a recognition *service*: network I/O, so asynchronous.
+
+    Cloud recognisers (Deepgram, OpenAI) do their work on a server; what is left here is
+    waiting on a socket, which belongs on the event loop, not in a worker thread.  The
+    caller (turn detection) still decides where utterances end: :meth:`send` adds audio
+    to the current utterance, :meth:`finalize` ends it (its final :class:`STTResult`
+    follows in :meth:`results`, maybe with empty text), :meth:`reset` drops it with no
+    result.  :meth:`results` yields interim and final results in order and raises an
+    :class:`~beluga_voice.errors.S2SError` when the stream fails for good (a
+    connection that dropped and could not be restored with the utterance replayed).
+
+    A stream lives inside its engine's :meth:`AsyncSTTEngine.connect` context, which owns
+    its tasks and closes it on every way out.
+    """
+
+    sample_rate: int
+
+    @abstractmethod
+    async def send(self, pcm: bytes) -> None:
+        """Add PCM16 mono audio at :attr:`sample_rate` to the current utterance."""
+
+    @abstractmethod
+    async def finalize(self) -> None:
+        """End the current utterance; its final result will follow in :meth:`results`."""
+
+    @abstractmethod
+    async def reset(self) -> None:
+        """Drop the current utterance: nothing more is reported for its audio."""
+
+    @abstractmethod
+    def results(self) -> AsyncIterator[STTResult]:
+        """Interim and final results, in order, until the stream closes or fails."""
+
+
+class AsyncSTTEngine(ABC):
+    """A recognition service: opens :class:`AsyncSTTStream` connections."""
+
+    name: str = ""
+    sample_rate: int = 16000
+
+    @abstractmethod
+    def connect(self) -> AbstractAsyncContextManager[AsyncSTTStream]:
+        """A new stream for one conversation, open for the duration of the context."""

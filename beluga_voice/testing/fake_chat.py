@@ -24,7 +24,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -35,8 +35,35 @@ _MAX_HEADER = 64 * 1024
 _MAX_BODY = 4 * 1024 * 1024
 
 
+class LoopbackHTTP:
+    """A loopback TCP listener (any free port) serving each connection with
+    ``_serve_one``, for the HTTP fakes; subclasses hold ``port``, ``_tg``, ``_listener``."""
+
+    port: int
+    _tg: anyio.abc.TaskGroup | None
+    _listener: anyio.abc.Listener[anyio.abc.SocketStream] | None
+
+    async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self._listener = listener
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(listener.serve, self._serve_one)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._tg is not None and self._listener is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+        await self._listener.aclose()
+
+
 @dataclass
-class FakeChatServer:
+class FakeChatServer(LoopbackHTTP):
     """Use as ``async with FakeChatServer() as server:`` then point a client at
     ``server.base_url``."""
 
@@ -58,21 +85,6 @@ class FakeChatServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.prefix}"
-
-    async def __aenter__(self) -> FakeChatServer:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self._listener = listener
-        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(listener.serve, self._serve_one)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._tg is not None and self._listener is not None
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(None, None, None)
-        await self._listener.aclose()
 
     # -- HTTP -----------------------------------------------------------------------------
 
