@@ -123,14 +123,37 @@ def serve(
     loop: Annotated[
         str, typer.Option(help="Event loop: auto (uvloop if installed), uvloop, asyncio.")
     ] = "auto",
+    transport: Annotated[
+        str,
+        typer.Option(
+            help="Sessions over 'webrtc', 'websocket' or 'both' on one port; 'auto': both "
+            "when the webrtc extra is installed, else websocket."
+        ),
+    ] = "auto",
+    ice_server: Annotated[
+        list[str] | None,
+        typer.Option(help="STUN/TURN URL for WebRTC (repeat the option for several)."),
+    ] = None,
+    turn_username: Annotated[
+        str | None, typer.Option(help="Username for the turn: URLs.", show_default=False)
+    ] = None,
+    turn_credential: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BELUGA_TURN_CREDENTIAL",
+            help="Credential for the turn: URLs.",
+            show_default=False,
+        ),
+    ] = None,
     log_json: LogJsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Serve voice conversations over WebSocket (one pipeline per connection).
+    """Serve voice conversations over WebRTC and WebSocket (one pipeline per session), with
+    the browser client at http://HOST:PORT/.
 
     SIGTERM drains: new sessions get 1013, live ones finish up to --drain-timeout.
     GET /healthz and /readyz answer load balancers."""
-    from .workers import WorkerSpec, default_workers, run_worker, run_workers
+    from .workers import WorkerSpec, default_workers, run_worker, run_workers, webrtc_config
 
     setup_logging(log_json, verbose)
     cfg = load_config(config, provider)
@@ -156,9 +179,17 @@ def serve(
         log_json=log_json,
         verbose=verbose,
         protocol=protocol,
+        transport=transport,
+        ice_servers=tuple(ice_server or ()),
+        turn_username=turn_username,
+        turn_credential=turn_credential,
     )
     # Checked here, once, so a bad option fails before any worker starts.
     _server_config(host=host, port=port, token=token, reuse_port=spec.reuse_port)
+    try:
+        webrtc_config(spec)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     if count > 1 and port == 0:
         raise fail("--workers > 1 needs a fixed --port (the workers share it)")
     try:

@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -80,6 +80,38 @@ class WorkerSpec:
     protocol: str = "beluga"
     """The wire format: ``beluga`` (the default serializer) or a carrier of
     :data:`~beluga_voice.transports.telephony.CARRIERS`."""
+    transport: str = "auto"
+    """``webrtc``, ``websocket``, ``both`` or ``auto`` (both when aiortc is installed)."""
+    ice_servers: tuple[str, ...] = ()
+    turn_username: str | None = field(default=None, repr=False)
+    turn_credential: str | None = field(default=None, repr=False)
+
+
+def webrtc_config(spec: WorkerSpec) -> Any:
+    """The WebRTC settings ``spec`` asks for, or None for WebSocket only; ValueError with a
+    fix when they cannot be had (an unknown transport, aiortc missing, a bad ICE URL)."""
+    if spec.transport not in ("auto", "both", "webrtc", "websocket"):
+        raise ValueError(f"unknown transport {spec.transport!r}: webrtc, websocket, both, auto")
+    has_aiortc = importlib.util.find_spec("aiortc") is not None
+    if spec.protocol != "beluga":  # a carrier's media stream: WebSocket only
+        if spec.transport in ("webrtc", "both"):
+            raise ValueError(f"--protocol {spec.protocol} runs over WebSocket only")
+        return None
+    if spec.transport == "websocket" or (spec.transport == "auto" and not has_aiortc):
+        return None
+    if not has_aiortc:
+        raise ValueError(
+            f"--transport {spec.transport} needs aiortc: pip install 'beluga-voice[webrtc]'"
+        )
+    from ..transports.webrtc import IceServer, WebRTCConfig
+
+    servers = [
+        IceServer(url, spec.turn_username, spec.turn_credential)
+        if url.startswith("turn")
+        else IceServer(url)
+        for url in spec.ice_servers
+    ]
+    return WebRTCConfig(ice_servers=servers, websocket=spec.transport != "webrtc")
 
 
 def run_worker(spec: WorkerSpec) -> None:
@@ -97,25 +129,37 @@ def run_worker(spec: WorkerSpec) -> None:
         output_sample_rate=spec.cfg.sample_rate,
         max_sessions=spec.max_sessions,
         reuse_port=spec.reuse_port,
+        # The browser client speaks the project's protocol, not a carrier's.
+        serve_client_page=spec.protocol == "beluga",
     )
 
     def build(transport: Any) -> list[Any]:
         return [transport.input(), S2SProcessor(prov), transport.output()]
+
+    def new_server() -> WebSocketServer:
+        serializer = CARRIERS.get(spec.protocol, DefaultSerializer)
+        webrtc = webrtc_config(spec)
+        if webrtc is None:
+            return WebSocketServer(build, server_config, serializer_factory=serializer)
+        from ..transports.webrtc import WebRTCServer
+
+        return WebRTCServer(build, server_config, webrtc, serializer_factory=serializer)
 
     async def main() -> None:
         # The signal receiver is opened before the port, so a SIGTERM that arrives while
         # starting still drains; it stays open while draining, so a second signal does not
         # kill the process mid-drain.
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            serializer = CARRIERS.get(spec.protocol, DefaultSerializer)
-            async with WebSocketServer(
-                build, server_config, serializer_factory=serializer
-            ) as server:
+            async with new_server() as server:
                 via = f" for {spec.protocol} calls" if spec.protocol in CARRIERS else ""
                 console.print(
                     f"worker {os.getpid()} serving {prov.name}{via} on {server.url}",
                     highlight=False,
                 )
+                if server_config.serve_client_page:
+                    transports = " + ".join(server.client_transports)
+                    page = server.url.replace("ws", "http", 1)
+                    console.print(f"browser client ({transports}): {page}", highlight=False)
                 sys.stdout.flush()
                 async for _ in signals:
                     break

@@ -26,6 +26,7 @@ up to a deadline.  ``reuse_port`` lets several processes listen on one port (SO_
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hmac
 import inspect
 import ipaddress
@@ -35,7 +36,7 @@ import os
 import secrets
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Final
@@ -52,11 +53,17 @@ from websockets.typing import Origin, Subprotocol
 from ...frames import ErrorFrame, StartFrame
 from ...pipeline import Node, PipelineTask
 from ...secrets import redact, register_secret
-from .page import CLIENT_PAGE
+from .page import client_asset
 from .protocol import DefaultSerializer, Serializer
 from .transport import WebSocketTransport
 
-__all__ = ["CLOSE_TRY_AGAIN", "PipelineFactory", "ServerConfig", "WebSocketServer"]
+__all__ = [
+    "CLOSE_TRY_AGAIN",
+    "PipelineFactory",
+    "ServerConfig",
+    "SessionRefused",
+    "WebSocketServer",
+]
 
 log = logging.getLogger("beluga_voice.transports.websocket")
 
@@ -115,7 +122,7 @@ class ServerConfig:
     max_buffer_s: float = 10.0
     """Bot audio waiting to be sent, at most (backpressure on the pipeline beyond it)."""
     serve_client_page: bool = True
-    """Answer a plain ``GET /client`` with a minimal browser page (see :mod:`.page`)."""
+    """Answer a plain ``GET /`` or ``/client`` with the browser client (see :mod:`.page`)."""
     reuse_port: bool = False
     """Share the port with other processes (SO_REUSEPORT: the kernel spreads connections)."""
 
@@ -148,6 +155,9 @@ class WebSocketServer:
     ``serializer_factory`` makes the wire format of each connection (default:
     :class:`~.protocol.DefaultSerializer`; the carriers of :mod:`beluga_voice.transports.telephony` for phone calls).
     """
+
+    client_transports: Sequence[str] = ("websocket",)
+    """What the page at ``/`` offers, in order of preference (a WebRTC server adds it)."""
 
     subprotocols: Sequence[str] = ()
     """Subprotocols the server selects when a client offers one (subclasses speaking
@@ -255,12 +265,21 @@ class WebSocketServer:
                 return connection.respond(HTTPStatus.OK, f"ok pid={os.getpid()}\n")
             state = "draining" if self.draining else "full"
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, f"{state}\n")
-        if self.config.serve_client_page and path == "/client" and plain:
+        if self.config.serve_client_page and plain:
             # The page holds no secret (it asks the user for the token), so no auth here.
-            page = connection.respond(HTTPStatus.OK, CLIENT_PAGE)
-            del page.headers["Content-Type"]
-            page.headers["Content-Type"] = "text/html; charset=utf-8"
-            return page
+            asset = client_asset(path, self.client_transports)
+            if asset is not None:
+                content_type, body = asset
+                page = connection.respond(HTTPStatus.OK, "")
+                del page.headers["Content-Type"], page.headers["Content-Length"]
+                page.headers.update(
+                    {
+                        "Content-Type": content_type,
+                        "Content-Length": str(len(body)),
+                        "Cache-Control": "no-cache",
+                    }
+                )
+                return dataclasses.replace(page, body=body)
         return self._authorize(connection, request)
 
     def _authorize(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -310,24 +329,49 @@ class WebSocketServer:
             if not self.active_sessions:
                 self._no_sessions.set()
 
-    async def _run_session(self, ws: ServerConnection, session_id: str) -> None:
+    def transport_options(self) -> dict[str, Any]:
+        """The transport settings of :class:`ServerConfig`, as keyword arguments."""
         cfg = self.config
-        serializer = self.serializer_factory()
-        transport = WebSocketTransport(
-            ws,
-            serializer,
-            session_id=session_id,
-            chunk_ms=cfg.chunk_ms,
-            lead_ms=cfg.lead_ms,
-            realtime=cfg.realtime,
-            idle_timeout=cfg.idle_timeout,
-            max_protocol_errors=cfg.max_protocol_errors,
-            max_events_per_s=cfg.max_events_per_s,
-            max_audio_speed=cfg.max_audio_speed,
-            audio_burst_s=cfg.audio_burst_s,
-            send_timeout=cfg.send_timeout,
-            max_buffer_s=cfg.max_buffer_s,
+        return {
+            "chunk_ms": cfg.chunk_ms,
+            "lead_ms": cfg.lead_ms,
+            "realtime": cfg.realtime,
+            "idle_timeout": cfg.idle_timeout,
+            "max_protocol_errors": cfg.max_protocol_errors,
+            "max_events_per_s": cfg.max_events_per_s,
+            "max_audio_speed": cfg.max_audio_speed,
+            "audio_burst_s": cfg.audio_burst_s,
+            "send_timeout": cfg.send_timeout,
+            "max_buffer_s": cfg.max_buffer_s,
+        }
+
+    @contextlib.asynccontextmanager
+    async def open_transport(
+        self, ws: ServerConnection, session_id: str
+    ) -> AsyncIterator[WebSocketTransport]:
+        """The transport of one accepted connection, released on exit.  Subclasses that
+        carry a session another way (WebRTC, negotiated on this connection) override it,
+        and raise :class:`SessionRefused` when the connection cannot become a session."""
+        yield WebSocketTransport(
+            ws, self.serializer_factory(), session_id=session_id, **self.transport_options()
         )
+
+    async def _run_session(self, ws: ServerConnection, session_id: str) -> None:
+        try:
+            async with self.open_transport(ws, session_id) as transport:
+                await self._run_pipeline(ws, transport, session_id)
+        except SessionRefused as exc:
+            self.sessions_rejected += 1
+            log.info("session %s refused: %s", session_id, exc.reason)
+            await _close_draining(ws, exc.code, exc.reason)
+            return
+        await _close_draining(ws, 1000, "session ended")
+
+    async def _run_pipeline(
+        self, ws: ServerConnection, transport: WebSocketTransport, session_id: str
+    ) -> None:
+        cfg = self.config
+        serializer = transport.serializer
         built: Any = self.factory(transport)
         if inspect.isawaitable(built):
             built = await built
@@ -365,7 +409,16 @@ class WebSocketServer:
             reason = "pipeline_ended" if transport.close_reason is None else "client_end"
             for message in serializer.farewell(reason):
                 await transport.send(message)
-        await _close_draining(ws, 1000, "session ended")
+
+
+class SessionRefused(Exception):
+    """A connection that cannot become a session (a failed negotiation): the server closes
+    it with ``code`` and ``reason`` and counts it as rejected, not as a server failure."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 async def _close_draining(ws: ServerConnection, code: int, reason: str) -> None:

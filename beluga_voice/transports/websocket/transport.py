@@ -81,10 +81,17 @@ class WebSocketTransport(Transport):
         self.events = TokenBucket(max_events_per_s, 2 * max_events_per_s)
         self.audio = TokenBucket(max_audio_speed, audio_burst_s)
         """In seconds of audio: ``max_audio_speed`` seconds of it per second of time."""
-        self._input = WebSocketInput(self)
-        self._output = WebSocketOutput(
-            self, chunk_ms=chunk_ms, lead_ms=lead_ms, realtime=realtime, max_buffer_s=max_buffer_s
+        self._input = self._new_input()
+        self._output = self._new_output(
+            chunk_ms=chunk_ms, lead_ms=lead_ms, realtime=realtime, max_buffer_s=max_buffer_s
         )
+
+    def _new_input(self) -> WebSocketInput:
+        """The input half (a transport carrying media another way, WebRTC, makes its own)."""
+        return WebSocketInput(self)
+
+    def _new_output(self, **options: Any) -> WebSocketOutput:
+        return WebSocketOutput(self, **options)
 
     def input(self) -> WebSocketInput:
         return self._input
