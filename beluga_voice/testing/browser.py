@@ -27,6 +27,7 @@ __all__ = [
     "CHROMIUM",
     "FAKE_MIC_RATE",
     "Turn",
+    "barge_in",
     "chromium_path",
     "launch_chromium",
     "speak_to_page",
@@ -138,3 +139,38 @@ async def speak_to_page(
         console_errors=errors,
     )
     return page, turn
+
+
+async def barge_in(page: Any, text: str = "help", *, after_s: float = 0.4) -> tuple[float, float]:
+    """Type ``text`` (a question with a long answer), let the answer play ``after_s``
+    seconds, press Interrupt; returns ``(stop_ms, played_s)``: from the press to the last
+    loud sample the page played, and how much of the answer was played in all."""
+    # The page counts a new reply from a first loud sample after 0.4 s of quiet: let the
+    # last reply's audio (which may trail its bot.stopped_speaking event) play out first.
+    await page.wait_for_function(
+        "window.beluga.context.currentTime - window.beluga.stats.lastLoud > 0.5",
+        timeout=10_000,
+        polling=20,
+    )
+    onsets = len(await page.evaluate("window.beluga.stats.onsets"))
+    await page.fill("#text", text)
+    await page.press("#text", "Enter")
+    await page.wait_for_function(
+        f"window.beluga.stats.onsets.length > {onsets}", timeout=20_000, polling=20
+    )
+    start = (await page.evaluate("window.beluga.stats.onsets"))[-1]
+    await page.wait_for_function(
+        f"window.beluga.context.currentTime > {start + after_s}", timeout=5_000, polling=20
+    )
+    pressed = await page.evaluate("window.beluga.interrupt()")
+    await page.wait_for_function(
+        "window.beluga.stats.events.some(e => e.type === 'bot.stopped_speaking' && e.interrupted)",
+        timeout=5_000,
+        polling=20,
+    )
+    # Let whatever was still in flight play out before reading when sound last played.
+    await page.wait_for_function(
+        f"window.beluga.context.currentTime > {pressed + 0.5}", timeout=5_000, polling=50
+    )
+    last = await page.evaluate("window.beluga.stats.lastLoud")
+    return 1000 * (last - pressed), last - start

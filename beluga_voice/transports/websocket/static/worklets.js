@@ -130,6 +130,9 @@ class PlayerProcessor extends AudioWorkletProcessor {
     this.lastLoud = -1;     // context time of the last loud sample played
     this.quietSince = 0;    // context time since when nothing loud played
     this.reportAt = 0;
+    this.gated = false;     // tap muted after an interruption (see "clear")
+    this.quietRun = 0;
+    this.gateUntil = 0;
     this.port.onmessage = (e) => this.onMessage(e.data);
   }
 
@@ -146,7 +149,13 @@ class PlayerProcessor extends AudioWorkletProcessor {
         this.ring[this.write++ % n] = out[i];
       }
     } else if (msg.type === "clear") {
+      // An interruption.  Buffered audio is dropped; a WebRTC stream still carries what
+      // was in flight (the jitter buffer, tens of ms) before the server's silence: mute
+      // the tap until 150 ms of quiet show the cut reply is over (at most 1 s).
       this.read = this.write;
+      this.gated = true;
+      this.quietRun = 0;
+      this.gateUntil = currentTime + 1;
       if (this.resampler) this.resampler.reset();
       this.port.postMessage({type: "cleared", time: currentTime});
     }
@@ -154,7 +163,13 @@ class PlayerProcessor extends AudioWorkletProcessor {
 
   process(inputs, outputs) {
     const out = outputs[0][0], input = inputs[0] && inputs[0][0];
-    if (input) {
+    if (input && this.gated) {
+      let peak = 0;
+      for (let i = 0; i < input.length; i++) peak = Math.max(peak, Math.abs(input[i]));
+      this.quietRun = peak < LOUD ? this.quietRun + input.length : 0;
+      if (this.quietRun >= 0.15 * sampleRate || currentTime > this.gateUntil) this.gated = false;
+      out.fill(0);
+    } else if (input) {
       out.set(input);  // tap: WebRTC audio passes through
     } else {
       const n = this.ring.length;
