@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 	echo "installed in $$(( $$(date +%s) - start )) s"
 	@touch $(STAMP)
 
-# The TEN VAD library in the ten-vad wheel links against LLVM's libc++, which Debian
-# images do not always have.  Install it when we can (root with apt); say so when not.
+# System libraries: LLVM's libc++ (the ten-vad wheel links against it; Debian images do
+# not always have it) and Chromium (the browser tests).  Installed when we can (root with
+# apt); a warning when not.
 sysdeps:
 	@if ! ldconfig -p | grep -q 'libc++.so.1'; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -34,6 +35,15 @@ sysdeps:
 			apt-get update -qq >/dev/null && apt-get install -y -qq libc++1 libc++abi1 >/dev/null; \
 		else \
 			echo "warning: libc++1 is missing; install it for the TEN VAD analyser"; \
+		fi; \
+	fi
+	@# The browser tests (tests/browser) drive the system Chromium: no browser download.
+	@if ! command -v chromium >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium (for the browser tests)"; \
+			apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "warning: chromium is missing; the browser tests will be skipped"; \
 		fi; \
 	fi
 

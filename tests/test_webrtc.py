@@ -31,6 +31,7 @@ from beluga_voice.frames import (
     TranscriptionFrame,
 )
 from beluga_voice.pipeline import FrameProcessor
+from beluga_voice.processors.resample import ResampleProcessor
 from beluga_voice.secrets import redact
 from beluga_voice.transports.webrtc import IceServer, WebRTCConfig, WebRTCServer
 from beluga_voice.transports.websocket import CLOSE_TRY_AGAIN, ServerConfig, WebSocketTransport
@@ -61,7 +62,9 @@ class Echo(FrameProcessor):
 
 
 def echo_pipeline(transport: WebSocketTransport) -> list[Any]:
-    return [transport.input(), Echo(), transport.output()]
+    # A WebRTC pipeline plays at 48 kHz (Opus's rate): the echo is resampled up to it.
+    up = ResampleProcessor(48000, frame_type=OutputAudioFrame)
+    return [transport.input(), Echo(), up, transport.output()]
 
 
 class ToneTrack(MediaStreamTrack):
@@ -165,6 +168,7 @@ async def test_call_carries_audio_both_ways_and_events_on_the_data_channel() -> 
     async with serving() as server, calling(server) as call:
         started = await call.wait_for("session.started")
         assert started["audio"]["input"]["sample_rate"] == 16000
+        assert started["audio"]["output"]["sample_rate"] == 48000
         assert call.config == {"type": "webrtc.config", "ice_servers": []}
         call.channel.send(json.dumps({"type": "text", "text": "hello"}))
         transcript = await call.wait_for("transcript")
@@ -278,3 +282,39 @@ async def test_ice_servers_reach_the_client_and_the_credential_stays_secret() ->
         {"urls": ["turn:turn.example.com:3478"], "username": "u", "credential": "turn-secret-xyz"},
         {"urls": ["stun:stun.example.com:3478"]},
     ]
+
+
+class Speaker(FrameProcessor):
+    """Any typed text makes the bot say 3 s of tone (at the pipeline's 48 kHz)."""
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if isinstance(frame, TextFrame):
+            t = np.arange(3 * 48000) / 48000
+            tone = (8000 * np.sin(2 * np.pi * 300 * t)).astype(np.int16).tobytes()
+            await self.push_frame(OutputAudioFrame(tone, 48000, 1), direction)
+            return
+        await self.push_frame(frame, direction)
+
+
+async def test_an_interruption_stops_the_bot_audio_at_once() -> None:
+    def build(transport: WebSocketTransport) -> list[Any]:
+        return [transport.input(), Speaker(), transport.output()]
+
+    # Unpaced output: the output half fills the track's queue (1 s), which the interruption
+    # must empty, not only the output half's buffer.
+    async with serving(build, realtime=False) as server, calling(server) as call:
+        await call.wait_for("session.started")
+        call.channel.send(json.dumps({"type": "text", "text": "talk"}))
+        with anyio.fail_after(10):
+            await call.heard.wait()  # half a second of the reply has arrived
+        call.channel.send(json.dumps({"type": "interrupt"}))
+        await call.wait_for("interrupted")
+        at_interrupt = call.loud_samples
+        stopped = await call.wait_for("bot.stopped_speaking")
+        with anyio.move_on_after(0.5):
+            await anyio.sleep_forever()  # let whatever was in flight arrive
+        # In flight at most: aiortc's receive buffer on the client (4 packets, 80 ms), the
+        # packets on the way and the decoder's queue; the 2.5 s left were dropped.
+        after = (call.loud_samples - at_interrupt) / 48000
+        assert after < 0.3, f"{after:.3f} s of audio arrived after the interruption"
+        assert stopped["interrupted"] and stopped["played_ms"] < 1500

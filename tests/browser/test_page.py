@@ -36,7 +36,7 @@ from beluga_voice.transports.websocket import ServerConfig
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(
-        chromium_path() is None,
+        chromium_path() is None and not os.environ.get("CI"),
         reason="no system Chromium: run `make sysdeps` as root (apt-get install chromium)",
     ),
     pytest.mark.skipif(
@@ -45,11 +45,19 @@ pytestmark = [
     ),
 ]
 
-ARTIFACTS = Path(os.environ.get("BELUGA_ARTIFACTS", Path(__file__).parent.parent / "artifacts"))
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go: ``$BELUGA_ARTIFACTS``, default ``tests/artifacts/``."""
+    path = Path(os.environ.get("BELUGA_ARTIFACTS", Path(__file__).parent.parent / "artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture
 async def page_url() -> AsyncIterator[str]:
+    if chromium_path() is None:  # only reached on CI, which must run these tests
+        pytest.fail("CI has no Chromium: `make sysdeps` installs it when run as root")
     provider = new_provider("local", S2SConfig(provider="local"))
 
     def build(transport: Any) -> list[Any]:
@@ -61,7 +69,7 @@ async def page_url() -> AsyncIterator[str]:
 
 @pytest.mark.parametrize("transport", ["webrtc", "websocket"])
 async def test_spoken_question_gets_a_spoken_answer_and_barge_in_silences_it(
-    page_url: str, transport: str, tmp_path: Path
+    page_url: str, transport: str, tmp_path: Path, artifacts: Path
 ) -> None:
     wav = tmp_path / "question.wav"
     write_question_wav(wav, "what is two plus two", lead_s=1.0, tail_s=6.0)
@@ -71,8 +79,7 @@ async def test_spoken_question_gets_a_spoken_answer_and_barge_in_silences_it(
         # "That is 4." lasts about a second: most of it must have come out of the player.
         assert turn.loud_samples > 0.4 * 48000, turn
         assert 0 < turn.latency_ms < 5000, turn
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(ARTIFACTS / f"client-{transport}.png"))
+        await page.screenshot(path=str(artifacts / f"client-{transport}.png"))
 
         stop_ms, played_s = await barge_in(page)
         assert stop_ms < 100, f"playback went on {stop_ms:.0f} ms after the interruption"

@@ -51,7 +51,7 @@ from ..websocket.server import (
     WebSocketServer,
 )
 from ..websocket.transport import WebSocketTransport
-from .tracks import BotAudioTrack
+from .tracks import OPUS_RATE, BotAudioTrack
 from .transport import WebRTCTransport
 
 __all__ = ["SIGNALLING_PATH", "IceServer", "WebRTCConfig", "WebRTCServer"]
@@ -154,7 +154,7 @@ class WebRTCServer(WebSocketServer):
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[s.to_aiortc() for s in self.webrtc.ice_servers])
         )
-        track = BotAudioTrack(self.config.output_sample_rate, max_queue_s=self.webrtc.max_queue_s)
+        track = BotAudioTrack(OPUS_RATE, max_queue_s=self.webrtc.max_queue_s)
         try:
             channel, audio_in = await self._negotiate(ws, pc, track, session_id)
             transport = WebRTCTransport(

@@ -7,7 +7,9 @@ both channels) and encodes whatever a sending track returns from ``recv()``.  He
   rate through the project's :class:`~beluga_voice.audio.resample.StreamResampler`
   (soxr, filter state kept across frames, so no boundary clicks and no drift).
 * :class:`BotAudioTrack` is the track the server sends: bot audio handed to it by the
-  output half (already paced to real time there), resampled to 48 kHz, served to aiortc
+  output half (already paced to real time there), at 48 kHz (the server starts WebRTC
+  pipelines at that output rate, so the provider's processor resamples with the whole
+  reply in view; another rate is resampled here), served to aiortc
   in 20 ms frames at real-time pace, with silence when there is nothing to say (the
   browser's jitter buffer wants a steady stream).  :meth:`BotAudioTrack.clear` drops
   everything queued at once (barge-in).
@@ -97,6 +99,11 @@ class BotAudioTrack(MediaStreamTrack):
             self._room = anyio.Event()
             await self._room.wait()
         self._push(self._resampler.process(pcm))
+
+    def end_of_reply(self) -> None:
+        """Queue the resampler's held-back tail (soxr keeps up to ~40 ms), which would
+        otherwise wait for the next reply.  A no-op when the pipeline plays at 48 kHz."""
+        self._push(self._resampler.flush())
 
     def _push(self, pcm: bytes) -> None:
         if pcm:

@@ -25,10 +25,10 @@ from av import AudioFrame
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
-from ...frames import Frame, InterruptionFrame
+from ...frames import BotStoppedSpeakingFrame, Frame, InterruptionFrame
 from ..websocket.protocol import DefaultSerializer, Message
 from ..websocket.transport import WebSocketInput, WebSocketOutput, WebSocketTransport
-from .tracks import BotAudioTrack, InboundAudio, MediaStreamError
+from .tracks import OPUS_RATE, BotAudioTrack, InboundAudio, MediaStreamError
 
 __all__ = ["WebRTCInput", "WebRTCOutput", "WebRTCTransport"]
 
@@ -64,7 +64,11 @@ class WebRTCTransport(WebSocketTransport):
         self.audio_in = audio_in
         self.track = track
         self._events_in, self.events_out = anyio.create_memory_object_stream[Message](EVENT_BACKLOG)
-        super().__init__(ws, DefaultSerializer(), session_id=session_id, **options)
+        serializer = DefaultSerializer()
+        # Bot audio at Opus's own rate: the S2S processor resamples each reply whole (and
+        # flushes its filter at the end), so the track passes it through untouched.
+        serializer.output_sample_rate = OPUS_RATE
+        super().__init__(ws, serializer, session_id=session_id, **options)
         channel.on("message", self._on_message)
         channel.on("close", self._events_in.close)
 
@@ -158,4 +162,6 @@ class WebRTCOutput(WebSocketOutput):
     async def write_frame(self, frame: Frame) -> None:
         if isinstance(frame, InterruptionFrame):
             self.transport.track.clear()
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            self.transport.track.end_of_reply()
         await super().write_frame(frame)

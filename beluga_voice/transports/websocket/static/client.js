@@ -147,7 +147,7 @@ function onEvent(e) {
     case "session.started":
       retries = 0;
       stats.connects++;
-      setStatus("Connected · " + session.kind, "live");
+      setStatus("Connected · " + (session.kind === "webrtc" ? "WebRTC" : "WebSocket"), "live");
       $("transport-used").textContent = session.kind === "webrtc" ? "WebRTC (Opus)" : "WebSocket (PCM)";
       if (session.started) session.started(e);
       break;
