@@ -106,20 +106,13 @@ class WebRTCInput(WebSocketInput):
     WebSocket; the session ends when any of them ends."""
 
     transport: WebRTCTransport
+    peer_metadata = {"transport": "webrtc"}
 
-    async def read(self) -> None:
-        t = self.transport
-        remote: Any = getattr(t.ws, "remote_address", None)
-        address = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else None
-        await self.peer_joined(t.session_id, address, {"transport": "webrtc"})
-        self._last_message = time.monotonic()
-        if t.idle_timeout is not None:
-            self.create_task(self._idle_watch, name=f"{self.name}.idle")
+    def _start_watches(self) -> None:
+        # No send watch: data channel sends never wait (a peer that does not read is
+        # caught by the channel's buffered amount, see WebRTCTransport.send).
         self.create_task(self._watch_signalling, name=f"{self.name}.signalling")
         self.create_task(self._read_audio, name=f"{self.name}.audio")
-        await self._read_messages()
-        t._close_with("disconnected")
-        await self.peer_left(t.session_id, t.close_reason or "disconnected")
 
     async def _read_messages(self) -> None:
         handle = self._handle

@@ -131,6 +131,9 @@ class WebSocketTransport(Transport):
 class WebSocketInput(InputTransport):
     """Reads the peer's messages and pushes the frames they carry."""
 
+    peer_metadata: dict[str, Any] | None = None
+    """Sent with the :class:`~..base.ClientConnectedFrame` of the peer."""
+
     def __init__(self, transport: WebSocketTransport) -> None:
         super().__init__(name=f"ws-in:{transport.session_id}")
         self.transport = transport
@@ -139,15 +142,19 @@ class WebSocketInput(InputTransport):
         t = self.transport
         remote: Any = getattr(t.ws, "remote_address", None)
         address = f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else None
-        await self.peer_joined(t.session_id, address)
+        await self.peer_joined(t.session_id, address, self.peer_metadata)
         self._last_message = time.monotonic()
         if t.idle_timeout is not None:
             self.create_task(self._idle_watch, name=f"{self.name}.idle")
-        self.create_task(self._send_watch, name=f"{self.name}.send-watch")
+        self._start_watches()
         with contextlib.suppress(ConnectionClosed):
             await self._read_messages()
         t._close_with("disconnected")
         await self.peer_left(t.session_id, t.close_reason or "disconnected")
+
+    def _start_watches(self) -> None:
+        """Start the tasks that run beside the message loop (a subclass adds its own)."""
+        self.create_task(self._send_watch, name=f"{self.name}.send-watch")
 
     async def _read_messages(self) -> None:
         # A plain loop: the idle timeout is watched by another task rather than a cancel
