@@ -68,7 +68,7 @@ async def page_url() -> AsyncIterator[str]:
 
 
 @pytest.mark.parametrize("transport", ["webrtc", "websocket"])
-async def test_spoken_question_gets_a_spoken_answer_and_barge_in_silences_it(
+async def test_spoken_question_gets_a_spoken_answer_barge_in_silences_it_and_drops_reconnect(
     page_url: str, transport: str, tmp_path: Path, artifacts: Path
 ) -> None:
     wav = tmp_path / "question.wav"
@@ -85,4 +85,10 @@ async def test_spoken_question_gets_a_spoken_answer_and_barge_in_silences_it(
         assert stop_ms < 100, f"playback went on {stop_ms:.0f} ms after the interruption"
         assert played_s < 1.5, "the long answer (about 6 s) was cut, not played out"
         assert await page.evaluate("window.beluga.session.kind") == transport
+
+        # A dropped connection (here the socket, closed under the page) is reconnected.
+        await page.evaluate("window.beluga.session.ws.close(4000, 'dropped')")
+        await page.wait_for_function(
+            "window.beluga.stats.connects === 2", timeout=10_000, polling=50
+        )
         assert turn.console_errors == []
