@@ -173,6 +173,9 @@ async def test_call_carries_audio_both_ways_and_events_on_the_data_channel() -> 
         call.channel.send(json.dumps({"type": "text", "text": "hello"}))
         transcript = await call.wait_for("transcript")
         assert transcript["text"] == "you said hello"
+        call.channel.send(b"\x00\x00" * 160)  # audio belongs on the track
+        error = await call.wait_for("error")
+        assert error["code"] == "invalid_event" and "RTP" in error["message"]
         # The tone went in (48 kHz Opus -> 16 kHz pipeline) and came back out as bot audio.
         with anyio.fail_after(10):
             await call.heard.wait()

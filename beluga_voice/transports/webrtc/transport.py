@@ -26,7 +26,7 @@ from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
 from ...frames import BotStoppedSpeakingFrame, Frame, InterruptionFrame
-from ..websocket.protocol import DefaultSerializer, Message
+from ..websocket.protocol import DefaultSerializer, Message, ProtocolError
 from ..websocket.transport import WebSocketInput, WebSocketOutput, WebSocketTransport
 from .tracks import OPUS_RATE, BotAudioTrack, InboundAudio, MediaStreamError
 
@@ -118,6 +118,11 @@ class WebRTCInput(WebSocketInput):
         handle = self._handle
         async for message in self.transport.events_out:
             self._last_message = time.monotonic()
+            if isinstance(message, bytes):  # audio has its own track; two would mix
+                await self._protocol_error(
+                    ProtocolError("invalid_event", "audio goes over RTP, not the data channel")
+                )
+                continue
             await handle(message)
 
     async def _read_audio(self) -> None:
