@@ -6,6 +6,10 @@ keeps arriving, and goes downstream as ``OutputAudioFrame`` chunks at the pipeli
 rate.  ``SpeakFrame`` text is spoken verbatim (after anything pending).  A
 ``ResponseEndFrame`` speaks the unfinished last sentence and is passed on after the audio.
 
+A streaming voice (:class:`~beluga_voice.tts.streaming.StreamingTTS`: ElevenLabs, Cartesia,
+OpenAI) gets the text pieces themselves as they come, with a flush at each sentence end,
+and its audio plays while the reply is still being written (see :mod:`.tts_stream`).
+
 Synthesis runs in a job queue owned by a background task, so the processor keeps reading
 its inbox: an ``InterruptionFrame`` drops the queued sentences, the pending text and the
 sentence being synthesised at once.  At the end of the stream the queue is spoken out
@@ -18,7 +22,8 @@ worker itself end (a bug), the engine reports that too, and the next sentence st
 new worker.
 
 Barge-in truncation: the processor remembers the sentences of the current reply and their
-audio length; when the output transport reports the reply cut short (an interrupted
+audio length (a streaming voice: its reply's timeline, exact where the service aligns
+text to audio); when the output transport reports the reply cut short (an interrupted
 ``BotStoppedSpeakingFrame`` with ``played_ms``, travelling upstream) it sends upstream an
 assistant ``TranscriptionFrame`` with the words actually heard, which the
 :class:`~beluga_voice.processors.agent.AgentProcessor` writes into the history.
@@ -48,6 +53,8 @@ from ..frames import (
 from ..pipeline.processor import FrameProcessor
 from ..tts.base import TTSEngine
 from ..tts.sentences import SentenceAggregator, heard_text
+from ..tts.streaming import StreamingTTS
+from .tts_stream import END, FLUSH, Job, ReplyStreamer
 
 __all__ = ["TTSProcessor"]
 
@@ -62,7 +69,7 @@ class TTSProcessor(FrameProcessor):
 
     def __init__(
         self,
-        engine: TTSEngine,
+        engine: TTSEngine | StreamingTTS,
         *,
         aggregate: bool = True,
         chunk_ms: int = 20,
@@ -80,7 +87,8 @@ class TTSProcessor(FrameProcessor):
         self.sentences_spoken = 0
         self.spoken: list[tuple[str, float]] = []
         """The current reply's sentences with their audio length in ms."""
-        self._jobs: deque[str | Frame] = deque()
+        self.streamer = ReplyStreamer(self, engine) if isinstance(engine, StreamingTTS) else None
+        self._jobs: deque[Job] = deque()
         """Sentences to speak and frames to pass on behind them; at most
         :data:`MAX_JOBS` (backpressure on the producer beyond)."""
         self._taken = anyio.Event()
@@ -98,15 +106,26 @@ class TTSProcessor(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         if direction is not _DOWN:
             await self.push_frame(frame, direction)
-            if isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted and self.spoken:
-                heard = heard_text(self.spoken, frame.played_ms)
-                await self.push_frame(TranscriptionFrame(heard, role="assistant"), direction)
+            if isinstance(frame, BotStoppedSpeakingFrame) and frame.interrupted:
+                heard = self._heard(frame.played_ms)
+                if heard is not None:
+                    await self.push_frame(TranscriptionFrame(heard, role="assistant"), direction)
             return
         if len(self._jobs) >= MAX_JOBS and frame.kind is not FrameKind.SYSTEM:
             await self._make_room()
         if isinstance(frame, ResponseStartFrame):
             self.spoken = []
-        if isinstance(frame, TextFrame):
+            if self.streamer is not None:
+                self.streamer.timeline = None
+        if isinstance(frame, TextFrame) and self.streamer is not None:
+            self._queue(frame.text, raw=True)  # the service hears the words as they come
+            if not self.aggregate or self.aggregator.push(frame.text):
+                self._queue(FLUSH)  # a sentence ended in this piece
+        elif isinstance(frame, SpeakFrame) and self.streamer is not None:
+            self._flush_text()
+            for job in (frame.text, FLUSH, END):
+                self._queue(job)
+        elif isinstance(frame, TextFrame):
             if self.aggregate:
                 for sentence in self.aggregator.push(frame.text):
                     self._queue(sentence)
@@ -133,6 +152,8 @@ class TTSProcessor(FrameProcessor):
             self._drop_all()
             return
         self._flush_text()
+        if self.streamer is not None:
+            self._queue(END)  # a reply still open ends with the stream
         if self._jobs and not self._working:
             self._start_worker()
         if self._working and not self._idle.is_set():
@@ -148,8 +169,15 @@ class TTSProcessor(FrameProcessor):
             with anyio.move_on_after(0.05):  # re-check for an interruption now and then
                 await taken.wait()
 
-    def _queue(self, job: str | Frame) -> None:
-        if isinstance(job, str) and not job.strip():
+    def _heard(self, played_ms: float) -> str | None:
+        """What the listener heard of the reply cut after ``played_ms`` (None: no reply)."""
+        timeline = self.streamer.timeline if self.streamer is not None else None
+        if timeline is not None and len(timeline):
+            return timeline.heard(played_ms)
+        return heard_text(self.spoken, played_ms) if self.spoken else None
+
+    def _queue(self, job: Job, *, raw: bool = False) -> None:
+        if isinstance(job, str) and not (job if raw else job.strip()):
             return
         self._jobs.append(job)
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
@@ -165,8 +193,18 @@ class TTSProcessor(FrameProcessor):
 
     def _flush_text(self) -> None:
         rest = self.aggregator.flush()
-        if rest:
+        if rest and self.streamer is None:
             self._queue(rest)
+        # (a streaming voice has had that text already; the end of its reply speaks it)
+
+    async def _next_job(self) -> Job:
+        """The next job, waiting for one (a streaming reply waits for the agent's text)."""
+        while not self._jobs:
+            self._wake = anyio.Event()
+            await self._wake.wait()
+        job = self._jobs.popleft()
+        self._taken.set()
+        return job
 
     def _drop_all(self) -> None:
         self.aggregator.clear()
@@ -184,7 +222,12 @@ class TTSProcessor(FrameProcessor):
                     continue
                 job = self._jobs.popleft()
                 self._taken.set()
-                if isinstance(job, str):
+                if self.streamer is not None:
+                    with anyio.CancelScope() as scope:
+                        self._job_scope = scope
+                        await self.streamer.run_job(job)
+                    self._job_scope = None
+                elif isinstance(job, str):
                     with anyio.CancelScope() as scope:
                         self._job_scope = scope
                         try:
@@ -192,13 +235,14 @@ class TTSProcessor(FrameProcessor):
                         except Exception as exc:  # this sentence is lost, not the next ones
                             await self.push_exception(exc, "synthesising a sentence")
                     self._job_scope = None
-                else:
+                elif isinstance(job, Frame):
                     await self.push_frame(job, _DOWN)
         finally:  # nothing may wait for a worker that is gone
             self._working = False
             self._idle.set()
 
     async def _speak(self, sentence: str) -> None:
+        assert isinstance(self.engine, TTSEngine)
         audio = await self.engine.synthesize_async(sentence)
         rate = self.engine.sample_rate
         if audio and rate != self.output_rate:

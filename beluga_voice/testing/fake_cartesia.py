@@ -1,0 +1,177 @@
+"""A fake Cartesia TTS WebSocket (``/tts/websocket``), contexts and all.
+
+Written from Cartesia's API reference (docs/services/cartesia.md): the handshake needs a
+key (``Authorization: Bearer``, ``X-API-Key`` or ``?api_key=``) and a ``Cartesia-Version``
+(header or ``?cartesia_version=``); each generation request speaks its transcript at once
+as ``chunk`` messages (base64 PCM of at most ``message_ms``), then ``timestamps`` for its
+words (seconds from the context's start); ``flush`` answers ``flush_done``; ``continue:
+false`` ends the context with ``done``; a request whose fixed fields differ from the
+context's first gets an ``error``; ``{"context_id", "cancel": true}`` silences a context.
+
+It can fail: a wrong key is refused with HTTP 401; ``drop_after`` aborts the connection
+after that many chunks.  ``received`` and ``sent`` record the messages (the tests
+validate them with the official SDK's types).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request
+
+from .fake_tts_common import FakeWebSocketService, speech
+
+__all__ = ["FakeCartesia"]
+
+_VARYING = {"transcript", "continue", "flush", "duration"}
+
+
+class FakeCartesia(FakeWebSocketService):
+    def __init__(
+        self,
+        *,
+        api_key: str = "fake-cartesia-key",
+        ms_per_char: float = 20.0,
+        message_ms: float = 100.0,
+        drop_after: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.ms_per_char = ms_per_char
+        self.message_ms = message_ms
+        self.drop_after = drop_after
+        self.received: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
+
+    def check(self, request: Request) -> tuple[int, str] | None:
+        url = urlsplit(request.path)
+        query = parse_qs(url.query)
+        if url.path != "/tts/websocket":
+            return 404, json.dumps({"error": "not found"})
+        keys = {
+            request.headers.get("Authorization", "").removeprefix("Bearer "),
+            request.headers.get("X-API-Key", ""),
+            query.get("api_key", [""])[0],
+        }
+        if self.api_key not in keys:
+            return 401, json.dumps({"error": "Invalid API key"})
+        if not (request.headers.get("Cartesia-Version") or query.get("cartesia_version")):
+            return 400, json.dumps({"error": "Cartesia-Version is required"})
+        return None
+
+    async def handle(self, ws: ServerConnection) -> None:
+        contexts: dict[str, dict[str, Any]] = {}
+        clocks: dict[str, float] = {}
+        flushes: dict[str, int] = {}
+        try:
+            async for raw in ws:
+                msg = json.loads(raw)
+                self.received.append(msg)
+                ctx = msg.get("context_id")
+                if not isinstance(ctx, str):
+                    await self._error(ws, None, "context_id is required")
+                    continue
+                if msg.get("cancel") is True:
+                    self.cancelled.append(ctx)
+                    contexts[ctx] = {"cancelled": True}
+                    continue
+                fixed = {k: v for k, v in msg.items() if k not in _VARYING}
+                known = contexts.setdefault(ctx, fixed)
+                if known.get("cancelled"):
+                    continue
+                if known != fixed:
+                    await self._error(ws, ctx, "inputs on a context must keep their fields")
+                    continue
+                fmt = msg.get("output_format") or {}
+                rate = int(fmt.get("sample_rate", 24000))
+                text = msg.get("transcript", "")
+                start = clocks.get(ctx, 0.0)
+                clocks[ctx] = await self._speak(ws, ctx, text, rate, start, msg)
+                if msg.get("flush"):
+                    flushes[ctx] = flushes.get(ctx, 0) + 1
+                    await self._send(
+                        ws,
+                        {
+                            "type": "flush_done",
+                            "context_id": ctx,
+                            "done": False,
+                            "flush_done": True,
+                            "flush_id": flushes[ctx],
+                            "status_code": 206,
+                        },
+                    )
+                if not msg.get("continue"):
+                    await self._send(
+                        ws, {"type": "done", "context_id": ctx, "done": True, "status_code": 200}
+                    )
+        except ConnectionClosed:
+            return
+
+    async def _speak(
+        self,
+        ws: ServerConnection,
+        ctx: str,
+        text: str,
+        rate: int,
+        start: float,
+        msg: dict[str, Any],
+    ) -> float:
+        """Speak ``text`` from ``start`` seconds; returns where the context's clock ends."""
+        if not text.strip():
+            return start
+        pcm = speech(text, rate, self.ms_per_char)
+        step = int(rate * self.message_ms / 1000) * 2
+        for i in range(0, len(pcm), step):
+            chunks = sum(1 for m in self.sent if m.get("type") == "chunk")
+            if self.drop_after is not None and chunks >= self.drop_after:
+                ws.transport.abort()
+                raise ConnectionClosed(None, None)
+            data = base64.b64encode(pcm[i : i + step]).decode()
+            await self._send(
+                ws,
+                {
+                    "type": "chunk",
+                    "context_id": ctx,
+                    "data": data,
+                    "done": False,
+                    "status_code": 206,
+                    "step_time": 1.0,
+                },
+            )
+        if msg.get("add_timestamps"):
+            words, starts, ends = [], [], []
+            pos = 0
+            for word in text.split():
+                pos = text.index(word, pos)
+                words.append(word)
+                starts.append(round(start + pos * self.ms_per_char / 1000, 4))
+                ends.append(round(start + (pos + len(word)) * self.ms_per_char / 1000, 4))
+                pos += len(word)
+            await self._send(
+                ws,
+                {
+                    "type": "timestamps",
+                    "context_id": ctx,
+                    "done": False,
+                    "status_code": 206,
+                    "word_timestamps": {"words": words, "start": starts, "end": ends},
+                },
+            )
+        return start + len(text) * self.ms_per_char / 1000
+
+    async def _error(self, ws: ServerConnection, ctx: str | None, message: str) -> None:
+        msg: dict[str, Any] = {"type": "error", "done": True, "status_code": 400}
+        msg.update(title="Invalid request", message=message)
+        if ctx is not None:
+            msg["context_id"] = ctx
+        await self._send(ws, msg)
+
+    async def _send(self, ws: ServerConnection, msg: dict[str, Any]) -> None:
+        self.sent.append(msg)
+        await ws.send(json.dumps(msg))

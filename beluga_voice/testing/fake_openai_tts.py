@@ -1,0 +1,110 @@
+"""A fake OpenAI speech endpoint (``POST /v1/audio/speech``) on loopback.
+
+Written from OpenAI's API reference (docs/services/openai-tts.md): a JSON body with
+``model``, ``input`` and ``voice`` (``response_format`` defaults to ``mp3``: this fake
+speaks ``pcm`` only, 24 kHz PCM16), ``Authorization: Bearer``; the audio streams back with
+chunked transfer encoding in pieces of ``message_ms``.  It can fail: a wrong key gets 401
+with OpenAI's error body, ``fail_status`` answers every request with that status, and
+``drop_after`` closes the connection after that many pieces without ending the body.
+``requests`` records the JSON bodies (the tests validate them with the official SDK's
+types).  The HTTP plumbing is the fake chat server's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import anyio
+import anyio.abc
+
+from .fake_chat import _read_request, _send_simple
+from .fake_tts_common import speech
+
+__all__ = ["FakeOpenAITTS"]
+
+RATE = 24000
+
+
+@dataclass
+class FakeOpenAITTS:
+    api_key: str = "fake-openai-key"
+    ms_per_char: float = 20.0
+    message_ms: float = 100.0
+    fail_status: int | None = None
+    drop_after: int | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+    _pieces: int = 0
+    _tg: anyio.abc.TaskGroup | None = None
+    _listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def __aenter__(self) -> Self:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self._listener = listener
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(listener.serve, self._serve_one)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._tg is not None and self._listener is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(None, None, None)
+        await self._listener.aclose()
+
+    async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            try:
+                method, path, headers, body = await _read_request(stream)
+            except (ValueError, anyio.EndOfStream, anyio.BrokenResourceError):
+                await _send_simple(stream, 400, _error("bad request"))
+                return
+            if method != "POST" or path != "/v1/audio/speech":
+                await _send_simple(stream, 404, _error(f"no route {path}"))
+                return
+            if headers.get("authorization") != f"Bearer {self.api_key}":
+                await _send_simple(stream, 401, _error("Incorrect API key provided"))
+                return
+            if self.fail_status is not None:
+                await _send_simple(stream, self.fail_status, _error("injected failure"))
+                return
+            try:
+                request = json.loads(body)
+                text, _, _ = request["input"], request["model"], request["voice"]
+            except (ValueError, KeyError, TypeError):
+                await _send_simple(stream, 400, _error("input, model and voice are required"))
+                return
+            if request.get("response_format", "mp3") != "pcm":
+                await _send_simple(stream, 400, _error("this fake speaks pcm only"))
+                return
+            self.requests.append(request)
+            await self._stream_audio(stream, str(text))
+
+    async def _stream_audio(self, stream: anyio.abc.SocketStream, text: str) -> None:
+        await stream.send(
+            b"HTTP/1.1 200 OK\r\ncontent-type: audio/pcm\r\n"
+            b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+        )
+        pcm = speech(text, RATE, self.ms_per_char)
+        step = int(RATE * self.message_ms / 1000) * 2
+        try:
+            for i in range(0, len(pcm), step):
+                if self.drop_after is not None and self._pieces >= self.drop_after:
+                    return  # the connection closes without the last chunk: a cut body
+                self._pieces += 1
+                piece = pcm[i : i + step]
+                await stream.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            await stream.send(b"0\r\n\r\n")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return  # the client went away (barge-in)
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
