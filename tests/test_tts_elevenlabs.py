@@ -87,8 +87,7 @@ async def test_cancel_closes_the_reply_and_ends_its_audio() -> None:
                         await reply.cancel()
         assert got == 2
         with anyio.fail_after(5):
-            while not fake.closed_early:
-                await anyio.sleep(0.01)
+            await fake.connection_done.wait()
     assert fake.closed_early == 1
 
 

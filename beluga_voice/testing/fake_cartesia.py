@@ -20,6 +20,9 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
+import anyio.abc
+import anyio.lowlevel
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
@@ -66,68 +69,93 @@ class FakeCartesia(FakeWebSocketService):
         return None
 
     async def handle(self, ws: ServerConnection) -> None:
+        """A reader takes messages as they come (so a cancel takes effect between two
+        chunks, as on the service) and a speaker generates the requests in order."""
+        send, receive = anyio.create_memory_object_stream[dict[str, Any]](64)
+        cancelled: set[str] = set()
+
+        async def read() -> None:
+            async with send:
+                async for raw in ws:
+                    msg = json.loads(raw)
+                    self.received.append(msg)
+                    ctx = msg.get("context_id")
+                    if msg.get("cancel") is True and isinstance(ctx, str):
+                        self.cancelled.append(ctx)
+                        cancelled.add(ctx)
+                    else:
+                        await send.send(msg)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            try:
+                await self._generate(ws, receive, cancelled)
+            finally:
+                tg.cancel_scope.cancel()
+
+    async def _generate(
+        self,
+        ws: ServerConnection,
+        requests: anyio.abc.ObjectReceiveStream[dict[str, Any]],
+        cancelled: set[str],
+    ) -> None:
         contexts: dict[str, dict[str, Any]] = {}
         clocks: dict[str, float] = {}
         flushes: dict[str, int] = {}
-        try:
-            async for raw in ws:
-                msg = json.loads(raw)
-                self.received.append(msg)
-                ctx = msg.get("context_id")
-                if not isinstance(ctx, str):
-                    await self._error(ws, None, "context_id is required")
-                    continue
-                if msg.get("cancel") is True:
-                    self.cancelled.append(ctx)
-                    contexts[ctx] = {"cancelled": True}
-                    continue
-                fixed = {k: v for k, v in msg.items() if k not in _VARYING}
-                known = contexts.setdefault(ctx, fixed)
-                if known.get("cancelled"):
-                    continue
-                if known != fixed:
-                    await self._error(ws, ctx, "inputs on a context must keep their fields")
-                    continue
-                fmt = msg.get("output_format") or {}
-                rate = int(fmt.get("sample_rate", 24000))
-                text = msg.get("transcript", "")
-                start = clocks.get(ctx, 0.0)
-                clocks[ctx] = await self._speak(ws, ctx, text, rate, start, msg)
-                if msg.get("flush"):
-                    flushes[ctx] = flushes.get(ctx, 0) + 1
-                    await self._send(
-                        ws,
-                        {
-                            "type": "flush_done",
-                            "context_id": ctx,
-                            "done": False,
-                            "flush_done": True,
-                            "flush_id": flushes[ctx],
-                            "status_code": 206,
-                        },
-                    )
-                if not msg.get("continue"):
-                    await self._send(
-                        ws, {"type": "done", "context_id": ctx, "done": True, "status_code": 200}
-                    )
-        except ConnectionClosed:
-            return
+        async for msg in requests:
+            ctx = msg.get("context_id")
+            if not isinstance(ctx, str):
+                await self._error(ws, None, "context_id is required")
+                continue
+            if ctx in cancelled:
+                continue
+            fixed = {k: v for k, v in msg.items() if k not in _VARYING}
+            if contexts.setdefault(ctx, fixed) != fixed:
+                await self._error(ws, ctx, "inputs on a context must keep their fields")
+                continue
+            fmt = msg.get("output_format") or {}
+            rate = int(fmt.get("sample_rate", 24000))
+            start = clocks.get(ctx, 0.0)
+            clocks[ctx] = await self._speak(ws, ctx, msg, rate, start, cancelled)
+            if ctx in cancelled:
+                continue
+            if msg.get("flush"):
+                flushes[ctx] = flushes.get(ctx, 0) + 1
+                await self._send(
+                    ws,
+                    {
+                        "type": "flush_done",
+                        "context_id": ctx,
+                        "done": False,
+                        "flush_done": True,
+                        "flush_id": flushes[ctx],
+                        "status_code": 206,
+                    },
+                )
+            if not msg.get("continue"):
+                await self._send(
+                    ws, {"type": "done", "context_id": ctx, "done": True, "status_code": 200}
+                )
 
     async def _speak(
         self,
         ws: ServerConnection,
         ctx: str,
-        text: str,
+        msg: dict[str, Any],
         rate: int,
         start: float,
-        msg: dict[str, Any],
+        cancelled: set[str],
     ) -> float:
-        """Speak ``text`` from ``start`` seconds; returns where the context's clock ends."""
+        """Speak the transcript from ``start`` seconds; returns where the context's clock ends."""
+        text = str(msg.get("transcript", ""))
         if not text.strip():
             return start
         pcm = speech(text, rate, self.ms_per_char)
         step = int(rate * self.message_ms / 1000) * 2
         for i in range(0, len(pcm), step):
+            await anyio.lowlevel.checkpoint()  # let the reader see a cancel between two chunks
+            if ctx in cancelled:
+                return start
             chunks = sum(1 for m in self.sent if m.get("type") == "chunk")
             if self.drop_after is not None and chunks >= self.drop_after:
                 ws.transport.abort()

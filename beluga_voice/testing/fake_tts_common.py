@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
+import anyio
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
@@ -32,6 +33,10 @@ class FakeWebSocketService:
         self.port = 0
         self.handshakes: list[Request] = []
         self.refused: list[int] = []
+        self.finished = 0
+        """Connections whose handling is over."""
+        self.connection_done = anyio.Event()
+        """Set when a connection's handling is over (tests wait on it)."""
         self._server: Server | None = None
 
     @property
@@ -57,8 +62,12 @@ class FakeWebSocketService:
         return response
 
     async def _handler(self, ws: ServerConnection) -> None:
-        with contextlib.suppress(Exception):  # a fake never dies for one client
-            await self.handle(ws)
+        try:
+            with contextlib.suppress(Exception):  # a fake never dies for one client
+                await self.handle(ws)
+        finally:
+            self.finished += 1
+            self.connection_done.set()
 
     async def __aenter__(self) -> Self:
         handler: Callable[[ServerConnection], Awaitable[None]] = self._handler

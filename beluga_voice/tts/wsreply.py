@@ -73,11 +73,11 @@ class WebSocketReply(TTSReply):
         self.cancelled = True
         with anyio.move_on_after(1.0, shield=True):
             with contextlib.suppress(S2SError):
-                await self._send(self.core.cancel())
+                await self._send(self.core.cancel(), even_cancelled=True)
             await self.ws.close(1000, "cancelled")
 
-    async def _send(self, messages: list[str]) -> None:
-        if self.cancelled or not messages:
+    async def _send(self, messages: list[str], *, even_cancelled: bool = False) -> None:
+        if (self.cancelled and not even_cancelled) or not messages:
             return
         try:
             async with self._lock:
