@@ -101,6 +101,8 @@ class TTSProcessor(FrameProcessor):
 
     async def on_start(self, frame: StartFrame) -> None:
         self.output_rate = frame.output_sample_rate
+        if self.streamer is not None:
+            self.streamer.skipping = False  # (re)started: nothing of a failed reply is left
         self._start_worker()
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
@@ -117,6 +119,8 @@ class TTSProcessor(FrameProcessor):
             self.spoken = []
             if self.streamer is not None:
                 self.streamer.timeline = None
+                if not self._jobs:
+                    self.streamer.skipping = False  # a new reply: speak it (else: see run_job)
         if isinstance(frame, TextFrame) and self.streamer is not None:
             self._queue(frame.text, raw=True)  # the service hears the words as they come
             if not self.aggregate or self.aggregator.push(frame.text):

@@ -21,10 +21,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
+import anyio.lowlevel
 
 from ..audio.resample import StreamResampler
 from ..errors import S2SError
-from ..frames import Direction, Frame, OutputAudioFrame, ResponseEndFrame
+from ..frames import Direction, Frame, OutputAudioFrame, ResponseEndFrame, ResponseStartFrame
 from ..tts.alignment import Timeline
 from ..tts.streaming import StreamingTTS, TTSReply
 
@@ -92,7 +93,7 @@ class ReplyStreamer:
         p = self.processor
         if self.skipping and (isinstance(job, str) or job is FLUSH):
             return
-        if self.is_end(job):
+        if self.is_end(job) or isinstance(job, ResponseStartFrame):
             self.skipping = False
         if isinstance(job, str):
             try:
@@ -144,6 +145,9 @@ class ReplyStreamer:
             pending += resampler.process(pcm) if resampler is not None else pcm
             full = len(pending) - len(pending) % step
             for i in range(0, full, step):
+                # A hand-off downstream and a buffered message need not suspend: yield
+                # here, so an interruption is seen (and cancels this) within one chunk.
+                await anyio.lowlevel.checkpoint()
                 await p.push_frame(OutputAudioFrame(pending[i : i + step], out), _DOWN)
             pending = pending[full:]
         if resampler is not None:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 import anyio
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from ..errors import ErrorCode, S2SError, code_from_ws_close
 from ..secrets import redact
@@ -29,6 +30,22 @@ from .wirecore import WireCore
 __all__ = ["WebSocketReply", "WebSocketTTS"]
 
 wire_logger = redacting_logger("beluga_voice.tts.wire")
+
+
+async def close_draining(ws: ClientConnection, reason: str) -> None:
+    """Close, reading away what the service still sends meanwhile: audio of a cancelled
+    reply fills the receive queue, and a connection that stops reading never sees the
+    service's close answer (each side would wait for the other until the timeout)."""
+
+    async def drain() -> None:
+        with contextlib.suppress(ConnectionClosed, RuntimeError):
+            while True:
+                await ws.recv()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drain)
+        await ws.close(1000, reason)
+        tg.cancel_scope.cancel()
 
 
 class WebSocketReply(TTSReply):
@@ -74,7 +91,7 @@ class WebSocketReply(TTSReply):
         with anyio.move_on_after(1.0, shield=True):
             with contextlib.suppress(S2SError):
                 await self._send(self.core.cancel(), even_cancelled=True)
-            await self.ws.close(1000, "cancelled")
+            await close_draining(self.ws, "cancelled")
 
     async def _send(self, messages: list[str], *, even_cancelled: bool = False) -> None:
         if (self.cancelled and not even_cancelled) or not messages:
@@ -165,4 +182,6 @@ class WebSocketTTS(StreamingTTS):
             yield reply
         finally:
             with anyio.move_on_after(2.0, shield=True):
-                await ws.close()
+                await close_draining(ws, "done")
+            if ws.state is not State.CLOSED:
+                ws.transport.abort()  # the peer did not answer the close in time
