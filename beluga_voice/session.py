@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .pipeline.observer import FrameObserver
     from .stt.base import STTEngine
     from .tts.base import TTSEngine
+    from .tts.streaming import StreamingTTS
 
 __all__ = ["SessionState", "VoiceSession"]
 
@@ -100,11 +101,29 @@ class _StateTracker(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
+def _engine(kind: str, engine: Any) -> Any:
+    """An engine given by name, built from its catalogue (a bad name or a missing key is
+    an ``invalid_config`` / ``authentication_error`` at construction, not mid-call)."""
+    if not isinstance(engine, str):
+        return engine
+    from .services import UnknownService, lookup
+    from .stt.registry import STT_SERVICES
+    from .tts.registry import TTS_SERVICES
+
+    try:
+        return lookup(STT_SERVICES if kind == "stt" else TTS_SERVICES, engine).make()
+    except UnknownService as exc:
+        raise S2SError("VoiceSession", ErrorCode.INVALID_CONFIG, str(exc)) from None
+
+
 class VoiceSession:
     """A voice conversation.  See the module docstring.
 
     Exactly one of ``s2s_provider`` or the ``stt`` + ``tts`` pair must be given (giving
-    both is an ``invalid_config`` error naming the conflict).  ``agent`` answers in the
+    both is an ``invalid_config`` error naming the conflict).  ``stt`` and ``tts`` are
+    engines or the names of :data:`~beluga_voice.stt.registry.STT_SERVICES` /
+    :data:`~beluga_voice.tts.registry.TTS_SERVICES` entries (``"deepgram"``,
+    ``"elevenlabs"``), built with their defaults and keys from the environment.  ``agent`` answers in the
     cascade, and in the S2S branch when ``reasoning_mode`` is ``external``.
     ``transport`` supplies the input and output halves (objects with ``input()`` and
     ``output()`` returning processors); without one, feed audio with
@@ -126,8 +145,8 @@ class VoiceSession:
         self,
         *,
         s2s_provider: S2SProvider | None = None,
-        stt: STTEngine | None = None,
-        tts: TTSEngine | None = None,
+        stt: STTEngine | str | None = None,
+        tts: TTSEngine | StreamingTTS | str | None = None,
         agent: Agent | None = None,
         transport: Any = None,
         config: S2SConfig | None = None,
@@ -172,7 +191,8 @@ class VoiceSession:
             s2s_provider = wrap_provider(s2s_provider, self.config)
             set_replay_cut(s2s_provider, self.config.replay_cut_reply_under)
         self.provider = s2s_provider
-        self.stt, self.tts, self.agent = stt, tts, agent
+        self.stt, self.tts = _engine("stt", stt), _engine("tts", tts)
+        self.agent = agent
         self.transport = transport
         self.context = context or new_conversation_context()
         self.tools = tools or ToolRegistry()
@@ -197,27 +217,31 @@ class VoiceSession:
         nodes: list[Node] = []
         if self.transport is not None:
             nodes.append(self.transport.input())
-        if self.provider is not None:
-            from .processors.s2s import S2SProcessor
-
-            mode = self.config.reasoning_mode
-            self.brain = S2SProcessor(
-                self.provider,
-                context=self.context,
-                tools=self.tools,
-                agent=self.agent if mode == "external" else None,
-                reasoning_mode=mode,
-                forward_input_audio=self.transport is not None,
-            )
-            nodes.append(self.brain)
-        else:
-            nodes.extend(self._cascade())
+        nodes.extend(self.processors())
         nodes.append(_StateTracker(self))
         if self.transport is not None:
             nodes.append(self.transport.output())
         return nodes
 
-    def _cascade(self) -> list[Node]:
+    def processors(self) -> list[FrameProcessor]:
+        """The conversation's processors between input and output: the S2S processor, or
+        STT -> agent -> TTS (what the CLI's ``run --stt/--tts`` runs a file through)."""
+        if self.provider is None:
+            return self._cascade()
+        from .processors.s2s import S2SProcessor
+
+        mode = self.config.reasoning_mode
+        self.brain = S2SProcessor(
+            self.provider,
+            context=self.context,
+            tools=self.tools,
+            agent=self.agent if mode == "external" else None,
+            reasoning_mode=mode,
+            forward_input_audio=self.transport is not None,
+        )
+        return [self.brain]
+
+    def _cascade(self) -> list[FrameProcessor]:
         from .processors.agent import AgentProcessor
         from .processors.stt import STTProcessor
         from .processors.tts import TTSProcessor

@@ -16,8 +16,12 @@ import typer
 from pydantic import SecretStr
 from rich.table import Table
 
+from ..errors import S2SError
 from ..providers.config import S2SConfig
 from ..providers.registry import get_provider_spec, list_providers, new_provider
+from ..services import ServiceInfo
+from ..stt.registry import STT_SERVICES
+from ..tts.registry import TTS_SERVICES
 from .common import (
     ConfigOpt,
     LogJsonOpt,
@@ -47,6 +51,10 @@ def run(
         "reply.wav"
     ),
     provider: ProviderOpt = None,
+    stt: Annotated[
+        str | None, typer.Option(help="Run a cascade: this STT service (see `providers`).")
+    ] = None,
+    tts: Annotated[str | None, typer.Option(help="... with this TTS service.")] = None,
     config: ConfigOpt = None,
     log_json: LogJsonOpt = False,
     realtime: Annotated[
@@ -58,23 +66,26 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run a conversation from a WAV file through a provider and write the replies."""
+    """Run a conversation from a WAV file through a provider (or an STT -> agent -> TTS
+    cascade with --stt and --tts) and write the replies."""
     setup_logging(log_json, verbose)
     source = input_wav or example_path()
     if not source.exists():
         raise fail(f"input file not found: {source}")
     check_output(output)
     cfg = load_config(config, provider)
-    prov = build_provider(cfg)
+    brain = _cascade(cfg, stt, tts) if stt or tts else build_provider(cfg)
     tracker = anyio.run(
         lambda: run_conversation(
-            prov,
+            brain,
             source,
             output,
             realtime=realtime,
             settle=settle,
             timeout=timeout,
             show_progress=progress,
+            sample_rate=cfg.sample_rate,
+            label=f"{stt} + {tts}",
         )
     )
     report(tracker, output, expected=example_prompts() if input_wav is None else None)
@@ -86,6 +97,20 @@ def run(
             "check that the file is mono speech at its stated sample rate; --verbose shows "
             "what the provider saw."
         )
+
+
+def _cascade(cfg: S2SConfig, stt: str | None, tts: str | None) -> list[Any]:
+    """STT -> agent (the embedded rules agent) -> TTS, built by a VoiceSession."""
+    from ..agents.rules import RuleAgent
+    from ..session import VoiceSession
+
+    if not (stt and tts):
+        raise fail("a cascade needs both --stt and --tts")
+    try:
+        session = VoiceSession(stt=stt, tts=tts, agent=RuleAgent(), config=cfg)
+    except S2SError as exc:
+        raise fail(str(exc)) from None
+    return list(session.processors())
 
 
 # -- serve ----------------------------------------------------------------------------------
@@ -308,4 +333,21 @@ def providers(log_json: LogJsonOpt = False) -> None:
             " or ".join(spec.api_key_env) if spec.requires_api_key else "none"
         )
         table.add_row(name, spec.description, creds, _capabilities(name))
+    console.print(table)
+    _services_table("STT services (run --stt)", STT_SERVICES)
+    _services_table("TTS services (run --tts)", TTS_SERVICES)
+
+
+def _services_table(title: str, services: dict[str, ServiceInfo]) -> None:
+    """A catalogue of STT or TTS services with the keys each reads (listing them imports
+    no client library)."""
+    table = Table(title=title)
+    table.add_column("Name", style="bold")
+    table.add_column("Description")
+    table.add_column("Credentials")
+    for name, info in sorted(services.items()):
+        creds = " or ".join(info.credentials) if info.credentials else "none"
+        if info.credentials and not info.has_credentials():
+            creds += " (not set)"
+        table.add_row(name, info.summary, creds)
     console.print(table)

@@ -8,6 +8,7 @@ the outcome.  Split from the command itself so the command module reads as the C
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,8 +68,8 @@ class Tracker(FrameObserver):
         self.reply_seconds = 0.0
         self.last_activity = time.monotonic()
         self.source: FrameProcessor | None = None
-        """The processor whose output counts (the S2S processor); frames re-pushed by
-        later processors are the same frames and must not count twice."""
+        """The processor whose output counts (the S2S processor, a cascade's TTS); frames
+        re-pushed by later processors are the same frames and must not count twice."""
         self.input: FrameProcessor | None = None
         self._vad = VADStream()
         self._input_ms = 0.0
@@ -184,7 +185,7 @@ class TurnGate(FrameProcessor):
 
 
 async def run_conversation(
-    provider: S2SProvider,
+    brain: S2SProvider | Sequence[FrameProcessor],
     source: Path,
     output: Path,
     *,
@@ -192,7 +193,11 @@ async def run_conversation(
     settle: float,
     timeout: float,
     show_progress: bool,
+    sample_rate: int = 24000,
+    label: str = "cascade",
 ) -> Tracker:
+    """Run ``source`` through ``brain``: an S2S provider, or the processors of a cascade
+    (STT -> agent -> TTS, whose last one is watched) at ``sample_rate``."""
     from ..processors.s2s import S2SProcessor
     from ..transports.file import WavFileInput, WavFileOutput
 
@@ -201,13 +206,18 @@ async def run_conversation(
     except (OSError, ValueError) as exc:
         raise fail(f"cannot read {source}: {exc}") from None
     tracker = Tracker()
-    start = StartFrame(input_sample_rate=16000, output_sample_rate=provider.config.sample_rate)
+    if isinstance(brain, S2SProvider):
+        nodes: list[FrameProcessor] = [S2SProcessor(brain, forward_input_audio=False)]
+        sample_rate, label = brain.config.sample_rate, brain.name
+    else:
+        nodes = list(brain)
+    start = StartFrame(input_sample_rate=16000, output_sample_rate=sample_rate)
     total = len(wav_in.converted(start.input_sample_rate, 1)) // (2 * 320) + 1
-    s2s = tracker.source = S2SProcessor(provider, forward_input_audio=False)
+    tracker.source = nodes[-1]
     gate = None if realtime else TurnGate(tracker)
     tracker.input = gate or wav_in  # what the provider is given, not what is read ahead
     task = PipelineTask(
-        [wav_in, *([gate] if gate else []), s2s, WavFileOutput(output)],
+        [wav_in, *([gate] if gate else []), *nodes, WavFileOutput(output)],
         start_frame=start,
         observers=[tracker],
         stop_timeout=5.0,
@@ -222,7 +232,7 @@ async def run_conversation(
         transient=True,
     )
     with progress:
-        bar = progress.add_task(f"{source.name} -> {provider.name}", total=total)
+        bar = progress.add_task(f"{source.name} -> {label}", total=total)
         with anyio.move_on_after(timeout):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(task.run)
