@@ -9,6 +9,8 @@ input; then audio comes as ``{"audio", "alignment"}`` messages of at most
 
 It can fail: a wrong ``xi-api-key`` is refused with HTTP 401 and ElevenLabs' error body;
 ``drop_after`` aborts the connection (no close frame) after that many audio messages.
+``speed`` paces generation (times real time), so that a long reply is still streaming
+when a barge-in cuts it.
 Every client message is recorded in ``received`` (the tests validate them with the
 official SDK's types) and every message sent in ``sent``.
 """
@@ -21,6 +23,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
@@ -40,8 +43,11 @@ class FakeElevenLabs(FakeWebSocketService):
         ms_per_char: float = 20.0,
         message_ms: float = 100.0,
         drop_after: int | None = None,
+        speed: float | None = None,
     ) -> None:
         super().__init__()
+        self.speed = speed
+        """Generate at this many times real time (None: at once), as a service does."""
         self.api_key = api_key
         self.ms_per_char = ms_per_char
         self.message_ms = message_ms
@@ -122,6 +128,8 @@ class FakeElevenLabs(FakeWebSocketService):
             if self.drop_after is not None and audio_count >= self.drop_after:
                 ws.transport.abort()
                 raise ConnectionClosed(None, None)
+            if self.speed:
+                await anyio.sleep(self.message_ms / 1000 / self.speed)
             t0 = 1000.0 * start / (2 * rate)
             t1 = 1000.0 * min(len(pcm), start + step) / (2 * rate)
             idx = [i for i in range(len(text)) if t0 <= i * per_char < t1]
