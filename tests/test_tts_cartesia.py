@@ -95,7 +95,7 @@ async def test_cancel_tells_the_service_and_ends_the_audio() -> None:
                     chunks += 1
                     if chunks == 2:
                         await reply.cancel()
-            await fake.connection_done.wait()
+            await fake.wait_until(lambda f: f.finished > 0)
     assert chunks == 2
     cancel = fake.received[-1]
     CancelContextRequest.model_validate(cancel)

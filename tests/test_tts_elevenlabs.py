@@ -87,7 +87,7 @@ async def test_cancel_closes_the_reply_and_ends_its_audio() -> None:
                         await reply.cancel()
         assert got == 2
         with anyio.fail_after(5):
-            await fake.connection_done.wait()
+            await fake.wait_until(lambda f: f.finished > 0)
     assert fake.closed_early == 1
 
 

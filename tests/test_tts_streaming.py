@@ -128,7 +128,7 @@ async def test_barge_in_stops_within_one_chunk_cancels_the_service_and_reports_h
                 await probe.enough.wait()  # 300 ms of the 1 s reply reached the output
                 await probe.task.queue_frame(InterruptionFrame())
                 with anyio.fail_after(1):
-                    await fake.connection_done.wait()  # the service was told at once
+                    await fake.wait_until(lambda f: f.finished > 0)  # the service was told at once
                 at_interruption = len(_of(probe.out, OutputAudioFrame))
                 await probe.task.queue_frame(
                     BotStoppedSpeakingFrame(played_ms=14 * MS, interrupted=True), Direction.UPSTREAM
@@ -170,7 +170,7 @@ async def test_retry_speaks_a_dropped_reply_again_on_a_new_connection() -> None:
         retry = Retry(tts, rng=random.Random(1), **FAST)
 
         async def heal() -> None:
-            await fake.connection_done.wait()
+            await fake.wait_until(lambda f: f.finished > 0)
             fake.drop_after = None  # the service is back for the next attempt
 
         with anyio.fail_after(10):

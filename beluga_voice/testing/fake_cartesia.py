@@ -27,14 +27,14 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from .fake_tts_common import FakeWebSocketService, speech
+from .fake_tts_common import FakeTTSService, speech
 
 __all__ = ["FakeCartesia"]
 
 _VARYING = {"transcript", "continue", "flush", "duration"}
 
 
-class FakeCartesia(FakeWebSocketService):
+class FakeCartesia(FakeTTSService):
     def __init__(
         self,
         *,
@@ -43,13 +43,9 @@ class FakeCartesia(FakeWebSocketService):
         message_ms: float = 100.0,
         drop_after: int | None = None,
     ) -> None:
-        super().__init__()
-        self.api_key = api_key
-        self.ms_per_char = ms_per_char
-        self.message_ms = message_ms
-        self.drop_after = drop_after
-        self.received: list[dict[str, Any]] = []
-        self.sent: list[dict[str, Any]] = []
+        super().__init__(
+            api_key=api_key, ms_per_char=ms_per_char, message_ms=message_ms, drop_after=drop_after
+        )
         self.cancelled: list[str] = []
 
     def check(self, request: Request) -> tuple[int, str] | None:

@@ -28,14 +28,14 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from .fake_tts_common import FakeWebSocketService, speech
+from .fake_tts_common import FakeTTSService, speech
 
 __all__ = ["FakeElevenLabs"]
 
 _PATH = re.compile(r"^/v1/text-to-speech/([^/]+)/stream-input$")
 
 
-class FakeElevenLabs(FakeWebSocketService):
+class FakeElevenLabs(FakeTTSService):
     def __init__(
         self,
         *,
@@ -45,15 +45,11 @@ class FakeElevenLabs(FakeWebSocketService):
         drop_after: int | None = None,
         speed: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            api_key=api_key, ms_per_char=ms_per_char, message_ms=message_ms, drop_after=drop_after
+        )
         self.speed = speed
         """Generate at this many times real time (None: at once), as a service does."""
-        self.api_key = api_key
-        self.ms_per_char = ms_per_char
-        self.message_ms = message_ms
-        self.drop_after = drop_after
-        self.received: list[dict[str, Any]] = []
-        self.sent: list[dict[str, Any]] = []
         self.spoken: list[str] = []
         """The text of each generation, in order."""
         self.closed_early = 0

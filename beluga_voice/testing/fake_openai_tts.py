@@ -7,19 +7,19 @@ chunked transfer encoding in pieces of ``message_ms``.  It can fail: a wrong key
 with OpenAI's error body, ``fail_status`` answers every request with that status, and
 ``drop_after`` closes the connection after that many pieces without ending the body.
 ``requests`` records the JSON bodies (the tests validate them with the official SDK's
-types).  The HTTP plumbing is the fake chat server's.
+types).  The HTTP plumbing (:class:`~.fake_chat.LoopbackHTTP`) is the fake chat server's.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import anyio
 import anyio.abc
 
-from .fake_chat import _read_request, _send_simple
+from .fake_chat import LoopbackHTTP, _read_request, _send_simple
 from .fake_tts_common import speech
 
 __all__ = ["FakeOpenAITTS"]
@@ -28,7 +28,7 @@ RATE = 24000
 
 
 @dataclass
-class FakeOpenAITTS:
+class FakeOpenAITTS(LoopbackHTTP):
     api_key: str = "fake-openai-key"
     ms_per_char: float = 20.0
     message_ms: float = 100.0
@@ -43,21 +43,6 @@ class FakeOpenAITTS:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    async def __aenter__(self) -> Self:
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self._listener = listener
-        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(listener.serve, self._serve_one)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._tg is not None and self._listener is not None
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(None, None, None)
-        await self._listener.aclose()
 
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:

@@ -1,23 +1,25 @@
-"""What the fake TTS servers share: deterministic "speech" and a loopback WebSocket server.
+"""What the fake TTS servers share: deterministic "speech", the knobs every fake has, and
+the loopback WebSocket server (:class:`~beluga_voice.testing.loopback.LoopbackServer`).
 
 The audio is a tone whose length is proportional to the text (``ms_per_char`` per
 character), so a test can predict how much audio a sentence makes and where each
-character lies in it, which is what alignment and barge-in tests need.
+character lies in it, which is what alignment and barge-in tests need.  ``message_ms``
+bounds the audio per message; ``drop_after`` aborts the connection (no close frame) after
+that many audio messages; a wrong ``api_key`` is refused at the handshake.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any, Self
+from typing import Any
 
-import anyio
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from ..audio.turns import tone
+from .loopback import LoopbackServer, quiet_logger
 
-__all__ = ["FakeWebSocketService", "speech"]
+__all__ = ["FakeTTSService", "speech"]
 
 
 def speech(text: str, rate: int, ms_per_char: float) -> bytes:
@@ -25,19 +27,34 @@ def speech(text: str, rate: int, ms_per_char: float) -> bytes:
     return tone(len(text) * ms_per_char / 1000.0, rate, hz=330.0 + 7 * (len(text) % 40))
 
 
-class FakeWebSocketService:
-    """Serves one WebSocket endpoint on 127.0.0.1 (any free port); subclasses implement
-    :meth:`check` (the handshake) and :meth:`handle` (one connection)."""
+class FakeTTSService(LoopbackServer):
+    """A fake streaming TTS on 127.0.0.1 (any free port); subclasses implement
+    :meth:`check` (the handshake) and :meth:`handle` (one connection).  ``records`` is the
+    fake itself: ``wait_until(lambda fake: fake.finished)`` waits for a connection's end."""
 
-    def __init__(self) -> None:
-        self.port = 0
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        ms_per_char: float = 20.0,
+        message_ms: float = 100.0,
+        drop_after: int | None = None,
+    ) -> None:
+        super().__init__(host="127.0.0.1", port=0, logger=quiet_logger("beluga_voice.fake_tts"))
+        self.api_key = api_key
+        self.ms_per_char = ms_per_char
+        self.message_ms = message_ms
+        self.drop_after = drop_after
+        self.received: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
         self.handshakes: list[Request] = []
         self.refused: list[int] = []
         self.finished = 0
         """Connections whose handling is over."""
-        self.connection_done = anyio.Event()
-        """Set when a connection's handling is over (tests wait on it)."""
-        self._server: Server | None = None
+
+    @property
+    def records(self) -> FakeTTSService:
+        return self
 
     @property
     def base_url(self) -> str:
@@ -50,7 +67,7 @@ class FakeWebSocketService:
     async def handle(self, ws: ServerConnection) -> None:
         raise NotImplementedError
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         self.handshakes.append(request)
         refusal = self.check(request)
         if refusal is None:
@@ -61,23 +78,10 @@ class FakeWebSocketService:
         response.headers["Content-Type"] = "application/json"
         return response
 
-    async def _handler(self, ws: ServerConnection) -> None:
+    async def _handle(self, ws: ServerConnection) -> None:
         try:
             with contextlib.suppress(Exception):  # a fake never dies for one client
                 await self.handle(ws)
         finally:
             self.finished += 1
-            self.connection_done.set()
-
-    async def __aenter__(self) -> Self:
-        handler: Callable[[ServerConnection], Awaitable[None]] = self._handler
-        self._server = await serve(
-            handler, "127.0.0.1", 0, process_request=self._process_request, compression=None
-        )
-        self.port = next(iter(self._server.sockets)).getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+            self.notify()

@@ -9,12 +9,16 @@ which is what lets the tests drive it with arbitrary messages.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from ..errors import ErrorCode, S2SError
 from .alignment import Timeline
 
-__all__ = ["Received", "WireCore"]
+__all__ = ["PCMDecoder", "Received", "WireCore", "json_object"]
 
 
 @dataclass(slots=True)
@@ -35,3 +39,39 @@ class WireCore(Protocol):
     def cancel(self) -> list[str]: ...
 
     def receive(self, data: str | bytes, timeline: Timeline) -> Received: ...
+
+
+class PCMDecoder:
+    """Base64 PCM16 chunks to whole samples: a chunk may end in the middle of a sample,
+    whose first byte waits for the next chunk."""
+
+    __slots__ = ("_carry", "service")
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._carry = b""
+
+    def decode(self, b64: Any) -> bytes:
+        if not isinstance(b64, str):
+            raise S2SError(self.service, ErrorCode.MALFORMED_RESPONSE, "audio that is not text")
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise S2SError(self.service, ErrorCode.MALFORMED_RESPONSE, "bad base64 audio") from None
+        raw, self._carry = self._carry + raw, b""
+        if len(raw) % 2:
+            raw, self._carry = raw[:-1], raw[-1:]
+        return raw
+
+
+def json_object(data: str | bytes, service: str) -> dict[str, Any]:
+    """A server message that must be a JSON object, or a ``malformed_response``."""
+    try:
+        msg = json.loads(data)
+    except ValueError:
+        raise S2SError(
+            service, ErrorCode.MALFORMED_RESPONSE, "a message that is not JSON"
+        ) from None
+    if not isinstance(msg, dict):
+        raise S2SError(service, ErrorCode.MALFORMED_RESPONSE, "a message that is not an object")
+    return msg

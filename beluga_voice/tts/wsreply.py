@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import anyio
+from pydantic import SecretStr
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
@@ -24,6 +25,7 @@ from websockets.protocol import State
 from ..errors import ErrorCode, S2SError, code_from_ws_close
 from ..secrets import redact
 from ..wire import open_websocket, redacting_logger
+from .credentials import resolve_key
 from .streaming import StreamingTTS, TTSReply
 from .wirecore import WireCore
 
@@ -151,6 +153,20 @@ class WebSocketTTS(StreamingTTS):
     connect_timeout: float = 10.0
     send_timeout: float = 5.0
     receive_timeout: float = 10.0
+
+    def _set_up(
+        self,
+        api_key: str | SecretStr | None,
+        env: str,
+        sample_rate: int,
+        connect_timeout: float,
+        receive_timeout: float,
+    ) -> None:
+        """What every service's constructor does after checking its settings."""
+        self.api_key = resolve_key(self.name, api_key, env)
+        self.sample_rate = sample_rate
+        self.connect_timeout = connect_timeout
+        self.receive_timeout = receive_timeout
 
     def _url(self) -> str:
         raise NotImplementedError

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from ..credentials import resolve_key
 from ..wirecore import WireCore
 from ..wsreply import WebSocketTTS
 from .protocol import API_VERSION, CartesiaCore, CartesiaSettings
@@ -46,10 +45,7 @@ class CartesiaTTS(WebSocketTTS):
             base_url=base_url,
             version=version,
         )
-        self.api_key = resolve_key("cartesia", api_key, "CARTESIA_API_KEY")
-        self.sample_rate = sample_rate
-        self.connect_timeout = connect_timeout
-        self.receive_timeout = receive_timeout
+        self._set_up(api_key, "CARTESIA_API_KEY", sample_rate, connect_timeout, receive_timeout)
 
     def _url(self) -> str:
         return self.settings.url()

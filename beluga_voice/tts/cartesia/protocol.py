@@ -15,8 +15,6 @@ The fields of every input on a context must stay the same but for ``transcript``
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from typing import Any
 
 from ...errors import ErrorCode, S2SError, code_from_http_status
 from ..alignment import Timeline
-from ..wirecore import Received
+from ..wirecore import PCMDecoder, Received, json_object
 
 __all__ = ["API_VERSION", "OUTPUT_RATES", "CartesiaCore", "CartesiaSettings"]
 
@@ -81,7 +79,7 @@ class CartesiaCore:
             self._base["add_timestamps"] = True
         if settings.max_buffer_delay_ms is not None:
             self._base["max_buffer_delay_ms"] = settings.max_buffer_delay_ms
-        self._carry = b""
+        self._pcm_decoder = PCMDecoder("cartesia")
         self.ended = False
         self.started = False
 
@@ -111,14 +109,7 @@ class CartesiaCore:
         return [json.dumps({"context_id": self.context_id, "cancel": True})]
 
     def receive(self, data: str | bytes, timeline: Timeline) -> Received:
-        try:
-            msg = json.loads(data)
-        except ValueError:
-            raise S2SError(
-                "cartesia", ErrorCode.MALFORMED_RESPONSE, "a message that is not JSON"
-            ) from None
-        if not isinstance(msg, dict):
-            raise S2SError("cartesia", ErrorCode.MALFORMED_RESPONSE, "a message not an object")
+        msg = json_object(data, "cartesia")
         kind = msg.get("type")
         if kind == "error":
             status = msg.get("status_code")
@@ -153,14 +144,6 @@ class CartesiaCore:
         return Received(done=kind == "done" or (kind != "flush_done" and msg.get("done") is True))
 
     def _pcm(self, b64: Any, timeline: Timeline) -> bytes:
-        if not isinstance(b64, str):
-            raise S2SError("cartesia", ErrorCode.MALFORMED_RESPONSE, "a chunk without data")
-        try:
-            raw = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
-            raise S2SError("cartesia", ErrorCode.MALFORMED_RESPONSE, "bad base64 audio") from None
-        raw, self._carry = self._carry + raw, b""
-        if len(raw) % 2:
-            raw, self._carry = raw[:-1], raw[-1:]
+        raw = self._pcm_decoder.decode(b64)
         timeline.add_audio(len(raw), self.settings.sample_rate)
         return raw

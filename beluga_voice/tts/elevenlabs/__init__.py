@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from ..credentials import resolve_key
 from ..wirecore import WireCore
 from ..wsreply import WebSocketTTS
 from .protocol import ElevenLabsCore, ElevenLabsSettings
@@ -47,10 +46,7 @@ class ElevenLabsTTS(WebSocketTTS):
             chunk_length_schedule=chunk_length_schedule,
             base_url=base_url,
         )
-        self.api_key = resolve_key("elevenlabs", api_key, "ELEVENLABS_API_KEY")
-        self.sample_rate = sample_rate
-        self.connect_timeout = connect_timeout
-        self.receive_timeout = receive_timeout
+        self._set_up(api_key, "ELEVENLABS_API_KEY", sample_rate, connect_timeout, receive_timeout)
 
     def _url(self) -> str:
         return self.settings.url()

@@ -15,8 +15,6 @@ messages into PCM and alignment on a :class:`~beluga_voice.tts.alignment.Timelin
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +22,7 @@ from urllib.parse import quote, urlencode
 
 from ...errors import ErrorCode, S2SError
 from ..alignment import Timeline
-from ..wirecore import Received
+from ..wirecore import PCMDecoder, Received, json_object
 
 __all__ = ["OUTPUT_RATES", "ElevenLabsCore", "ElevenLabsSettings"]
 
@@ -80,7 +78,7 @@ class ElevenLabsCore:
     def __init__(self, settings: ElevenLabsSettings) -> None:
         self.settings = settings
         self._pending = ""
-        self._carry = b""
+        self._pcm_decoder = PCMDecoder("elevenlabs")
         self.ended = False
         self.final = False
 
@@ -128,14 +126,7 @@ class ElevenLabsCore:
         return []
 
     def receive(self, data: str | bytes, timeline: Timeline) -> Received:
-        try:
-            msg = json.loads(data)
-        except ValueError:
-            raise S2SError(
-                "elevenlabs", ErrorCode.MALFORMED_RESPONSE, "a message that is not JSON"
-            ) from None
-        if not isinstance(msg, dict):
-            raise S2SError("elevenlabs", ErrorCode.MALFORMED_RESPONSE, "a message not an object")
+        msg = json_object(data, "elevenlabs")
         audio = msg.get("audio")
         if isinstance(audio, str) and audio:
             return Received(audio=[self._pcm(audio, msg.get("alignment"), timeline)])
@@ -153,13 +144,7 @@ class ElevenLabsCore:
         return Received()  # audio null (an alignment-only or empty message)
 
     def _pcm(self, b64: str, alignment: Any, timeline: Timeline) -> bytes:
-        try:
-            raw = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
-            raise S2SError("elevenlabs", ErrorCode.MALFORMED_RESPONSE, "bad base64 audio") from None
-        raw, self._carry = self._carry + raw, b""
-        if len(raw) % 2:
-            raw, self._carry = raw[:-1], raw[-1:]
+        raw = self._pcm_decoder.decode(b64)
         offset = timeline.add_audio(len(raw), self.settings.sample_rate)
         if isinstance(alignment, dict):
             chars = alignment.get("chars") or []
