@@ -7,6 +7,7 @@ whole sentences, timed by their audio length.  :meth:`Timeline.heard` answers th
 way for all of them: every piece that started before the cut, and of a multi-word piece
 cut in its middle, the share of its words proportional to the share of its audio played
 (the estimate :func:`~beluga_voice.tts.sentences.heard_text` makes for the embedded voice).
+A word whose first characters played but not its last is not counted as heard.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Timeline:
         for text, start, end in self._pieces:
             if start >= played_ms:
                 cut = True
+                if out and not text[:1].isspace() and not out[-1][-1:].isspace():
+                    _drop_partial_word(out)  # the cut fell inside a word: not heard
                 break
             if end <= played_ms or not text.strip() or len(text.split()) == 1:
                 out.append(text)
@@ -66,3 +69,13 @@ class Timeline:
         if cut and heard:
             return heard.rstrip(",;:") + "..."
         return heard
+
+
+def _drop_partial_word(out: list[str]) -> None:
+    """Remove the characters of the last, unfinished word from the pieces in ``out``."""
+    while out:
+        last = out.pop()
+        space = max(last.rfind(" "), last.rfind("\n"), last.rfind("\t"))
+        if space >= 0:
+            out.append(last[: space + 1])
+            return
