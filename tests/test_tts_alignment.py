@@ -26,6 +26,7 @@ def _timeline(words: list[str], unit: str, ms: float = 10.0) -> Timeline:
             pos += len(word) + 1
     else:
         timeline.add(text, 0.0, len(text) * ms)
+    timeline.complete = True
     return timeline
 
 
@@ -64,3 +65,11 @@ def test_audio_offsets_accumulate() -> None:
     assert timeline.add_audio(4800, 24000) == 0.0
     assert timeline.add_audio(4800, 24000) == 100.0
     assert timeline.audio_ms == 200.0
+
+
+def test_a_reply_cut_before_all_its_alignment_arrived_is_marked_cut() -> None:
+    timeline = Timeline()
+    timeline.add("Hello ", 0.0, 50.0)
+    assert timeline.heard(500.0) == "Hello..."  # more was coming when the reply stopped
+    timeline.complete = True
+    assert timeline.heard(500.0) == "Hello"

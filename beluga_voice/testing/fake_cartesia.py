@@ -3,8 +3,8 @@
 Written from Cartesia's API reference (docs/services/cartesia.md): the handshake needs a
 key (``Authorization: Bearer``, ``X-API-Key`` or ``?api_key=``) and a ``Cartesia-Version``
 (header or ``?cartesia_version=``); each generation request speaks its transcript at once
-as ``chunk`` messages (base64 PCM of at most ``message_ms``), then ``timestamps`` for its
-words (seconds from the context's start); ``flush`` answers ``flush_done``; ``continue:
+as ``chunk`` messages (base64 PCM of at most ``message_ms``), each followed by
+``timestamps`` for the words it starts (seconds from the context's start); ``flush`` answers ``flush_done``; ``continue:
 false`` ends the context with ``done``; a request whose fixed fields differ from the
 context's first gets an ``error``; ``{"context_id", "cancel": true}`` silences a context.
 
@@ -148,6 +148,18 @@ class FakeCartesia(FakeTTSService):
             return start
         pcm = speech(text, rate, self.ms_per_char)
         step = int(rate * self.message_ms / 1000) * 2
+        words: list[tuple[str, float, float]] = []  # (word, start s, end s) on the context clock
+        pos = 0
+        for word in text.split():
+            pos = text.index(word, pos)
+            begin, pos = pos, pos + len(word)
+            words.append(
+                (
+                    word,
+                    start + begin * self.ms_per_char / 1000,
+                    start + pos * self.ms_per_char / 1000,
+                )
+            )
         for i in range(0, len(pcm), step):
             await anyio.lowlevel.checkpoint()  # let the reader see a cancel between two chunks
             if ctx in cancelled:
@@ -168,25 +180,24 @@ class FakeCartesia(FakeTTSService):
                     "step_time": 1.0,
                 },
             )
-        if msg.get("add_timestamps"):
-            words, starts, ends = [], [], []
-            pos = 0
-            for word in text.split():
-                pos = text.index(word, pos)
-                words.append(word)
-                starts.append(round(start + pos * self.ms_per_char / 1000, 4))
-                ends.append(round(start + (pos + len(word)) * self.ms_per_char / 1000, 4))
-                pos += len(word)
-            await self._send(
-                ws,
-                {
-                    "type": "timestamps",
-                    "context_id": ctx,
-                    "done": False,
-                    "status_code": 206,
-                    "word_timestamps": {"words": words, "start": starts, "end": ends},
-                },
-            )
+            # The words this chunk starts, timed, as the service sends them along.
+            t0, t1 = start + i / 2 / rate, start + (i + step) / 2 / rate
+            these = [w for w in words if t0 <= w[1] < t1]
+            if msg.get("add_timestamps") and these:
+                await self._send(
+                    ws,
+                    {
+                        "type": "timestamps",
+                        "context_id": ctx,
+                        "done": False,
+                        "status_code": 206,
+                        "word_timestamps": {
+                            "words": [w for w, _, _ in these],
+                            "start": [round(b, 4) for _, b, _ in these],
+                            "end": [round(e, 4) for _, _, e in these],
+                        },
+                    },
+                )
         return start + len(text) * self.ms_per_char / 1000
 
     async def _error(self, ws: ServerConnection, ctx: str | None, message: str) -> None:

@@ -18,13 +18,15 @@ __all__ = ["Timeline"]
 class Timeline:
     """Pieces of a reply's text on its audio's clock (milliseconds from its first audio)."""
 
-    __slots__ = ("_pieces", "audio_ms")
+    __slots__ = ("_pieces", "audio_ms", "complete")
 
     def __init__(self) -> None:
         self._pieces: list[tuple[str, float, float]] = []
         self.audio_ms = 0.0
         """Audio received so far; services whose alignment is relative to each audio chunk
         add it as the chunk's offset."""
+        self.complete = False
+        """The reply's audio all arrived: no text lies beyond the last piece."""
 
     def add(self, text: str, start_ms: float, end_ms: float) -> None:
         """``text`` is spoken from ``start_ms`` to ``end_ms``."""
@@ -66,7 +68,7 @@ class Timeline:
             cut = True
             break
         heard = " ".join("".join(out).split())
-        if cut and heard:
+        if (cut or not self.complete) and heard:
             return heard.rstrip(",;:") + "..."
         return heard
 

@@ -88,14 +88,20 @@ class OpenAIReply(TTSReply):
             if self.cancelled:
                 return
             start = self.timeline.audio_ms
-            with anyio.CancelScope() as scope:
-                self._scope = scope
-                async for pcm in self._speak(sentence):
-                    yield pcm
-            self._scope = None
+            try:
+                with anyio.CancelScope() as scope:
+                    self._scope = scope
+                    async for pcm in self._speak(sentence):
+                        yield pcm
+            finally:
+                # Also when cut: the heard share of a sentence whose audio did not all
+                # arrive is estimated over what arrived.
+                self._scope = None
+                if self.timeline.audio_ms > start:
+                    self.timeline.add(sentence + " ", start, self.timeline.audio_ms)
             if self.cancelled:
                 return
-            self.timeline.add(sentence + " ", start, self.timeline.audio_ms)
+        self.timeline.complete = not self.cancelled  # every sentence was spoken
 
     async def _speak(self, sentence: str) -> AsyncIterator[bytes]:
         e = self.engine

@@ -28,6 +28,9 @@ class Received:
 
 
 class WireCore(Protocol):
+    ended: bool
+    """The caller said the reply's text is complete."""
+
     def start(self) -> list[str]: ...
 
     def text(self, text: str) -> list[str]: ...

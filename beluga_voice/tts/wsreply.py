@@ -126,17 +126,13 @@ class WebSocketReply(TTSReply):
                     return
                 raise self._closed(exc) from None
             got = self.core.receive(data, self.timeline)
-            if got.audio and not self.core_ended:
+            if got.audio and not self.core.ended:
                 self._awaiting = False  # a flush answered; the next one re-arms
             for pcm in got.audio:
                 if pcm and not self.cancelled:
                     yield pcm
             if got.done:
-                self.done = True
-
-    @property
-    def core_ended(self) -> bool:
-        return bool(getattr(self.core, "ended", False))
+                self.done = self.timeline.complete = True
 
     def _closed(self, exc: ConnectionClosed) -> S2SError:
         frame = exc.rcvd
