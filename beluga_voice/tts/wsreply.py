@@ -51,6 +51,8 @@ async def close_draining(ws: ClientConnection, reason: str) -> None:
 
 
 class WebSocketReply(TTSReply):
+    """One reply on its own connection: the core's messages out, its audio in."""
+
     def __init__(
         self,
         ws: ClientConnection,
