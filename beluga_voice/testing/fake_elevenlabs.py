@@ -71,7 +71,6 @@ class FakeElevenLabs(FakeTTSService):
         assert ws.request is not None
         query = parse_qs(urlsplit(ws.request.path).query)
         rate = int(query["output_format"][0].removeprefix("pcm_"))
-        align = True  # the service always sends alignment; sync_alignment ties it to each chunk
         buffer = ""
         first = True
         schedule = 120
@@ -92,17 +91,17 @@ class FakeElevenLabs(FakeTTSService):
                     schedule = (config.get("chunk_length_schedule") or [120])[0]
                     continue
                 if text == "":
-                    await self._generate(ws, buffer, rate, align)
+                    await self._generate(ws, buffer, rate)
                     await self._send(ws, {"isFinal": True})
                     await ws.close(1000)
                     return
                 buffer += text
                 if msg.get("flush"):
-                    await self._generate(ws, buffer, rate, align)
+                    await self._generate(ws, buffer, rate)
                     buffer = ""
                 elif len(buffer) >= schedule and " " in buffer.strip():
                     cut = buffer.rstrip().rfind(" ") + 1
-                    await self._generate(ws, buffer[:cut], rate, align)
+                    await self._generate(ws, buffer[:cut], rate)
                     buffer = buffer[cut:]
             self.closed_early += 1
         except ConnectionClosed:
@@ -112,7 +111,9 @@ class FakeElevenLabs(FakeTTSService):
         self.sent.append(msg)
         await ws.send(json.dumps(msg))
 
-    async def _generate(self, ws: ServerConnection, text: str, rate: int, align: bool) -> None:
+    async def _generate(self, ws: ServerConnection, text: str, rate: int) -> None:
+        """Speak ``text``: audio messages, each with the alignment of the characters it
+        starts (the service always aligns; ``sync_alignment`` ties it to each chunk)."""
         if not text.strip():
             return
         self.spoken.append(text)
@@ -129,13 +130,14 @@ class FakeElevenLabs(FakeTTSService):
             t0 = 1000.0 * start / (2 * rate)
             t1 = 1000.0 * min(len(pcm), start + step) / (2 * rate)
             idx = [i for i in range(len(text)) if t0 <= i * per_char < t1]
-            msg: dict[str, Any] = {"audio": base64.b64encode(pcm[start : start + step]).decode()}
-            if align:
-                alignment = {
-                    "chars": [text[i] for i in idx],
-                    "charStartTimesMs": [round(i * per_char - t0) for i in idx],
-                    "charDurationsMs": [round(per_char) for _ in idx],
-                }
-                msg["alignment"] = alignment
-                msg["normalizedAlignment"] = alignment
+            alignment = {
+                "chars": [text[i] for i in idx],
+                "charStartTimesMs": [round(i * per_char - t0) for i in idx],
+                "charDurationsMs": [round(per_char) for _ in idx],
+            }
+            msg: dict[str, Any] = {
+                "audio": base64.b64encode(pcm[start : start + step]).decode(),
+                "alignment": alignment,
+                "normalizedAlignment": alignment,
+            }
             await self._send(ws, msg)
