@@ -3,12 +3,11 @@ catalogues, and ``providers`` listing every STT and TTS service with its credent
 
 from __future__ import annotations
 
-import logging
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_cli import _restore_logging  # noqa: F401  (autouse: undo the CLI's logging set-up)
 from typer.testing import CliRunner
 
 from beluga_voice.audio import write_wav_pcm16
@@ -18,15 +17,6 @@ from beluga_voice.tts import EspeakTTS
 from beluga_voice.tts.registry import TTS_SERVICES
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_run_with_stt_and_tts_answers_through_the_cascade(tmp_path: Path) -> None:

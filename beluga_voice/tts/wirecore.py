@@ -18,7 +18,23 @@ from typing import Any, Protocol
 from ..errors import ErrorCode, S2SError
 from .alignment import Timeline
 
-__all__ = ["PCMDecoder", "Received", "WireCore", "json_object"]
+__all__ = ["PCM_RATES", "PCMDecoder", "Received", "WireCore", "check_voice", "json_object"]
+
+
+PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+"""The raw PCM output rates both WebSocket voices offer."""
+
+
+def check_voice(service: str, sample_rate: int, voice_id: str) -> None:
+    """A rate the service offers and a voice: else ``invalid_config`` at construction."""
+    if sample_rate not in PCM_RATES:
+        raise S2SError(
+            service,
+            ErrorCode.INVALID_CONFIG,
+            f"sample_rate must be one of {PCM_RATES}, got {sample_rate}",
+        )
+    if not voice_id:
+        raise S2SError(service, ErrorCode.INVALID_CONFIG, "voice_id is empty")
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from pydantic import SecretStr
@@ -166,14 +167,24 @@ class WebSocketTTS(StreamingTTS):
         self.connect_timeout = connect_timeout
         self.receive_timeout = receive_timeout
 
+    settings: Any
+    """The service's settings: ``url()``, ``voice_id``, ``model_id``, ``sample_rate``."""
+
     def _url(self) -> str:
-        raise NotImplementedError
+        return str(self.settings.url())
 
     def _headers(self) -> dict[str, str]:
         raise NotImplementedError
 
     def _core(self) -> WireCore:
         raise NotImplementedError
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"{type(self).__name__}(voice_id={s.voice_id!r}, model_id={s.model_id!r}, "
+            f"sample_rate={s.sample_rate})"
+        )
 
     @contextlib.asynccontextmanager
     async def open_reply(self) -> AsyncIterator[TTSReply]:

@@ -47,9 +47,6 @@ class CartesiaTTS(WebSocketTTS):
         )
         self._set_up(api_key, "CARTESIA_API_KEY", sample_rate, connect_timeout, receive_timeout)
 
-    def _url(self) -> str:
-        return self.settings.url()
-
     def _headers(self) -> dict[str, str]:
         return {
             "Authorization": f"Bearer {self.api_key.get_secret_value()}",
@@ -58,7 +55,3 @@ class CartesiaTTS(WebSocketTTS):
 
     def _core(self) -> WireCore:
         return CartesiaCore(self.settings)
-
-    def __repr__(self) -> str:
-        s = self.settings
-        return f"CartesiaTTS(voice_id={s.voice_id!r}, model_id={s.model_id!r}, sample_rate={s.sample_rate})"

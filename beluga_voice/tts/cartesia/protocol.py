@@ -22,13 +22,13 @@ from typing import Any
 
 from ...errors import ErrorCode, S2SError, code_from_http_status
 from ..alignment import Timeline
-from ..wirecore import PCMDecoder, Received, json_object
+from ..wirecore import PCM_RATES, PCMDecoder, Received, check_voice, json_object
 
 __all__ = ["API_VERSION", "OUTPUT_RATES", "CartesiaCore", "CartesiaSettings"]
 
 API_VERSION = "2026-08-14"
 """The ``Cartesia-Version`` this client speaks (the official SDK's default, 4.x)."""
-OUTPUT_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+OUTPUT_RATES = PCM_RATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +45,7 @@ class CartesiaSettings:
     version: str = API_VERSION
 
     def __post_init__(self) -> None:
-        if self.sample_rate not in OUTPUT_RATES:
-            raise S2SError(
-                "cartesia",
-                ErrorCode.INVALID_CONFIG,
-                f"sample_rate must be one of {OUTPUT_RATES}, got {self.sample_rate}",
-            )
+        check_voice("cartesia", self.sample_rate, self.voice_id)
 
     def url(self) -> str:
         return f"{self.base_url.rstrip('/')}/tts/websocket"

@@ -48,15 +48,8 @@ class ElevenLabsTTS(WebSocketTTS):
         )
         self._set_up(api_key, "ELEVENLABS_API_KEY", sample_rate, connect_timeout, receive_timeout)
 
-    def _url(self) -> str:
-        return self.settings.url()
-
     def _headers(self) -> dict[str, str]:
         return {"xi-api-key": self.api_key.get_secret_value()}
 
     def _core(self) -> WireCore:
         return ElevenLabsCore(self.settings)
-
-    def __repr__(self) -> str:
-        s = self.settings
-        return f"ElevenLabsTTS(voice_id={s.voice_id!r}, model_id={s.model_id!r}, sample_rate={s.sample_rate})"

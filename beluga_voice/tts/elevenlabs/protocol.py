@@ -22,11 +22,11 @@ from urllib.parse import quote, urlencode
 
 from ...errors import ErrorCode, S2SError
 from ..alignment import Timeline
-from ..wirecore import PCMDecoder, Received, json_object
+from ..wirecore import PCM_RATES, PCMDecoder, Received, check_voice, json_object
 
 __all__ = ["OUTPUT_RATES", "ElevenLabsCore", "ElevenLabsSettings"]
 
-OUTPUT_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+OUTPUT_RATES = PCM_RATES
 """The ``pcm_<rate>`` output formats the service offers."""
 
 
@@ -49,14 +49,7 @@ class ElevenLabsSettings:
     base_url: str = "wss://api.elevenlabs.io"
 
     def __post_init__(self) -> None:
-        if self.sample_rate not in OUTPUT_RATES:
-            raise S2SError(
-                "elevenlabs",
-                ErrorCode.INVALID_CONFIG,
-                f"sample_rate must be one of {OUTPUT_RATES}, got {self.sample_rate}",
-            )
-        if not self.voice_id:
-            raise S2SError("elevenlabs", ErrorCode.INVALID_CONFIG, "voice_id is empty")
+        check_voice("elevenlabs", self.sample_rate, self.voice_id)
 
     def url(self) -> str:
         query = urlencode(
