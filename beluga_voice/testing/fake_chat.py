@@ -35,6 +35,11 @@ _MAX_HEADER = 64 * 1024
 _MAX_BODY = 4 * 1024 * 1024
 
 
+def api_error(message: str) -> dict[str, Any]:
+    """An error body as OpenAI's API sends it."""
+    return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+
+
 class LoopbackHTTP:
     """A loopback TCP listener (any free port) serving each connection with
     ``_serve_one``, for the HTTP fakes; subclasses hold ``port``, ``_tg``, ``_listener``."""
@@ -45,6 +50,22 @@ class LoopbackHTTP:
 
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         raise NotImplementedError
+
+    async def _read_post(
+        self, stream: anyio.abc.SocketStream, path: str
+    ) -> tuple[dict[str, str], bytes] | None:
+        """Read one request: the headers and body of a ``POST path``; anything else is
+        answered here (400 malformed, 404 another route, in OpenAI's error shape) and
+        gives ``None``."""
+        try:
+            method, got, headers, body = await _read_request(stream)
+        except (ValueError, anyio.EndOfStream, anyio.BrokenResourceError):
+            await _send_simple(stream, 400, api_error("bad request"))
+            return None
+        if method != "POST" or got != path:
+            await _send_simple(stream, 404, api_error(f"no route {got}"))
+            return None
+        return headers, body
 
     async def __aenter__(self) -> Self:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
@@ -90,14 +111,10 @@ class FakeChatServer(LoopbackHTTP):
 
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
-            try:
-                method, path, headers, body = await _read_request(stream)
-            except (ValueError, anyio.EndOfStream, anyio.BrokenResourceError):
-                await _send_simple(stream, 400, {"error": {"message": "bad request"}})
+            request = await self._read_post(stream, f"{self.prefix}/chat/completions")
+            if request is None:
                 return
-            if method != "POST" or path != f"{self.prefix}/chat/completions":
-                await _send_simple(stream, 404, {"error": {"message": f"no route {path}"}})
-                return
+            headers, body = request
             self.auth.append(headers.get("authorization"))
             if self.fail_status is not None:
                 await _send_simple(

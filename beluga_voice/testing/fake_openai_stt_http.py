@@ -22,7 +22,7 @@ import anyio
 import anyio.abc
 
 from ..audio.wav import read_wav_pcm16
-from .fake_chat import LoopbackHTTP, _read_request, _send_simple
+from .fake_chat import LoopbackHTTP, _send_simple, api_error
 
 __all__ = ["FakeTranscriptionHTTP"]
 
@@ -63,26 +63,22 @@ class FakeTranscriptionHTTP(LoopbackHTTP):
 
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
-            try:
-                method, path, headers, body = await _read_request(stream)
-            except (ValueError, anyio.EndOfStream, anyio.BrokenResourceError):
-                await _send_simple(stream, 400, _error("bad request"))
+            request = await self._read_post(stream, "/v1/audio/transcriptions")
+            if request is None:
                 return
-            if method != "POST" or path != "/v1/audio/transcriptions":
-                await _send_simple(stream, 404, _error(f"no route {path}"))
-                return
+            headers, body = request
             if self.fail_status:
-                await _send_simple(stream, self.fail_status.pop(0), _error("injected"))
+                await _send_simple(stream, self.fail_status.pop(0), api_error("injected"))
                 return
             auth = headers.get("authorization", "")
             if self.api_key is not None and auth != f"Bearer {self.api_key}":
-                await _send_simple(stream, 401, _error("Incorrect API key provided."))
+                await _send_simple(stream, 401, api_error("Incorrect API key provided."))
                 return
             try:
                 fields, wav = _multipart(headers.get("content-type", ""), body)
                 pcm, rate, channels = read_wav_pcm16(wav)
             except ValueError as exc:
-                await _send_simple(stream, 400, _error(f"invalid upload: {exc}"))
+                await _send_simple(stream, 400, api_error(f"invalid upload: {exc}"))
                 return
             self._check(fields)
             seconds = len(pcm) / 2 / channels / rate
@@ -107,10 +103,6 @@ class FakeTranscriptionHTTP(LoopbackHTTP):
         fmt = fields.get("response_format")
         if fmt is not None and _FORMATS and fmt not in _FORMATS:
             self.violations.append(f"response_format {fmt!r}")
-
-
-def _error(message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
 
 
 def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], bytes]:

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from .fake_chat import LoopbackHTTP, _read_request, _send_simple
+from .fake_chat import LoopbackHTTP, _send_simple, api_error
 from .fake_tts_common import speech
 
 __all__ = ["FakeOpenAITTS"]
@@ -46,28 +46,24 @@ class FakeOpenAITTS(LoopbackHTTP):
 
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
-            try:
-                method, path, headers, body = await _read_request(stream)
-            except (ValueError, anyio.EndOfStream, anyio.BrokenResourceError):
-                await _send_simple(stream, 400, _error("bad request"))
+            request = await self._read_post(stream, "/v1/audio/speech")
+            if request is None:
                 return
-            if method != "POST" or path != "/v1/audio/speech":
-                await _send_simple(stream, 404, _error(f"no route {path}"))
-                return
+            headers, body = request
             if headers.get("authorization") != f"Bearer {self.api_key}":
-                await _send_simple(stream, 401, _error("Incorrect API key provided"))
+                await _send_simple(stream, 401, api_error("Incorrect API key provided"))
                 return
             if self.fail_status is not None:
-                await _send_simple(stream, self.fail_status, _error("injected failure"))
+                await _send_simple(stream, self.fail_status, api_error("injected failure"))
                 return
             try:
                 request = json.loads(body)
                 text, _, _ = request["input"], request["model"], request["voice"]
             except (ValueError, KeyError, TypeError):
-                await _send_simple(stream, 400, _error("input, model and voice are required"))
+                await _send_simple(stream, 400, api_error("input, model and voice are required"))
                 return
             if request.get("response_format", "mp3") != "pcm":
-                await _send_simple(stream, 400, _error("this fake speaks pcm only"))
+                await _send_simple(stream, 400, api_error("this fake speaks pcm only"))
                 return
             self.requests.append(request)
             await self._stream_audio(stream, str(text))
@@ -89,7 +85,3 @@ class FakeOpenAITTS(LoopbackHTTP):
             await stream.send(b"0\r\n\r\n")
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return  # the client went away (barge-in)
-
-
-def _error(message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "invalid_request_error", "code": None}}
