@@ -66,8 +66,10 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Run a conversation from a WAV file through a provider (or an STT -> agent -> TTS
-    cascade with --stt and --tts) and write the replies."""
+    """Run a conversation from a WAV file and write the replies.
+
+    Through a provider (-p), or an STT -> agent -> TTS cascade with --stt and --tts.
+    """
     setup_logging(log_json, verbose)
     source = input_wav or example_path()
     if not source.exists():
@@ -173,8 +175,9 @@ def serve(
     log_json: LogJsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Serve voice conversations over WebRTC and WebSocket (one pipeline per session), with
-    the browser client at http://HOST:PORT/.
+    """Serve voice conversations over WebRTC and WebSocket, one pipeline per session.
+
+    The browser client is at http://HOST:PORT/.
 
     SIGTERM drains: new sessions get 1013, live ones finish up to --drain-timeout.
     GET /healthz and /readyz answer load balancers."""
