@@ -10,6 +10,7 @@ from beluga_voice.frames import (
     InputAudioFrame,
     InterruptionFrame,
     OutputAudioFrame,
+    ResponseEndFrame,
     StartFrame,
     TextFrame,
 )
@@ -82,3 +83,13 @@ def test_bad_configuration() -> None:
         ResampleProcessor(3)
     with pytest.raises(ValueError, match="quality"):
         ResampleProcessor(quality="?")
+
+
+async def test_a_reply_is_flushed_whole_before_its_end_frame() -> None:
+    """The filter's held-back tail belongs to the reply that ends, not to the next one."""
+    bot = chunks(24000, 0.4, cls=OutputAudioFrame)
+    proc = ResampleProcessor(16000, frame_type=OutputAudioFrame)
+    out, task = await run_pipeline([proc], [*bot, ResponseEndFrame(), TextFrame("next")])
+    assert not task.errors
+    end = next(i for i, f in enumerate(out) if isinstance(f, ResponseEndFrame))
+    assert sum(f.num_samples for f in audio_of(out[:end], OutputAudioFrame)) == 6400

@@ -371,3 +371,19 @@ async def test_a_late_barge_in_report_does_not_cancel_the_next_reply() -> None:
     assert ends == [True, False]  # the answer to the second question was not cut
     assert len(audio_out(out)) > len(second)  # all of the second reply came out
     assert mock.interrupts == []  # no truncation aimed at the wrong reply
+
+
+async def test_a_resampled_reply_arrives_whole_before_its_end_frame() -> None:
+    """The resampler holds a few ms of every reply back; they are played when the reply
+    ends, not held until the next reply (where they would open it with the old tail)."""
+    reply = tone(0.6, 24000, 500)
+    mock = AdvancedMockS2SProvider(audio_outputs=[reply])
+    out, _ = await run_pipeline(
+        [S2SProcessor(mock)],
+        frames_of(UTTERANCE),
+        until=lambda out: any(isinstance(f, ResponseEndFrame) for f in out),
+        start_frame=StartFrame(input_sample_rate=16000, output_sample_rate=16000),
+    )
+    end = next(i for i, f in enumerate(out) if isinstance(f, ResponseEndFrame))
+    before_end = audio_out(out[:end])
+    assert abs(len(before_end) // 2 - 0.6 * 16000) <= 2  # every sample, before the end

@@ -21,6 +21,7 @@ from ..frames import (
     InputAudioFrame,
     InterruptionFrame,
     OutputAudioFrame,
+    ResponseEndFrame,
     StartFrame,
 )
 from ..pipeline import FrameProcessor
@@ -39,8 +40,9 @@ class ResampleProcessor(FrameProcessor):
     ``StartFrame.output_sample_rate`` instead (e.g. in front of an output device).  Pass
     ``sample_rate`` to override the rate taken from the StartFrame.
 
-    Other frames pass through.  On an EndFrame the filter tail is pushed first, so the
-    last few milliseconds are not lost; an InterruptionFrame drops the filter state when
+    Other frames pass through.  On an EndFrame (and, for bot output, a ResponseEndFrame)
+    the filter tail is pushed first, so the last few milliseconds are not lost or held
+    until the next reply; an InterruptionFrame drops the filter state when
     resampling bot output (that audio was flushed anyway).  Frames whose rate or channel
     count changes mid-stream get a new filter after the old one is drained.
     """
@@ -82,6 +84,8 @@ class ResampleProcessor(FrameProcessor):
         elif isinstance(frame, InterruptionFrame) and self._drops_on_interruption:
             assert self._resampler is not None
             self._resampler.reset()
+        elif isinstance(frame, ResponseEndFrame) and self._drops_on_interruption:
+            await self._flush(direction)  # the reply's last ms play now, not with the next
         await self.push_frame(frame, direction)
 
     @property

@@ -119,6 +119,14 @@ class _Converter:
         out = self._resampler.process(pcm)
         return out + self._resampler.flush() if last else out
 
+    def flush(self) -> bytes:
+        """The few ms the filter holds back, at the end of a stretch of audio."""
+        return self._resampler.flush()
+
+    def reset(self) -> None:
+        """Drop what the filter holds (the audio it belongs to was cut)."""
+        self._resampler.reset()
+
 
 class S2SProcessor(FrameProcessor):
     """Runs one provider session for the life of the pipeline.
@@ -372,6 +380,8 @@ class S2SProcessor(FrameProcessor):
             self._watch.reply_started()
             await self.push_frame(ResponseStartFrame())
         elif isinstance(event, ResponseDone):
+            if self._out is not None and (tail := self._out.flush()):
+                await self._play_pcm(tail)  # the reply's last ms, before its end
             self._watch.reply_done()
             await self.voicing.reply_done()  # the next line, at once: no gap for the watch
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
@@ -432,6 +442,8 @@ class S2SProcessor(FrameProcessor):
         interruption notice often both arrive); tools still running are cancelled."""
         self.tool_calls.cancel(reason="the user interrupted")
         self.voicing.clear()
+        if self._out is not None:
+            self._out.reset()  # the cut reply's held-back tail must not open the next one
         if not self._interrupt_pushed:
             self._interrupt_pushed = True
             self._barged_at = self._responses
@@ -471,7 +483,10 @@ class S2SProcessor(FrameProcessor):
             conv = self._out = _Converter(chunk.sample_rate, self._output_rate, chunk.channels)
         pcm = conv(audio)
         if pcm:
-            await self._play(pcm if self._encoding == "pcm16" else g711_encode(pcm, self._encoding))
+            await self._play_pcm(pcm)
+
+    async def _play_pcm(self, pcm: bytes) -> None:
+        await self._play(pcm if self._encoding == "pcm16" else g711_encode(pcm, self._encoding))
 
     async def _play(self, audio: bytes) -> None:
         self.latency.first_audio()
