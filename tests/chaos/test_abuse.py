@@ -9,6 +9,8 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import connect as ws_connect
 
 from beluga_voice.frames import Direction, Frame, InputAudioFrame
@@ -30,6 +32,24 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert not bucket.try_take(now=start)  # burst spent
     assert bucket.try_take(now=start + 0.1)  # one token back after 1/rate
     assert bucket.take(3.0, now=start + 0.1) == pytest.approx(0.3)  # a debt, to be waited
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.floats(min_value=0.0, max_value=1e7, allow_nan=False),
+    rate=st.sampled_from([1.0, 3.0, 10.0, 50.0, 100.0]),
+)
+def test_taking_at_exactly_the_rate_is_never_refused(start: float, rate: float) -> None:
+    """Float rounding of (now - stamp) * rate must not refuse a client that keeps to the
+    rate exactly, wherever the monotonic clock stands (CI once refused one at 16752 s)."""
+    bucket = TokenBucket(rate=rate, burst=1.0)
+    bucket.stamp = start
+    assert bucket.try_take(now=start)
+    now = start
+    for _ in range(5):
+        now += 1.0 / rate
+        assert bucket.try_take(now=now)
+        assert not bucket.try_take(now=now)  # and never more than the rate
 
 
 async def test_a_text_flood_is_refused_and_queues_no_minutes_of_audio() -> None:

@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 
 __all__ = ["TokenBucket"]
 
+_SLACK = 1e-6
+"""Tokens forgiven to float rounding: ``(now - stamp) * rate`` for exactly one token's
+time comes out up to ~1e-7 under 1 at large monotonic clock values (months of uptime),
+and a client sending at exactly the rate must not be refused for it."""
+
 
 @dataclass(slots=True)
 class TokenBucket:
@@ -44,12 +49,12 @@ class TokenBucket:
         """
         self._refill(time.monotonic() if now is None else now)
         self.tokens -= amount
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+        return 0.0 if self.tokens >= -_SLACK else -self.tokens / self.rate
 
     def try_take(self, amount: float = 1.0, now: float | None = None) -> bool:
         """Take ``amount`` if the bucket holds it (False: refused, nothing taken)."""
         self._refill(time.monotonic() if now is None else now)
-        if self.tokens < amount:
+        if self.tokens < amount - _SLACK:
             return False
         self.tokens -= amount
         return True
