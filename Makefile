@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs bench clean venv sysdeps
+.PHONY: demo test lint docs browser bench clean venv sysdeps
 
 venv: $(STAMP)
 
@@ -26,8 +26,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # System libraries: LLVM's libc++ (the ten-vad wheel links against it; Debian images do
-# not always have it) and Chromium (the browser tests).  Installed when we can (root with
-# apt); a warning when not.
+# not always have it).  Installed when we can (root with apt); a warning when not.
 sysdeps:
 	@if ! ldconfig -p | grep -q 'libc++.so.1'; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -35,15 +34,6 @@ sysdeps:
 			apt-get update -qq >/dev/null && apt-get install -y -qq libc++1 libc++abi1 >/dev/null; \
 		else \
 			echo "warning: libc++1 is missing; install it for the TEN VAD analyser"; \
-		fi; \
-	fi
-	@# The browser tests (tests/browser) drive the system Chromium: no browser download.
-	@if ! command -v chromium >/dev/null; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing chromium (for the browser tests)"; \
-			apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; \
-		else \
-			echo "warning: chromium is missing; the browser tests will be skipped"; \
 		fi; \
 	fi
 
@@ -56,8 +46,20 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint docs
+test: lint docs browser
 	$(BIN)/python -m pytest
+
+# The browser tests (tests/browser) drive the system Chromium: no browser download.  Only
+# `make test` needs it, so `make demo` does not install it.
+browser:
+	@if ! command -v chromium >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium (for the browser tests)"; \
+			apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "warning: chromium is missing; the browser tests will be skipped"; \
+		fi; \
+	fi
 
 # The documentation site (mkdocs.yml) into site/; --strict makes every warning (a broken
 # link, a docstring naming an object that no longer exists) an error.  Offline: nothing

@@ -1,6 +1,6 @@
 """The browser client driven in headless Chromium: tests and the latency benchmark.
 
-Drives the system's Chromium (Debian's ``chromium`` package, ``make sysdeps`` installs it
+Drives the system's Chromium (Debian's ``chromium`` package, ``make browser`` installs it
 as root) through Playwright (the ``test`` extra) with no browser download: a fake
 microphone plays a WAV file (``--use-file-for-fake-audio-capture``), the page is the one
 the server serves at ``/``, and what the page measured is read back from

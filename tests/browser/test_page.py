@@ -1,7 +1,7 @@
 """The browser client in headless Chromium: a spoken question gets a spoken answer from the
 offline ``local`` provider over WebRTC and over WebSocket, and a barge-in silences it.
 
-Needs the system Chromium (``make sysdeps`` installs it as root; CI runs as root) and
+Needs the system Chromium (``make browser``, part of ``make test``, installs it as root; CI runs as root) and
 Playwright (the ``test`` extra).  Screenshots go to ``$BELUGA_ARTIFACTS`` (default
 ``tests/artifacts/``), which CI keeps.
 """
@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(
         chromium_path() is None and not os.environ.get("CI"),
-        reason="no system Chromium: run `make sysdeps` as root (apt-get install chromium)",
+        reason="no system Chromium: run `make browser` as root (apt-get install chromium)",
     ),
     pytest.mark.skipif(
         not get_host_addresses(True, False),
@@ -57,7 +57,9 @@ def artifacts() -> Path:
 @pytest.fixture
 async def page_url() -> AsyncIterator[str]:
     if chromium_path() is None:  # only reached on CI, which must run these tests
-        pytest.fail("CI has no Chromium: `make sysdeps` installs it when run as root")
+        pytest.fail(
+            "CI has no Chromium: `make browser` (part of `make test`) installs it when run as root"
+        )
     provider = new_provider("local", S2SConfig(provider="local"))
 
     def build(transport: Any) -> list[Any]:
