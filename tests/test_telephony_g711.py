@@ -15,7 +15,7 @@ import anyio
 import pytest
 from _realtime_helpers import provider_for
 
-import beluga_voice.processors.s2s as s2s_module
+import beluga_voice.processors.s2s_audio as s2s_module
 import beluga_voice.providers.openai_realtime.core as realtime_core
 import beluga_voice.transports.telephony.base as telephony_base
 from beluga_voice.audio import ulaw_decode, ulaw_encode
@@ -103,10 +103,10 @@ async def test_without_a_native_provider_the_processor_converts() -> None:
     provider = AdvancedMockS2SProvider()
     assert 8000 not in provider.capabilities.input_sample_rates  # so it resamples too
     mu_law = ulaw_encode(tone(1.0, 8000, 300.0))
-    g711, pcm = S2SProcessor(provider), S2SProcessor(provider)
-    g711._encoding = "pcmu"  # as on_start sets it from the StartFrame
-    converted = g711._to_provider(InputAudioFrame(mu_law, 8000, encoding="pcmu"))
-    assert converted and converted == pcm._to_provider(InputAudioFrame(ulaw_decode(mu_law), 8000))
+    g711, pcm = S2SProcessor(provider).audio, S2SProcessor(provider).audio
+    g711.encoding = "pcmu"  # as on_start sets it from the StartFrame
+    converted = g711.to_provider(InputAudioFrame(mu_law, 8000, encoding="pcmu"))
+    assert converted and converted == pcm.to_provider(InputAudioFrame(ulaw_decode(mu_law), 8000))
 
 
 async def test_barge_in_truncates_the_models_reply_at_the_carriers_last_mark() -> None:

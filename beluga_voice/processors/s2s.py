@@ -36,12 +36,8 @@ import anyio
 
 from ..agents.base import Agent
 from ..agents.tools import ToolRegistry
-from ..audio.g711 import G711_SILENCE, g711_decode, g711_encode
-from ..audio.pcm import convert_channels
-from ..audio.resample import StreamResampler
 from ..conversation import ConversationContext, new_conversation_context
 from ..frames import (
-    AudioEncoding,
     BotStoppedSpeakingFrame,
     Direction,
     ErrorFrame,
@@ -87,6 +83,7 @@ from ..providers.events import (
 )
 from .latency import TurnLatency
 from .reply_watch import ReplyWatch
+from .s2s_audio import AudioPath
 from .tool_calls import ToolCalls
 from .voicing import Voicing
 
@@ -102,30 +99,6 @@ _END_PATIENCE = 5.0
 """Silence of a session that owes a reply after which a graceful end gives up (s)."""
 _DOWN = Direction.DOWNSTREAM
 _UP = Direction.UPSTREAM
-
-
-class _Converter:
-    """Mono down-mix plus a stateful resampler: one audio direction of the session."""
-
-    def __init__(self, in_rate: int, out_rate: int, channels: int = 1) -> None:
-        self.in_rate = in_rate
-        self.out_rate = out_rate
-        self.channels = channels
-        self._resampler = StreamResampler(in_rate, out_rate)
-
-    def __call__(self, pcm: bytes, last: bool = False) -> bytes:
-        if self.channels > 1:
-            pcm = convert_channels(pcm, self.channels, 1)
-        out = self._resampler.process(pcm)
-        return out + self._resampler.flush() if last else out
-
-    def flush(self) -> bytes:
-        """The few ms the filter holds back, at the end of a stretch of audio."""
-        return self._resampler.flush()
-
-    def reset(self) -> None:
-        """Drop what the filter holds (the audio it belongs to was cut)."""
-        self._resampler.reset()
 
 
 class S2SProcessor(FrameProcessor):
@@ -174,13 +147,7 @@ class S2SProcessor(FrameProcessor):
         )
         self.session: StreamingSession | None = None
         self.latency = TurnLatency(LATENCY_BUDGETS[provider.config.latency_target])
-        self._in: _Converter | None = None
-        self._out: _Converter | None = None
-        self._output_rate = 24000
-        self._encoding: AudioEncoding = "pcm16"
-        """The transports' audio encoding (the StartFrame's): G.711 on a telephone pass-through."""
-        self._native = False
-        """The session takes and gives that G.711 as it is (no conversion here)."""
+        self.audio = AudioPath(lambda: self.provider.capabilities.input_sample_rates)
         self._interrupt_pushed = False
         self._responses = 0
         """Replies the provider started so far."""
@@ -211,11 +178,12 @@ class S2SProcessor(FrameProcessor):
     # -- lifecycle ------------------------------------------------------------------------
 
     async def on_start(self, frame: StartFrame) -> None:
-        self._output_rate = frame.output_sample_rate
-        self._encoding = frame.audio_encoding
+        audio = self.audio
+        audio.output_rate = frame.output_sample_rate
+        audio.encoding = frame.audio_encoding
         self.session = await self.provider.start_streaming(self.context)
-        if self._encoding != "pcm16":
-            self._native = self.session.pass_through(self._encoding)
+        if audio.encoding != "pcm16":
+            audio.native = self.session.pass_through(audio.encoding)
         self.create_task(self._read_events, name=f"{self.name}.events")
 
     async def on_end(self) -> None:
@@ -244,12 +212,7 @@ class S2SProcessor(FrameProcessor):
             # A server-side turn detector hears the turn end the way it would from a
             # caller: a pause.
             if not session.closed:
-                if self._native:
-                    silence = G711_SILENCE[self._encoding] * round(self._rate_in() * _END_QUIET)
-                    await session.send_audio(silence)
-                    return
-                rate = self._in.out_rate if self._in is not None else 16000
-                await session.send_audio(bytes(2 * round(rate * _END_QUIET)))
+                await session.send_audio(self.audio.silence(_END_QUIET))
 
         with anyio.move_on_after(self.end_timeout):
             if await watch.settled(
@@ -270,10 +233,8 @@ class S2SProcessor(FrameProcessor):
 
     async def _flush_input(self, session: StreamingSession) -> None:
         """Send what the input resampler still holds back (once: it is then empty)."""
-        if self._in is not None and not session.closed:
-            tail = self._in(b"", last=True)
-            if tail:
-                await session.send_audio(tail)
+        if not session.closed and (tail := self.audio.input_tail()):
+            await session.send_audio(tail)
 
     async def on_cleanup(self) -> None:
         """Close the session if :meth:`on_stop` did not (idempotent)."""
@@ -287,11 +248,11 @@ class S2SProcessor(FrameProcessor):
         session = self.session
         if isinstance(frame, InputAudioFrame) and direction is _DOWN:
             if session is not None and not session.closed:
-                pcm = self._to_provider(frame)
+                pcm = self.audio.to_provider(frame)
                 if self._muted:
-                    pcm = (G711_SILENCE[self._encoding] if self._native else b"\0") * len(pcm)
+                    pcm = self.audio.silence_like(pcm)
                 await session.send_audio(pcm)
-                self._watch.audio_sent(pcm, self._encoding if self._native else "pcm16")
+                self._watch.audio_sent(pcm, self.audio.sent_encoding)
             if self.forward_input_audio:
                 await self.push_frame(frame, direction)
             return
@@ -332,21 +293,6 @@ class S2SProcessor(FrameProcessor):
         self._watch.turn_ended()  # first: a graceful end must wait for this line
         await session.speak(text)
 
-    def _to_provider(self, frame: InputAudioFrame) -> bytes:
-        if frame.encoding != "pcm16":
-            rates = self.provider.capabilities.input_sample_rates
-            if self._native and frame.encoding == self._encoding and frame.sample_rate in rates:
-                return frame.audio  # the carrier's bytes, as they came
-            frame = InputAudioFrame(
-                g711_decode(frame.audio, frame.encoding), frame.sample_rate, frame.channels
-            )
-        conv = self._in
-        if conv is None or conv.in_rate != frame.sample_rate or conv.channels != frame.channels:
-            rates = self.provider.capabilities.input_sample_rates
-            target = frame.sample_rate if frame.sample_rate in rates else rates[0]
-            conv = self._in = _Converter(frame.sample_rate, target, frame.channels)
-        return conv(frame.audio)
-
     # -- events out -------------------------------------------------------------------------
 
     async def _read_events(self) -> None:
@@ -380,8 +326,8 @@ class S2SProcessor(FrameProcessor):
             self._watch.reply_started()
             await self.push_frame(ResponseStartFrame())
         elif isinstance(event, ResponseDone):
-            if self._out is not None and (tail := self._out.flush()):
-                await self._play_pcm(tail)  # the reply's last ms, before its end
+            if tail := self.audio.reply_tail():
+                await self._play(tail)  # the reply's last ms, before its end
             self._watch.reply_done()
             await self.voicing.reply_done()  # the next line, at once: no gap for the watch
             await self.push_frame(ResponseEndFrame(interrupted=event.status == "cancelled"))
@@ -407,13 +353,13 @@ class S2SProcessor(FrameProcessor):
                     event.from_provider,
                     event.to_provider,
                     event.reason,
-                    self._ms(event.replayed_bytes),
+                    self.audio.ms(event.replayed_bytes),
                 )
             )
         elif isinstance(event, SessionReconnected):
             await self.push_frame(
                 ProviderSwitchedFrame(
-                    event.provider, event.provider, "reconnect", self._ms(event.replayed_bytes)
+                    event.provider, event.provider, "reconnect", self.audio.ms(event.replayed_bytes)
                 )
             )
         elif isinstance(event, SessionError):
@@ -425,25 +371,12 @@ class S2SProcessor(FrameProcessor):
             if event.error is not None and event.error is not self._last_error:
                 await self._report(event.error, fatal=True)  # not told by a SessionError
 
-    def _rate_in(self) -> int:
-        return self.provider.capabilities.input_sample_rates[0]
-
-    def _ms(self, pcm_bytes: int) -> float:
-        """Milliseconds of PCM16 mono at the rate the provider was sent."""
-        rate = (
-            self._in.out_rate
-            if self._in is not None
-            else self.provider.capabilities.input_sample_rates[0]
-        )
-        return 1000.0 * pcm_bytes / (2 * rate)
-
     async def _barge_in(self) -> None:
         """Flush playback downstream, once per reply (speech start and the provider's own
         interruption notice often both arrive); tools still running are cancelled."""
         self.tool_calls.cancel(reason="the user interrupted")
         self.voicing.clear()
-        if self._out is not None:
-            self._out.reset()  # the cut reply's held-back tail must not open the next one
+        self.audio.drop_reply_tail()
         if not self._interrupt_pushed:
             self._interrupt_pushed = True
             self._barged_at = self._responses
@@ -466,32 +399,14 @@ class S2SProcessor(FrameProcessor):
     async def _on_audio(self, chunk: AudioChunk) -> None:
         if chunk.error is not None:
             return  # reported by the SessionError that accompanies it
-        if not chunk.audio:
-            return
-        audio = chunk.audio
-        if chunk.encoding != "pcm16":
-            if (chunk.encoding, chunk.sample_rate, chunk.channels) == (
-                self._encoding,
-                self._output_rate,
-                1,
-            ):
-                await self._play(audio)  # the provider's G.711, as it came, to the carrier
-                return
-            audio = g711_decode(audio, chunk.encoding)
-        conv = self._out
-        if conv is None or conv.in_rate != chunk.sample_rate or conv.channels != chunk.channels:
-            conv = self._out = _Converter(chunk.sample_rate, self._output_rate, chunk.channels)
-        pcm = conv(audio)
-        if pcm:
-            await self._play_pcm(pcm)
-
-    async def _play_pcm(self, pcm: bytes) -> None:
-        await self._play(pcm if self._encoding == "pcm16" else g711_encode(pcm, self._encoding))
+        if chunk.audio and (audio := self.audio.from_provider(chunk)):
+            await self._play(audio)
 
     async def _play(self, audio: bytes) -> None:
         self.latency.first_audio()
         self._interrupt_pushed = False
-        await self.push_frame(OutputAudioFrame(audio, self._output_rate, encoding=self._encoding))
+        out = self.audio
+        await self.push_frame(OutputAudioFrame(audio, out.output_rate, encoding=out.encoding))
 
     async def _on_transcript(self, event: Transcript) -> None:
         await self.push_frame(TranscriptionFrame(event.text, final=event.final, role=event.role))
