@@ -70,11 +70,10 @@ def test_the_hooks_behave_on_each_claimed_python(version: str) -> None:
         return
     exe = _interpreter(version)
     if exe is None:
-        pytest.skip(f"python{version} is not installed here (CI runs the matrix)")
+        pytest.skip(f"python{version} is not installed here: install it to check this version")
     run = subprocess.run(
         [exe, "-I", str(PROBE)], capture_output=True, text=True, timeout=60, check=False
     )
-    if run.returncode != 0 and "ok" not in run.stdout and "FAIL" not in run.stdout:
-        pytest.skip(f"python{version} could not run the probe: {run.stderr.strip()[-200:]}")
+    # A probe that crashes is a failure too: an asyncio change can break it before it prints.
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count(f"{version}.") >= 6

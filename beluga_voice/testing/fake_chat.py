@@ -47,6 +47,13 @@ class LoopbackHTTP:
     port: int
     _tg: anyio.abc.TaskGroup | None
     _listener: anyio.abc.Listener[anyio.abc.SocketStream] | None
+    prefix: str = "/v1"
+    """Where the API's paths start (a subclass may make it a field)."""
+
+    @property
+    def base_url(self) -> str:
+        """What a client takes as its ``base_url``."""
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
 
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         raise NotImplementedError
@@ -102,10 +109,6 @@ class FakeChatServer(LoopbackHTTP):
     _served: int = 0
     _tg: anyio.abc.TaskGroup | None = None
     _listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.prefix}"
 
     # -- HTTP -----------------------------------------------------------------------------
 

@@ -40,10 +40,6 @@ class FakeOpenAITTS(LoopbackHTTP):
     _tg: anyio.abc.TaskGroup | None = None
     _listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
     async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
         async with stream:
             request = await self._read_post(stream, "/v1/audio/speech")

@@ -253,7 +253,9 @@ class WebSocketOutput(OutputTransport):
     async def write_audio(self, chunk: bytes) -> None:
         t = self.transport
         if await t.send(t.serializer.serialize_audio(chunk)):
-            await t.send(t.serializer.audio_mark())
+            mark = t.serializer.audio_mark()
+            if mark is not None:  # carriers only: no second send per chunk for the others
+                await t.send(mark)
 
     def _played_seconds(self) -> float:
         # A peer that reports playback (a carrier's echoed marks) knows better than our
