@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
 from ..frames import CancelFrame, Direction, EndFrame, Frame, FrameKind, StartFrame
+from .engine import inbox_of
 from .inbox import Inbox
-from .processor import FrameProcessor, Node, deliver, inbox_of
+from .processor import FrameProcessor, Node, deliver
 
 __all__ = ["Branch", "Parallel", "Pipeline"]
 

@@ -6,7 +6,7 @@ does, and restart it, while the hosted processor does not know it is wrapped: it
 ``push_frame``, ``push_error`` and ``create_task`` as usual.  A :class:`Hosted` gives the
 inner processor an *outlet* in place of its neighbours' inboxes and a copy of the host's
 :class:`~beluga_voice.pipeline.setup.Setup`, through the engine's interface in
-``processor.py`` (``attach``, ``handle``, ``release``, ``reset``).  What the inner pushes
+``engine.py`` (``attach``, ``handle``, ``release``, ``reset``).  What the inner pushes
 goes to ``on_frame(frame, direction)`` of the host, in the pushing task; nothing is
 queued, so the host's own inbox bounds the whole thing.
 
@@ -23,7 +23,8 @@ from dataclasses import replace
 import anyio
 
 from ..frames import CancelFrame, Direction, EndFrame, Frame, StartFrame
-from .processor import FrameProcessor, attach, handle, release, reset, setup_of
+from .engine import attach, handle, release, reset, setup_of
+from .processor import FrameProcessor
 
 __all__ = ["Hosted", "OnFrame"]
 

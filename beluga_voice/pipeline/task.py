@@ -33,8 +33,9 @@ from ..frames import (
     StartFrame,
 )
 from .compose import Pipeline
+from .engine import inbox_of, run_processor
 from .observer import FrameObserver
-from .processor import FrameProcessor, Node, deliver, inbox_of, run_processor
+from .processor import FrameProcessor, Node, deliver
 from .setup import Setup
 
 if TYPE_CHECKING:
