@@ -1,8 +1,8 @@
 """Google Gemini Live provider (BidiGenerateContent over WebSocket).
 
-A sans-I/O protocol core (:mod:`.protocol`, :mod:`.wire`, :mod:`.settings`) under a thin
-``websockets`` shell (:mod:`.session`, :mod:`.connection`).  Importing this package
-registers the ``gemini`` provider.
+A sans-I/O protocol core (:mod:`.protocol`, :mod:`.lifecycle`, :mod:`.wire`,
+:mod:`.settings`) under a thin ``websockets`` shell (:mod:`.session`, :mod:`.connection`).
+Importing this package registers the ``gemini`` provider.
 """
 
 from .models import MODELS, LiveModel

@@ -17,6 +17,9 @@ without a network:
   the retry layer resumes with the handle and replays from its own journal.
 * **Bounded repeats.**  When to switch, and how much a switch may repeat, is
   :class:`~.switch.SwitchPlan`'s business.
+
+What the shell asks between connections (the setup message, what to replay, whether to
+switch, what a close means) is the core's base class, in :mod:`.lifecycle`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..dispatch import Dispatcher, Handler
@@ -39,8 +41,9 @@ from ..events import (
     ToolCallCancelled,
 )
 from . import wire
+from .lifecycle import CloseVerdict, ConnectionLifecycle, Phase
 from .replay import Outgoing, ReplayLog
-from .settings import GeminiSettings, build_setup
+from .settings import GeminiSettings
 from .switch import SwitchPlan
 from .turns import ReplyTracker
 
@@ -53,24 +56,7 @@ _INPUT_BYTES_PER_S = 16000 * 2
 _IGNORED = frozenset({"error"})  # raised before dispatch: the connection's end
 
 
-class Phase:
-    """Connection phases: waiting for ``setupComplete``, open, or finished."""
-
-    SETUP = "setup"
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class CloseVerdict:
-    """What to do about a closed connection (see :meth:`GeminiLiveProtocol.connection_lost`)."""
-
-    reconnect: bool = False
-    reason: str = ""
-    error: S2SError | None = None
-
-
-class GeminiLiveProtocol:
+class GeminiLiveProtocol(ConnectionLifecycle):
     """State of one logical Gemini Live session, across however many connections it takes."""
 
     def __init__(
@@ -99,114 +85,11 @@ class GeminiLiveProtocol:
         self.replies = ReplyTracker(external_reasoning=external_reasoning)
         self._dispatch = Dispatcher("gemini_live", self._handlers(), ignored=_IGNORED)
 
-    # -- connection lifecycle ---------------------------------------------------------------
+    # -- client operations ----------------------------------------------------------------
 
     @property
     def manual(self) -> bool:
         return self.settings.activity_detection == "manual"
-
-    def start_connection(self) -> str:
-        """The setup message for a new connection (resuming with the newest handle).
-
-        Messages of the previous connection that no handle covered move to the front of
-        the hold queue: they go out again, in order, once the new connection is ready.
-        """
-        self.connections += 1
-        self.phase = Phase.SETUP
-        self.switch.new_connection()
-        self.replay.new_connection()
-        setup = build_setup(
-            self.settings,
-            language=self.settings.speech_language,
-            external_reasoning=self.external_reasoning,
-            resume_handle=self.resume_handle,
-        )
-        return wire.dumps(setup)
-
-    def take_ready(self) -> list[str]:
-        """Messages to write now that the connection is open (replay, then held)."""
-        if self.phase != Phase.OPEN:
-            return []
-        held = self.replay.take_held()
-        self.last_replay_bytes = sum(m.audio_bytes for m in held)
-        now = self.clock()
-        self.switch.replayed(self.last_replay_bytes, now)
-        return [self.replay.release(m, now) for m in held]
-
-    @property
-    def reconnect_wanted(self) -> bool:
-        """True when the shell should move to a new connection now.
-
-        After ``goAway`` the switch waits for the reply in progress to finish, since a
-        reply cut at the switch would be lost with the old connection.
-        """
-        ready = (
-            self.go_away
-            and self.phase == Phase.OPEN
-            and self.resume_handle is not None
-            and self.replies.response is None
-        )
-        return ready and self.switch.due(self.clock())
-
-    @property
-    def resume_handle(self) -> str | None:
-        """The newest resumption handle (what a new connection resumes from)."""
-        return self.switch.handle
-
-    @property
-    def go_away(self) -> bool:
-        return self.switch.go_away
-
-    @property
-    def repeat_bound(self) -> int:
-        """Audio bytes the newest handle may cover although they are kept for replay: the
-        most a resumption with it can repeat."""
-        return self.switch.repeat_bound
-
-    @property
-    def handle_settled(self) -> bool:
-        """The newest handle bounds a resumption's repeats by ``replay_margin_s``."""
-        return self.switch.settled
-
-    def switch_wait(self) -> float | None:
-        """Seconds until a pending switch must happen even without a settled handle
-        (``None``: nothing pending, or no deadline given); the shell wakes up then."""
-        return self.switch.wait(self.clock())
-
-    def can_resume(self) -> bool:
-        return self.resume_handle is not None
-
-    def connection_lost(self, code: int | None, reason: str) -> CloseVerdict:
-        """The socket closed under us: resumable, an end, or a failure.
-
-        A close after ``goAway``, or an abnormal drop (no close frame, 1006), can be
-        resumed when a handle exists (``reconnect``); a normal close ends the session; any
-        other close is the server's verdict on the session and becomes an error.
-        """
-        if (self.go_away or code in (None, 1006, 1012, 1014)) and self.can_resume():
-            return CloseVerdict(reconnect=True)
-        self.phase = Phase.CLOSED
-        text = wire.close_text(code, reason)
-        if code in (1000, 1001) and not self.go_away:
-            return CloseVerdict(reason=text)
-        mapped = wire.code_from_gemini_close(code, reason)
-        if mapped is ErrorCode.AUTHENTICATION_ERROR:
-            text += f"; check {wire.credentials_to_check(vertexai=self.settings.vertexai)}"
-        error = S2SError("receive", mapped, text, details={"close_code": code})
-        return CloseVerdict(reason=text, error=error)
-
-    def interrupted_by_reconnect(self) -> list[SessionEvent]:
-        """Events for a reply cut short by a connection that went away."""
-        return self.replies.lost()
-
-    @property
-    def awaiting_server(self) -> bool:
-        """True while silence from the server would mean a stall (setup, or a reply due)."""
-        return (
-            self.phase == Phase.SETUP or self.replies.response is not None or self._expecting_reply
-        )
-
-    # -- client operations ----------------------------------------------------------------
 
     def send_audio(self, pcm: bytes) -> list[str]:
         """``realtimeInput`` audio (PCM16 mono 16 kHz); manual mode opens the turn first."""
