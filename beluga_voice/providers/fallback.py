@@ -38,7 +38,7 @@ from .circuit import CircuitBreaker
 from .config import S2SConfig
 from .errors import ErrorCode, S2SError
 from .events import ProviderSwitched, SessionEvent
-from .resilient_session import _CALLER_ERRORS, ResilientSession
+from .resilient_session import CALLER_ERRORS, ResilientSession
 from .types import AudioInput, AudioOutput
 
 __all__ = ["FallbackProvider", "FallbackSession", "FallbackSettings"]
@@ -155,7 +155,7 @@ class FallbackProvider(ProviderWrapper):
             try:
                 inner = await self.open_at(index, ctx, self.config.timeout)
             except S2SError as exc:
-                if exc.code in _CALLER_ERRORS:
+                if exc.code in CALLER_ERRORS:
                     raise
                 errors.append(exc)
                 log.warning("%s unavailable (%s); trying the next", self.providers[index].name, exc)
@@ -185,7 +185,7 @@ class FallbackProvider(ProviderWrapper):
             try:
                 output = await provider.process(audio_input, ctx)
             except S2SError as exc:
-                if exc.code in _CALLER_ERRORS:
+                if exc.code in CALLER_ERRORS:
                     raise
                 breaker.record_failure()
                 errors.append(exc)
@@ -307,7 +307,7 @@ class FallbackSession(ResilientSession):
     async def _recover(self, error: S2SError, reason: str) -> list[SessionEvent]:
         p = self.provider
         p.breakers[self.index].record_failure()
-        if error.code in _CALLER_ERRORS:
+        if error.code in CALLER_ERRORS:
             raise error
         errors = [error]
         for index in self._candidates():

@@ -34,14 +34,15 @@ from .events import (
 from .journal import AudioJournal
 from .resilient_turns import TurnTracking
 
-__all__ = ["AudioJournal", "ResilientSession"]
+__all__ = ["CALLER_ERRORS", "AudioJournal", "ResilientSession"]
 
 log = logging.getLogger("beluga_voice.resilience")
 
-# Errors caused by what the caller sent: another session would fail the same way.
-_CALLER_ERRORS = frozenset(
+CALLER_ERRORS = frozenset(
     {ErrorCode.INVALID_AUDIO_FORMAT, ErrorCode.INVALID_INPUT, ErrorCode.UNSUPPORTED_OPERATION}
 )
+"""Errors caused by what the caller sent: another session (a retry, a fallback) would fail
+the same way, so the resilience layers pass them on instead of retrying."""
 _CLOSE_GRACE = 1.0
 """Seconds allowed for closing a replaced inner session before it is abandoned."""
 _MAX_ASKS = 8
@@ -221,7 +222,7 @@ class ResilientSession(TurnTracking):
             try:
                 await self._to_inner(inner, audio)
             except S2SError as exc:
-                if exc.code in _CALLER_ERRORS:
+                if exc.code in CALLER_ERRORS:
                     raise
                 self._mark_broken(exc)
 
@@ -232,7 +233,7 @@ class ResilientSession(TurnTracking):
         try:
             await getattr(inner, op)(*args)
         except S2SError as exc:
-            if exc.code in _CALLER_ERRORS:
+            if exc.code in CALLER_ERRORS:
                 raise
             self._mark_broken(exc)
 
