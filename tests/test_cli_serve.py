@@ -28,6 +28,7 @@ async def test_serve_answers_a_websocket_client_with_the_local_provider() -> Non
                 banner += await process.stdout.receive()
         match = re.search(r"serving local on (ws://127\.0\.0\.1:\d+/)", banner.decode())
         assert match, banner
+        assert b"(picows)" in banner  # the default engine
         events: list[dict[str, object]] = []
         audio = 0
         with anyio.fail_after(20):
@@ -47,3 +48,39 @@ async def test_serve_answers_a_websocket_client_with_the_local_provider() -> Non
         process.terminate()
         with anyio.fail_after(10):
             await process.wait()
+
+
+async def test_serve_runs_on_the_engine_asked_for() -> None:
+    command = ["serve", "--port", "0", "--provider", "mock", "--engine", "websockets"]
+    process = await anyio.open_process(
+        [sys.executable, "-m", "beluga_voice.cli", *command, "--loop", "asyncio"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        banner = b""
+        with anyio.fail_after(20):
+            while b"\n" not in banner:
+                banner += await process.stdout.receive()
+        match = re.search(r"serving mock on (ws://127\.0\.0\.1:\d+/) \((\w+)\)", banner.decode())
+        assert match, banner
+        assert match.group(2) == "websockets"
+        with anyio.fail_after(20):
+            async with WebSocketClient.connect(match.group(1)) as client:
+                assert client.session["type"] == "session.started"
+    finally:
+        process.terminate()
+        with anyio.fail_after(10):
+            await process.wait()
+
+
+def test_serve_refuses_an_unknown_engine() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "beluga_voice.cli", "serve", "--port", "0", "--engine", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "unknown WebSocket engine 'nope'" in done.stderr
