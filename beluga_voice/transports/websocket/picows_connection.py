@@ -22,8 +22,11 @@ What it guarantees (what ``websockets`` does, checked by tests/test_picows_engin
   picows; a peer's close frame is answered and the socket closed.
 * Receive queue: at most ``max_queue`` messages wait; then the socket is not read until the
   reader has taken them down to a quarter of that (TCP pushes back on the peer).  picows
-  delivers every frame of a socket read it has started, so the queue may pass the mark by
-  the frames of one read (its buffer), never more.
+  delivers every frame of a socket read it has started, and reads as much as the kernel
+  holds (its buffer grows to fit), so the queue may pass the mark by the frames of one
+  read; the socket's receive buffer is capped at :data:`RECV_BUFFER` (the kernel's
+  autotuning would let it grow to tens of MB), which bounds that read.  A flooding client
+  costs ``max_queue`` messages plus about twice ``RECV_BUFFER``, never more.
 * Send: the frame is written at once; while the socket's write buffer is over its high
   mark, ``send`` waits for it to drain (backpressure), and raises ``ConnectionClosed`` if
   the peer goes meanwhile.
@@ -36,6 +39,7 @@ What it guarantees (what ``websockets`` does, checked by tests/test_picows_engin
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final, cast
@@ -46,10 +50,13 @@ from websockets.frames import Close
 from websockets.http11 import Request
 from websockets.typing import Subprotocol
 
-__all__ = ["MAX_QUEUE", "PicowsConnection"]
+__all__ = ["MAX_QUEUE", "RECV_BUFFER", "PicowsConnection"]
 
 MAX_QUEUE: Final = 16
 """Messages waiting to be read before the socket is paused (``websockets``' default)."""
+RECV_BUFFER: Final = 256 * 1024
+"""The socket's receive buffer (SO_RCVBUF; Linux doubles it): 8 s of 16 kHz PCM16, far
+more than a voice session needs in flight, and the cap on one read of a flooding peer."""
 
 _TEXT: Final = WSMsgType.TEXT
 _BINARY: Final = WSMsgType.BINARY
@@ -105,15 +112,18 @@ class PicowsConnection(WSListener):
         self._ws = transport
         self.transport = transport.underlying_transport
         self.remote_address = self.transport.get_extra_info("peername")
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         self._on_open(self)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         msg_type = frame.msg_type
         if msg_type is _BINARY or msg_type is _TEXT:
-            if self._fragments is not None:
+            if self.close_sent is not None or transport.is_close_frame_sent:
+                self._closing_started()  # closing: what the peer still sends is dropped
+            elif self._fragments is not None:
                 self._fail(1002, "expected a continuation frame")
-            elif self.close_sent is not None:
-                return  # closing: what the peer still sends is dropped
             elif not frame.fin:
                 self._fragments = [frame.get_payload_as_bytes()]
                 self._fragments_text = msg_type is _TEXT
@@ -126,12 +136,13 @@ class PicowsConnection(WSListener):
                 except UnicodeDecodeError:
                     self._fail(1007, "invalid UTF-8 text")
         elif msg_type is _CONTINUATION:
-            self._continue(frame)
+            self._continue(transport, frame)
         elif msg_type is _CLOSE:
             self._on_close_frame(frame)
         # PING is answered by picows; an unsolicited PONG needs nothing.
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._closing_started()
         if self._close_timer is not None:
             self._close_timer.cancel()
         self._fragments = None
@@ -158,8 +169,10 @@ class PicowsConnection(WSListener):
             self._reading_paused = True
             self.transport.pause_reading()
 
-    def _continue(self, frame: WSFrame) -> None:
+    def _continue(self, transport: WSTransport, frame: WSFrame) -> None:
         fragments = self._fragments
+        if self.close_sent is None and transport.is_close_frame_sent:
+            self._closing_started()
         if fragments is None or self.close_sent is not None:
             if fragments is None and self.close_sent is None:
                 self._fail(1002, "a continuation frame without a message to continue")
@@ -188,6 +201,8 @@ class PicowsConnection(WSListener):
         assert ws is not None
         code = frame.get_close_code().value or _NO_STATUS
         self.close_rcvd = Close(code, frame.get_close_reason())
+        if ws.is_close_frame_sent:
+            self._closing_started()
         if self.close_sent is None:  # the peer closes: answer with its code, then hang up
             self.close_sent = self.close_rcvd
             self._rcvd_then_sent = True
@@ -237,7 +252,9 @@ class PicowsConnection(WSListener):
     async def send(self, message: str | bytes | bytearray | memoryview) -> None:
         """Write ``message`` (``str``: a text message); wait while the peer is behind."""
         ws = self._ws
-        if self.close_sent is not None or self._closed.done() or ws is None:
+        if self.close_sent is not None or ws is None or self.transport.is_closing():
+            # Closing, or the socket is gone and picows has not heard yet (it learns on
+            # the next loop turn): writing now would only warn.
             await self._wait_closed()
             raise self._close_exc()
         if isinstance(message, str):
@@ -279,6 +296,16 @@ class PicowsConnection(WSListener):
     def close_code(self) -> int | None:
         """The code of the close frame received (None: none yet, or the peer vanished)."""
         return self.close_rcvd.code if self.close_rcvd is not None else None
+
+    def _closing_started(self) -> None:
+        """Note a close frame picows sent on its own (a frame over ``max_size``, a broken
+        frame, a keepalive timeout), as if we had sent it."""
+        ws = self._ws
+        sent = ws.close_handshake.sent if ws is not None and ws.close_handshake else None
+        if self.close_sent is None and sent is not None:
+            self.close_sent = Close(sent.code.value, sent.reason)
+            self._fragments = None
+            self._resume_reading()
 
     def _fail(self, code: int, reason: str) -> None:
         """Close because the peer broke the protocol: its further messages are dropped."""
