@@ -3,6 +3,8 @@ promise (messages, close codes, backpressure, shutdown), one behaviour per test.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,9 +51,10 @@ class EchoServer(WebSocketServer):
         self.connections.append(ws)
         self.joined.set()
         await self.hold.wait()
-        async for message in ws:
-            self.received.append(message)
-            await ws.send(message)
+        with contextlib.suppress(ConnectionClosed):  # the tests close in many ways
+            async for message in ws:
+                self.received.append(message)
+                await ws.send(message)
 
 
 @asynccontextmanager
@@ -82,7 +85,10 @@ async def test_fragmented_messages_arrive_whole() -> None:
 
 
 @pytest.mark.parametrize("fragmented", [False, True])
-async def test_an_oversized_message_is_closed_with_1009(fragmented: bool) -> None:
+async def test_an_oversized_message_is_closed_with_1009(
+    fragmented: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     async with echo_server(max_message_bytes=1000) as server, connect(server.url) as ws:
         await ws.send(b"x" * 1000)  # the limit itself is fine
         assert await ws.recv() == b"x" * 1000
@@ -90,6 +96,8 @@ async def test_an_oversized_message_is_closed_with_1009(fragmented: bool) -> Non
         code, _ = await closed_code(ws)
     assert code == 1009
     assert server.received == [b"x" * 1000]
+    # The client's fault: worth an INFO line, not an ERROR (picows' own level for it).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_invalid_utf8_text_is_closed_with_1007() -> None:
@@ -105,6 +113,20 @@ async def test_a_ping_gets_a_pong() -> None:
         pong = await ws.ping(b"are you there")
         with anyio.fail_after(5):
             await pong
+
+
+async def test_a_peer_that_stops_answering_pings_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(picows_engine, "PING_INTERVAL", 0.1)
+    monkeypatch.setattr(picows_engine, "PING_TIMEOUT", 0.1)  # picows: at most the interval
+    async with echo_server() as server, connect(server.url) as ws:
+        await ws.send(b"hi")
+        assert await ws.recv() == b"hi"
+        ws.transport.pause_reading()  # the pings go unanswered
+        with anyio.fail_after(5):
+            await server.connections[0].wait_closed()
+        ws.transport.abort()
 
 
 async def test_try_again_and_idle_close_codes_and_reasons_reach_the_client() -> None:

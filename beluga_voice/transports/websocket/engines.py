@@ -30,7 +30,8 @@ __all__ = ["App", "Engine", "ServerSocket", "WebsocketsEngine", "start_engine"]
 PING_INTERVAL = 20.0
 """Seconds without traffic before a keepalive ping (``websockets``' default)."""
 PING_TIMEOUT = 20.0
-"""Seconds a ping may wait for its pong before the peer is dropped."""
+"""Seconds a ping may wait for its pong before the peer is dropped.  At most
+:data:`PING_INTERVAL`: picows drops every connection at accept otherwise."""
 OPEN_TIMEOUT = 10.0
 """Seconds a new connection has to send its handshake request."""
 

@@ -63,7 +63,7 @@ class PicowsEngine:
             auto_ping_idle_timeout=PING_INTERVAL,
             auto_ping_reply_timeout=PING_TIMEOUT,
             max_frame_size=cfg.max_message_bytes,  # one frame past it: 1009 from picows
-            logger_name=log,
+            logger_name=_PicowsLog(logging.getLogger(f"{log.name}.picows")),
             ssl=cfg.ssl,
             reuse_port=cfg.reuse_port or None,
         )
@@ -163,6 +163,17 @@ class PicowsEngine:
 
     async def serve_forever(self) -> None:
         await self._closed.wait()
+
+
+class _PicowsLog(logging.LoggerAdapter):
+    """picows' own log lines, with a peer's protocol violation (a frame over the size
+    limit, a bad opcode) at INFO: picows logs it as an ERROR, and one line per
+    misbehaving client at that level would let any client fill the server's log.  Our
+    own failures (exceptions in the listener) stay errors."""
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        level = logging.INFO if str(msg).startswith("WS parser error") else logging.ERROR
+        self.log(level, msg, *args, **kwargs)
 
 
 def _to_picows(response: Response) -> WSUpgradeResponse:
