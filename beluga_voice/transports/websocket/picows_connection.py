@@ -50,10 +50,12 @@ from websockets.frames import Close
 from websockets.http11 import Request
 from websockets.typing import Subprotocol
 
-__all__ = ["MAX_QUEUE", "RECV_BUFFER", "PicowsConnection"]
+__all__ = ["MAX_QUEUE", "RECV_BUFFER", "WRITE_LIMIT", "PicowsConnection"]
 
 MAX_QUEUE: Final = 16
 """Messages waiting to be read before the socket is paused (``websockets``' default)."""
+WRITE_LIMIT: Final = 32 * 1024
+"""Bytes waiting in the write buffer before ``send`` waits (``websockets``' default)."""
 RECV_BUFFER: Final = 256 * 1024
 """The socket's receive buffer (SO_RCVBUF; Linux doubles it): 8 s of 16 kHz PCM16, far
 more than a voice session needs in flight, and the cap on one read of a flooding peer."""
@@ -112,6 +114,9 @@ class PicowsConnection(WSListener):
         self._ws = transport
         self.transport = transport.underlying_transport
         self.remote_address = self.transport.get_extra_info("peername")
+        # websockets' write limit: a peer that stops reading costs this much before
+        # ``send`` waits (and send_timeout starts counting).
+        self.transport.set_write_buffer_limits(high=WRITE_LIMIT)
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
