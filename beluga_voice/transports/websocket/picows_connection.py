@@ -242,6 +242,9 @@ class PicowsConnection(WSListener):
         return self
 
     async def __anext__(self) -> str | bytes:
+        queue = self._queue
+        if queue and not self._reading_paused:  # the common case, without a second frame
+            return queue.popleft()
         try:
             return await self.recv()
         except ConnectionClosedOK:
