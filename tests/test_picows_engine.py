@@ -299,3 +299,22 @@ async def test_shutdown_with_live_sessions_releases_every_socket() -> None:
         await stalled.aclose()
         for ws in clients:
             await ws.close()
+
+
+def test_auto_is_picows_when_installed_and_websockets_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from beluga_voice.transports.websocket.config import resolve_engine
+
+    assert resolve_engine("auto") == "picows"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "picows" else real(name)
+    )
+    assert resolve_engine("auto") == "websockets"  # the fallback, with no error
+    with pytest.raises(ValueError, match="picows engine is not installed"):
+        ServerConfig(engine="picows")
+    with pytest.raises(ValueError, match="unknown WebSocket engine"):
+        ServerConfig(engine="tornado")  # type: ignore[arg-type]

@@ -30,10 +30,13 @@ Engine = Literal["auto", "picows", "websockets"]
 
 def resolve_engine(engine: str) -> Literal["picows", "websockets"]:
     """The engine ``engine`` names: ``auto`` is picows when it is importable."""
+    has_picows = importlib.util.find_spec("picows") is not None
     if engine == "auto":
-        return "picows" if importlib.util.find_spec("picows") is not None else "websockets"
+        return "picows" if has_picows else "websockets"
     if engine not in ("picows", "websockets"):
         raise ValueError(f"unknown WebSocket engine {engine!r}: auto, picows, websockets")
+    if engine == "picows" and not has_picows:
+        raise ValueError("the picows engine is not installed: pip install picows")
     return engine  # type: ignore[return-value]
 
 
