@@ -81,10 +81,15 @@ class PicowsEngine:
         request = Request(
             upgrade.path.decode("ascii", "surrogateescape"), Headers(upgrade.headers.items())
         )
+        debug = log.isEnabledFor(logging.DEBUG)
+        if debug:  # as websockets logs it (the log formatter redacts a token in the path)
+            log.debug("> %s %s HTTP/1.1", upgrade.method.decode(errors="replace"), request.path)
         response = app._process_request(RESPONDER, request)
         if response is None:
             response = self._check_origin(request)
         if response is not None:
+            if debug:
+                log.debug("< HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
             return WSUpgradeResponseWithListener(_to_picows(response), None)
         extra: list[tuple[str, str]] = []
         subprotocol = None
