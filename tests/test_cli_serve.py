@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
@@ -14,9 +16,11 @@ from beluga_voice.transports.websocket import WebSocketClient
 pytestmark = pytest.mark.anyio
 
 
-async def test_serve_answers_a_websocket_client_with_the_local_provider() -> None:
+@asynccontextmanager
+async def serve(*options: str) -> AsyncIterator[str]:
+    """A ``serve --port 0`` process; yields its start line, stops it on exit."""
     process = await anyio.open_process(
-        [sys.executable, "-m", "beluga_voice.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "beluga_voice.cli", "serve", "--port", "0", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -26,8 +30,18 @@ async def test_serve_answers_a_websocket_client_with_the_local_provider() -> Non
         with anyio.fail_after(20):
             while b"\n" not in banner:
                 banner += await process.stdout.receive()
-        match = re.search(r"serving local on (ws://127\.0\.0\.1:\d+/)", banner.decode())
+        yield banner.decode()
+    finally:
+        process.terminate()
+        with anyio.fail_after(10):
+            await process.wait()
+
+
+async def test_serve_answers_a_websocket_client_with_the_local_provider() -> None:
+    async with serve() as banner:
+        match = re.search(r"serving local on (ws://127\.0\.0\.1:\d+/)", banner)
         assert match, banner
+        assert "(picows)" in banner  # the default engine
         events: list[dict[str, object]] = []
         audio = 0
         with anyio.fail_after(20):
@@ -43,7 +57,24 @@ async def test_serve_answers_a_websocket_client_with_the_local_provider() -> Non
         said = [e for e in events if e.get("type") == "transcript" and e.get("final", True)]
         assert [(e["role"], e["text"]) for e in said][-1] == ("assistant", "That is 4.")
         assert audio > 0, "the reply was spoken, not only written"
-    finally:
-        process.terminate()
-        with anyio.fail_after(10):
-            await process.wait()
+
+
+async def test_serve_runs_on_the_engine_asked_for() -> None:
+    async with serve("--provider", "mock", "--engine", "websockets", "--loop", "asyncio") as banner:
+        match = re.search(r"serving mock on (ws://127\.0\.0\.1:\d+/) \((\w+)\)", banner)
+        assert match, banner
+        assert match.group(2) == "websockets"
+        with anyio.fail_after(20):
+            async with WebSocketClient.connect(match.group(1)) as client:
+                assert client.session["type"] == "session.started"
+
+
+def test_serve_refuses_an_unknown_engine() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "beluga_voice.cli", "serve", "--port", "0", "--engine", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "unknown WebSocket engine 'nope'" in done.stderr

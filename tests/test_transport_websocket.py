@@ -46,6 +46,15 @@ from beluga_voice.transports.websocket import (
 pytestmark = pytest.mark.anyio
 
 FRAME = 640  # 20 ms at 16 kHz
+ENGINE = "auto"
+"""The engine :func:`serving` starts the server on (set per test by :func:`engine`)."""
+
+
+@pytest.fixture(autouse=True, params=["picows", "websockets"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every server test runs on both WebSocket engines: the session code must not care."""
+    monkeypatch.setattr(f"{__name__}.ENGINE", request.param)
+    return str(request.param)
 
 
 class Echo(FrameProcessor):
@@ -70,6 +79,7 @@ async def serving(
     factory: Callable[[WebSocketTransport], Any] = echo_pipeline, **options: Any
 ) -> AsyncIterator[WebSocketServer]:
     cfg: dict[str, Any] = {
+        "engine": ENGINE,
         "input_sample_rate": 16000,
         "output_sample_rate": 16000,
         "realtime": False,

@@ -168,9 +168,11 @@ def _interrupts(batch: list[str | bytes]) -> bool:
     return False
 
 
-def test_fuzzing_a_live_server_never_breaks_it() -> None:
+@pytest.mark.parametrize("engine", ["picows", "websockets"])
+def test_fuzzing_a_live_server_never_breaks_it(engine: Any) -> None:
     """Random message sequences: each session ends cleanly, and the server keeps serving."""
     cfg = ServerConfig(
+        engine=engine,
         input_sample_rate=16000,
         output_sample_rate=16000,
         realtime=False,

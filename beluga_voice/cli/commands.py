@@ -150,6 +150,13 @@ def serve(
     loop: Annotated[
         str, typer.Option(help="Event loop: auto (uvloop if installed), uvloop, asyncio.")
     ] = "auto",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="WebSocket engine: 'picows' (frames in C, the fastest), 'websockets' (pure "
+            "Python), 'auto' (picows when installed)."
+        ),
+    ] = "auto",
     transport: Annotated[
         str,
         typer.Option(
@@ -186,7 +193,7 @@ def serve(
     setup_logging(log_json, verbose)
     cfg = load_config(config, provider)
     if protocol == "openai-realtime":
-        _serve_openai_realtime(cfg, host, port, token)
+        _serve_openai_realtime(cfg, host, port, token, engine)
         return
     from ..transports.telephony import CARRIERS
 
@@ -204,6 +211,7 @@ def serve(
         drain_timeout=drain_timeout,
         reuse_port=count > 1,
         loop=loop,
+        engine=engine,
         log_json=log_json,
         verbose=verbose,
         protocol=protocol,
@@ -213,7 +221,7 @@ def serve(
         turn_credential=turn_credential,
     )
     # Checked here, once, so a bad option fails before any worker starts.
-    _server_config(host=host, port=port, token=token, reuse_port=spec.reuse_port)
+    _server_config(host=host, port=port, token=token, reuse_port=spec.reuse_port, engine=engine)
     try:
         webrtc_config(spec)
     except ValueError as exc:
@@ -263,7 +271,9 @@ def _server_config(**settings: Any) -> Any:
         raise fail(f"{exc}{hint}") from None
 
 
-def _serve_openai_realtime(cfg: S2SConfig, host: str, port: int, token: str | None) -> None:
+def _serve_openai_realtime(
+    cfg: S2SConfig, host: str, port: int, token: str | None, engine: str
+) -> None:
     """``serve --protocol openai-realtime``: the provider behind OpenAI's Realtime protocol,
     built per client session settings (see docs/openai-compatible-server.md)."""
     from ..transports.openai_realtime_server import (
@@ -273,7 +283,9 @@ def _serve_openai_realtime(cfg: S2SConfig, host: str, port: int, token: str | No
     )
 
     backend = ProviderBackend(cfg.provider, cfg)
-    server_config = _server_config(host=host, port=port, token=token, max_message_bytes=1 << 20)
+    server_config = _server_config(
+        host=host, port=port, token=token, max_message_bytes=1 << 20, engine=engine
+    )
     try:
         # Build the provider for the default session now: a missing key fails here, once.
         backend.provider_for(RealtimeServerCore().backend_settings())

@@ -75,6 +75,8 @@ class WorkerSpec:
     drain_timeout: float
     reuse_port: bool
     loop: str = "auto"
+    engine: str = "auto"
+    """The WebSocket engine (:attr:`~beluga_voice.transports.websocket.ServerConfig.engine`)."""
     log_json: bool = False
     verbose: bool = False
     protocol: str = "beluga"
@@ -119,6 +121,7 @@ def run_worker(spec: WorkerSpec) -> None:
     from ..processors.s2s import S2SProcessor
     from ..transports.telephony import CARRIERS
     from ..transports.websocket import DefaultSerializer, ServerConfig, WebSocketServer
+    from ..transports.websocket.config import resolve_engine
 
     setup_logging(spec.log_json, spec.verbose)
     prov = build_provider(spec.cfg)
@@ -129,6 +132,7 @@ def run_worker(spec: WorkerSpec) -> None:
         output_sample_rate=spec.cfg.sample_rate,
         max_sessions=spec.max_sessions,
         reuse_port=spec.reuse_port,
+        engine=spec.engine,  # type: ignore[arg-type]  # checked by ServerConfig
         # The browser client speaks the project's protocol, not a carrier's.
         serve_client_page=spec.protocol == "beluga",
     )
@@ -152,8 +156,9 @@ def run_worker(spec: WorkerSpec) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with new_server() as server:
                 via = f" for {spec.protocol} calls" if spec.protocol in CARRIERS else ""
+                engine = resolve_engine(server_config.engine)
                 console.print(
-                    f"worker {os.getpid()} serving {prov.name}{via} on {server.url}",
+                    f"worker {os.getpid()} serving {prov.name}{via} on {server.url} ({engine})",
                     highlight=False,
                 )
                 if server_config.serve_client_page:

@@ -29,7 +29,6 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -38,6 +37,8 @@ from ...providers.base import StreamingSession
 from ...providers.errors import S2SError
 from ...providers.events import SessionClosed
 from ...secrets import redact
+from ..websocket.engines import ServerSocket
+from ..websocket.handshake import Responder
 from ..websocket.server import ServerConfig, WebSocketServer
 from .actions import (
     Action,
@@ -93,7 +94,7 @@ class OpenAIRealtimeServer(WebSocketServer):
         """``ws://host:port/v1``: the SDK's ``websocket_base_url``."""
         return self.url.rstrip("/") + "/v1"
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _process_request(self, connection: Responder, request: Request) -> Response | None:
         if urlsplit(request.path).path.rstrip("/") != PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, f"the realtime endpoint is {PATH}\n")
         return self._authorize(connection, request)
@@ -109,7 +110,7 @@ class OpenAIRealtimeServer(WebSocketServer):
                     return proto[len(INSECURE_KEY_PREFIX) :]
         return None
 
-    async def _run_session(self, ws: ServerConnection, session_id: str) -> None:
+    async def _run_session(self, ws: ServerSocket, session_id: str) -> None:
         request = ws.request
         query = parse_qs(urlsplit(request.path).query) if request is not None else {}
         model = (query.get("model") or ["gpt-realtime"])[0]
@@ -127,7 +128,7 @@ class _Connection:
     """One client connection: the two reader tasks, the lock and the backend session."""
 
     def __init__(
-        self, server: OpenAIRealtimeServer, ws: ServerConnection, core: RealtimeServerCore, sid: str
+        self, server: OpenAIRealtimeServer, ws: ServerSocket, core: RealtimeServerCore, sid: str
     ) -> None:
         self.server = server
         self.cfg: ServerConfig = server.config

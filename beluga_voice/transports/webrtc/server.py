@@ -1,7 +1,7 @@
 """A server whose sessions are WebRTC calls (and, optionally, WebSocket sessions too).
 
 Signalling rides on the server's WebSocket, at the path ``/webrtc``, rather than on an
-HTTP ``POST /offer``: the ``websockets`` server parses GET requests only, and a WebSocket
+HTTP ``POST /offer``: the WebSocket engines parse GET requests only, and a WebSocket
 already gives the offer the same port, token check (``?access_token=``), ``Origin`` check,
 TLS, session limit and drain as every other session, with no second HTTP stack in front.
 The socket also stays open for the call as its lifeline, so a hang-up is noticed at once
@@ -39,10 +39,10 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 from pydantic import SecretStr
-from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ...secrets import redact, register_secret
+from ..websocket.engines import ServerSocket
 from ..websocket.protocol import CLOSE_POLICY
 from ..websocket.server import (
     PipelineFactory,
@@ -142,7 +142,7 @@ class WebRTCServer(WebSocketServer):
 
     @contextlib.asynccontextmanager
     async def open_transport(
-        self, ws: ServerConnection, session_id: str
+        self, ws: ServerSocket, session_id: str
     ) -> AsyncIterator[WebSocketTransport]:
         path = urlsplit(ws.request.path).path if ws.request is not None else "/"
         if path != SIGNALLING_PATH:
@@ -173,7 +173,7 @@ class WebRTCServer(WebSocketServer):
                 await pc.close()
 
     async def _negotiate(
-        self, ws: ServerConnection, pc: RTCPeerConnection, track: BotAudioTrack, session_id: str
+        self, ws: ServerSocket, pc: RTCPeerConnection, track: BotAudioTrack, session_id: str
     ) -> tuple[RTCDataChannel, MediaStreamTrack]:
         """Offer in, answer out, until the call is up; :class:`SessionRefused` otherwise."""
         ready = anyio.Event()
@@ -266,7 +266,7 @@ def _parse_offer(message: str | bytes) -> RTCSessionDescription:
     return RTCSessionDescription(sdp=sdp, type="offer")
 
 
-async def _refuse(ws: ServerConnection, code: str, message: str) -> None:
+async def _refuse(ws: ServerSocket, code: str, message: str) -> None:
     with contextlib.suppress(ConnectionClosed):
         await ws.send(
             json.dumps({"type": "error", "code": code, "message": message, "fatal": True})

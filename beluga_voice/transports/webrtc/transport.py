@@ -22,10 +22,10 @@ import anyio
 from aiortc import RTCDataChannel
 from aiortc.mediastreams import MediaStreamTrack
 from av import AudioFrame
-from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
 from ...frames import BotStoppedSpeakingFrame, Frame, InterruptionFrame
+from ..websocket.engines import ServerSocket
 from ..websocket.protocol import DefaultSerializer, Message, ProtocolError
 from ..websocket.transport import WebSocketInput, WebSocketOutput, WebSocketTransport
 from .tracks import OPUS_RATE, BotAudioTrack, InboundAudio, MediaStreamError
@@ -52,7 +52,7 @@ class WebRTCTransport(WebSocketTransport):
 
     def __init__(
         self,
-        ws: Connection,
+        ws: ServerSocket,
         channel: RTCDataChannel,
         audio_in: MediaStreamTrack,
         track: BotAudioTrack,

@@ -1,6 +1,6 @@
 """One WebSocket connection as a pipeline transport (the server side of a session).
 
-:class:`WebSocketTransport` wraps an open ``websockets`` connection and a
+:class:`WebSocketTransport` wraps an open connection (of either engine) and a
 :class:`~.protocol.Serializer`.  Its input half reads messages, turns them into frames and
 pushes them; its output half paces bot audio to the peer and forwards transcripts, speaking
 events and interruptions.  The server (see :mod:`.server`) watches :attr:`closing` to end
@@ -15,12 +15,12 @@ import time
 from typing import Any, Final, Literal
 
 import anyio
-from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
 from ...frames import Frame, InputAudioFrame
 from ..base import InputTransport, Transport
 from ..output import OutputTransport
+from .engines import ServerSocket
 from .limits import TokenBucket
 from .protocol import CLOSE_POLICY, EndRequest, Message, ProtocolError, Serializer
 
@@ -51,7 +51,7 @@ class WebSocketTransport(Transport):
 
     def __init__(
         self,
-        ws: Connection,
+        ws: ServerSocket,
         serializer: Serializer,
         *,
         session_id: str,
