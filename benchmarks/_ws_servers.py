@@ -4,7 +4,10 @@ All speak the same client protocol: binary messages are 20 ms PCM16 frames at 16
 first four bytes are a sequence number, echoed back; a text message ends the session.
 
 * ``floor``: a bare ``websockets`` echo (no pipeline, no pacing), the library's cost floor.
-* ``beluga``: our ``serve`` pipeline ``[ws input, Echo, ws output]`` (output paced).
+* ``floor_picows``: a bare ``picows`` echo (a callback that sends the payload back): the
+  floor of the engine ``serve`` runs on, framing in C.
+* ``beluga``: our ``serve`` pipeline ``[ws input, Echo, ws output]`` (output paced), on its
+  default engine; ``beluga_websockets``: the same on the ``websockets`` engine.
 * ``realistic``: ``[ws input, VAD (WebRTC), S2S (mock provider, 16 -> 24 kHz resampled), ws
   output]``; the mock answers no silence, so nothing is echoed: only its CPU counts.
 * ``pipecat``: Pipecat's WebSocket server transport around an equivalent echo processor.
@@ -51,7 +54,36 @@ def serve_floor() -> None:
     run_async(main, os.environ.get("BENCH_LOOP", "auto"))  # the same loop as ours
 
 
-def serve_beluga(realistic: bool) -> None:
+def serve_floor_picows() -> None:
+    import anyio
+    from picows import WSListener, WSMsgType, ws_create_server
+
+    from beluga_voice.cli.workers import run_async
+
+    class Echo(WSListener):  # type: ignore[misc]
+        def on_ws_connected(self, transport: Any) -> None:
+            transport.send(WSMsgType.TEXT, b'{"type": "session.started"}')
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            kind = frame.msg_type
+            if kind is WSMsgType.BINARY:
+                transport.send(WSMsgType.BINARY, frame.get_payload_as_memoryview())
+            elif kind is WSMsgType.TEXT or kind is WSMsgType.CLOSE:
+                transport.send_close()
+                transport.disconnect()
+
+    async def main() -> None:
+        # The event loop's own sockets, as serve uses them (aiofastnet measured no faster).
+        server = await ws_create_server(
+            lambda _request: Echo(), "127.0.0.1", 0, use_aiofastnet=False
+        )
+        _ready([server.sockets[0].getsockname()[1]])
+        await anyio.sleep_forever()
+
+    run_async(main, os.environ.get("BENCH_LOOP", "auto"))
+
+
+def serve_beluga(realistic: bool, engine: str = "auto") -> None:
     from beluga_voice.cli.workers import run_async
     from beluga_voice.frames import Direction, Frame, InputAudioFrame, OutputAudioFrame
     from beluga_voice.pipeline import FrameProcessor
@@ -83,6 +115,7 @@ def serve_beluga(realistic: bool) -> None:
         max_sessions=100_000,
         idle_timeout=None,
         realtime=os.environ.get("BENCH_REALTIME", "1") == "1",
+        **({} if engine == "auto" else {"engine": engine}),
     )
 
     async def main() -> None:
@@ -199,8 +232,12 @@ def serve_pipecat(sessions: int) -> None:
 def serve(kind: str, sessions: int) -> None:
     if kind == "floor":
         serve_floor()
+    elif kind == "floor_picows":
+        serve_floor_picows()
     elif kind in ("beluga", "realistic"):
         serve_beluga(kind == "realistic")
+    elif kind == "beluga_websockets":
+        serve_beluga(False, engine="websockets")
     elif kind == "pipecat":
         serve_pipecat(sessions)
     else:

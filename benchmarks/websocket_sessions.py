@@ -12,13 +12,16 @@ passes when p99 latency is under the limit (20 ms by default) and nothing was lo
 Loopback only; bounded in count (``--steps``) and time (``--seconds`` per step).
 
 ``--compare`` runs the same load (``--sessions`` clients, ``--seconds`` each) against each
-server of :mod:`_ws_servers` in turn (the ``websockets`` floor, ours, Pipecat, and ours with
-a realistic pipeline) and reports server CPU per session-second (process CPU time over
-sessions x seconds), added latency and frames lost, then the ratios.
+server of :mod:`_ws_servers` in turn (the ``websockets`` floor, the ``picows`` floor, ours
+on each engine, Pipecat, and ours with a realistic pipeline) and reports server CPU per
+session-second (process CPU time over sessions x seconds), split into user and kernel
+microseconds per echoed frame, added latency and frames lost, then the ratios: over
+``--runs`` runs, their ranges and the median run's.
 
     .venv/bin/python benchmarks/websocket_sessions.py
     .venv/bin/python benchmarks/websocket_sessions.py --steps 100,300,500 --seconds 10
     .venv/bin/python benchmarks/websocket_sessions.py --compare --sessions 50 --seconds 10
+    .venv/bin/python benchmarks/websocket_sessions.py --compare --runs 3
 """
 
 from __future__ import annotations
@@ -125,11 +128,17 @@ async def step(
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), in seconds."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process (Linux /proc), in seconds."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, in seconds."""
+    return sum(cpu_times(pid))
 
 
 def start_server(kind: str, sessions: int) -> tuple[subprocess.Popen[str], list[str]]:
@@ -154,23 +163,44 @@ def measure(kind: str, sessions: int, seconds: float) -> dict[str, Any]:
     """One server, one load: CPU per session-second over the whole run (ramp-up included)."""
     server, urls = start_server(kind, sessions)
     try:
-        before, wall = cpu_seconds(server.pid), time.time()
+        (user0, sys0), wall = cpu_times(server.pid), time.time()
         r = anyio.run(step, urls, sessions, seconds, kind != "pipecat")
         r["wall"] = time.time() - wall
-        r["cpu"] = cpu_seconds(server.pid) - before
+        user1, sys1 = cpu_times(server.pid)
+        r["cpu"] = (user1 - user0) + (sys1 - sys0)
         r["cpu_per_session_s"] = r["cpu"] / (sessions * seconds)
+        frames = sessions * seconds * 1000 / FRAME_MS  # frames sent (each echoed once)
+        r["user_us"] = (user1 - user0) / frames * 1e6
+        r["sys_us"] = (sys1 - sys0) / frames * 1e6
         return r
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def compare(sessions: int, seconds: float, kinds: list[str]) -> None:
-    print(f"{sessions} sessions x {seconds:g} s, 20 ms PCM16 frames at 16 kHz, echoed paced")
-    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+def _ratio(cost: dict[str, float], over: str, under: str) -> float | None:
+    if over in cost and under in cost and cost[under] > 0:
+        return cost[over] / cost[under]
+    return None
+
+
+RATIOS = {
+    # name: (numerator, denominator, format of the line)
+    "floor": ("beluga", "floor", "overhead over the websockets floor: {:.2f}x"),
+    "pipecat": ("pipecat", "beluga", "pipecat uses {:.1f}x the server CPU per session"),
+    "picows": (
+        "beluga",
+        "floor_picows",
+        "overhead over the picows floor (its own engine): {:.2f}x",
+    ),
+    "engine": ("beluga_websockets", "beluga", "ours on websockets uses {:.2f}x ours on picows"),
+}
+
+
+def compare_once(sessions: int, seconds: float, kinds: list[str]) -> dict[str, float]:
     print(
-        f"{'server':<10} {'CPU ms/session-s':>16} {'p50 ms':>7} {'p99 ms':>7} {'lost':>6} "
-        f"{'server CPU':>10}"
+        f"{'server':<18} {'CPU ms/session-s':>16} {'user us/frame':>13} {'sys us/frame':>12} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'lost':>6} {'server CPU':>10}"
     )
     cost: dict[str, float] = {}
     for kind in kinds:
@@ -179,16 +209,38 @@ def compare(sessions: int, seconds: float, kinds: list[str]) -> None:
         lost = "n/a" if kind == "realistic" else str(r["lost"])  # the mock answers no silence
         lat = kind != "realistic"
         print(
-            f"{kind:<10} {cost[kind] * 1000:>16.3f} "
+            f"{kind:<18} {cost[kind] * 1000:>16.3f} {r['user_us']:>13.1f} {r['sys_us']:>12.1f} "
             f"{r['p50_ms'] if lat else float('nan'):>7.2f} "
             f"{r['p99_ms'] if lat else float('nan'):>7.2f} {lost:>6} "
             f"{r['cpu'] / r['wall']:>10.0%}",
             flush=True,
         )
-    if "floor" in cost and "beluga" in cost:
-        print(f"overhead over the websockets floor: {cost['beluga'] / cost['floor']:.2f}x")
-    if "pipecat" in cost and "beluga" in cost:
-        print(f"pipecat uses {cost['pipecat'] / cost['beluga']:.1f}x the server CPU per session")
+    return cost
+
+
+def compare(sessions: int, seconds: float, kinds: list[str], runs: int) -> None:
+    """Every server under the same load, ``runs`` times over; ratios per run, then the
+    median run's ratios as the two lines the issue asks for (ranges above them)."""
+    print(f"{sessions} sessions x {seconds:g} s, 20 ms PCM16 frames at 16 kHz, echoed paced")
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    ratios: dict[str, list[float]] = {name: [] for name in RATIOS}
+    for run in range(runs):
+        if runs > 1:
+            print(f"-- run {run + 1} of {runs}")
+        cost = compare_once(sessions, seconds, kinds)
+        for name, (over, under, _) in RATIOS.items():
+            value = _ratio(cost, over, under)
+            if value is not None:
+                ratios[name].append(value)
+    if runs > 1:
+        for name, values in ratios.items():
+            if values:
+                line = RATIOS[name][2].format(float(np.median(values)))
+                print(f"range over {runs} runs: {min(values):.2f}-{max(values):.2f} ({line})")
+    # The two lines the issue asks for, last: the median over the runs.
+    for name in ("picows", "engine", "floor", "pipecat"):
+        if ratios[name]:
+            print(RATIOS[name][2].format(float(np.median(ratios[name]))))
 
 
 def main() -> None:
@@ -203,7 +255,10 @@ def main() -> None:
     )
     parser.add_argument("--compare", action="store_true", help="floor, ours, pipecat side by side")
     parser.add_argument("--sessions", type=int, default=50, help="clients for --compare")
-    parser.add_argument("--servers", default="floor,beluga,pipecat,realistic")
+    parser.add_argument(
+        "--servers", default="floor,floor_picows,beluga,beluga_websockets,pipecat,realistic"
+    )
+    parser.add_argument("--runs", type=int, default=1, help="repeat --compare, report ranges")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -212,7 +267,7 @@ def main() -> None:
         serve(args.serve, args.sessions)
         return
     if args.compare:
-        compare(args.sessions, args.seconds, args.servers.split(","))
+        compare(args.sessions, args.seconds, args.servers.split(","), args.runs)
         return
     steps = [int(s) for s in args.steps.split(",")]
     server, urls = start_server("floor" if args.baseline else "beluga", max(steps))
