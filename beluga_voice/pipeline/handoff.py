@@ -34,10 +34,12 @@ from contextvars import Context
 from typing import TYPE_CHECKING, Any, Final
 
 from ..frames import CancelFrame, Direction, FrameKind
+from .observer import notify
 
 if TYPE_CHECKING:
     from ..frames import Frame
     from .inbox import Inbox
+    from .observer import FrameObserver
     from .processor import FrameProcessor
 
 __all__ = [
@@ -182,12 +184,20 @@ class Door:
         self.open = self.turn is not None and inbox is not None and not inbox.sending
 
 
-def take(door: Door, frame: Frame, direction: Direction) -> bool:
+def take(
+    door: Door,
+    frame: Frame,
+    direction: Direction,
+    source: FrameProcessor | None = None,
+    observers: tuple[FrameObserver, ...] = (),
+) -> bool:
     """Have the processor behind ``door`` handle ``frame`` now, in the caller's turn, as
     that processor's own task.
 
     Only called while ``door.open``.  Returns False when the budget is spent or the chain
-    too deep: the caller queues the frame.
+    too deep: the caller queues the frame.  ``observers`` (of ``source``, the pusher) are
+    told of the push once it is taken: a pusher that cannot queue instead
+    (``push_frame_nowait``) tells them only of a push that happens.
     """
     turn: Turn = door.turn  # type: ignore[assignment]  # set whenever the door is open
     loop = turn.loop
@@ -200,6 +210,8 @@ def take(door: Door, frame: Frame, direction: Direction) -> bool:
     if not turn.spent:  # the loop's next turn starts afresh, even for the same task
         turn.arm()
     turn.spent += 1
+    if observers and source is not None:
+        notify(observers, source, frame, direction)
     proc = door.proc
     if direction is _DOWN and frame.kind is not _SYSTEM and proc.cancelled:
         proc.frames_dropped += 1  # after a cancel nothing more flows down

@@ -9,6 +9,8 @@ reader falls behind rather than slowing the conversation down.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,7 +21,9 @@ from ..frames import Direction, Frame
 if TYPE_CHECKING:
     from .processor import FrameProcessor
 
-__all__ = ["FrameObserver", "QueueObserver"]
+__all__ = ["FrameObserver", "QueueObserver", "notify"]
+
+log = logging.getLogger("beluga_voice.pipeline")
 
 
 class FrameObserver:
@@ -27,6 +31,18 @@ class FrameObserver:
 
     def on_push(self, source: FrameProcessor, frame: Frame, direction: Direction) -> None:
         """A processor pushes ``frame``; must return quickly and never block."""
+
+
+def notify(
+    observers: Iterable[FrameObserver], source: FrameProcessor, frame: Frame, direction: Direction
+) -> None:
+    """Tell each observer that ``source`` pushes ``frame``; an observer that raises is
+    logged and skipped (it must never break the pipeline)."""
+    for observer in observers:
+        try:
+            observer.on_push(source, frame, direction)
+        except Exception:
+            log.exception("observer %r failed", observer)
 
 
 class QueueObserver(FrameObserver):

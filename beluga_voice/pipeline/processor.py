@@ -43,6 +43,7 @@ from .engine import (
 from .handoff import Door, take
 from .inbox import Inbox
 from .node import Node, Outlet, deliver
+from .observer import notify
 
 if TYPE_CHECKING:
     from .observer import FrameObserver
@@ -117,11 +118,7 @@ class FrameProcessor(ProcessorEngine):
     async def push_frame(self, frame: Frame, direction: Direction = _DOWN) -> None:
         """Send ``frame`` to the next processor (downstream) or the previous (upstream)."""
         if self._observers:
-            for observer in self._observers:
-                try:
-                    observer.on_push(self, frame, direction)
-                except Exception:  # an observer must never break the pipeline
-                    log.exception("observer %r failed", observer)
+            notify(self._observers, self, frame, direction)
         target = self._fp_down if direction is _DOWN else self._fp_up
         if target is None:
             return
@@ -137,6 +134,29 @@ class FrameProcessor(ProcessorEngine):
             return
         if not target.put_nowait(frame, direction):
             await target.put(frame, direction)
+
+    def push_frame_nowait(self, frame: Frame, direction: Direction = _DOWN) -> bool:
+        """:meth:`push_frame` to an idle receiver, from where nothing can be awaited.
+
+        For a source fed from an I/O callback (a socket protocol's ``data_received``):
+        when the receiver is parked on an empty inbox, the frame is handed to it at once
+        (see ``pipeline/handoff.py``) and observers are told, as :meth:`push_frame` would.
+        False, with nothing done, when the receiver is busy (or the hand-off budget of
+        this loop turn is spent): the caller then awaits :meth:`push_frame` from a task.
+        """
+        target = self._fp_down if direction is _DOWN else self._fp_up
+        if target is None:
+            if self._observers:
+                notify(self._observers, self, frame, direction)
+            return True
+        door = target.door
+        mine = self._fp_inbox
+        return (
+            door is not None
+            and door.open
+            and (mine is None or mine.data_in == mine.data_out)
+            and take(door, frame, direction, self, self._observers)
+        )
 
     async def push_error(
         self,

@@ -109,6 +109,16 @@ class InputTransport(FrameProcessor):
         self._samples_pushed += frame.num_samples
         await self.push_frame(frame, _DOWN)
 
+    def push_audio_frame_nowait(self, frame: InputAudioFrame) -> bool:
+        """:meth:`push_audio_frame` to an idle receiver, from an I/O callback (see
+        :meth:`~beluga_voice.pipeline.FrameProcessor.push_frame_nowait`); False, with
+        nothing pushed and the stream position unchanged, when it would have to wait."""
+        frame.timestamp = self._samples_pushed / frame.sample_rate
+        if not self.push_frame_nowait(frame, _DOWN):
+            return False
+        self._samples_pushed += frame.num_samples
+        return True
+
     async def peer_joined(
         self, peer_id: str, address: str | None = None, metadata: dict[str, Any] | None = None
     ) -> None:

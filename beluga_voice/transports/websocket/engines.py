@@ -15,7 +15,7 @@ session run by its ``_handle``.  An engine only listens, routes and shuts down.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 from websockets.asyncio.server import Server, serve
@@ -25,7 +25,7 @@ from websockets.typing import Origin, Subprotocol
 from .config import ServerConfig, resolve_engine
 from .handshake import Responder
 
-__all__ = ["App", "Engine", "ServerSocket", "WebsocketsEngine", "start_engine"]
+__all__ = ["App", "Engine", "Feedable", "ServerSocket", "WebsocketsEngine", "start_engine"]
 
 PING_INTERVAL = 20.0
 """Seconds without traffic before a keepalive ping (``websockets``' default)."""
@@ -60,6 +60,19 @@ class ServerSocket(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
     def __aiter__(self) -> AsyncIterator[str | bytes]: ...
+
+
+@runtime_checkable
+class Feedable(Protocol):
+    """A connection that offers each message to ``feed`` from its I/O callback, first,
+    while a task waits on it for the next message and none is queued (picows').
+
+    ``feed`` returns True when it has handled the message; False leaves the message to
+    the waiting task as usual.  Why: the task's wake-up and its walk back up a stack of
+    awaits cost more than handling a 20 ms audio frame does.
+    """
+
+    feed: Callable[[str | bytes], bool] | None
 
 
 class App(Protocol):

@@ -58,3 +58,7 @@ class TokenBucket:
             return False
         self.tokens -= amount
         return True
+
+    def give_back(self, amount: float) -> None:
+        """Return ``amount`` just taken with :meth:`try_take` and not used after all."""
+        self.tokens = min(self.burst, self.tokens + amount)

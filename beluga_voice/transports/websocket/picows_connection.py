@@ -100,6 +100,9 @@ class PicowsConnection(WSListener):
         self._loop = asyncio.get_running_loop()
         self._queue: deque[str | bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self.feed: Callable[[str | bytes], bool] | None = None
+        """Offered each binary message first while the reader waits (see
+        :class:`~.engines.Feedable`); set by the session's input half."""
         self._reading_paused = False
         self._writable: asyncio.Future[None] | None = None
         self._fragments: list[bytes] | None = None
@@ -134,7 +137,18 @@ class PicowsConnection(WSListener):
                 self._fragments_text = msg_type is _TEXT
                 self._fragments_size = frame.payload_size
             elif msg_type is _BINARY:
-                self._put(frame.get_payload_as_bytes())
+                payload = frame.get_payload_as_bytes()
+                feed = self.feed
+                waiter = self._waiter
+                # Only while the reader waits and nothing is queued: nothing can overtake.
+                if (
+                    feed is None
+                    or waiter is None
+                    or waiter.done()
+                    or self._queue
+                    or not feed(payload)
+                ):
+                    self._put(payload)
             else:
                 try:
                     self._put(frame.get_payload_as_utf8_text())

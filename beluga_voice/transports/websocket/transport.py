@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from ...frames import Frame, InputAudioFrame
 from ..base import InputTransport, Transport
 from ..output import OutputTransport
-from .engines import ServerSocket
+from .engines import Feedable, ServerSocket
 from .limits import TokenBucket
 from .protocol import CLOSE_POLICY, EndRequest, Message, ProtocolError, Serializer
 
@@ -160,9 +160,46 @@ class WebSocketInput(InputTransport):
         # A plain loop: the idle timeout is watched by another task rather than a cancel
         # scope per message, which would cost more than handling the message.
         handle = self._handle
-        async for message in self.transport.ws:
-            self._last_message = time.monotonic()
-            await handle(message)
+        ws = self.transport.ws
+        fed = ws if isinstance(ws, Feedable) else None
+        if fed is not None:
+            fed.feed = self.feed
+        try:
+            async for message in ws:
+                self._last_message = time.monotonic()
+                await handle(message)
+        finally:
+            if fed is not None:
+                fed.feed = None
+
+    def feed(self, message: str | bytes) -> bool:
+        """Handle one message from the connection's I/O callback (see
+        :class:`~.engines.Feedable`); False leaves it to the reading task.
+
+        Only user audio goes this way, within its rate limit, and only when the next
+        processor is idle and takes it at once; anything else (an event, a bad message,
+        a wait for the rate limit or for a busy pipeline) is the reading task's, which
+        the connection calls only while nothing it queued is waiting, so order holds.
+        """
+        if type(message) is not bytes:
+            return False
+        t = self.transport
+        try:
+            items = t.serializer.deserialize(message)
+        except ProtocolError:
+            return False  # the reading task reports it
+        if len(items) != 1 or type(items[0]) is not InputAudioFrame:
+            return False
+        frame: InputAudioFrame = items[0]
+        seconds = frame.duration
+        now = time.monotonic()
+        if not t.audio.try_take(seconds, now):
+            return False  # the reading task waits the rate limit out
+        if not self.push_audio_frame_nowait(frame):
+            t.audio.give_back(seconds)
+            return False
+        self._last_message = now
+        return True
 
     async def _idle_watch(self) -> None:
         t = self.transport
