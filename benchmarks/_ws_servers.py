@@ -73,10 +73,7 @@ def serve_floor_picows() -> None:
                 transport.disconnect()
 
     async def main() -> None:
-        # The event loop's own sockets, as serve uses them (aiofastnet measured no faster).
-        server = await ws_create_server(
-            lambda _request: Echo(), "127.0.0.1", 0, use_aiofastnet=False
-        )
+        server = await ws_create_server(lambda _request: Echo(), "127.0.0.1", 0)  # as serve's
         _ready([server.sockets[0].getsockname()[1]])
         await anyio.sleep_forever()
 
