@@ -33,7 +33,10 @@ What it guarantees (what ``websockets`` does, checked by tests/test_picows_engin
 * Close: one close frame, then the peer's answer is awaited for ``close_timeout`` seconds
   at most before the socket is dropped; idempotent; a cancelled close drops the socket.
 * Hot path: a message is one ``bytes``/``str`` copy into a deque; a future is made only
-  when the reader actually waits for the next message.
+  when the reader actually waits for the next message.  While it waits and nothing is
+  queued, a binary message is first offered to :attr:`PicowsConnection.feed` (the
+  session's input half, see :class:`~.engines.Feedable`), which may handle it from this
+  callback without waking the reader at all.
 """
 
 from __future__ import annotations
