@@ -122,6 +122,44 @@ def test_sigterm_while_serving_openai_realtime_exits_cleanly() -> None:
     assert "stopped (SIGTERM)" in rest
 
 
+_TERM_WHILE_IMPORTING = """
+import builtins, os, signal, sys
+import beluga_voice.__main__ as entry
+real_import = builtins.__import__
+def importing(name, globals=None, locals=None, fromlist=(), level=0):
+    if name == "cli" and level == 1:  # the command line's import starts: SIGTERM now
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real_import(name, globals, locals, fromlist, level)
+builtins.__import__ = importing
+sys.argv = ["beluga-voice", "providers"]
+entry.main()
+"""
+
+
+def test_sigterm_while_the_command_line_is_still_importing_stops_with_a_message() -> None:
+    """The script's entry point answers SIGTERM before the third of a second of imports
+    (Python's default action there was a silent death with status 143)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _TERM_WHILE_IMPORTING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped (SIGTERM)"
+    assert "Traceback" not in done.stderr
+
+
+def test_the_script_runs_the_entry_point_that_answers_sigterm_first() -> None:
+    import tomllib
+
+    scripts = tomllib.loads(Path("pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["beluga-voice"] == "beluga_voice.__main__:main"
+
+
 def test_no_turn_says_why_and_what_to_try(tmp_path: Path) -> None:
     from beluga_voice.audio import write_wav_pcm16
 

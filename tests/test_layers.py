@@ -35,7 +35,7 @@ FLOORS: list[set[str]] = [
     {"transports"},
     {"session"},  # VoiceSession: the composed conversation
     {"testing"},  # fakes and harnesses built on everything above
-    {"cli", "__init__", "<package>"},
+    {"cli", "__init__", "__main__", "<package>"},
 ]
 FLOOR = {room: n for n, rooms in enumerate(FLOORS) for room in rooms}
 

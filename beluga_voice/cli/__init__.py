@@ -12,7 +12,8 @@ Errors are printed as one clear line and a non-zero exit status, never a traceba
 
 The package splits by meaning: :mod:`.common` (app, options, logging, failure),
 :mod:`.conversation` (the ``run`` machinery) and :mod:`.commands` (the commands, which
-register on the app when imported).  ``beluga_voice.cli:app`` stays the entry point.
+register on the app when imported).  The ``beluga-voice`` script runs
+:func:`beluga_voice.__main__.main`, which answers SIGTERM before importing this package.
 """
 
 from __future__ import annotations
