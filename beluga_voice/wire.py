@@ -64,18 +64,19 @@ async def open_websocket(
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
+        answer = exc.response.headers
         raw = bytes(exc.response.body or b"")
         # The service's own words (redacted, bounded): in the message, and whole in details
-        # for providers that read more from them.
+        # for providers that read more from them.  Deepgram also repeats its error body in
+        # a ``dg-error`` header and names the request in ``dg-request-id`` (for support).
         body = redact(raw[:2000].decode("utf-8", "replace"))
-        said = _body_message(raw)
+        said = _body_message(raw) or _body_message(answer.get("dg-error", "").encode())
         text = f"{provider}: handshake rejected with HTTP {status}" + (f": {said}" if said else "")
-        raise S2SError(
-            "connect",
-            code_from_http_status(status),
-            text,
-            details={"status": status, "body": body},
-        ) from None
+        details: dict[str, object] = {"status": status, "body": body}
+        request_id = answer.get("dg-request-id")
+        if request_id:
+            details["request_id"] = redact(request_id[:100])
+        raise S2SError("connect", code_from_http_status(status), text, details=details) from None
     except InvalidURI:
         raise S2SError("connect", ErrorCode.INVALID_CONFIG, f"{provider}: bad URL") from None
     except InvalidHandshake as exc:
@@ -96,7 +97,8 @@ def _body_message(body: bytes | bytearray | None) -> str:
     """The service's own words from a refused handshake's body (redacted, bounded).
 
     OpenAI answers ``{"error": {"message": ...}}``, Azure the same with a string ``code``,
-    xAI ``{"error": "..."}``, ElevenLabs ``{"detail": {"message"}}``; anything else is shown as text.
+    xAI ``{"error": "..."}``, ElevenLabs ``{"detail": {"message"}}``, Deepgram ``{"err_code",
+    "err_msg"}``; anything else is shown as text.
     """
     if not body:
         return ""
@@ -113,4 +115,6 @@ def _body_message(body: bytes | bytearray | None) -> str:
     if not isinstance(error, str) and isinstance(data, dict):
         detail = data.get("detail")  # ElevenLabs: {"detail": {"status", "message"}}
         error = detail.get("message") if isinstance(detail, dict) else detail
+    if not isinstance(error, str) and isinstance(data, dict):
+        error = data.get("err_msg")  # Deepgram: {"err_code", "err_msg", "request_id"}
     return redact(" ".join(error.split())[:300]) if isinstance(error, str) else ""

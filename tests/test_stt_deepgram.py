@@ -166,6 +166,8 @@ async def test_a_wrong_key_is_an_authentication_error_that_names_no_key(
                 pass  # pragma: no cover - refused
     assert caught.value.code is ErrorCode.AUTHENTICATION_ERROR
     assert not caught.value.is_retryable
+    assert "Invalid credentials." in str(caught.value)  # Deepgram's own err_msg
+    assert caught.value.details["request_id"]  # dg-request-id, for Deepgram's support
     for text in (str(caught.value), repr(caught.value), repr(engine), caplog.text):
         assert KEY not in text
 
@@ -304,3 +306,39 @@ def test_results_for_the_audio_of_a_reset_utterance_are_dropped() -> None:
     assert [r.text for r in late] == ["new words"]
     # Every sent audio is covered by finalized segments: the final is given at once.
     assert core.finalize() == ([], STTResult("new words", final=True, audio_ms=500.0))
+
+
+async def test_a_refusal_told_only_in_the_dg_error_header_is_still_read() -> None:
+    """Deepgram repeats a refused handshake's error in ``dg-error`` (its changelog of
+    2022-11-08); a proxy that drops the body leaves only that header."""
+    from http import HTTPStatus
+
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.http11 import Request, Response
+
+    from beluga_voice.wire import open_websocket
+
+    error = {"err_code": "INSUFFICIENT_PERMISSIONS", "err_msg": "Project lacks access."}
+
+    def refuse(connection: ServerConnection, request: Request) -> Response:
+        response = connection.respond(HTTPStatus.FORBIDDEN, "")
+        response.headers["dg-error"] = json.dumps(error)
+        response.headers["dg-request-id"] = "req-123"
+        return response
+
+    async def never(ws: ServerConnection) -> None:  # pragma: no cover - refused first
+        pass
+
+    async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        with pytest.raises(S2SError) as caught:
+            await open_websocket(
+                f"ws://127.0.0.1:{port}/v1/listen",
+                {},
+                timeout=5,
+                provider="deepgram",
+                logger=logging.getLogger("test"),
+            )
+    assert caught.value.code is ErrorCode.AUTHORIZATION_ERROR  # 403
+    assert "Project lacks access." in str(caught.value)
+    assert caught.value.details["request_id"] == "req-123"

@@ -167,13 +167,18 @@ class FakeDeepgramServer(LoopbackServer):
         auth = request.headers.get("Authorization", "")
         key = auth[len("Token ") :] if auth.startswith("Token ") else ""
         if not key or (self.api_key is not None and key != self.api_key):
+            request_id = str(uuid.uuid4())
             body = {
                 "err_code": "INVALID_AUTH",
                 "err_msg": "Invalid credentials.",
-                "request_id": str(uuid.uuid4()),
+                "request_id": request_id,
             }
             response = connection.respond(HTTPStatus.UNAUTHORIZED, json.dumps(body))
             response.headers["Content-Type"] = "application/json"
+            # Deepgram's changelog of 2022-11-08: every streaming handshake names its
+            # request in dg-request-id, and a refused one repeats its error in dg-error.
+            response.headers["dg-request-id"] = request_id
+            response.headers["dg-error"] = json.dumps(body)
             return response
         self.records.queries.append(parse_qs(query))
         return None
