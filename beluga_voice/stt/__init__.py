@@ -1,7 +1,8 @@
 """Speech-to-text: the streaming interfaces and the embedded pocketsphinx engine.
 
-The cloud services (:mod:`.deepgram`, :mod:`.openai_realtime`, :mod:`.openai_http`) are
-imported where they are used, or made by name (:func:`~.registry.new_stt`).
+The cloud services (:mod:`.deepgram`, :mod:`.assemblyai`, :mod:`.openai_realtime`,
+:mod:`.openai_http`) are imported where they are used, or made by name
+(:func:`~.registry.new_stt`).
 """
 
 from .base import AsyncSTTEngine, AsyncSTTStream, STTEngine, STTResult, STTStream

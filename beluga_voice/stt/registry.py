@@ -23,6 +23,13 @@ STT_SERVICES: dict[str, ServiceInfo] = {
         factory="beluga_voice.stt.deepgram:DeepgramSTT",
         credentials=("DEEPGRAM_API_KEY",),
     ),
+    "assemblyai": ServiceInfo(
+        name="assemblyai",
+        kind="stt",
+        summary="AssemblyAI Universal-Streaming (v3), partial and formatted turns",
+        factory="beluga_voice.stt.assemblyai:AssemblyAISTT",
+        credentials=("ASSEMBLYAI_API_KEY",),
+    ),
     "openai": ServiceInfo(
         name="openai",
         kind="stt",

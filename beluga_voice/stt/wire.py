@@ -1,4 +1,5 @@
-"""The shell shared by the WebSocket recognition services (Deepgram, OpenAI realtime).
+"""The shell shared by the WebSocket recognition services (Deepgram, AssemblyAI, OpenAI
+realtime).
 
 Each service is a sans-I/O :class:`~beluga_voice.stt.wire_core.WireCore` (which messages
 to send, what the received ones mean, the state of the utterance) under one
@@ -30,7 +31,7 @@ import anyio.abc
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from ..errors import ErrorCode, S2SError, code_from_ws_close
+from ..errors import ErrorCode, S2SError
 from ..wire import open_websocket, redacting_logger
 from .base import AsyncSTTStream, STTResult
 from .wire_core import Outgoing, Unanswered, WireCore, WireOptions
@@ -199,7 +200,7 @@ class WebSocketSTTStream(AsyncSTTStream):
     async def _restore(self, closed: ConnectionClosed) -> bool:
         """The connection dropped: reconnect and replay, or fail the stream."""
         rcvd = closed.rcvd
-        code = code_from_ws_close(rcvd.code if rcvd is not None else None)
+        code = self.core.close_code(rcvd.code if rcvd is not None else None)
         said = f" ({rcvd.code} {rcvd.reason})" if rcvd is not None else ""
         if code not in (
             ErrorCode.NETWORK_ERROR,

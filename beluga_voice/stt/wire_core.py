@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ErrorCode, S2SError
+from ..errors import ErrorCode, S2SError, code_from_ws_close
 from .base import STTResult
 
 __all__ = ["Outgoing", "Unanswered", "WireCore", "WireOptions", "parse_message"]
@@ -81,6 +81,12 @@ class WireCore(ABC):
     def closing(self) -> list[Outgoing]:
         """Sent before a close we asked for (the service flushes and says goodbye)."""
         return []
+
+    def close_code(self, code: int | None) -> ErrorCode:
+        """What a close frame's ``code`` means (a service with close codes of its own,
+        such as AssemblyAI's 3005-3009, overrides it); it decides whether the shell
+        reconnects."""
+        return code_from_ws_close(code)
 
     @abstractmethod
     def receive(self, text: str) -> list[STTResult]:
