@@ -106,7 +106,13 @@ def _inside(folder: Path, environ: dict[str, str]) -> Iterator[None]:
 
 _PLACEHOLDER_KEYS = {
     name: "placeholder-never-sent-0123456789"
-    for name in ("OPENAI_API_KEY", "XAI_API_KEY", "GEMINI_API_KEY", "DEEPGRAM_API_KEY")
+    for name in (
+        "OPENAI_API_KEY",
+        "XAI_API_KEY",
+        "GEMINI_API_KEY",
+        "DEEPGRAM_API_KEY",
+        "ASSEMBLYAI_API_KEY",
+    )
 }
 
 

@@ -46,7 +46,9 @@ async def _until_final(stream: WebSocketSTTStream) -> list[STTResult]:
 async def test_partial_turns_then_the_formatted_final() -> None:
     async with (
         FakeAssemblyAIServer(["hello there general kenobi"], api_key=KEY) as fake,
-        _engine(fake, keyterms=["kenobi"], max_turn_silence=2000).connect() as stream,
+        _engine(
+            fake, keyterms=["kenobi"], max_turn_silence=2000, format_turns=True
+        ).connect() as stream,
     ):
         await _say(stream)
         await stream.finalize()
@@ -57,7 +59,10 @@ async def test_partial_turns_then_the_formatted_final() -> None:
     assert all(not r.final for r in got[:-1])
     query = fake.records.queries[0]
     assert query["sample_rate"] == ["16000"] and query["encoding"] == ["pcm_s16le"]
-    assert query["format_turns"] == ["true"] and query["max_turn_silence"] == ["2000"]
+    assert query["format_turns"] == ["true"] and query["speech_model"] == [
+        "universal-streaming-english"
+    ]
+    assert query["max_turn_silence"] == ["2000"]
     assert json.loads(query["keyterms_prompt"][0]) == ["kenobi"]
     assert fake.records.controls[0] == "ForceEndpoint"
     assert not fake.records.violations and not fake.records.server_violations
@@ -94,7 +99,7 @@ async def test_20_ms_frames_go_out_in_chunks_of_at_least_50_ms() -> None:
 async def test_finalize_sends_force_endpoint_and_yields_the_final() -> None:
     async with (
         FakeAssemblyAIServer(["first turn", "second turn"]) as fake,
-        _engine(fake, finalize_timeout=30.0).connect() as stream,
+        _engine(fake, finalize_timeout=30.0, format_turns=True).connect() as stream,
     ):
         for expected in ("First turn.", "Second turn."):
             await _say(stream, SPEECH[:16000])
@@ -109,7 +114,7 @@ async def test_the_service_s_own_turn_ends_are_joined_into_one_utterance() -> No
     quiet = bytes(16000 * 2 // 2)  # 500 ms of silence: past max_turn_silence
     async with (
         FakeAssemblyAIServer(["good morning", "how are you"]) as fake,
-        _engine(fake, max_turn_silence=300).connect() as stream,
+        _engine(fake, max_turn_silence=300, format_turns=True).connect() as stream,
     ):
         await _say(stream, SPEECH[:16000] + quiet + SPEECH[:16000])
         await stream.finalize()
@@ -141,7 +146,7 @@ async def test_a_temporary_token_goes_in_the_query_and_is_never_shown(
     token = "tmp-token-0123456789abcdef"
     async with (
         FakeAssemblyAIServer(["hi"], api_key="unused-key-0123456789", tokens=[token]) as fake,
-        AssemblyAISTT(token=token, base_url=fake.url).connect() as stream,
+        AssemblyAISTT(token=token, base_url=fake.url, format_turns=True).connect() as stream,
     ):
         await _say(stream, SPEECH[:16000])
         await stream.finalize()
@@ -177,7 +182,7 @@ def test_the_registry_makes_it_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _core() -> AssemblyAICore:
-    return AssemblyAISTT(api_key=KEY).new_core()
+    return AssemblyAISTT(api_key=KEY, format_turns=True).new_core()
 
 
 def _turn(order: int, text: str, *, end: bool = False, formatted: bool = False) -> str:

@@ -284,6 +284,10 @@ class AssemblyAISTT(AsyncSTTEngine):
     caller's (``ForceEndpoint``); the service's own turn ends only split the transcript.
     ``connect_timeout``, ``finalize_timeout``, ``keepalive_s``, ``reconnects`` and
     ``replay_s`` tune the shell (:mod:`beluga_voice.stt.wire`).
+
+    ``format_turns`` is off by default, as AssemblyAI advises for voice agents: the
+    formatted message comes after the unformatted end of turn, so waiting for it adds
+    latency; turn it on for punctuated, cased finals (captions, a TTS reading them).
     """
 
     name = "assemblyai"
@@ -295,7 +299,7 @@ class AssemblyAISTT(AsyncSTTEngine):
         token: SecretStr | str | None = None,
         speech_model: str = "universal-streaming-english",
         sample_rate: int = 16000,
-        format_turns: bool = True,
+        format_turns: bool = False,
         end_of_turn_confidence_threshold: float | None = None,
         min_turn_silence: int | None = None,
         max_turn_silence: int | None = None,

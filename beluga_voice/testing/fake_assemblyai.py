@@ -333,6 +333,7 @@ class _Session:
                 "turn_is_formatted": formatted,
                 "end_of_turn": end,
                 "transcript": text,
+                "utterance": text if end else "",
                 "end_of_turn_confidence": 0.9 if end else 0.1,
                 "words": [
                     {
