@@ -39,7 +39,7 @@ from ..errors import ErrorCode, S2SError, code_from_ws_close
 from ..secrets import redact, register_secret
 from .base import AsyncSTTEngine, STTResult
 from .wire import WebSocketSTTStream
-from .wire_core import Outgoing, WireCore, WireOptions, parse_message
+from .wire_core import OpenUtterance, Outgoing, WireCore, WireOptions, parse_message
 
 __all__ = ["AssemblyAICore", "AssemblyAISTT", "ChunkBatcher"]
 
@@ -122,15 +122,12 @@ class AssemblyAICore(WireCore):
         """The ``Begin`` message's session id (what support asks for)."""
         self.terminated: dict[str, Any] | None = None
         self._batcher = ChunkBatcher(self.sample_rate)
-        self._finals: list[str] = []
-        self._interim = ""
+        self._utt = OpenUtterance(self.sample_rate)
         self._open_turn: int | None = None
         self._ignore_through = -1
         """Turns up to this ``turn_order`` belong to a reset utterance."""
         self._waiting = 0
         """Finalized utterances whose final turn has not come yet."""
-        self._utt_bytes = 0
-        self._heard = False
 
     def url(self) -> str:
         query = dict(self.query)
@@ -147,16 +144,16 @@ class AssemblyAICore(WireCore):
     # -- out --------------------------------------------------------------------------------------
 
     def audio(self, pcm: bytes) -> list[Outgoing]:
-        self._utt_bytes += len(pcm)
+        self._utt.bytes += len(pcm)
         return list(self._batcher.add(pcm))
 
     def finalize(self) -> tuple[list[Outgoing], STTResult | None]:
-        if not self._utt_bytes and not self._finals and not self._interim and not self._waiting:
+        if self._utt.empty and not self._waiting:
             return [], STTResult("", final=True)
-        if not self._waiting and self._finals and not self._interim:
+        if not self._waiting and self._utt.finals and not self._utt.interim:
             # Every turn of the utterance is closed: what follows was silence (still
             # batched, it goes out with the next audio).
-            return [], self._complete()
+            return [], self._utt.complete()
         self._waiting += 1
         return [*self._batcher.flush(), _FORCE_ENDPOINT], None
 
@@ -166,7 +163,7 @@ class AssemblyAICore(WireCore):
             # Close the reset utterance's turn and drop its final.
             self._ignore_through = self._open_turn
             messages.append(_FORCE_ENDPOINT)
-        self._clear_open()
+        self._utt.clear()
         return messages
 
     def keepalive(self) -> list[Outgoing]:
@@ -179,10 +176,10 @@ class AssemblyAICore(WireCore):
         self._batcher.clear()
         self._waiting = 0
         self._ignore_through = -1
-        self._clear_open()
+        self._utt.clear()
 
     def expire(self) -> STTResult:
-        if not self._heard:
+        if not self._utt.heard:
             raise S2SError(
                 "finalize",
                 ErrorCode.STREAM_TIMEOUT,
@@ -190,9 +187,9 @@ class AssemblyAICore(WireCore):
             )
         log.warning("assemblyai: no end of turn in time; using the transcript so far")
         self._waiting = max(0, self._waiting - 1)
-        if self._interim:
-            self._finals.append(self._interim)
-        return self._complete()
+        if self._utt.interim:
+            self._utt.finals.append(self._utt.interim)
+        return self._utt.complete()
 
     def close_code(self, code: int | None) -> ErrorCode:
         if code is not None and code in _CLOSE_CODES:
@@ -235,42 +232,21 @@ class AssemblyAICore(WireCore):
         text = transcript.strip() if isinstance(transcript, str) else ""
         ended = data.get("end_of_turn") is True
         final = ended and (data.get("turn_is_formatted") is True or not self.formatted)
-        self._heard = True
+        self._utt.heard = True
         if not final:
             self._open_turn = order
-            if not text or text == self._interim:
+            if not text or text == self._utt.interim:
                 return []
-            self._interim = text
-            return [self._partial()]
+            self._utt.interim = text
+            return [self._utt.partial()]
         if text:
-            self._finals.append(text)
-        self._interim = ""
+            self._utt.finals.append(text)
+        self._utt.interim = ""
         self._open_turn = None
         if self._waiting:
             self._waiting -= 1
-            return [self._complete()]
-        return [self._partial()] if text else []
-
-    # -- the utterance -----------------------------------------------------------------------------
-
-    @property
-    def _audio_ms(self) -> float:
-        return 1000.0 * self._utt_bytes / (2 * self.sample_rate)
-
-    def _partial(self) -> STTResult:
-        words = [*self._finals, self._interim] if self._interim else self._finals
-        return STTResult(" ".join(words), final=False, audio_ms=self._audio_ms)
-
-    def _complete(self) -> STTResult:
-        result = STTResult(" ".join(self._finals), final=True, audio_ms=self._audio_ms)
-        self._clear_open()
-        return result
-
-    def _clear_open(self) -> None:
-        self._finals = []
-        self._interim = ""
-        self._utt_bytes = 0
-        self._heard = False
+            return [self._utt.complete()]
+        return [self._utt.partial()] if text else []
 
 
 class AssemblyAISTT(AsyncSTTEngine):

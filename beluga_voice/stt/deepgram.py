@@ -28,7 +28,7 @@ from ..errors import ErrorCode, S2SError
 from ..secrets import register_secret
 from .base import AsyncSTTEngine, STTResult
 from .wire import WebSocketSTTStream
-from .wire_core import Outgoing, WireCore, WireOptions, parse_message
+from .wire_core import OpenUtterance, Outgoing, WireCore, WireOptions, parse_message
 
 __all__ = ["DeepgramCore", "DeepgramSTT"]
 
@@ -60,13 +60,10 @@ class DeepgramCore(WireCore):
         self._sent_s = 0.0
         """Audio sent on this connection, in seconds (the service's timeline)."""
         self._dropped_until = 0.0
-        self._finals: list[str] = []
-        self._interim = ""
+        self._utt = OpenUtterance(self.sample_rate)
         self._covered = 0.0
         self._marks: deque[float] = deque()
         """Where each finalized utterance awaiting its final ends (seconds)."""
-        self._utt_bytes = 0
-        self._heard = False
 
     def url(self) -> str:
         return f"{self._base_url}?{urlencode(self.query, doseq=True)}"
@@ -81,21 +78,21 @@ class DeepgramCore(WireCore):
 
     def audio(self, pcm: bytes) -> list[Outgoing]:
         self._sent_s += len(pcm) / (2 * self.sample_rate)
-        self._utt_bytes += len(pcm)
+        self._utt.bytes += len(pcm)
         return [pcm]
 
     def finalize(self) -> tuple[list[Outgoing], STTResult | None]:
-        if not self._utt_bytes and not self._finals and not self._interim and not self._marks:
+        if self._utt.empty and not self._marks:
             return [], STTResult("", final=True)
-        if not self._marks and self._covered >= self._sent_s - _SLACK and not self._interim:
-            return [], self._complete()
+        if not self._marks and self._covered >= self._sent_s - _SLACK and not self._utt.interim:
+            return [], self._utt.complete()
         self._marks.append(self._sent_s)
         return [_FINALIZE], None
 
     def reset(self) -> list[Outgoing]:
         if not self._marks:  # (else its results cannot be told from the finalized ones')
             self._dropped_until = self._sent_s
-        self._clear_open()
+        self._utt.clear()
         return []
 
     def keepalive(self) -> list[Outgoing]:
@@ -107,10 +104,10 @@ class DeepgramCore(WireCore):
     def reconnected(self) -> None:
         self._sent_s = self._dropped_until = self._covered = 0.0
         self._marks.clear()
-        self._clear_open()
+        self._utt.clear()
 
     def expire(self) -> STTResult:
-        if not self._heard:
+        if not self._utt.heard:
             raise S2SError(
                 "finalize",
                 ErrorCode.STREAM_TIMEOUT,
@@ -119,9 +116,9 @@ class DeepgramCore(WireCore):
         log.warning("deepgram: no from_finalize in time; using the results so far")
         if self._marks:
             self._marks.popleft()
-        if self._interim:
-            self._finals.append(self._interim)
-        return self._complete()
+        if self._utt.interim:
+            self._utt.finals.append(self._utt.interim)
+        return self._utt.complete()
 
     # -- in ---------------------------------------------------------------------------------------
 
@@ -155,47 +152,26 @@ class DeepgramCore(WireCore):
         if end <= self._dropped_until + 1e-6:
             return []  # audio of an utterance that was reset
         text = _transcript(data)
-        self._heard = True
+        self._utt.heard = True
         if data.get("is_final") is True:
             if text:
-                self._finals.append(text)
-            self._interim = ""
+                self._utt.finals.append(text)
+            self._utt.interim = ""
             self._covered = max(self._covered, end)
             if self._marks and (
                 data.get("from_finalize") is True or end >= self._marks[0] - _SLACK
             ):
                 self._marks.popleft()
-                done = [self._complete()]
+                done = [self._utt.complete()]
                 while self._marks and self._covered >= self._marks[0] - _SLACK:
                     self._marks.popleft()  # an utterance finalized with no audio of its own
-                    done.append(self._complete())
+                    done.append(self._utt.complete())
                 return done
-            return [self._partial()] if text else []
-        if not text or text == self._interim:
+            return [self._utt.partial()] if text else []
+        if not text or text == self._utt.interim:
             return []
-        self._interim = text
-        return [self._partial()]
-
-    # -- the utterance -----------------------------------------------------------------------------
-
-    @property
-    def _audio_ms(self) -> float:
-        return 1000.0 * self._utt_bytes / (2 * self.sample_rate)
-
-    def _partial(self) -> STTResult:
-        words = [*self._finals, self._interim] if self._interim else self._finals
-        return STTResult(" ".join(words), final=False, audio_ms=self._audio_ms)
-
-    def _complete(self) -> STTResult:
-        result = STTResult(" ".join(self._finals), final=True, audio_ms=self._audio_ms)
-        self._clear_open()
-        return result
-
-    def _clear_open(self) -> None:
-        self._finals = []
-        self._interim = ""
-        self._utt_bytes = 0
-        self._heard = False
+        self._utt.interim = text
+        return [self._utt.partial()]
 
 
 def _number(value: object) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ErrorCode, S2SError, code_from_ws_close
 from .base import STTResult
 
-__all__ = ["Outgoing", "Unanswered", "WireCore", "WireOptions", "parse_message"]
+__all__ = ["OpenUtterance", "Outgoing", "Unanswered", "WireCore", "WireOptions", "parse_message"]
 
 Outgoing = str | bytes
 """A WebSocket message: text (JSON control) or binary (audio)."""
@@ -42,6 +42,44 @@ def parse_message(text: str, service: str) -> dict[str, Any] | None:
             "receive", ErrorCode.MALFORMED_RESPONSE, f"{service}: a message is not JSON"
         ) from None
     return data if isinstance(data, dict) else None
+
+
+class OpenUtterance:
+    """The utterance being recognised, for services that finish it in pieces (Deepgram's
+    finalized segments, AssemblyAI's turns): the finished pieces' text, the open piece's,
+    the audio sent for it, and whether the service said anything about it."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.finals: list[str] = []
+        self.interim = ""
+        self.bytes = 0
+        self.heard = False
+
+    @property
+    def empty(self) -> bool:
+        """No audio and no text: its final is the empty transcript, at once."""
+        return not self.bytes and not self.finals and not self.interim
+
+    @property
+    def audio_ms(self) -> float:
+        return 1000.0 * self.bytes / (2 * self.sample_rate)
+
+    def partial(self) -> STTResult:
+        words = [*self.finals, self.interim] if self.interim else self.finals
+        return STTResult(" ".join(words), final=False, audio_ms=self.audio_ms)
+
+    def complete(self) -> STTResult:
+        """The final result (the pieces joined); the next utterance starts empty."""
+        result = STTResult(" ".join(self.finals), final=True, audio_ms=self.audio_ms)
+        self.clear()
+        return result
+
+    def clear(self) -> None:
+        self.finals = []
+        self.interim = ""
+        self.bytes = 0
+        self.heard = False
 
 
 class WireCore(ABC):
