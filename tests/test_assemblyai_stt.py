@@ -261,3 +261,17 @@ def test_batching_keeps_every_byte_in_order_within_the_chunk_limits(
     sent = b"".join(chunks + flushed)
     assert sent[: len(data)] == data
     assert not any(sent[len(data) :])  # only silence pads the flush
+
+
+def test_an_overdue_final_is_the_transcript_so_far_or_a_timeout() -> None:
+    core = _core()
+    core.audio(bytes(3200))
+    core.finalize()
+    with pytest.raises(S2SError) as caught:
+        core.expire()
+    assert caught.value.code is ErrorCode.STREAM_TIMEOUT
+    core = _core()
+    core.audio(bytes(3200))
+    core.receive(_turn(0, "half a"))
+    core.finalize()
+    assert core.expire() == STTResult("half a", final=True, audio_ms=100.0)

@@ -179,17 +179,10 @@ class AssemblyAICore(WireCore):
         self._utt.clear()
 
     def expire(self) -> STTResult:
-        if not self._utt.heard:
-            raise S2SError(
-                "finalize",
-                ErrorCode.STREAM_TIMEOUT,
-                "assemblyai: no transcript for the utterance in time",
-            )
+        result = self._utt.overdue("assemblyai")
         log.warning("assemblyai: no end of turn in time; using the transcript so far")
         self._waiting = max(0, self._waiting - 1)
-        if self._utt.interim:
-            self._utt.finals.append(self._utt.interim)
-        return self._utt.complete()
+        return result
 
     def close_code(self, code: int | None) -> ErrorCode:
         if code is not None and code in _CLOSE_CODES:

@@ -107,18 +107,11 @@ class DeepgramCore(WireCore):
         self._utt.clear()
 
     def expire(self) -> STTResult:
-        if not self._utt.heard:
-            raise S2SError(
-                "finalize",
-                ErrorCode.STREAM_TIMEOUT,
-                "deepgram: no transcript for the utterance in time",
-            )
+        result = self._utt.overdue("deepgram")
         log.warning("deepgram: no from_finalize in time; using the results so far")
         if self._marks:
             self._marks.popleft()
-        if self._utt.interim:
-            self._utt.finals.append(self._utt.interim)
-        return self._utt.complete()
+        return result
 
     # -- in ---------------------------------------------------------------------------------------
 

@@ -75,6 +75,19 @@ class OpenUtterance:
         self.clear()
         return result
 
+    def overdue(self, service: str) -> STTResult:
+        """The final did not come in time: the pieces so far, the open one included, or
+        ``stream_timeout`` when the service said nothing about this utterance."""
+        if not self.heard:
+            raise S2SError(
+                "finalize",
+                ErrorCode.STREAM_TIMEOUT,
+                f"{service}: no transcript for the utterance in time",
+            )
+        if self.interim:
+            self.finals.append(self.interim)
+        return self.complete()
+
     def clear(self) -> None:
         self.finals = []
         self.interim = ""
