@@ -16,7 +16,6 @@ import typer
 from pydantic import SecretStr
 from rich.table import Table
 
-from ..errors import S2SError
 from ..providers.config import S2SConfig
 from ..providers.registry import get_provider_spec, list_providers, new_provider
 from ..services import ServiceInfo
@@ -26,8 +25,11 @@ from .common import (
     ConfigOpt,
     LogJsonOpt,
     ProviderOpt,
+    SttOpt,
+    TtsOpt,
     VerboseOpt,
     app,
+    build_cascade,
     build_provider,
     check_output,
     console,
@@ -51,10 +53,8 @@ def run(
         "reply.wav"
     ),
     provider: ProviderOpt = None,
-    stt: Annotated[
-        str | None, typer.Option(help="Run a cascade: this STT service (see `providers`).")
-    ] = None,
-    tts: Annotated[str | None, typer.Option(help="... with this TTS service.")] = None,
+    stt: SttOpt = None,
+    tts: TtsOpt = None,
     config: ConfigOpt = None,
     log_json: LogJsonOpt = False,
     realtime: Annotated[
@@ -76,7 +76,7 @@ def run(
         raise fail(f"input file not found: {source}")
     check_output(output)
     cfg = load_config(config, provider)
-    brain = _cascade(cfg, stt, tts) if stt or tts else build_provider(cfg)
+    brain = build_cascade(cfg, stt, tts) if stt or tts else build_provider(cfg)
     tracker = anyio.run(
         lambda: run_conversation(
             brain,
@@ -101,20 +101,6 @@ def run(
         )
 
 
-def _cascade(cfg: S2SConfig, stt: str | None, tts: str | None) -> list[Any]:
-    """STT -> agent (the embedded rules agent) -> TTS, built by a VoiceSession."""
-    from ..agents.rules import RuleAgent
-    from ..session import VoiceSession
-
-    if not (stt and tts):
-        raise fail("a cascade needs both --stt and --tts")
-    try:
-        session = VoiceSession(stt=stt, tts=tts, agent=RuleAgent(), config=cfg)
-    except S2SError as exc:
-        raise fail(str(exc)) from None
-    return list(session.processors())
-
-
 # -- serve ----------------------------------------------------------------------------------
 
 
@@ -130,6 +116,8 @@ def serve(
         ),
     ] = None,
     provider: ProviderOpt = None,
+    stt: SttOpt = None,
+    tts: TtsOpt = None,
     config: ConfigOpt = None,
     protocol: Annotated[
         str,
@@ -184,6 +172,7 @@ def serve(
 ) -> None:
     """Serve voice conversations over WebRTC and WebSocket, one pipeline per session.
 
+    Through a provider (-p), or an STT -> agent -> TTS cascade with --stt and --tts.
     The browser client is at http://HOST:PORT/.
 
     SIGTERM drains: new sessions get 1013, live ones finish up to --drain-timeout.
@@ -192,6 +181,10 @@ def serve(
 
     setup_logging(log_json, verbose)
     cfg = load_config(config, provider)
+    if stt or tts:
+        if protocol == "openai-realtime":
+            raise fail("--protocol openai-realtime serves a provider (-p), not a cascade")
+        build_cascade(cfg, stt, tts)  # a bad service or a missing key fails here, once
     if protocol == "openai-realtime":
         _serve_openai_realtime(cfg, host, port, token, engine)
         return
@@ -219,6 +212,8 @@ def serve(
         ice_servers=tuple(ice_server or ()),
         turn_username=turn_username,
         turn_credential=turn_credential,
+        stt=stt,
+        tts=tts,
     )
     # Checked here, once, so a bad option fails before any worker starts.
     _server_config(host=host, port=port, token=token, reuse_port=spec.reuse_port, engine=engine)
@@ -349,8 +344,8 @@ def providers(log_json: LogJsonOpt = False) -> None:
         )
         table.add_row(name, spec.description, creds, _capabilities(name))
     console.print(table)
-    _services_table("STT services (run --stt)", STT_SERVICES)
-    _services_table("TTS services (run --tts)", TTS_SERVICES)
+    _services_table("STT services (run or serve --stt)", STT_SERVICES)
+    _services_table("TTS services (run or serve --tts)", TTS_SERVICES)
 
 
 def _services_table(title: str, services: dict[str, ServiceInfo]) -> None:

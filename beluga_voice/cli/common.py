@@ -69,6 +69,10 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML or JSON settings file (S2SConfig).")
 ]
 LogJsonOpt = Annotated[bool, typer.Option("--log-json", help="Log as JSON lines on stderr.")]
+SttOpt = Annotated[
+    str | None, typer.Option(help="Run a cascade: this STT service (see `providers`).")
+]
+TtsOpt = Annotated[str | None, typer.Option(help="... with this TTS service.")]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log what the pipeline and provider do (debug).")
 ]
@@ -158,6 +162,21 @@ def build_provider(cfg: S2SConfig) -> S2SProvider:
         raise fail(exc.message or str(exc)) from None
     _check_aws_credentials(built)
     return wrap_provider(built)
+
+
+def build_cascade(cfg: S2SConfig, stt: str | None, tts: str | None) -> list[Any]:
+    """STT -> agent (the embedded rules agent) -> TTS, built by a VoiceSession: the
+    processors of one conversation (a server builds one set per session)."""
+    from ..agents.rules import RuleAgent
+    from ..session import VoiceSession
+
+    if not (stt and tts):
+        raise fail("a cascade needs both --stt and --tts")
+    try:
+        session = VoiceSession(stt=stt, tts=tts, agent=RuleAgent(), config=cfg)
+    except S2SError as exc:
+        raise fail(str(exc)) from None
+    return list(session.processors())
 
 
 def _check_aws_credentials(provider: object) -> None:

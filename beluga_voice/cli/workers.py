@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import anyio
 
 from ..providers.config import S2SConfig
-from .common import build_provider, console, err_console, setup_logging
+from .common import build_cascade, build_provider, console, err_console, setup_logging
 
 __all__ = ["WorkerSpec", "default_workers", "run_async", "run_worker", "run_workers"]
 
@@ -87,6 +87,10 @@ class WorkerSpec:
     ice_servers: tuple[str, ...] = ()
     turn_username: str | None = field(default=None, repr=False)
     turn_credential: str | None = field(default=None, repr=False)
+    stt: str | None = None
+    tts: str | None = None
+    """With ``stt``: each session is an STT -> agent -> TTS cascade instead of ``cfg``'s
+    provider."""
 
 
 def webrtc_config(spec: WorkerSpec) -> Any:
@@ -124,7 +128,8 @@ def run_worker(spec: WorkerSpec) -> None:
     from ..transports.websocket.config import resolve_engine
 
     setup_logging(spec.log_json, spec.verbose)
-    prov = build_provider(spec.cfg)
+    prov = None if spec.stt is not None else build_provider(spec.cfg)
+    serving = prov.name if prov is not None else f"{spec.stt} + {spec.tts}"
     server_config = ServerConfig(
         host=spec.host,
         port=spec.port,
@@ -138,7 +143,11 @@ def run_worker(spec: WorkerSpec) -> None:
     )
 
     def build(transport: Any) -> list[Any]:
-        return [transport.input(), S2SProcessor(prov), transport.output()]
+        if prov is None:  # a cascade: its own STT, agent and TTS for each session
+            middle = build_cascade(spec.cfg, spec.stt, spec.tts)
+        else:
+            middle = [S2SProcessor(prov)]
+        return [transport.input(), *middle, transport.output()]
 
     def new_server() -> WebSocketServer:
         serializer = CARRIERS.get(spec.protocol, DefaultSerializer)
@@ -158,7 +167,7 @@ def run_worker(spec: WorkerSpec) -> None:
                 via = f" for {spec.protocol} calls" if spec.protocol in CARRIERS else ""
                 engine = resolve_engine(server_config.engine)
                 console.print(
-                    f"worker {os.getpid()} serving {prov.name}{via} on {server.url} ({engine})",
+                    f"worker {os.getpid()} serving {serving}{via} on {server.url} ({engine})",
                     highlight=False,
                 )
                 if server_config.serve_client_page:
