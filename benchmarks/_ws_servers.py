@@ -23,7 +23,7 @@ import json
 import os
 import socket
 import sys
-from typing import Any
+from typing import Any, Literal
 
 RATE = 16000
 
@@ -60,7 +60,7 @@ def serve_floor_picows() -> None:
 
     from beluga_voice.cli.workers import run_async
 
-    class Echo(WSListener):  # type: ignore[misc]
+    class Echo(WSListener):
         def on_ws_connected(self, transport: Any) -> None:
             transport.send(WSMsgType.TEXT, b'{"type": "session.started"}')
 
@@ -80,7 +80,7 @@ def serve_floor_picows() -> None:
     run_async(main, os.environ.get("BENCH_LOOP", "auto"))
 
 
-def serve_beluga(realistic: bool, engine: str = "auto") -> None:
+def serve_beluga(realistic: bool, engine: Literal["auto", "picows", "websockets"] = "auto") -> None:
     from beluga_voice.cli.workers import run_async
     from beluga_voice.frames import Direction, Frame, InputAudioFrame, OutputAudioFrame
     from beluga_voice.pipeline import FrameProcessor
@@ -112,7 +112,7 @@ def serve_beluga(realistic: bool, engine: str = "auto") -> None:
         max_sessions=100_000,
         idle_timeout=None,
         realtime=os.environ.get("BENCH_REALTIME", "1") == "1",
-        **({} if engine == "auto" else {"engine": engine}),
+        engine=engine,
     )
 
     async def main() -> None:
